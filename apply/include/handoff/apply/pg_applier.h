@@ -1,0 +1,51 @@
+// PostgreSQL target writer: reads the journal in order from the target's
+// applied position, batches whole source transactions into one target
+// transaction with set-based writes, and records the applied seq in the
+// target's handoff_applied table inside that same transaction.
+//
+// Thread-safety: Run() on one thread; Stop() and counters() from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "handoff/engine/config.h"
+#include "handoff/engine/journal.h"
+#include "handoff/engine/status.h"
+
+namespace handoff {
+
+struct PgApplierOptions {
+  TargetConfig target;
+  std::vector<RouteConfig> routes;  // the routes whose to_target is this target
+  Journal* journal = nullptr;
+  std::chrono::milliseconds min_backoff{100};
+  std::chrono::milliseconds max_backoff{10000};
+  // Replay: start from this seq instead of the target's applied position, and
+  // return once the journal's last seq (as of the start) is applied.
+  std::optional<uint64_t> replay_from_seq;
+};
+
+struct ApplyCounters {
+  std::atomic<uint64_t> rows{0};            // row changes written
+  std::atomic<uint64_t> transactions{0};    // target transactions committed
+  std::atomic<uint64_t> exceptions{0};      // changes parked
+  std::atomic<uint64_t> retries{0};         // transient failures retried
+  std::atomic<uint64_t> applied_seq{0};
+};
+
+class PgApplier {
+ public:
+  static Result<std::unique_ptr<PgApplier>> Create(PgApplierOptions options);
+  virtual ~PgApplier() = default;
+  // Applies until Stop() (or, in replay mode, until caught up).
+  virtual Status Run() = 0;
+  virtual void Stop() = 0;
+  virtual const ApplyCounters& counters() const = 0;
+};
+
+}  // namespace handoff

@@ -1,0 +1,393 @@
+// PgApplier: the apply loop of one PostgreSQL target.
+//
+// Transaction shape. The journal interleaves the events of several sources. A
+// source transaction runs from its first change to its kCommit entry. The
+// applier keeps one target transaction open while any source transaction is
+// open (its kCommit not yet read), and commits once none is open and either
+// batch_rows changes were written or the journal is caught up. A target commit
+// therefore always covers whole source transactions, and the seq it records
+// in handoff_applied (in the same transaction) is a point where no source
+// transaction is half applied: restarting from seq+1 never splits one.
+//
+// Memory. Changes are buffered in a chunk of at most kChunkRows; a full chunk
+// is written (ChunkWriter, set-based) inside the open transaction, so a source
+// transaction of any size needs only one chunk of memory.
+//
+// Failures. Each chunk runs under a savepoint. A permanent error (data,
+// constraint) rolls back to it and re-applies the chunk change by change, each
+// under its own savepoint; a change that fails is parked in the journal's
+// exception queue and the rest commit. A transient error (connection,
+// serialization, deadlock, resources) abandons the session: roll back,
+// reconnect with backoff, re-read handoff_applied (which also settles a commit
+// whose outcome was unknown) and redo from there.
+#include "handoff/apply/pg_applier.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "chunk_writer.h"
+#include "handoff/engine/clock.h"
+#include "handoff/engine/fault.h"
+#include "handoff/engine/log.h"
+#include "pg_connection.h"
+#include "row_op.h"
+#include "table_catalog.h"
+
+namespace handoff {
+namespace {
+
+using apply::ChunkWriter;
+using apply::PendingChange;
+using apply::PgConnection;
+using apply::PgRows;
+
+constexpr size_t kChunkRows = 5000;      // changes per set-based write
+constexpr size_t kReadBatch = 2000;      // journal entries per read
+constexpr std::chrono::milliseconds kPoll{100};  // WaitFor timeout: bounds Stop() latency
+
+// Whether `ev` belongs to a source transaction that ends with a kCommit entry.
+// Snapshot rows and messages never do; webhook-style sources without a
+// transaction id are applied on their own.
+bool IsTransactional(const ChangeEvent& ev) {
+  if (ev.op == Op::kRead || ev.op == Op::kMessage || ev.op == Op::kCommit) return false;
+  return ev.source_kind == SourceKind::kPostgres || ev.xid != 0;
+}
+
+Status AsTransient(Status st) {
+  if (st.ok() || st.IsUnavailable()) return st;
+  return Status::Unavailable(st.message());
+}
+
+class PgApplierImpl final : public PgApplier {
+ public:
+  explicit PgApplierImpl(PgApplierOptions o) : opts_(std::move(o)), rng_(std::random_device{}()) {
+    for (const RouteConfig& r : opts_.routes)
+      if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;
+  }
+
+  Status Run() override;
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  const ApplyCounters& counters() const override { return counters_; }
+
+ private:
+  // One connected session. OK when stopped or replay is done; kUnavailable to
+  // reconnect and retry; anything else ends Run().
+  Status RunSession();
+  Status Connect();
+  Status ApplyEntry(JournalEntry& entry);
+  Status AddChange(uint64_t seq, const RouteConfig& route, ChangeEvent&& ev);
+  Status Begin();
+  Status FlushChunk();
+  Status ApplyOne(const PendingChange& change);
+  Status Commit();
+  void Rollback();
+  Status Park(uint64_t seq, const std::string& table, const apply::TableMeta* meta, const ChangeEvent& ev,
+              const std::string& code, const std::string& message);
+  std::chrono::milliseconds NextBackoff();
+  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+
+  PgApplierOptions opts_;
+  ApplyCounters counters_;
+  std::map<std::tuple<std::string, std::string, std::string>, RouteConfig> routes_;
+
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;  // with cv_: interruptible backoff sleeps
+  std::condition_variable cv_;
+  std::mt19937_64 rng_;
+  int attempt_ = 0;  // consecutive transient failures
+
+  // Session state (apply thread only).
+  std::unique_ptr<PgConnection> conn_;
+  std::unique_ptr<ChunkWriter> writer_;
+  apply::TableCatalog catalog_;
+  uint64_t db_applied_ = 0;     // the target's handoff_applied seq
+  uint64_t committed_seq_ = 0;  // last seq committed by this run (replay: of the replay)
+  uint64_t next_seq_ = 1;       // next journal seq to read
+  uint64_t last_seq_ = 0;       // last seq consumed into the open transaction
+  bool replay_started_ = false;
+  uint64_t replay_end_ = 0;
+
+  // Open target transaction.
+  bool in_txn_ = false;
+  std::set<std::string> open_sources_;  // sources with a transaction whose kCommit is unread
+  std::vector<PendingChange> chunk_;
+  uint64_t txn_rows_ = 0;
+  uint64_t txn_exceptions_ = 0;
+};
+
+Status PgApplierImpl::Run() {
+  while (!stopping()) {
+    Status st = RunSession();
+    Rollback();
+    if (st.ok() || stopping()) break;
+    conn_.reset();
+    writer_.reset();
+    if (!st.IsUnavailable()) {
+      LogError("apply", "target {}: {}; apply stopped", opts_.target.name, st.message());
+      return st;
+    }
+    counters_.retries.fetch_add(1);
+    const auto delay = NextBackoff();
+    LogWarn("apply", "target {}: {}; retrying in {} ms", opts_.target.name, st.message(), delay.count());
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, delay, [this] { return stopping(); });
+  }
+  conn_.reset();
+  writer_.reset();
+  return Status::OK();
+}
+
+std::chrono::milliseconds PgApplierImpl::NextBackoff() {
+  const int64_t lo = std::max<int64_t>(1, opts_.min_backoff.count());
+  const int64_t hi = std::max<int64_t>(lo, opts_.max_backoff.count());
+  int64_t d = lo;
+  for (int i = 0; i < attempt_ && d < hi; ++i) d *= 2;
+  d = std::min(d, hi);
+  ++attempt_;
+  std::uniform_int_distribution<int64_t> jitter(std::max(lo, d / 2), d);  // "equal jitter"
+  return std::chrono::milliseconds(jitter(rng_));
+}
+
+Status PgApplierImpl::Connect() {
+  const std::string& name = opts_.target.name;
+  auto conn = PgConnection::Connect(opts_.target.dsn, "handoff apply " + name);
+  if (!conn.ok()) return Status::Unavailable("cannot connect: " + conn.status().message());
+  conn_ = std::move(conn).value();
+  writer_ = std::make_unique<ChunkWriter>(conn_.get());
+  catalog_.Clear();
+  // Concurrent workers may race on the IF NOT EXISTS: a duplicate is retried.
+  auto setup = [&](const std::string& sql) {
+    Status st = conn_->Exec(sql);
+    if (!st.ok() && (conn_->last_sqlstate() == "23505" || conn_->last_sqlstate() == "42P07"))
+      return Status::Unavailable(st.message());
+    return st;
+  };
+  HANDOFF_RETURN_IF_ERROR(setup(
+      "CREATE TABLE IF NOT EXISTS handoff_applied(target text PRIMARY KEY, seq bigint NOT NULL,"
+      " updated_at timestamptz NOT NULL DEFAULT now())"));
+  HANDOFF_RETURN_IF_ERROR(setup(
+      "SELECT pg_replication_origin_create('handoff') WHERE pg_replication_origin_oid('handoff') IS NULL"));
+  HANDOFF_RETURN_IF_ERROR(setup("SELECT pg_replication_origin_session_setup('handoff')"));
+  PgRows rows;
+  HANDOFF_RETURN_IF_ERROR(conn_->Query("SELECT seq FROM handoff_applied WHERE target = $1", {name}, &rows));
+  db_applied_ = (rows.empty() || !rows[0][0]) ? 0 : std::stoull(*rows[0][0]);
+  if (opts_.replay_from_seq) {
+    if (!replay_started_) {
+      replay_started_ = true;
+      replay_end_ = opts_.journal->LastSeq();
+      committed_seq_ = *opts_.replay_from_seq > 0 ? *opts_.replay_from_seq - 1 : 0;
+    }
+  } else {
+    committed_seq_ = db_applied_;
+  }
+  next_seq_ = last_seq_ = committed_seq_;
+  ++next_seq_;
+  counters_.applied_seq.store(db_applied_);
+  LogInfo("apply", "target {}: connected (backend {}), applying from seq {}", name, conn_->backend_pid(), next_seq_);
+  return Status::OK();
+}
+
+Status PgApplierImpl::RunSession() {
+  HANDOFF_RETURN_IF_ERROR(Connect());
+  const bool replay = opts_.replay_from_seq.has_value();
+  std::vector<JournalEntry> entries;
+  while (!stopping()) {
+    if (replay && next_seq_ > replay_end_ && open_sources_.empty()) {
+      if (last_seq_ > committed_seq_ || !chunk_.empty()) HANDOFF_RETURN_IF_ERROR(Commit());
+      LogInfo("apply", "target {}: replay done through seq {}", opts_.target.name, committed_seq_);
+      return Status::OK();
+    }
+    entries.clear();
+    HANDOFF_RETURN_IF_ERROR(opts_.journal->Read(next_seq_, kReadBatch, &entries));
+    if (entries.empty()) {
+      if (open_sources_.empty() && last_seq_ > committed_seq_) {
+        HANDOFF_RETURN_IF_ERROR(Commit());
+        continue;
+      }
+      opts_.journal->WaitFor(next_seq_, kPoll);
+      continue;
+    }
+    for (JournalEntry& e : entries) {
+      if (stopping()) break;
+      if (replay && e.seq > replay_end_ && open_sources_.empty()) break;
+      HANDOFF_RETURN_IF_ERROR(ApplyEntry(e));
+      if (open_sources_.empty() && txn_rows_ + chunk_.size() >= opts_.target.batch_rows)
+        HANDOFF_RETURN_IF_ERROR(Commit());
+    }
+    const bool caught_up = entries.size() < kReadBatch;
+    if (!stopping() && caught_up && open_sources_.empty() && last_seq_ > committed_seq_)
+      HANDOFF_RETURN_IF_ERROR(Commit());
+  }
+  return Status::OK();
+}
+
+Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
+  ChangeEvent& ev = entry.event;
+  if (entry.seq < next_seq_) return Status::OK();  // defensive: never apply twice in a run
+  next_seq_ = entry.seq + 1;
+  last_seq_ = entry.seq;
+  if (ev.op == Op::kCommit) {
+    open_sources_.erase(ev.source);
+    return Status::OK();
+  }
+  if (ev.op == Op::kMessage) return Status::OK();
+  if (IsTransactional(ev)) open_sources_.insert(ev.source);
+  auto it = routes_.find({ev.source, ev.schema, ev.table});
+  if (it == routes_.end()) return Status::OK();  // not for this target
+  return AddChange(entry.seq, it->second, std::move(ev));
+}
+
+Status PgApplierImpl::AddChange(uint64_t seq, const RouteConfig& route, ChangeEvent&& ev) {
+  const std::string table = route.to_schema + "." + route.to_table;
+  auto meta = catalog_.Get(*conn_, route.to_schema, route.to_table);
+  if (!meta.ok()) {
+    if (meta.status().IsUnavailable()) return meta.status();
+    const bool missing = meta.status().code() == StatusCode::kNotFound;
+    return Park(seq, table, nullptr, ev, missing ? "42P01" : "no_primary_key", meta.status().message());
+  }
+  PendingChange change{seq, *meta, {}, std::move(ev)};
+  Status built = apply::BuildRowOps(**meta, change.event, &change.ops);
+  if (!built.ok()) return Park(seq, table, meta->get(), change.event, "invalid_change", built.message());
+  if (change.ops.empty()) return Status::OK();
+  const bool direct = std::any_of(change.ops.begin(), change.ops.end(), [](const auto& op) { return op.Direct(); });
+  if (direct) {  // a chunk boundary: what came before is written first
+    HANDOFF_RETURN_IF_ERROR(FlushChunk());
+    HANDOFF_RETURN_IF_ERROR(Begin());
+    return ApplyOne(change);
+  }
+  chunk_.push_back(std::move(change));
+  if (chunk_.size() >= kChunkRows) return FlushChunk();
+  return Status::OK();
+}
+
+Status PgApplierImpl::Begin() {
+  if (in_txn_) return Status::OK();
+  // Deferred constraints are checked per statement so that savepoints can
+  // isolate the change that breaks them.
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("BEGIN; SET CONSTRAINTS ALL IMMEDIATE")));
+  in_txn_ = true;
+  return Status::OK();
+}
+
+Status PgApplierImpl::FlushChunk() {
+  if (chunk_.empty()) return Status::OK();
+  HANDOFF_RETURN_IF_ERROR(Begin());
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("SAVEPOINT handoff_chunk")));
+  Status st = writer_->WriteCollapsed(chunk_);
+  if (st.ok()) {
+    HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("RELEASE SAVEPOINT handoff_chunk")));
+    txn_rows_ += chunk_.size();
+    chunk_.clear();
+    return Status::OK();
+  }
+  if (st.IsUnavailable()) return st;
+  LogInfo("apply", "target {}: a chunk of {} changes failed ({}); isolating the failing change", opts_.target.name,
+          chunk_.size(), st.message());
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_chunk")));
+  // The failure may come from a table definition that changed: reload it later.
+  std::vector<std::shared_ptr<const apply::TableMeta>> tables;
+  for (const auto& c : chunk_) tables.push_back(c.meta);
+  HANDOFF_RETURN_IF_ERROR(AsTransient(writer_->DropStages(tables)));
+  catalog_.Clear();
+  for (const PendingChange& c : chunk_) HANDOFF_RETURN_IF_ERROR(ApplyOne(c));
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("RELEASE SAVEPOINT handoff_chunk")));
+  chunk_.clear();
+  return Status::OK();
+}
+
+Status PgApplierImpl::ApplyOne(const PendingChange& change) {
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("SAVEPOINT handoff_change")));
+  Status st = writer_->WriteOne(change);
+  if (st.ok()) {
+    HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("RELEASE SAVEPOINT handoff_change")));
+    ++txn_rows_;
+    return Status::OK();
+  }
+  if (st.IsUnavailable()) return st;
+  const std::string code = conn_->last_sqlstate(), message = conn_->last_message();
+  HANDOFF_RETURN_IF_ERROR(
+      AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_change; RELEASE SAVEPOINT handoff_change")));
+  return Park(change.seq, change.meta->Name(), change.meta.get(), change.event, code, message);
+}
+
+Status PgApplierImpl::Park(uint64_t seq, const std::string& table, const apply::TableMeta* meta,
+                           const ChangeEvent& ev, const std::string& code, const std::string& message) {
+  ExceptionRecord r;
+  r.target = opts_.target.name;
+  r.seq = seq;
+  r.code = code;
+  r.reason = fmt::format("could not apply the {} of {} key {} (source {} at {}) to {}: {}", OpName(ev.op), table,
+                         apply::DescribeKey(meta, ev), ev.source, FormatPosition(ev.position), opts_.target.name,
+                         message);
+  if (ev.has_before) r.old_image = apply::ImageJson(ev.before);
+  if (!ev.after.empty()) r.new_image = apply::ImageJson(ev.after);
+  r.state = ExceptionState::kOpen;
+  r.created_us = r.updated_us = NowMicros();
+  // The change may only be skipped once it is safely parked.
+  Status st = opts_.journal->PutException(r);
+  if (!st.ok()) return Status::Unavailable("cannot park seq " + std::to_string(seq) + ": " + st.message());
+  ++txn_exceptions_;
+  LogWarn("apply", "target {}: parked seq {} [{}]: {}", opts_.target.name, seq, code, r.reason);
+  return Status::OK();
+}
+
+Status PgApplierImpl::Commit() {
+  HANDOFF_RETURN_IF_ERROR(FlushChunk());
+  HANDOFF_RETURN_IF_ERROR(Begin());
+  // GREATEST: a replay of older entries never moves the position back.
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Query(
+      "INSERT INTO handoff_applied (target, seq) VALUES ($1, $2) ON CONFLICT (target) DO UPDATE"
+      " SET seq = GREATEST(handoff_applied.seq, EXCLUDED.seq), updated_at = now()",
+      {opts_.target.name, std::to_string(last_seq_)})));
+  // Written but not committed: a crash here must leave the target untouched.
+  CrashPoint("apply.before_commit");
+  // A failure here leaves the outcome unknown; the next session reads handoff_applied.
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("COMMIT")));
+  in_txn_ = false;
+  committed_seq_ = last_seq_;
+  db_applied_ = std::max(db_applied_, last_seq_);
+  counters_.rows.fetch_add(txn_rows_);
+  counters_.exceptions.fetch_add(txn_exceptions_);
+  counters_.transactions.fetch_add(1);
+  counters_.applied_seq.store(db_applied_);
+  txn_rows_ = txn_exceptions_ = 0;
+  attempt_ = 0;
+  catalog_.ForgetMissing();
+  Status st = opts_.journal->SetTargetApplied(opts_.target.name, db_applied_);
+  if (!st.ok()) LogWarn("apply", "target {}: cannot record applied seq in the journal: {}", opts_.target.name,
+                        st.message());
+  return Status::OK();
+}
+
+void PgApplierImpl::Rollback() {
+  if (in_txn_ && conn_ && conn_->alive()) (void)conn_->Exec("ROLLBACK");
+  in_txn_ = false;
+  chunk_.clear();
+  open_sources_.clear();
+  txn_rows_ = txn_exceptions_ = 0;
+  last_seq_ = committed_seq_;
+  next_seq_ = committed_seq_ + 1;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PgApplier>> PgApplier::Create(PgApplierOptions options) {
+  if (options.journal == nullptr) return Status::InvalidArgument("PgApplier needs a journal");
+  if (options.target.name.empty()) return Status::InvalidArgument("PgApplier needs a target name");
+  if (options.target.dsn.empty())
+    return Status::InvalidArgument("target " + options.target.name + " has no dsn");
+  if (options.target.batch_rows == 0) options.target.batch_rows = 1;
+  return std::unique_ptr<PgApplier>(new PgApplierImpl(std::move(options)));
+}
+
+}  // namespace handoff

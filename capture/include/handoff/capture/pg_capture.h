@@ -1,0 +1,53 @@
+// PostgreSQL capture agent: holds a logical replication slot (pgoutput),
+// snapshots the configured tables on first start, streams committed changes
+// to the engine's intake and confirms the flush LSN only once the engine has
+// acknowledged them as durable.
+//
+// Thread-safety: Run() on one thread; Stop() and counters() from any.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "handoff/engine/config.h"
+#include "handoff/engine/status.h"
+#include "handoff/engine/transport.h"
+
+namespace handoff {
+
+struct PgCaptureOptions {
+  SourceConfig source;
+  std::shared_ptr<TransportContext> context;
+  std::string intake_endpoint;
+  size_t max_batch_events = 5000;
+  std::chrono::milliseconds max_batch_delay{10};
+  std::chrono::milliseconds status_interval{1000};  // standby status update period
+  std::chrono::milliseconds min_backoff{100};
+  std::chrono::milliseconds max_backoff{10000};
+  size_t credit = 8;
+};
+
+struct CaptureCounters {
+  std::atomic<uint64_t> changes{0};       // row changes sent to the engine
+  std::atomic<uint64_t> transactions{0};  // committed transactions seen
+  std::atomic<uint64_t> skipped_origin{0};
+  std::atomic<uint64_t> snapshot_rows{0};
+  std::atomic<uint64_t> reconnects{0};
+  std::atomic<uint64_t> confirmed_lsn{0};  // last flush LSN sent upstream
+  std::atomic<uint64_t> received_lsn{0};
+};
+
+class PgCaptureAgent {
+ public:
+  static Result<std::unique_ptr<PgCaptureAgent>> Create(PgCaptureOptions options);
+  virtual ~PgCaptureAgent() = default;
+  // Runs until Stop(); reconnects with backoff on connection loss.
+  virtual Status Run() = 0;
+  virtual void Stop() = 0;
+  virtual const CaptureCounters& counters() const = 0;
+};
+
+}  // namespace handoff

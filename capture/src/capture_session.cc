@@ -1,0 +1,357 @@
+#include "capture_session.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "handoff/engine/clock.h"
+#include "handoff/engine/log.h"
+
+namespace handoff {
+namespace {
+
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+constexpr uint64_t kMaxOrdinal = std::numeric_limits<uint64_t>::max();
+constexpr const char* kEngineOrigin = "handoff";
+// Streaming this long without error resets the reconnect backoff.
+constexpr std::chrono::seconds kProgressAfter{2};
+
+}  // namespace
+
+CaptureSession::CaptureSession(CaptureSessionContext ctx) : ctx_(std::move(ctx)), source_(ctx_.options->source) {
+  pending_.source = source_.name;
+}
+
+SourcePosition CaptureSession::Durable() const { return std::max(ctx_.client->Durable(), resume_); }
+
+bool CaptureSession::Idle() const {
+  return ctx_.client->InFlight() == 0 && pending_.events.empty() && !pending_dirty_ && !txn_open_ &&
+         tracker_.Unconfirmed() == 0;
+}
+
+Status CaptureSession::Run() {
+  auto hello = ctx_.client->Hello();
+  if (!hello.ok()) return hello.status();
+  resume_ = *hello;
+  sent_upto_ = resume_;
+  LogInfo("capture", "source {}: engine holds position {}", source_.name, FormatPosition(resume_));
+
+  auto repl = PgConnection::Open(source_.dsn, /*replication=*/true);
+  if (!repl.ok()) return repl.status();
+  if (resume_.lsn == 0 && resume_.ordinal != kMaxOrdinal) {
+    HANDOFF_RETURN_IF_ERROR(Snapshot(&*repl));
+  } else {
+    auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
+    if (!normal.ok()) return normal.status();
+    HANDOFF_RETURN_IF_ERROR(CheckSlotExists(&*normal));
+  }
+  return Stream(&*repl);
+}
+
+Status CaptureSession::PreparePublication(PgConnection* conn) {
+  std::string list;
+  for (const auto& t : ctx_.tables) list += (list.empty() ? "" : ", ") + t.Quoted();
+  auto exists = conn->Exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {ctx_.publication});
+  if (!exists.ok()) return exists.status();
+  std::string sql = PQntuples(exists->get()) == 0
+                        ? "CREATE PUBLICATION " + QuoteIdent(ctx_.publication) + " FOR TABLE " + list
+                        : "ALTER PUBLICATION " + QuoteIdent(ctx_.publication) + " SET TABLE " + list;
+  return conn->Exec(sql).status();
+}
+
+Status CaptureSession::CheckSlotExists(PgConnection* conn) {
+  auto res = conn->Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {ctx_.slot});
+  if (!res.ok()) return res.status();
+  if (PQntuples(res->get()) == 0) {
+    // Re-snapshotting silently could miss or reorder changes: make it loud.
+    LogError("capture",
+             "source {}: replication slot \"{}\" is missing but the journal says the snapshot finished "
+             "(position {}); changes made since the slot was lost cannot be captured. Recreate the source "
+             "(new journal position) or restore the slot.",
+             source_.name, ctx_.slot, FormatPosition(resume_));
+    return Status::NotFound("replication slot \"" + ctx_.slot + "\" does not exist");
+  }
+  return Status::OK();
+}
+
+Status CaptureSession::Snapshot(PgConnection* repl) {
+  auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
+  if (!normal.ok()) return normal.status();
+  HANDOFF_RETURN_IF_ERROR(PreparePublication(&*normal));
+  HANDOFF_RETURN_IF_ERROR(
+      normal->Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+                   {ctx_.slot})
+          .status());
+  auto slot = repl->Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(ctx_.slot) + " LOGICAL pgoutput EXPORT_SNAPSHOT");
+  if (!slot.ok()) return slot.status();
+  if (PQntuples(slot->get()) != 1 || PQnfields(slot->get()) < 3) {
+    return Status::Internal("CREATE_REPLICATION_SLOT returned an unexpected result");
+  }
+  std::string snapshot_name = PQgetvalue(slot->get(), 0, 2);
+  LogInfo("capture", "source {}: created slot \"{}\" at {}", source_.name, ctx_.slot, PQgetvalue(slot->get(), 0, 1));
+
+  if (source_.snapshot) {
+    HANDOFF_RETURN_IF_ERROR(normal->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+    HANDOFF_RETURN_IF_ERROR(normal->Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name)).status());
+    TableSnapshotReader reader(&*normal);
+    uint64_t ordinal = resume_.ordinal;
+    int64_t started_us = NowMicros();
+    for (const auto& table : ctx_.tables) {
+      auto shape = reader.Describe(table);
+      if (!shape.ok()) return shape.status();
+      uint64_t rows = 0;
+      HANDOFF_RETURN_IF_ERROR(reader.Copy(*shape, [&](std::vector<Column>&& row) -> Status {
+        if (ctx_.stop->load(std::memory_order_relaxed)) return Status::Cancelled("stop requested");
+        ChangeEvent ev = NewEvent(Op::kRead, {0, ++ordinal});
+        ev.commit_time_us = started_us;
+        ev.schema = table.schema;
+        ev.table = table.table;
+        ev.key_columns = shape->key_columns;
+        ev.after = std::move(row);
+        ++rows;
+        ctx_.counters->snapshot_rows.fetch_add(1, std::memory_order_relaxed);
+        return AddEvent(std::move(ev));
+      }));
+      LogInfo("capture", "source {}: snapshot of {} read {} rows", source_.name, table.Quoted(), rows);
+    }
+    HANDOFF_RETURN_IF_ERROR(normal->Exec("COMMIT").status());
+  }
+  SetUpto({0, kMaxOrdinal});  // the snapshot-end marker
+  return SendPending(/*wait=*/true);
+}
+
+Status CaptureSession::Stream(PgConnection* repl) {
+  ReplicationStream stream(repl);
+  HANDOFF_RETURN_IF_ERROR(stream.Start(ctx_.slot, ctx_.publication));
+  stream_ = &stream;
+  LogInfo("capture", "source {}: streaming from slot \"{}\"", source_.name, ctx_.slot);
+  auto started = SteadyClock::now();
+  last_status_ = started;
+  Status st;
+  while (st.ok()) {
+    if (!made_progress_ && SteadyClock::now() - started >= kProgressAfter) made_progress_ = true;
+    st = Pump(milliseconds(0));
+    if (!st.ok()) break;
+    bool full = pending_.events.size() >= ctx_.options->max_batch_events;
+    bool due = (!pending_.events.empty() || pending_dirty_) &&
+               SteadyClock::now() - pending_since_ >= ctx_.options->max_batch_delay;
+    if (full || due) {
+      st = SendPending(/*wait=*/full);
+      if (!st.ok()) break;
+    }
+    bool busy = !pending_.events.empty() || pending_dirty_ || ctx_.client->InFlight() > 0;
+    ReplicationMessage msg;
+    st = stream.Read(busy ? milliseconds(2) : milliseconds(50), &msg);
+    if (!st.ok()) break;
+    if (msg.kind == ReplicationMessage::Kind::kNone) continue;
+    received_lsn_ = std::max(received_lsn_, msg.wal_end);
+    ctx_.counters->received_lsn.store(received_lsn_, std::memory_order_relaxed);
+    if (msg.kind == ReplicationMessage::Kind::kKeepalive) {
+      tracker_.Advance(Durable());
+      if (Idle()) tracker_.ConfirmIdle(msg.wal_end);
+      if (msg.reply_requested) st = ReportStatus(/*force=*/true);
+      continue;
+    }
+    PgOutputMessage m;
+    st = decoder_.Decode(msg.payload, &m);
+    if (st.ok()) st = HandleMessage(m);
+  }
+  if (st.code() == StatusCode::kCancelled) {
+    Status fin = Finish();
+    if (!fin.ok()) LogWarn("capture", "source {}: final flush report failed: {}", source_.name, fin.ToString());
+  }
+  stream_ = nullptr;
+  return st;
+}
+
+// On Stop(): send what is pending if credit allows, give the engine a moment
+// to acknowledge, and report the resulting flush LSN. Bounded to ~0.5 s.
+Status CaptureSession::Finish() {
+  auto deadline = SteadyClock::now() + milliseconds(500);
+  if (ctx_.client->HasCredit() && (!pending_.events.empty() || pending_dirty_)) {
+    HANDOFF_RETURN_IF_ERROR(ctx_.client->Send(std::move(pending_)));
+    pending_ = AppendBatch{source_.name, {}, {}};
+    pending_dirty_ = false;
+  }
+  while (ctx_.client->InFlight() > 0 && SteadyClock::now() < deadline) {
+    HANDOFF_RETURN_IF_ERROR(ctx_.client->Poll(milliseconds(20)));
+  }
+  return ReportStatus(/*force=*/true);
+}
+
+Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
+  using Kind = PgOutputMessage::Kind;
+  switch (m.kind) {
+    case Kind::kBegin:
+      if (txn_open_) return Status::Corruption(fmt::format("Begin of xid {} inside xid {}", m.xid, txn_xid_));
+      txn_open_ = true;
+      txn_skip_ = false;
+      txn_lsn_ = m.final_lsn;
+      txn_xid_ = m.xid;
+      txn_time_us_ = m.commit_time_pg_us + kPgEpochOffsetUs;
+      txn_origin_.clear();
+      txn_ordinal_ = 0;
+      return Status::OK();
+    case Kind::kOrigin:
+      txn_origin_ = m.origin_name;
+      txn_skip_ = (m.origin_name == kEngineOrigin);
+      return Status::OK();
+    case Kind::kRelation:
+      LogDebug("capture", "source {}: relation {} is {}.{} ({} columns)", source_.name, m.relation->id,
+               m.relation->schema, m.relation->table, m.relation->attributes.size());
+      return Status::OK();
+    case Kind::kType:
+      return Status::OK();
+    case Kind::kInsert:
+    case Kind::kUpdate:
+    case Kind::kDelete:
+    case Kind::kTruncate:
+      return HandleRowChange(m);
+    case Kind::kMessage:
+      if (!txn_open_) return HandleStandaloneMessage(m);
+      return HandleRowChange(m);
+    case Kind::kCommit: {
+      if (!txn_open_) return Status::Corruption(fmt::format("Commit at {} outside a transaction", FormatLsn(m.commit_lsn)));
+      if (!txn_skip_ && txn_ordinal_ > 0) {
+        HANDOFF_RETURN_IF_ERROR(AddEvent(NewEvent(Op::kCommit, {txn_lsn_, ++txn_ordinal_})));
+      }
+      SetUpto({txn_lsn_, kMaxOrdinal});
+      tracker_.AddCommitted({txn_lsn_, kMaxOrdinal}, m.end_lsn);
+      ctx_.counters->transactions.fetch_add(1, std::memory_order_relaxed);
+      if (txn_skip_) ctx_.counters->skipped_origin.fetch_add(1, std::memory_order_relaxed);
+      txn_open_ = false;
+      return Status::OK();
+    }
+  }
+  return Status::OK();
+}
+
+bool CaptureSession::Captured(const PgRelation& rel) const {
+  for (const auto& t : ctx_.tables)
+    if (t.schema == rel.schema && t.table == rel.table) return true;
+  return false;
+}
+
+ChangeEvent CaptureSession::NewEvent(Op op, SourcePosition position) const {
+  ChangeEvent ev;
+  ev.source = source_.name;
+  ev.source_kind = SourceKind::kPostgres;
+  ev.position = position;
+  ev.op = op;
+  if (position.lsn != 0) {
+    ev.xid = txn_xid_;
+    ev.commit_time_us = txn_time_us_;
+    ev.origin = txn_origin_;
+  }
+  ev.correlation_id = source_.name + ":" + FormatPosition(position);
+  return ev;
+}
+
+Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
+  using Kind = PgOutputMessage::Kind;
+  if (!txn_open_) return Status::Corruption(fmt::format("'{}' change outside a transaction", static_cast<char>(m.kind)));
+  if (txn_skip_) return Status::OK();  // the engine's own write: echo suppression
+  if (m.kind == Kind::kTruncate) {
+    for (const auto& rel : m.truncated) {
+      if (!Captured(*rel)) continue;
+      ChangeEvent ev = NewEvent(Op::kTruncate, {txn_lsn_, ++txn_ordinal_});
+      ev.schema = rel->schema;
+      ev.table = rel->table;
+      ev.key_columns = rel->key_columns;
+      ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
+      HANDOFF_RETURN_IF_ERROR(AddEvent(std::move(ev)));
+    }
+    return Status::OK();
+  }
+  if (m.kind == Kind::kMessage) {
+    ChangeEvent ev = NewEvent(Op::kMessage, {txn_lsn_, ++txn_ordinal_});
+    ev.after.push_back(Column{m.prefix, 0, Column::Kind::kText, m.content});
+    ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
+    return AddEvent(std::move(ev));
+  }
+  const PgRelation& rel = *m.relation;
+  if (!Captured(rel)) return Status::OK();
+  Op op = m.kind == Kind::kInsert ? Op::kInsert : m.kind == Kind::kUpdate ? Op::kUpdate : Op::kDelete;
+  ChangeEvent ev = NewEvent(op, {txn_lsn_, ++txn_ordinal_});
+  ev.schema = rel.schema;
+  ev.table = rel.table;
+  ev.key_columns = rel.key_columns;
+  ev.has_before = m.old_kind != 0;
+  ev.before = m.old_tuple;
+  ev.after = m.new_tuple;
+  ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
+  return AddEvent(std::move(ev));
+}
+
+// A non-transactional logical message: its own position {lsn, 1}.
+Status CaptureSession::HandleStandaloneMessage(const PgOutputMessage& m) {
+  ChangeEvent ev = NewEvent(Op::kMessage, {m.message_lsn, 1});
+  ev.xid = 0;
+  ev.commit_time_us = 0;
+  ev.origin.clear();
+  ev.after.push_back(Column{m.prefix, 0, Column::Kind::kText, m.content});
+  ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
+  HANDOFF_RETURN_IF_ERROR(AddEvent(std::move(ev)));
+  SetUpto({m.message_lsn, kMaxOrdinal});
+  tracker_.AddCommitted({m.message_lsn, kMaxOrdinal}, m.message_lsn + 1);
+  return Status::OK();
+}
+
+void CaptureSession::SetUpto(SourcePosition upto) {
+  if (upto <= sent_upto_ || upto <= pending_.upto) return;
+  if (pending_.events.empty() && !pending_dirty_) pending_since_ = SteadyClock::now();
+  pending_.upto = upto;
+  pending_dirty_ = true;
+}
+
+Status CaptureSession::AddEvent(ChangeEvent event) {
+  // Already durable (resent by the slot after a reconnect): dedup here.
+  if (event.position <= resume_) return Status::OK();
+  SourcePosition pos = event.position;
+  if (pending_.events.empty() && !pending_dirty_) pending_since_ = SteadyClock::now();
+  pending_.events.push_back(std::move(event));
+  pending_.upto = std::max(pending_.upto, pos);
+  if (pending_.events.size() >= ctx_.options->max_batch_events) return SendPending(/*wait=*/true);
+  return Status::OK();
+}
+
+Status CaptureSession::SendPending(bool wait) {
+  if (pending_.events.empty() && !pending_dirty_) return Status::OK();
+  while (!ctx_.client->HasCredit()) {
+    if (!wait) return Status::OK();
+    HANDOFF_RETURN_IF_ERROR(Pump(milliseconds(20)));
+  }
+  SourcePosition upto = pending_.upto;
+  HANDOFF_RETURN_IF_ERROR(ctx_.client->Send(std::move(pending_)));
+  sent_upto_ = std::max(sent_upto_, upto);
+  pending_ = AppendBatch{source_.name, {}, {}};
+  pending_dirty_ = false;
+  return Status::OK();
+}
+
+Status CaptureSession::Pump(milliseconds wait) {
+  if (ctx_.stop->load(std::memory_order_relaxed)) return Status::Cancelled("stop requested");
+  HANDOFF_RETURN_IF_ERROR(ctx_.client->Poll(wait));
+  if (ctx_.client->InFlight() > 0 && ctx_.client->OldestInFlightAge() > kAckTimeout) {
+    return Status::Unavailable(fmt::format("engine has not acknowledged a batch for {} s", kAckTimeout.count()));
+  }
+  return stream_ ? ReportStatus(/*force=*/false) : Status::OK();
+}
+
+Status CaptureSession::ReportStatus(bool force) {
+  uint64_t flush = tracker_.Advance(Durable());
+  auto now = SteadyClock::now();
+  if (!force && now - last_status_ < ctx_.options->status_interval) return Status::OK();
+  last_status_ = now;
+  // flush 0 (InvalidXLogRecPtr) tells the server nothing, which is right
+  // before anything of this session is durable.
+  // write = flush (not the received LSN): while it lags the server's sent position the
+  // walsender pings us when idle, which lets ConfirmIdle() advance the flush.
+  HANDOFF_RETURN_IF_ERROR(stream_->SendStatus(flush, flush, flush, false));
+  if (flush != 0) ctx_.counters->confirmed_lsn.store(flush, std::memory_order_relaxed);
+  return Status::OK();
+}
+
+}  // namespace handoff

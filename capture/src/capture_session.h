@@ -1,0 +1,114 @@
+// CaptureSession: one connected life of the PostgreSQL capture agent, from
+// Hello() to the first error or Stop(): initial snapshot when the journal says
+// the source never finished one, then streaming from the slot.
+//
+// Positions (the journal skips events at or below a source's durable
+// position, so these rules are what makes resending harmless):
+//   snapshot rows          {0, n}, n counting on from the durable ordinal
+//   end of snapshot        an empty batch with upto {0, UINT64_MAX}
+//   streamed change i      {commit_lsn, i}, i = 1..k within the transaction
+//   the transaction's end  a kCommit event {commit_lsn, k+1}; once it has been
+//                          seen the batch upto is {commit_lsn, UINT64_MAX}
+// Transactions from the replication origin "handoff" (the engine's own
+// writes) and changes of unconfigured tables send no events but still move
+// `upto`, so the flush LSN advances past them.
+//
+// Thread-safety: not thread-safe; runs on the agent thread. `stop` may be set
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flush_tracker.h"
+#include "handoff/capture/pg_capture.h"
+#include "pg_connection.h"
+#include "pgoutput_decoder.h"
+#include "replication_stream.h"
+#include "table_snapshot_reader.h"
+
+namespace handoff {
+
+// What a session borrows from its agent.
+struct CaptureSessionContext {
+  const PgCaptureOptions* options = nullptr;
+  std::string slot;
+  std::string publication;
+  std::vector<TableName> tables;
+  CaptureCounters* counters = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  AgentClient* client = nullptr;
+};
+
+class CaptureSession {
+ public:
+  // How long the engine may leave a batch unacknowledged before the session
+  // gives up and starts over.
+  static constexpr std::chrono::seconds kAckTimeout{15};
+
+  // REQUIRES: every pointer in `ctx` outlives the session.
+  explicit CaptureSession(CaptureSessionContext ctx);
+
+  // Runs until an error (returned; the caller backs off and starts a new
+  // session) or until *stop (returns kCancelled after a last flush report).
+  Status Run();
+
+  // True once streaming ran long enough that the next failure deserves a
+  // fresh (minimal) backoff.
+  bool made_progress() const { return made_progress_; }
+
+ private:
+  Status Snapshot(PgConnection* repl);
+  Status PreparePublication(PgConnection* conn);
+  Status CheckSlotExists(PgConnection* conn);
+  Status Stream(PgConnection* repl);
+  Status HandleMessage(const PgOutputMessage& m);
+  Status HandleRowChange(const PgOutputMessage& m);
+  Status HandleStandaloneMessage(const PgOutputMessage& m);
+  Status Finish();
+
+  bool Captured(const PgRelation& rel) const;
+  ChangeEvent NewEvent(Op op, SourcePosition position) const;
+  // Queues an event (dropped when not above the resume position) and sends
+  // the batch once full, waiting for credit.
+  Status AddEvent(ChangeEvent event);
+  void SetUpto(SourcePosition upto);
+  // Sends the pending batch; with `wait`, waits for credit first, else returns
+  // OK leaving it pending when there is none.
+  Status SendPending(bool wait);
+  // Processes acks (waiting up to `wait`), checks stop and the ack timeout,
+  // and keeps the standby status flowing while streaming.
+  Status Pump(std::chrono::milliseconds wait);
+  Status ReportStatus(bool force);
+  SourcePosition Durable() const;
+  bool Idle() const;
+
+  CaptureSessionContext ctx_;
+  const SourceConfig& source_;
+  SourcePosition resume_;  // durable position from Hello()
+  PgOutputDecoder decoder_;
+  FlushTracker tracker_;
+  ReplicationStream* stream_ = nullptr;  // set while streaming
+  bool made_progress_ = false;
+
+  AppendBatch pending_;
+  bool pending_dirty_ = false;  // upto moved past what was sent
+  SourcePosition sent_upto_;
+  std::chrono::steady_clock::time_point pending_since_;
+  std::chrono::steady_clock::time_point last_status_;
+  uint64_t received_lsn_ = 0;
+
+  // The open source transaction.
+  bool txn_open_ = false;
+  bool txn_skip_ = false;
+  uint64_t txn_lsn_ = 0;
+  uint32_t txn_xid_ = 0;
+  int64_t txn_time_us_ = 0;
+  std::string txn_origin_;
+  uint64_t txn_ordinal_ = 0;
+};
+
+}  // namespace handoff

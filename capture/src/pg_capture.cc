@@ -1,0 +1,145 @@
+// PgCaptureAgentImpl: the agent's outer loop. Each iteration is one
+// CaptureSession (Hello, snapshot if needed, stream); any failure ends it,
+// resets the engine connection and starts over after a jittered, doubling
+// backoff. The slot resends from its confirmed position and the journal's
+// dedup drops what was already durable, so starting over is always safe.
+#include "handoff/capture/pg_capture.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+
+#include "capture_session.h"
+#include "handoff/engine/log.h"
+
+namespace handoff {
+namespace {
+
+using std::chrono::milliseconds;
+
+bool ValidSlotName(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+// Thread-safety: Run() on one thread; Stop() and counters() from any.
+class PgCaptureAgentImpl final : public PgCaptureAgent {
+ public:
+  PgCaptureAgentImpl(PgCaptureOptions options, std::vector<TableName> tables)
+      : options_(std::move(options)), tables_(std::move(tables)), rng_(std::random_device{}()) {
+    const SourceConfig& src = options_.source;
+    slot_ = src.slot.empty() ? "handoff_" + src.name : src.slot;
+    publication_ = src.publication.empty() ? "handoff_" + src.name : src.publication;
+  }
+
+  const std::string& slot() const { return slot_; }
+
+  Status Run() override {
+    milliseconds backoff = options_.min_backoff;
+    bool first = true;
+    while (!stop_.load()) {
+      if (!first) counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
+      first = false;
+      bool progress = false;
+      Status st = RunSession(&progress);
+      if (stop_.load()) break;
+      if (progress) backoff = options_.min_backoff;
+      milliseconds delay = Jitter(backoff);
+      LogWarn("capture", "source {}: {}; retrying in {} ms", options_.source.name, st.ToString(), delay.count());
+      WaitForStop(delay);
+      backoff = std::min(options_.max_backoff, backoff * 2);
+    }
+    LogInfo("capture", "source {}: stopped", options_.source.name);
+    return Status::OK();
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true);
+    cv_.notify_all();
+  }
+
+  const CaptureCounters& counters() const override { return counters_; }
+
+ private:
+  Status RunSession(bool* progress) {
+    if (!client_) {
+      // A short Hello timeout keeps Stop() prompt; an unanswered Hello is retried.
+      auto client = AgentClient::Connect(options_.context, {options_.intake_endpoint, options_.source.name,
+                                                            options_.credit, milliseconds(1000)});
+      if (!client.ok()) return client.status();
+      client_ = std::move(client).value();
+    }
+    CaptureSessionContext ctx;
+    ctx.options = &options_;
+    ctx.slot = slot_;
+    ctx.publication = publication_;
+    ctx.tables = tables_;
+    ctx.counters = &counters_;
+    ctx.stop = &stop_;
+    ctx.client = client_.get();
+    CaptureSession session(std::move(ctx));
+    Status st = session.Run();
+    *progress = session.made_progress();
+    if (st.ok() || st.code() == StatusCode::kCancelled) return st;
+    // Start the next session from a clean engine connection.
+    Status reset = client_->Reset();
+    if (!reset.ok()) client_.reset();
+    return st;
+  }
+
+  // Uniform in [d/2, d].
+  milliseconds Jitter(milliseconds d) {
+    std::uniform_int_distribution<int64_t> dist(d.count() / 2, std::max<int64_t>(d.count(), 1));
+    return milliseconds(dist(rng_));
+  }
+
+  void WaitForStop(milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, d, [this] { return stop_.load(); });
+  }
+
+  PgCaptureOptions options_;
+  std::vector<TableName> tables_;
+  std::string slot_;
+  std::string publication_;
+  std::unique_ptr<AgentClient> client_;
+  CaptureCounters counters_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::minstd_rand rng_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions options) {
+  const SourceConfig& src = options.source;
+  if (src.name.empty()) return Status::InvalidArgument("capture: source name is empty");
+  if (src.dsn.empty()) return Status::InvalidArgument("capture: source " + src.name + ": dsn is empty");
+  if (src.tables.empty()) return Status::InvalidArgument("capture: source " + src.name + ": no tables configured");
+  if (!options.context) return Status::InvalidArgument("capture: source " + src.name + ": no transport context");
+  if (options.intake_endpoint.empty()) {
+    return Status::InvalidArgument("capture: source " + src.name + ": no intake endpoint");
+  }
+  if (options.max_batch_events == 0 || options.credit == 0) {
+    return Status::InvalidArgument("capture: source " + src.name + ": max_batch_events and credit must be > 0");
+  }
+  std::vector<TableName> tables;
+  for (const auto& t : src.tables) {
+    auto name = ParseTableName(t);
+    if (!name.ok()) return Status::InvalidArgument("capture: source " + src.name + ": " + name.status().message());
+    tables.push_back(*name);
+  }
+  std::string slot = src.slot.empty() ? "handoff_" + src.name : src.slot;
+  if (!ValidSlotName(slot)) {
+    return Status::InvalidArgument("capture: source " + src.name + ": slot name \"" + slot +
+                                   "\" must be 1-63 characters of a-z, 0-9 and _");
+  }
+  if (options.min_backoff.count() <= 0) options.min_backoff = milliseconds(1);
+  if (options.max_backoff < options.min_backoff) options.max_backoff = options.min_backoff;
+  return std::unique_ptr<PgCaptureAgent>(new PgCaptureAgentImpl(std::move(options), std::move(tables)));
+}
+
+}  // namespace handoff

@@ -1,0 +1,88 @@
+// ChangeEvent: the one in-memory shape of a change, from capture to apply.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace handoff {
+
+enum class Op : uint8_t {
+  kInsert = 1,
+  kUpdate = 2,
+  kDelete = 3,
+  kTruncate = 4,  // schema/table name the truncated table; no images
+  kRead = 5,      // a row from an initial snapshot (idempotent upsert)
+  kMessage = 6,   // a logical decoding message; payload in after[0]
+  kCommit = 7,    // end of a source transaction; no images
+};
+const char* OpName(Op op);
+
+enum class SourceKind : uint8_t { kPostgres = 1, kWebhook = 2, kDebezium = 3 };
+const char* SourceKindName(SourceKind kind);
+
+// Where a change sits in its source. PostgreSQL: lsn = commit LSN of the
+// transaction (or the slot's consistent point for snapshot rows) and ordinal =
+// the change's place within it, from 1. Ordered lexicographically; a source's
+// positions only grow, which is what dedup relies on.
+struct SourcePosition {
+  uint64_t lsn = 0;
+  uint64_t ordinal = 0;
+  auto operator<=>(const SourcePosition&) const = default;
+  bool IsZero() const { return lsn == 0 && ordinal == 0; }
+};
+// "16/B374D848#12".
+std::string FormatPosition(const SourcePosition& p);
+std::string FormatLsn(uint64_t lsn);
+
+// One column value. Text form is the PostgreSQL text output of the type, so
+// numerics, ids, timestamps and arrays round-trip exactly.
+struct Column {
+  enum class Kind : uint8_t { kNull = 0, kText = 1, kUnchangedToast = 2, kBinary = 3 };
+  std::string name;
+  uint32_t type_oid = 0;  // PostgreSQL type OID (0 when unknown)
+  Kind kind = Kind::kNull;
+  std::string data;       // text or binary form; empty for kNull/kUnchangedToast
+
+  bool is_null() const { return kind == Kind::kNull; }
+  bool is_unchanged_toast() const { return kind == Kind::kUnchangedToast; }
+  bool operator==(const Column&) const = default;
+};
+
+struct ChangeEvent {
+  std::string source;  // configured source name
+  SourceKind source_kind = SourceKind::kPostgres;
+  SourcePosition position;
+  std::string delivery_id;    // webhook delivery id; empty for log-based sources
+  uint64_t xid = 0;           // source transaction id (0 for snapshot rows)
+  int64_t commit_time_us = 0; // source commit time, microseconds since the Unix epoch
+  std::string origin;         // replication origin of the source transaction, if any
+  std::string schema;
+  std::string table;
+  Op op = Op::kInsert;
+  std::vector<std::string> key_columns;  // names of the replica-identity columns
+  bool has_before = false;
+  std::vector<Column> before;  // old image (full or key only), when has_before
+  std::vector<Column> after;   // new image (insert, update, read)
+  std::string correlation_id;  // tracing id; defaults to source:position
+
+  bool operator==(const ChangeEvent&) const = default;
+
+  // Finds a column of the after image (or before, if no after) by name.
+  const Column* FindAfter(const std::string& name) const;
+  const Column* FindBefore(const std::string& name) const;
+  // "psa.public.time_entries".
+  std::string QualifiedTable() const { return source + "." + schema + "." + table; }
+};
+
+// A journaled event with its sequence number.
+struct JournalEntry {
+  uint64_t seq = 0;
+  int64_t journaled_at_us = 0;
+  ChangeEvent event;
+};
+
+}  // namespace handoff

@@ -1,0 +1,58 @@
+// handoff.yaml: the configuration of one engine.
+//
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "handoff/engine/status.h"
+
+namespace handoff {
+
+struct SourceConfig {
+  std::string name;
+  std::string kind;  // "postgres"
+  std::string dsn;
+  std::vector<std::string> tables;  // "schema.table"
+  std::string slot;         // default: handoff_<name>
+  std::string publication;  // default: handoff_<name>
+  bool snapshot = true;     // copy existing rows on first start
+};
+
+struct TargetConfig {
+  std::string name;
+  std::string kind;  // "postgres"
+  std::string dsn;
+  size_t batch_rows = 20000;  // rows per target transaction (whole source transactions)
+};
+
+struct RouteConfig {
+  std::string from_source, from_schema, from_table;
+  std::string to_target, to_schema, to_table;
+};
+
+struct Config {
+  std::string file;  // where it was loaded from
+  std::string journal_path;
+  uint64_t journal_map_size = 1ull << 30;
+  uint64_t journal_max_map_size = 64ull << 30;
+  int64_t journal_retention_us = 7ll * 24 * 3600 * 1000000;
+  std::vector<SourceConfig> sources;
+  std::vector<TargetConfig> targets;
+  std::vector<RouteConfig> routes;
+  std::string admin_listen;     // host:port; empty disables
+  std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
+
+  const SourceConfig* FindSource(const std::string& name) const;
+  const TargetConfig* FindTarget(const std::string& name) const;
+};
+
+// Loads and validates a config file. `${NAME}` in values is replaced from the
+// environment. On failure the Status names the file, the key path and why;
+// every problem found is listed, one per line.
+Result<Config> LoadConfig(const std::string& path);
+Result<Config> ParseConfig(const std::string& yaml_text, const std::string& file_name);
+
+}  // namespace handoff

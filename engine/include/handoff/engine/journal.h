@@ -1,0 +1,120 @@
+// The change journal: an LMDB environment holding every captured change in
+// sequence order, the durable position of each source, the applied position of
+// each target, and the exception queue.
+//
+// Thread-safety: a Journal is safe to use from many threads. Appends are
+// serialised (one LMDB writer); reads run concurrently with them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "handoff/engine/change_event.h"
+#include "handoff/engine/status.h"
+
+namespace handoff {
+
+struct JournalOptions {
+  std::string path;                          // directory; created if absent
+  uint64_t map_size = 1ull << 30;            // initial LMDB map size in bytes
+  uint64_t max_map_size = 64ull << 30;       // the map may grow up to this on MDB_MAP_FULL
+  int64_t retention_us = 7ll * 24 * 3600 * 1000000;  // replay window
+};
+
+// One agent batch: the events of one source and the position up to which the
+// source has been read (it may lie past the last event when changes were
+// filtered out, so the flush position still advances).
+struct AppendBatch {
+  std::string source;
+  SourcePosition upto;
+  std::vector<ChangeEvent> events;
+};
+
+struct AppendResult {
+  uint64_t appended = 0;    // events written
+  uint64_t duplicates = 0;  // events skipped because their position was already durable
+  uint64_t last_seq = 0;    // last sequence number in the journal after the append
+};
+
+enum class ExceptionState : uint8_t { kOpen = 1, kRetried = 2, kResolved = 3, kDiscarded = 4 };
+const char* ExceptionStateName(ExceptionState s);
+
+// A change a target could not take, kept for human review.
+struct ExceptionRecord {
+  std::string target;
+  uint64_t seq = 0;
+  std::string reason;         // a sentence a person understands
+  std::string code;           // machine-readable class: SQLSTATE, "validation", ...
+  std::string old_image;      // JSON
+  std::string new_image;      // JSON
+  std::string current_image;  // JSON: what the target holds, when known
+  ExceptionState state = ExceptionState::kOpen;
+  std::string actor;          // who resolved or discarded it
+  std::string note;           // why
+  int64_t created_us = 0;
+  int64_t updated_us = 0;
+};
+
+struct JournalStats {
+  uint64_t first_seq = 0;  // 0 when empty
+  uint64_t last_seq = 0;
+  uint64_t entries = 0;
+  uint64_t map_size = 0;
+  uint64_t used_bytes = 0;
+};
+
+class Journal {
+ public:
+  static Result<std::unique_ptr<Journal>> Open(const JournalOptions& options);
+  virtual ~Journal() = default;
+
+  // Journals the batches in one durable LMDB write transaction (group commit).
+  // Events whose position is not above the source's durable position are
+  // skipped as duplicates; each source's durable position becomes max(stored,
+  // upto). On a full map the map is grown within max_map_size; beyond it the
+  // call fails with kResourceExhausted and nothing is written.
+  virtual Status Append(std::vector<AppendBatch>& batches, AppendResult* result) = 0;
+
+  // Reads up to `max_events` entries with seq >= from_seq, in order.
+  virtual Status Read(uint64_t from_seq, size_t max_events, std::vector<JournalEntry>* out) = 0;
+
+  // Blocks until an entry with seq >= seq exists or `timeout` passes; returns
+  // whether one exists.
+  virtual bool WaitFor(uint64_t seq, std::chrono::milliseconds timeout) = 0;
+
+  virtual uint64_t LastSeq() = 0;
+  virtual JournalStats Stats() = 0;
+
+  // Durable position of a source; zero when never seen.
+  virtual Result<SourcePosition> SourceDurable(const std::string& source) = 0;
+  virtual Result<std::vector<std::pair<std::string, SourcePosition>>> Sources() = 0;
+
+  // Small key/value store for component state (snapshot progress, slot names).
+  virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
+  virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+
+  // The journal's copy of a target's applied seq (the target's own
+  // handoff_applied row is authoritative; this copy feeds status and retention).
+  virtual Status SetTargetApplied(const std::string& target, uint64_t seq) = 0;
+  virtual Result<uint64_t> TargetApplied(const std::string& target) = 0;
+  virtual Result<std::vector<std::pair<std::string, uint64_t>>> Targets() = 0;
+
+  // Exception queue. Put inserts or replaces the record keyed by (target, seq).
+  virtual Status PutException(const ExceptionRecord& record) = 0;
+  virtual Result<std::optional<ExceptionRecord>> GetException(const std::string& target, uint64_t seq) = 0;
+  virtual Result<std::vector<ExceptionRecord>> Exceptions(std::optional<ExceptionState> state) = 0;
+
+  // Deletes events with seq <= upto_seq journaled before cutoff_us. Returns the count.
+  virtual Result<uint64_t> Trim(uint64_t upto_seq, int64_t cutoff_us) = 0;
+
+  // Trims what every named target has applied (a target never seen has
+  // applied nothing) and what the retention window allows.
+  virtual Result<uint64_t> ApplyRetention(const std::vector<std::string>& targets, int64_t now_us) = 0;
+};
+
+}  // namespace handoff

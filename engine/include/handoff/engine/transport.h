@@ -1,0 +1,95 @@
+// Agent <-> engine transport over ZeroMQ (DEALER -> ROUTER), with the batch /
+// ack / credit protocol of engine/src/wire_format.md. The same code runs over
+// inproc:// (agents as threads) and tcp:// or ipc:// (separate processes).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "handoff/engine/change_event.h"
+#include "handoff/engine/journal.h"
+#include "handoff/engine/status.h"
+
+namespace handoff {
+
+// A ZeroMQ context shared by the sockets of one process; inproc:// endpoints
+// only connect within one context.
+// Thread-safety: safe to share.
+class TransportContext {
+ public:
+  static std::shared_ptr<TransportContext> Create();
+  virtual ~TransportContext() = default;
+  virtual void* native() = 0;  // the zmq::context_t, for engine internals
+};
+
+struct IntakeOptions {
+  std::vector<std::string> endpoints;             // bound ROUTER endpoints
+  size_t max_batch_events = 20000;                // group-commit bounds
+  size_t max_batch_bytes = 16u << 20;
+  std::chrono::milliseconds max_wait{2};
+};
+
+struct IntakeCounters {
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> duplicates{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> map_full{0};
+};
+
+// The engine side: receives agent batches, journals them with group commit,
+// acknowledges the durable position.
+// Thread-safety: Run() on one thread; Stop() from any.
+class IntakeServer {
+ public:
+  static Result<std::unique_ptr<IntakeServer>> Create(std::shared_ptr<TransportContext> ctx,
+                                                      Journal* journal, IntakeOptions options);
+  virtual ~IntakeServer() = default;
+  // Serves until Stop(). Returns the first fatal error, or OK after Stop().
+  virtual Status Run() = 0;
+  virtual void Stop() = 0;
+  virtual const IntakeCounters& counters() const = 0;
+};
+
+struct AgentClientOptions {
+  std::string endpoint;
+  std::string source;
+  size_t credit = 8;  // unacknowledged batches allowed in flight
+  std::chrono::milliseconds hello_timeout{5000};
+};
+
+// The agent side. Owned and used by one thread.
+class AgentClient {
+ public:
+  static Result<std::unique_ptr<AgentClient>> Connect(std::shared_ptr<TransportContext> ctx,
+                                                      AgentClientOptions options);
+  virtual ~AgentClient() = default;
+
+  // Asks the engine for the source's durable position (where to resume).
+  // Fails with kUnavailable when the engine does not answer in time.
+  virtual Result<SourcePosition> Hello() = 0;
+
+  // Sends one batch. REQUIRES: HasCredit(). Positions must grow across calls.
+  virtual Status Send(AppendBatch batch) = 0;
+
+  // Processes acknowledgements that have arrived, waiting up to `wait` for one
+  // when none is pending. Returns an error the engine reported (for example
+  // kResourceExhausted while the journal is full), else OK.
+  virtual Status Poll(std::chrono::milliseconds wait) = 0;
+
+  virtual bool HasCredit() const = 0;
+  virtual size_t InFlight() const = 0;
+  // Highest position the engine has acknowledged as durable for this source.
+  virtual SourcePosition Durable() const = 0;
+  // Time since the oldest in-flight batch was sent (zero if none): lets an
+  // agent notice a vanished engine and resend.
+  virtual std::chrono::milliseconds OldestInFlightAge() const = 0;
+  // Drops in-flight state and reconnects (after the engine restarted).
+  virtual Status Reset() = 0;
+};
+
+}  // namespace handoff

@@ -1,0 +1,323 @@
+// Loads handoff.yaml. Every problem is collected with its key path and line,
+// so `handoff config validate` can show them all at once.
+#include "handoff/engine/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace handoff {
+namespace {
+
+class Problems {
+ public:
+  explicit Problems(std::string file) : file_(std::move(file)) {}
+  void Add(const YAML::Node& at, const std::string& key, const std::string& why) {
+    std::string where = file_;
+    if (at.IsDefined() && at.Mark().line >= 0) where += ":" + std::to_string(at.Mark().line + 1);
+    list_.push_back(where + ": " + key + ": " + why);
+  }
+  bool empty() const { return list_.empty(); }
+  std::string Join() const {
+    std::string out;
+    for (size_t i = 0; i < list_.size(); ++i) out += (i ? "\n" : "") + list_[i];
+    return out;
+  }
+
+ private:
+  std::string file_;
+  std::vector<std::string> list_;
+};
+
+// Replaces ${NAME} with the environment's value; an unset variable is a problem.
+std::string Substitute(const std::string& in, std::vector<std::string>* missing) {
+  static const std::regex re(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)\})");
+  std::string out;
+  auto begin = std::sregex_iterator(in.begin(), in.end(), re);
+  size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    out += in.substr(last, it->position() - last);
+    std::string name = (*it)[1];
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr) missing->push_back(name);
+    out += v ? v : "";
+    last = it->position() + it->length();
+  }
+  return out + in.substr(last);
+}
+
+struct Reader {
+  Problems* problems;
+
+  std::string Str(const YAML::Node& map, const std::string& key, const std::string& path, bool required,
+                  const std::string& def = "") {
+    YAML::Node n = map[key];
+    if (!n.IsDefined() || n.IsNull()) {
+      if (required) problems->Add(map, path + "." + key, "is required");
+      return def;
+    }
+    if (!n.IsScalar()) {
+      problems->Add(n, path + "." + key, "must be a string");
+      return def;
+    }
+    std::vector<std::string> missing;
+    std::string v = Substitute(n.Scalar(), &missing);
+    for (const auto& m : missing) problems->Add(n, path + "." + key, "environment variable " + m + " is not set");
+    return v;
+  }
+
+  uint64_t Size(const YAML::Node& map, const std::string& key, const std::string& path, uint64_t def) {
+    YAML::Node n = map[key];
+    if (!n.IsDefined() || n.IsNull()) return def;
+    std::string s = n.IsScalar() ? n.Scalar() : "";
+    std::smatch m;
+    static const std::regex re(R"(^\s*(\d+)\s*([KMGT]i?B?)?\s*$)", std::regex::icase);
+    if (!std::regex_match(s, m, re)) {
+      problems->Add(n, path + "." + key, "must be a size such as 1GiB or 512MiB, not '" + s + "'");
+      return def;
+    }
+    uint64_t v = std::stoull(m[1]);
+    std::string unit = m[2];
+    char u = unit.empty() ? 'B' : static_cast<char>(std::toupper(unit[0]));
+    int shift = u == 'K' ? 10 : u == 'M' ? 20 : u == 'G' ? 30 : u == 'T' ? 40 : 0;
+    return v << shift;
+  }
+
+  int64_t Duration(const YAML::Node& map, const std::string& key, const std::string& path, int64_t def_us) {
+    YAML::Node n = map[key];
+    if (!n.IsDefined() || n.IsNull()) return def_us;
+    std::string s = n.IsScalar() ? n.Scalar() : "";
+    std::smatch m;
+    static const std::regex re(R"(^\s*(\d+)\s*(ms|s|m|h|d)\s*$)");
+    if (!std::regex_match(s, m, re)) {
+      problems->Add(n, path + "." + key, "must be a duration such as 7d, 12h, 30m or 10s, not '" + s + "'");
+      return def_us;
+    }
+    int64_t v = std::stoll(m[1]);
+    std::string unit = m[2];
+    int64_t mult = unit == "ms" ? 1000 : unit == "s" ? 1000000 : unit == "m" ? 60000000ll
+                 : unit == "h" ? 3600000000ll : 86400000000ll;
+    return v * mult;
+  }
+
+  void CheckKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& allowed) {
+    if (!map.IsMap()) return;
+    for (const auto& kv : map) {
+      std::string k = kv.first.as<std::string>();
+      if (!allowed.count(k)) problems->Add(kv.first, path + "." + k, "is not a known key");
+    }
+  }
+};
+
+bool SplitQualified(const std::string& s, size_t parts, std::vector<std::string>* out) {
+  out->clear();
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, '.')) out->push_back(item);
+  if (out->size() != parts) return false;
+  for (const auto& p : *out)
+    if (p.empty()) return false;
+  return true;
+}
+
+}  // namespace
+
+const SourceConfig* Config::FindSource(const std::string& name) const {
+  for (const auto& s : sources)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+const TargetConfig* Config::FindTarget(const std::string& name) const {
+  for (const auto& t : targets)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+Result<Config> ParseConfig(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  Problems problems(file);
+  Reader r{&problems};
+  Config cfg;
+  cfg.file = file;
+  if (!root.IsMap()) return Status::InvalidArgument(file + ": the configuration must be a YAML mapping");
+  r.CheckKeys(root, "", {"journal", "sources", "targets", "routes", "admin", "engine", "schemas", "ownership",
+                         "conflicts", "feed"});
+
+  YAML::Node journal = root["journal"];
+  if (!journal.IsMap()) {
+    problems.Add(root, "journal", "is required (a mapping with at least 'path')");
+  } else {
+    r.CheckKeys(journal, "journal", {"path", "map_size", "max_map_size", "retention"});
+    cfg.journal_path = r.Str(journal, "path", "journal", true);
+    cfg.journal_map_size = r.Size(journal, "map_size", "journal", cfg.journal_map_size);
+    cfg.journal_max_map_size = r.Size(journal, "max_map_size", "journal", cfg.journal_max_map_size);
+    if (cfg.journal_max_map_size < cfg.journal_map_size) cfg.journal_max_map_size = cfg.journal_map_size;
+    cfg.journal_retention_us = r.Duration(journal, "retention", "journal", cfg.journal_retention_us);
+  }
+
+  std::set<std::string> names;
+  YAML::Node sources = root["sources"];
+  if (sources.IsDefined() && !sources.IsSequence()) problems.Add(sources, "sources", "must be a list");
+  if (sources.IsSequence()) {
+    for (size_t i = 0; i < sources.size(); ++i) {
+      YAML::Node s = sources[i];
+      std::string path = "sources[" + std::to_string(i) + "]";
+      if (!s.IsMap()) {
+        problems.Add(s, path, "must be a mapping");
+        continue;
+      }
+      r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot"});
+      SourceConfig sc;
+      sc.name = r.Str(s, "name", path, true);
+      sc.kind = r.Str(s, "kind", path, true);
+      sc.dsn = r.Str(s, "dsn", path, true);
+      sc.slot = r.Str(s, "slot", path, false, "handoff_" + sc.name);
+      sc.publication = r.Str(s, "publication", path, false, "handoff_" + sc.name);
+      if (s["snapshot"].IsDefined()) {
+        try {
+          sc.snapshot = s["snapshot"].as<bool>();
+        } catch (const YAML::Exception&) {
+          problems.Add(s["snapshot"], path + ".snapshot", "must be true or false");
+        }
+      }
+      if (!sc.kind.empty() && sc.kind != "postgres")
+        problems.Add(s["kind"], path + ".kind", "unknown source kind '" + sc.kind + "' (known: postgres)");
+      if (!sc.name.empty() && !names.insert(sc.name).second)
+        problems.Add(s["name"], path + ".name", "'" + sc.name + "' is used twice");
+      YAML::Node tables = s["tables"];
+      if (!tables.IsSequence() || tables.size() == 0) {
+        problems.Add(tables.IsDefined() ? tables : s, path + ".tables", "must be a non-empty list of schema.table");
+      } else {
+        for (size_t j = 0; j < tables.size(); ++j) {
+          std::vector<std::string> parts;
+          std::string t = tables[j].IsScalar() ? tables[j].Scalar() : "";
+          if (!SplitQualified(t, 2, &parts))
+            problems.Add(tables[j], path + ".tables[" + std::to_string(j) + "]", "must be schema.table, not '" + t + "'");
+          else
+            sc.tables.push_back(t);
+        }
+      }
+      cfg.sources.push_back(std::move(sc));
+    }
+  }
+
+  YAML::Node targets = root["targets"];
+  if (targets.IsDefined() && !targets.IsSequence()) problems.Add(targets, "targets", "must be a list");
+  if (targets.IsSequence()) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+      YAML::Node t = targets[i];
+      std::string path = "targets[" + std::to_string(i) + "]";
+      if (!t.IsMap()) {
+        problems.Add(t, path, "must be a mapping");
+        continue;
+      }
+      r.CheckKeys(t, path, {"name", "kind", "dsn", "batch_rows"});
+      TargetConfig tc;
+      tc.name = r.Str(t, "name", path, true);
+      tc.kind = r.Str(t, "kind", path, true);
+      tc.dsn = r.Str(t, "dsn", path, true);
+      if (t["batch_rows"].IsDefined()) {
+        try {
+          tc.batch_rows = t["batch_rows"].as<size_t>();
+        } catch (const YAML::Exception&) {
+          problems.Add(t["batch_rows"], path + ".batch_rows", "must be a positive integer");
+        }
+      }
+      if (!tc.kind.empty() && tc.kind != "postgres")
+        problems.Add(t["kind"], path + ".kind", "unknown target kind '" + tc.kind + "' (known: postgres)");
+      if (!tc.name.empty() && !names.insert(tc.name).second)
+        problems.Add(t["name"], path + ".name", "'" + tc.name + "' is used twice");
+      cfg.targets.push_back(std::move(tc));
+    }
+  }
+
+  YAML::Node routes = root["routes"];
+  if (routes.IsDefined() && !routes.IsSequence()) problems.Add(routes, "routes", "must be a list");
+  if (routes.IsSequence()) {
+    for (size_t i = 0; i < routes.size(); ++i) {
+      YAML::Node n = routes[i];
+      std::string path = "routes[" + std::to_string(i) + "]";
+      if (!n.IsMap()) {
+        problems.Add(n, path, "must be a mapping");
+        continue;
+      }
+      r.CheckKeys(n, path, {"from", "to"});
+      std::string from = r.Str(n, "from", path, true);
+      std::string to = r.Str(n, "to", path, true);
+      std::vector<std::string> f, t;
+      RouteConfig rc;
+      if (!from.empty()) {
+        if (!SplitQualified(from, 3, &f)) {
+          problems.Add(n["from"], path + ".from", "must be source.schema.table, not '" + from + "'");
+        } else {
+          rc.from_source = f[0], rc.from_schema = f[1], rc.from_table = f[2];
+          const SourceConfig* sc = cfg.FindSource(f[0]);
+          if (sc == nullptr) {
+            problems.Add(n["from"], path + ".from", "names no configured source '" + f[0] + "'");
+          } else {
+            bool listed = false;
+            for (const auto& tbl : sc->tables) listed |= (tbl == f[1] + "." + f[2]);
+            if (!listed)
+              problems.Add(n["from"], path + ".from", "table " + f[1] + "." + f[2] + " is not in the tables of source '" + f[0] + "'");
+          }
+        }
+      }
+      if (!to.empty()) {
+        if (!SplitQualified(to, 3, &t)) {
+          problems.Add(n["to"], path + ".to", "must be target.schema.table, not '" + to + "'");
+        } else {
+          rc.to_target = t[0], rc.to_schema = t[1], rc.to_table = t[2];
+          if (cfg.FindTarget(t[0]) == nullptr)
+            problems.Add(n["to"], path + ".to", "names no configured target '" + t[0] + "'");
+        }
+      }
+      cfg.routes.push_back(std::move(rc));
+    }
+  }
+
+  YAML::Node admin = root["admin"];
+  if (admin.IsDefined()) {
+    if (!admin.IsMap()) {
+      problems.Add(admin, "admin", "must be a mapping");
+    } else {
+      r.CheckKeys(admin, "admin", {"listen"});
+      cfg.admin_listen = r.Str(admin, "listen", "admin", false);
+      static const std::regex re(R"(^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$)");
+      if (!cfg.admin_listen.empty() && !std::regex_match(cfg.admin_listen, re))
+        problems.Add(admin["listen"], "admin.listen", "must be host:port, not '" + cfg.admin_listen + "'");
+    }
+  }
+  YAML::Node engine = root["engine"];
+  if (engine.IsDefined()) {
+    if (!engine.IsMap()) {
+      problems.Add(engine, "engine", "must be a mapping");
+    } else {
+      r.CheckKeys(engine, "engine", {"intake"});
+      cfg.intake_endpoint = r.Str(engine, "intake", "engine", false);
+      if (!cfg.intake_endpoint.empty() && cfg.intake_endpoint.rfind("tcp://", 0) != 0 &&
+          cfg.intake_endpoint.rfind("ipc://", 0) != 0)
+        problems.Add(engine["intake"], "engine.intake", "must be a tcp:// or ipc:// endpoint");
+    }
+  }
+  if (!problems.empty()) return Status::InvalidArgument(problems.Join());
+  return cfg;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument(path + ": cannot read the configuration file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseConfig(ss.str(), path);
+}
+
+}  // namespace handoff

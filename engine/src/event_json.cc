@@ -1,0 +1,106 @@
+#include "handoff/engine/event_json.h"
+
+#include <fmt/format.h>
+
+namespace handoff {
+
+namespace {
+// Length of the valid UTF-8 sequence at s[i], or 0 if invalid.
+size_t Utf8Len(std::string_view s, size_t i) {
+  auto c = static_cast<unsigned char>(s[i]);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
+  return n;
+}
+}  // namespace
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    char c = s[i];
+    switch (c) {
+      case '"': out->append("\\\""); ++i; continue;
+      case '\\': out->append("\\\\"); ++i; continue;
+      case '\n': out->append("\\n"); ++i; continue;
+      case '\r': out->append("\\r"); ++i; continue;
+      case '\t': out->append("\\t"); ++i; continue;
+      default: break;
+    }
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
+      ++i;
+      continue;
+    }
+    size_t n = Utf8Len(s, i);
+    if (n == 0) {
+      out->append("\\ufffd");
+      ++i;
+    } else {
+      out->append(s.substr(i, n));
+      i += n;
+    }
+  }
+  out->push_back('"');
+}
+
+std::string ImageToJson(const std::vector<Column>& image) {
+  std::string out = "{";
+  for (size_t i = 0; i < image.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, image[i].name);
+    out.push_back(':');
+    switch (image[i].kind) {
+      case Column::Kind::kNull: out.append("null"); break;
+      case Column::Kind::kUnchangedToast: out.append("{\"unchanged_toast\":true}"); break;
+      case Column::Kind::kBinary: {
+        std::string hex = "\\x";
+        for (unsigned char b : image[i].data) hex += fmt::format("{:02x}", b);
+        AppendJsonString(&out, hex);
+        break;
+      }
+      case Column::Kind::kText: AppendJsonString(&out, image[i].data); break;
+    }
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string EntryToJson(const JournalEntry& entry) {
+  const ChangeEvent& e = entry.event;
+  std::string out = fmt::format("{{\"seq\":{},\"journaled_at_us\":{},\"source\":", entry.seq, entry.journaled_at_us);
+  AppendJsonString(&out, e.source);
+  out += fmt::format(",\"source_kind\":\"{}\",\"position\":\"{}\",\"xid\":{},\"commit_time_us\":{},\"op\":\"{}\"",
+                     SourceKindName(e.source_kind), FormatPosition(e.position), e.xid, e.commit_time_us, OpName(e.op));
+  if (!e.origin.empty()) {
+    out += ",\"origin\":";
+    AppendJsonString(&out, e.origin);
+  }
+  if (!e.delivery_id.empty()) {
+    out += ",\"delivery_id\":";
+    AppendJsonString(&out, e.delivery_id);
+  }
+  if (!e.table.empty()) {
+    out += ",\"schema\":";
+    AppendJsonString(&out, e.schema);
+    out += ",\"table\":";
+    AppendJsonString(&out, e.table);
+  }
+  if (!e.key_columns.empty()) {
+    out += ",\"key\":[";
+    for (size_t i = 0; i < e.key_columns.size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(&out, e.key_columns[i]);
+    }
+    out += "]";
+  }
+  if (e.has_before) out += ",\"before\":" + ImageToJson(e.before);
+  if (!e.after.empty()) out += ",\"after\":" + ImageToJson(e.after);
+  out += ",\"correlation_id\":";
+  AppendJsonString(&out, e.correlation_id);
+  out += "}";
+  return out;
+}
+
+}  // namespace handoff

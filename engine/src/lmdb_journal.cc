@@ -1,0 +1,523 @@
+// The LMDB-backed Journal.
+//
+// Concurrency: one writer at a time (writer_mu_); readers run alongside. Every
+// transaction holds resize_mu_ shared; growing the map on MDB_MAP_FULL takes
+// it exclusively, because mdb_env_set_mapsize requires that no transaction of
+// this process is active.
+//
+// Durability: the environment is opened without MDB_NOSYNC/MDB_NOMETASYNC, so
+// a successful Append has been fsynced; only then may a source position be
+// confirmed upstream.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <shared_mutex>
+
+#include "handoff/engine/clock.h"
+#include "handoff/engine/event_codec.h"
+#include "handoff/engine/journal.h"
+#include "handoff/engine/log.h"
+#include "lmdb_env.h"
+#include "varint.h"
+
+namespace handoff {
+
+const char* ExceptionStateName(ExceptionState s) {
+  switch (s) {
+    case ExceptionState::kOpen: return "open";
+    case ExceptionState::kRetried: return "retried";
+    case ExceptionState::kResolved: return "resolved";
+    case ExceptionState::kDiscarded: return "discarded";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string SeqKey(uint64_t seq) {
+  std::string k;
+  PutFixed64BE(&k, seq);
+  return k;
+}
+
+std::string EncodePosition(const SourcePosition& p) {
+  std::string v;
+  PutFixed64BE(&v, p.lsn);
+  PutFixed64BE(&v, p.ordinal);
+  return v;
+}
+
+bool DecodePosition(std::string_view v, SourcePosition* p) {
+  if (v.size() != 16) return false;
+  p->lsn = GetFixed64BE(v.data());
+  p->ordinal = GetFixed64BE(v.data() + 8);
+  return true;
+}
+
+std::string ExceptionKey(const std::string& target, uint64_t seq) {
+  std::string k = target;
+  k.push_back('\0');
+  PutFixed64BE(&k, seq);
+  return k;
+}
+
+std::string EncodeException(const ExceptionRecord& r) {
+  std::string v;
+  v.push_back(1);  // record version
+  PutString(&v, r.target);
+  PutVarint(&v, r.seq);
+  PutString(&v, r.reason);
+  PutString(&v, r.code);
+  PutString(&v, r.old_image);
+  PutString(&v, r.new_image);
+  PutString(&v, r.current_image);
+  v.push_back(static_cast<char>(r.state));
+  PutString(&v, r.actor);
+  PutString(&v, r.note);
+  PutVarint(&v, ZigZag(r.created_us));
+  PutVarint(&v, ZigZag(r.updated_us));
+  return v;
+}
+
+bool DecodeException(std::string_view in, ExceptionRecord* r) {
+  Reader rd(in);
+  uint8_t version, state;
+  uint64_t created, updated;
+  if (!rd.Byte(&version) || version != 1) return false;
+  if (!rd.String(&r->target) || !rd.Varint(&r->seq) || !rd.String(&r->reason) || !rd.String(&r->code) ||
+      !rd.String(&r->old_image) || !rd.String(&r->new_image) || !rd.String(&r->current_image) ||
+      !rd.Byte(&state) || !rd.String(&r->actor) || !rd.String(&r->note) || !rd.Varint(&created) ||
+      !rd.Varint(&updated))
+    return false;
+  if (state < 1 || state > 4) return false;
+  r->state = static_cast<ExceptionState>(state);
+  r->created_us = UnZigZag(created);
+  r->updated_us = UnZigZag(updated);
+  return true;
+}
+
+// Reads the journaled_at field of an encoded event without decoding the rest.
+bool PeekJournaledAt(std::string_view rec, int64_t* at) {
+  Reader r(rec);
+  uint8_t b;
+  uint64_t v;
+  for (int i = 0; i < 4; ++i)
+    if (!r.Byte(&b)) return false;
+  if (!r.Varint(&v)) return false;
+  *at = UnZigZag(v);
+  return true;
+}
+
+class LmdbJournal final : public Journal {
+ public:
+  explicit LmdbJournal(JournalOptions options) : options_(std::move(options)) {}
+  ~LmdbJournal() override {
+    if (env_) mdb_env_close(env_);
+  }
+
+  Status Init() {
+    std::error_code ec;
+    std::filesystem::create_directories(options_.path, ec);
+    if (ec) return Status::InvalidArgument("cannot create journal directory " + options_.path + ": " + ec.message());
+    int rc = mdb_env_create(&env_);
+    if (rc) return LmdbError(rc, "mdb_env_create");
+    mdb_env_set_maxdbs(env_, 8);
+    mdb_env_set_maxreaders(env_, 256);
+    // An existing environment may be larger than the configured initial size.
+    uint64_t size = std::max<uint64_t>(options_.map_size, ExistingDataSize());
+    rc = mdb_env_set_mapsize(env_, size);
+    if (rc) return LmdbError(rc, "mdb_env_set_mapsize");
+    rc = mdb_env_open(env_, options_.path.c_str(), MDB_NOTLS, 0644);
+    if (rc) return LmdbError(rc, "cannot open journal at " + options_.path);
+    LmdbTxn txn;
+    rc = txn.Begin(env_, false);
+    if (rc) return LmdbError(rc, "mdb_txn_begin");
+    const char* names[] = {"events", "sources", "meta", "targets", "exceptions"};
+    MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_};
+    for (int i = 0; i < 5; ++i) {
+      rc = mdb_dbi_open(txn.get(), names[i], MDB_CREATE, dbis[i]);
+      if (rc) return LmdbError(rc, std::string("open database ") + names[i]);
+    }
+    rc = txn.Commit();
+    if (rc) return LmdbError(rc, "commit journal open");
+    return Status::OK();
+  }
+
+  Status Append(std::vector<AppendBatch>& batches, AppendResult* result) override {
+    std::lock_guard<std::mutex> wlock(writer_mu_);
+    int64_t now = NowMicros();
+    for (int attempt = 0;; ++attempt) {
+      AppendResult res;
+      int rc = TryAppend(batches, now, &res);
+      if (rc == MDB_SUCCESS) {
+        if (result) *result = res;
+        {
+          std::lock_guard<std::mutex> lk(wait_mu_);
+          last_seq_ = res.last_seq;
+        }
+        wait_cv_.notify_all();
+        return Status::OK();
+      }
+      if (rc == MDB_MAP_FULL && attempt < 8) {
+        HANDOFF_RETURN_IF_ERROR(Grow());
+        continue;
+      }
+      if (rc == MDB_MAP_RESIZED && attempt < 8) {
+        std::unique_lock<std::shared_mutex> lk(resize_mu_);
+        mdb_env_set_mapsize(env_, 0);
+        continue;
+      }
+      return LmdbError(rc, "journal append");
+    }
+  }
+
+  Status Read(uint64_t from_seq, size_t max_events, std::vector<JournalEntry>* out) override {
+    out->clear();
+    return WithReadTxn([&](MDB_txn* txn) -> Status {
+      LmdbCursor cur;
+      int rc = cur.Open(txn, events_);
+      if (rc) return LmdbError(rc, "journal read cursor");
+      std::string key = SeqKey(from_seq);
+      MDB_val k = Val(key), v;
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+      while (rc == MDB_SUCCESS && out->size() < max_events) {
+        JournalEntry entry;
+        entry.seq = GetFixed64BE(k.mv_data);
+        Status st = DecodeEvent(View(v), &entry.event, &entry.journaled_at_us);
+        if (!st.ok()) return Status::Corruption("journal entry " + std::to_string(entry.seq) + ": " + st.message());
+        out->push_back(std::move(entry));
+        rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+      }
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "journal read");
+      return Status::OK();
+    });
+  }
+
+  bool WaitFor(uint64_t seq, std::chrono::milliseconds timeout) override {
+    {
+      std::unique_lock<std::mutex> lk(wait_mu_);
+      if (last_seq_ >= seq) return true;
+      wait_cv_.wait_for(lk, timeout, [&] { return last_seq_ >= seq; });
+      if (last_seq_ >= seq) return true;
+    }
+    // Another process may be the writer.
+    return LastSeq() >= seq;
+  }
+
+  uint64_t LastSeq() override {
+    uint64_t last = 0;
+    Status st = WithReadTxn([&](MDB_txn* txn) {
+      last = LastSeqIn(txn);
+      return Status::OK();
+    });
+    (void)st;
+    return last;
+  }
+
+  JournalStats Stats() override {
+    JournalStats s;
+    Status st = WithReadTxn([&](MDB_txn* txn) -> Status {
+      LmdbCursor cur;
+      if (cur.Open(txn, events_)) return Status::OK();
+      MDB_val k, v;
+      if (mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST) == MDB_SUCCESS) s.first_seq = GetFixed64BE(k.mv_data);
+      if (mdb_cursor_get(cur.get(), &k, &v, MDB_LAST) == MDB_SUCCESS) s.last_seq = GetFixed64BE(k.mv_data);
+      MDB_stat ms;
+      if (mdb_stat(txn, events_, &ms) == MDB_SUCCESS) s.entries = ms.ms_entries;
+      return Status::OK();
+    });
+    (void)st;
+    MDB_envinfo info;
+    MDB_stat est;
+    mdb_env_info(env_, &info);
+    mdb_env_stat(env_, &est);
+    s.map_size = info.me_mapsize;
+    s.used_bytes = (info.me_last_pgno + 1) * static_cast<uint64_t>(est.ms_psize);
+    return s;
+  }
+
+  Result<SourcePosition> SourceDurable(const std::string& source) override {
+    SourcePosition pos;
+    Status st = WithReadTxn([&](MDB_txn* txn) -> Status {
+      MDB_val k = Val(source), v;
+      int rc = mdb_get(txn, sources_, &k, &v);
+      if (rc == MDB_NOTFOUND) return Status::OK();
+      if (rc) return LmdbError(rc, "read source position");
+      if (!DecodePosition(View(v), &pos)) return Status::Corruption("source position of " + source + " is malformed");
+      return Status::OK();
+    });
+    if (!st.ok()) return st;
+    return pos;
+  }
+
+  Result<std::vector<std::pair<std::string, SourcePosition>>> Sources() override {
+    std::vector<std::pair<std::string, SourcePosition>> out;
+    Status st = ScanAll(sources_, [&](std::string_view k, std::string_view v) {
+      SourcePosition p;
+      if (!DecodePosition(v, &p)) return Status::Corruption("source position is malformed");
+      out.emplace_back(std::string(k), p);
+      return Status::OK();
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Status PutMeta(const std::string& key, const std::string& value) override { return PutKv(meta_, key, value); }
+  Result<std::optional<std::string>> GetMeta(const std::string& key) override { return GetKv(meta_, key); }
+
+  Status SetTargetApplied(const std::string& target, uint64_t seq) override {
+    return PutKv(targets_, target, SeqKey(seq));
+  }
+  Result<uint64_t> TargetApplied(const std::string& target) override {
+    auto v = GetKv(targets_, target);
+    if (!v.ok()) return v.status();
+    if (!v->has_value() || (*v)->size() != 8) return uint64_t{0};
+    return GetFixed64BE((*v)->data());
+  }
+  Result<std::vector<std::pair<std::string, uint64_t>>> Targets() override {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    Status st = ScanAll(targets_, [&](std::string_view k, std::string_view v) {
+      out.emplace_back(std::string(k), v.size() == 8 ? GetFixed64BE(v.data()) : 0);
+      return Status::OK();
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Status PutException(const ExceptionRecord& record) override {
+    return PutKv(exceptions_, ExceptionKey(record.target, record.seq), EncodeException(record));
+  }
+  Result<std::optional<ExceptionRecord>> GetException(const std::string& target, uint64_t seq) override {
+    auto v = GetKv(exceptions_, ExceptionKey(target, seq));
+    if (!v.ok()) return v.status();
+    if (!v->has_value()) return std::optional<ExceptionRecord>();
+    ExceptionRecord r;
+    if (!DecodeException(**v, &r)) return Status::Corruption("exception record is malformed");
+    return std::optional<ExceptionRecord>(std::move(r));
+  }
+  Result<std::vector<ExceptionRecord>> Exceptions(std::optional<ExceptionState> state) override {
+    std::vector<ExceptionRecord> out;
+    Status st = ScanAll(exceptions_, [&](std::string_view, std::string_view v) {
+      ExceptionRecord r;
+      if (!DecodeException(v, &r)) return Status::Corruption("exception record is malformed");
+      if (!state || r.state == *state) out.push_back(std::move(r));
+      return Status::OK();
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  Result<uint64_t> Trim(uint64_t upto_seq, int64_t cutoff_us) override {
+    std::lock_guard<std::mutex> wlock(writer_mu_);
+    std::shared_lock<std::shared_mutex> rlock(resize_mu_);
+    LmdbTxn txn;
+    int rc = txn.Begin(env_, false);
+    if (rc) return LmdbError(rc, "journal trim");
+    LmdbCursor cur;
+    if ((rc = cur.Open(txn.get(), events_))) return LmdbError(rc, "journal trim cursor");
+    uint64_t removed = 0;
+    uint64_t last = LastSeqIn(txn.get());
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && removed < 100000) {
+      uint64_t seq = GetFixed64BE(k.mv_data);
+      int64_t at = 0;
+      // The newest event is never removed: it carries the sequence forward.
+      if (seq > upto_seq || seq >= last || !PeekJournaledAt(View(v), &at) || at >= cutoff_us) break;
+      if ((rc = mdb_cursor_del(cur.get(), 0))) return LmdbError(rc, "journal trim delete");
+      ++removed;
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+    }
+    if ((rc = txn.Commit())) return LmdbError(rc, "journal trim commit");
+    return removed;
+  }
+
+  Result<uint64_t> ApplyRetention(const std::vector<std::string>& targets, int64_t now_us) override {
+    uint64_t min_applied = UINT64_MAX;
+    for (const auto& t : targets) {
+      auto a = TargetApplied(t);
+      if (!a.ok()) return a.status();
+      min_applied = std::min(min_applied, *a);
+    }
+    if (targets.empty()) min_applied = 0;
+    return Trim(min_applied, now_us - options_.retention_us);
+  }
+
+ private:
+  uint64_t ExistingDataSize() {
+    struct stat st;
+    std::string file = options_.path + "/data.mdb";
+    if (::stat(file.c_str(), &st) == 0) return static_cast<uint64_t>(st.st_size);
+    return 0;
+  }
+
+  uint64_t LastSeqIn(MDB_txn* txn) {
+    LmdbCursor cur;
+    if (cur.Open(txn, events_)) return 0;
+    MDB_val k, v;
+    if (mdb_cursor_get(cur.get(), &k, &v, MDB_LAST) == MDB_SUCCESS) return GetFixed64BE(k.mv_data);
+    // Empty after a full trim: the sequence continues from the stored high-water mark.
+    MDB_val mk = Val("last_seq");
+    if (mdb_get(txn, meta_, &mk, &v) == MDB_SUCCESS && v.mv_size == 8) return GetFixed64BE(v.mv_data);
+    return 0;
+  }
+
+  // One write transaction for all batches. Returns an LMDB code.
+  int TryAppend(std::vector<AppendBatch>& batches, int64_t now, AppendResult* res) {
+    std::shared_lock<std::shared_mutex> rlock(resize_mu_);
+    LmdbTxn txn;
+    int rc = txn.Begin(env_, false);
+    if (rc) return rc;
+    uint64_t seq = LastSeqIn(txn.get());
+    LmdbCursor cur;
+    if ((rc = cur.Open(txn.get(), events_))) return rc;
+    std::string buf;
+    for (AppendBatch& b : batches) {
+      SourcePosition durable;
+      MDB_val sk = Val(b.source), sv;
+      rc = mdb_get(txn.get(), sources_, &sk, &sv);
+      if (rc == MDB_SUCCESS) {
+        DecodePosition(View(sv), &durable);
+      } else if (rc != MDB_NOTFOUND) {
+        return rc;
+      }
+      SourcePosition high = durable;
+      for (ChangeEvent& e : b.events) {
+        if (e.position <= high) {
+          ++res->duplicates;
+          continue;
+        }
+        high = e.position;
+        buf.clear();
+        EncodeEvent(e, now, &buf);
+        std::string key = SeqKey(++seq);
+        MDB_val k = Val(key), v = Val(buf);
+        if ((rc = mdb_cursor_put(cur.get(), &k, &v, MDB_APPEND))) return rc;
+        ++res->appended;
+      }
+      if (b.upto > high) high = b.upto;
+      if (high > durable) {
+        std::string pv = EncodePosition(high);
+        MDB_val v = Val(pv);
+        if ((rc = mdb_put(txn.get(), sources_, &sk, &v, 0))) return rc;
+      }
+    }
+    std::string sv = SeqKey(seq);
+    MDB_val mk = Val("last_seq"), mv = Val(sv);
+    if ((rc = mdb_put(txn.get(), meta_, &mk, &mv, 0))) return rc;
+    res->last_seq = seq;
+    return txn.Commit();
+  }
+
+  Status Grow() {
+    std::unique_lock<std::shared_mutex> lk(resize_mu_);
+    MDB_envinfo info;
+    mdb_env_info(env_, &info);
+    uint64_t cur = info.me_mapsize;
+    if (cur >= options_.max_map_size) {
+      LogError("journal", "journal map is full at {} MiB (journal.max_map_size); holding intake until space is freed",
+               cur >> 20);
+      return Status::ResourceExhausted("journal map is full at " + std::to_string(cur >> 20) +
+                                       " MiB and may not grow past journal.max_map_size");
+    }
+    uint64_t next = std::min<uint64_t>(options_.max_map_size, std::max<uint64_t>(cur * 2, cur + (64ull << 20)));
+    int rc = mdb_env_set_mapsize(env_, next);
+    if (rc) return LmdbError(rc, "grow journal map");
+    LogInfo("journal", "journal map grown from {} MiB to {} MiB", cur >> 20, next >> 20);
+    return Status::OK();
+  }
+
+  template <typename F>
+  Status WithReadTxn(F&& f) {
+    for (int attempt = 0;; ++attempt) {
+      std::shared_lock<std::shared_mutex> rlock(resize_mu_);
+      LmdbTxn txn;
+      int rc = txn.Begin(env_, true);
+      if (rc == MDB_MAP_RESIZED && attempt < 3) {
+        rlock.unlock();
+        std::unique_lock<std::shared_mutex> lk(resize_mu_);
+        mdb_env_set_mapsize(env_, 0);
+        continue;
+      }
+      if (rc) return LmdbError(rc, "journal read transaction");
+      return f(txn.get());
+    }
+  }
+
+  Status PutKv(MDB_dbi dbi, const std::string& key, const std::string& value) {
+    std::lock_guard<std::mutex> wlock(writer_mu_);
+    for (int attempt = 0;; ++attempt) {
+      int rc;
+      {
+        std::shared_lock<std::shared_mutex> rlock(resize_mu_);
+        LmdbTxn txn;
+        rc = txn.Begin(env_, false);
+        if (rc == MDB_SUCCESS) {
+          MDB_val k = Val(key), v = Val(value);
+          rc = mdb_put(txn.get(), dbi, &k, &v, 0);
+          if (rc == MDB_SUCCESS) rc = txn.Commit();
+        }
+      }
+      if (rc == MDB_SUCCESS) return Status::OK();
+      if (rc == MDB_MAP_FULL && attempt < 8) {
+        HANDOFF_RETURN_IF_ERROR(Grow());
+        continue;
+      }
+      return LmdbError(rc, "journal write");
+    }
+  }
+
+  Result<std::optional<std::string>> GetKv(MDB_dbi dbi, const std::string& key) {
+    std::optional<std::string> out;
+    Status st = WithReadTxn([&](MDB_txn* txn) -> Status {
+      MDB_val k = Val(key), v;
+      int rc = mdb_get(txn, dbi, &k, &v);
+      if (rc == MDB_NOTFOUND) return Status::OK();
+      if (rc) return LmdbError(rc, "journal read");
+      out = std::string(View(v));
+      return Status::OK();
+    });
+    if (!st.ok()) return st;
+    return out;
+  }
+
+  template <typename F>
+  Status ScanAll(MDB_dbi dbi, F&& f) {
+    return WithReadTxn([&](MDB_txn* txn) -> Status {
+      LmdbCursor cur;
+      int rc = cur.Open(txn, dbi);
+      if (rc) return LmdbError(rc, "journal cursor");
+      MDB_val k, v;
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+      while (rc == MDB_SUCCESS) {
+        HANDOFF_RETURN_IF_ERROR(f(View(k), View(v)));
+        rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+      }
+      return Status::OK();
+    });
+  }
+
+  JournalOptions options_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi events_ = 0, sources_ = 0, meta_ = 0, targets_ = 0, exceptions_ = 0;
+  std::mutex writer_mu_;
+  std::shared_mutex resize_mu_;
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+  uint64_t last_seq_ = 0;  // guarded by wait_mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
+  if (options.path.empty()) return Status::InvalidArgument("journal.path is empty");
+  auto j = std::make_unique<LmdbJournal>(options);
+  Status st = j->Init();
+  if (!st.ok()) return st;
+  return std::unique_ptr<Journal>(std::move(j));
+}
+
+}  // namespace handoff

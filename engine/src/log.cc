@@ -1,0 +1,91 @@
+#include "handoff/engine/log.h"
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <string>
+
+#include "handoff/engine/clock.h"
+
+namespace handoff {
+namespace {
+
+std::atomic<int> g_level{[] {
+  const char* env = std::getenv("HANDOFF_LOG_LEVEL");
+  if (env == nullptr) return static_cast<int>(LogLevel::kInfo);
+  if (std::strcmp(env, "debug") == 0) return static_cast<int>(LogLevel::kDebug);
+  if (std::strcmp(env, "warn") == 0) return static_cast<int>(LogLevel::kWarn);
+  if (std::strcmp(env, "error") == 0) return static_cast<int>(LogLevel::kError);
+  return static_cast<int>(LogLevel::kInfo);
+}()};
+
+bool JsonFormat() {
+  static const bool json = [] {
+    const char* env = std::getenv("HANDOFF_LOG_FORMAT");
+    return env != nullptr && std::strcmp(env, "json") == 0;
+  }();
+  return json;
+}
+
+const char* LevelName(LogLevel l) {
+  switch (l) {
+    case LogLevel::kDebug: return "debug";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kWarn: return "warn";
+    case LogLevel::kError: return "error";
+  }
+  return "info";
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (char c : s) {
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\n': out->append("\\n"); break;
+      case '\t': out->append("\\t"); break;
+      case '\r': out->append("\\r"); break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
+        } else {
+          out->push_back(c);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+
+void LogLine(LogLevel level, std::string_view component, std::string_view message) {
+  int64_t us = NowMicros();
+  std::time_t secs = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[64];
+  std::snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((us / 1000) % 1000));
+  std::string line;
+  if (JsonFormat()) {
+    line = fmt::format("{{\"ts\":\"{}\",\"level\":\"{}\",\"component\":", ts, LevelName(level));
+    AppendJsonString(&line, component);
+    line += ",\"msg\":";
+    AppendJsonString(&line, message);
+    line += "}\n";
+  } else {
+    line = fmt::format("{} {:<5} [{}] {}\n", ts, LevelName(level), component, message);
+  }
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace handoff

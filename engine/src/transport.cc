@@ -1,0 +1,329 @@
+// IntakeServer (ROUTER) and AgentClient (DEALER) over cppzmq.
+#include "handoff/engine/transport.h"
+
+#include <deque>
+#include <map>
+#include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "handoff/engine/fault.h"
+#include "handoff/engine/log.h"
+#include "wire.h"
+
+namespace handoff {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kLingerMs = 100;
+
+class ZmqContext final : public TransportContext {
+ public:
+  void* native() override { return &ctx_; }
+
+ private:
+  zmq::context_t ctx_{1};
+};
+
+zmq::context_t& Ctx(const std::shared_ptr<TransportContext>& c) { return *static_cast<zmq::context_t*>(c->native()); }
+
+// One received batch waiting to be journaled.
+struct PendingBatch {
+  std::string identity;
+  uint64_t batch_id;
+  size_t bytes;
+};
+
+class ZmqIntakeServer final : public IntakeServer {
+ public:
+  ZmqIntakeServer(std::shared_ptr<TransportContext> ctx, Journal* journal, IntakeOptions options)
+      : ctx_(std::move(ctx)), journal_(journal), options_(std::move(options)), router_(Ctx(ctx_), zmq::socket_type::router) {}
+
+  Status Bind() {
+    try {
+      router_.set(zmq::sockopt::linger, kLingerMs);
+      router_.set(zmq::sockopt::rcvhwm, 0);
+      for (const auto& ep : options_.endpoints) router_.bind(ep);
+    } catch (const zmq::error_t& e) {
+      return Status::InvalidArgument("cannot bind intake endpoint: " + std::string(e.what()));
+    }
+    return Status::OK();
+  }
+
+  Status Run() override {
+    try {
+      return Loop();
+    } catch (const zmq::error_t& e) {
+      if (e.num() == ETERM) return Status::OK();
+      return Status::Unavailable(std::string("intake socket failed: ") + e.what());
+    }
+  }
+
+  void Stop() override { stop_.store(true); }
+  const IntakeCounters& counters() const override { return counters_; }
+
+ private:
+  Status Loop() {
+    std::vector<AppendBatch> batches;
+    std::vector<PendingBatch> pending;
+    size_t events = 0, bytes = 0;
+    auto retry_at = Clock::time_point::min();
+    while (!stop_.load()) {
+      // While the journal refuses (full map), read nothing new: agents run out of credit.
+      if (!pending.empty() && Clock::now() < retry_at) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      if (pending.empty()) {
+        zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(100));
+        if (!(item.revents & ZMQ_POLLIN)) continue;
+        auto deadline = Clock::now() + options_.max_wait;
+        // Gather until the bounds or the deadline: this is the group commit.
+        while (events < options_.max_batch_events && bytes < options_.max_batch_bytes) {
+          std::vector<zmq::message_t> parts;
+          auto got = zmq::recv_multipart(router_, std::back_inserter(parts), zmq::recv_flags::dontwait);
+          if (!got) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            if (left.count() <= 0 || batches.empty()) break;
+            zmq::pollitem_t again{router_.handle(), 0, ZMQ_POLLIN, 0};
+            zmq::poll(&again, 1, left);
+            if (!(again.revents & ZMQ_POLLIN)) break;
+            continue;
+          }
+          Handle(parts, &batches, &pending, &events, &bytes);
+        }
+      }
+      if (batches.empty()) continue;
+      AppendResult res;
+      Status st = journal_->Append(batches, &res);
+      if (!st.ok()) {
+        if (st.code() == StatusCode::kCorruption || st.code() == StatusCode::kInternal) return st;
+        counters_.map_full.fetch_add(st.IsResourceExhausted() ? 1 : 0);
+        LogError("intake", "cannot journal {} batches: {}; holding them and retrying in 1 s", batches.size(),
+                 st.ToString());
+        retry_at = Clock::now() + std::chrono::seconds(1);
+        continue;
+      }
+      // Durable in the journal, not yet acknowledged: a crash here must lose nothing.
+      CrashPoint("intake.after_commit");
+      counters_.commits.fetch_add(1);
+      counters_.events.fetch_add(res.appended);
+      counters_.duplicates.fetch_add(res.duplicates);
+      counters_.batches.fetch_add(batches.size());
+      std::map<std::string, SourcePosition> durable;
+      for (const auto& b : batches) {
+        if (durable.count(b.source)) continue;
+        auto pos = journal_->SourceDurable(b.source);
+        durable[b.source] = pos.ok() ? *pos : SourcePosition{};
+      }
+      for (size_t i = 0; i < pending.size(); ++i)
+        Reply(pending[i].identity, wire::MsgType::kAck, wire::EncodeAck(pending[i].batch_id, durable[batches[i].source]));
+      batches.clear();
+      pending.clear();
+      events = bytes = 0;
+    }
+    return Status::OK();
+  }
+
+  void Handle(std::vector<zmq::message_t>& parts, std::vector<AppendBatch>* batches,
+              std::vector<PendingBatch>* pending, size_t* events, size_t* bytes) {
+    if (parts.size() != 3) {
+      LogWarn("intake", "dropping a message with {} frames (want identity, header, payload)", parts.size());
+      return;
+    }
+    std::string identity = parts[0].to_string();
+    wire::MsgType type;
+    Status st = wire::ParseHeader(parts[1].to_string_view(), &type);
+    if (st.ok() && type == wire::MsgType::kHello) {
+      std::string source;
+      st = wire::DecodeHello(parts[2].to_string_view(), &source);
+      if (st.ok()) {
+        auto pos = journal_->SourceDurable(source);
+        if (pos.ok()) {
+          Reply(identity, wire::MsgType::kWelcome, wire::EncodeWelcome(source, *pos));
+          return;
+        }
+        st = pos.status();
+      }
+    } else if (st.ok() && type == wire::MsgType::kBatch) {
+      uint64_t id = 0;
+      AppendBatch batch;
+      st = wire::DecodeBatch(parts[2].to_string_view(), &id, &batch);
+      if (st.ok()) {
+        *events += batch.events.size();
+        *bytes += parts[2].size();
+        pending->push_back({identity, id, parts[2].size()});
+        batches->push_back(std::move(batch));
+        return;
+      }
+    } else if (st.ok()) {
+      st = Status::InvalidArgument("unexpected message type from an agent");
+    }
+    LogWarn("intake", "rejecting an agent message: {}", st.ToString());
+    Reply(identity, wire::MsgType::kError, wire::EncodeError(0, st));
+  }
+
+  void Reply(const std::string& identity, wire::MsgType type, const std::string& payload) {
+    std::array<zmq::const_buffer, 3> frames{zmq::buffer(identity), zmq::buffer(wire::Header(type)),
+                                            zmq::buffer(payload)};
+    // A vanished agent must not block intake.
+    (void)zmq::send_multipart(router_, frames, zmq::send_flags::dontwait);
+  }
+
+  std::shared_ptr<TransportContext> ctx_;
+  Journal* journal_;
+  IntakeOptions options_;
+  zmq::socket_t router_;
+  std::atomic<bool> stop_{false};
+  IntakeCounters counters_;
+};
+
+class ZmqAgentClient final : public AgentClient {
+ public:
+  ZmqAgentClient(std::shared_ptr<TransportContext> ctx, AgentClientOptions options)
+      : ctx_(std::move(ctx)), options_(std::move(options)) {}
+
+  Status Open() {
+    try {
+      dealer_ = std::make_unique<zmq::socket_t>(Ctx(ctx_), zmq::socket_type::dealer);
+      dealer_->set(zmq::sockopt::linger, kLingerMs);
+      dealer_->set(zmq::sockopt::sndhwm, 0);
+      dealer_->set(zmq::sockopt::reconnect_ivl, 100);
+      dealer_->set(zmq::sockopt::reconnect_ivl_max, 2000);
+      dealer_->connect(options_.endpoint);
+    } catch (const zmq::error_t& e) {
+      return Status::InvalidArgument("cannot connect to intake " + options_.endpoint + ": " + e.what());
+    }
+    return Status::OK();
+  }
+
+  Result<SourcePosition> Hello() override {
+    HANDOFF_RETURN_IF_ERROR(SendFrames(wire::MsgType::kHello, wire::EncodeHello(options_.source)));
+    auto deadline = Clock::now() + options_.hello_timeout;
+    while (Clock::now() < deadline) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      std::vector<zmq::message_t> parts;
+      if (!Receive(left, &parts)) break;
+      wire::MsgType type;
+      if (!wire::ParseHeader(parts[0].to_string_view(), &type).ok()) continue;
+      if (type == wire::MsgType::kWelcome) {
+        std::string source;
+        SourcePosition pos;
+        HANDOFF_RETURN_IF_ERROR(wire::DecodeWelcome(parts[1].to_string_view(), &source, &pos));
+        if (source != options_.source) continue;
+        durable_ = std::max(durable_, pos);
+        return pos;
+      }
+      if (type == wire::MsgType::kError) {
+        uint64_t id;
+        Status err;
+        HANDOFF_RETURN_IF_ERROR(wire::DecodeError(parts[1].to_string_view(), &id, &err));
+        return err;
+      }
+      // Stale acks from before a reset are ignored.
+    }
+    return Status::Unavailable("engine intake at " + options_.endpoint + " did not answer within " +
+                               std::to_string(options_.hello_timeout.count()) + " ms");
+  }
+
+  Status Send(AppendBatch batch) override {
+    uint64_t id = ++next_id_;
+    HANDOFF_RETURN_IF_ERROR(SendFrames(wire::MsgType::kBatch, wire::EncodeBatch(id, batch)));
+    inflight_.push_back({id, batch.upto, Clock::now()});
+    return Status::OK();
+  }
+
+  Status Poll(std::chrono::milliseconds wait) override {
+    bool first = true;
+    while (true) {
+      std::vector<zmq::message_t> parts;
+      if (!Receive(first ? wait : std::chrono::milliseconds(0), &parts)) return Status::OK();
+      first = false;
+      wire::MsgType type;
+      HANDOFF_RETURN_IF_ERROR(wire::ParseHeader(parts[0].to_string_view(), &type));
+      if (type == wire::MsgType::kAck) {
+        uint64_t id;
+        SourcePosition pos;
+        HANDOFF_RETURN_IF_ERROR(wire::DecodeAck(parts[1].to_string_view(), &id, &pos));
+        while (!inflight_.empty() && inflight_.front().id <= id) inflight_.pop_front();
+        durable_ = std::max(durable_, pos);
+      } else if (type == wire::MsgType::kError) {
+        uint64_t id;
+        Status err;
+        HANDOFF_RETURN_IF_ERROR(wire::DecodeError(parts[1].to_string_view(), &id, &err));
+        return err;
+      }
+    }
+  }
+
+  bool HasCredit() const override { return inflight_.size() < options_.credit; }
+  size_t InFlight() const override { return inflight_.size(); }
+  SourcePosition Durable() const override { return durable_; }
+  std::chrono::milliseconds OldestInFlightAge() const override {
+    if (inflight_.empty()) return std::chrono::milliseconds(0);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - inflight_.front().sent);
+  }
+
+  Status Reset() override {
+    inflight_.clear();
+    dealer_.reset();
+    return Open();
+  }
+
+ private:
+  struct InFlightBatch {
+    uint64_t id;
+    SourcePosition upto;
+    Clock::time_point sent;
+  };
+
+  Status SendFrames(wire::MsgType type, const std::string& payload) {
+    try {
+      std::array<zmq::const_buffer, 2> frames{zmq::buffer(wire::Header(type)), zmq::buffer(payload)};
+      if (!zmq::send_multipart(*dealer_, frames)) return Status::Unavailable("intake send would block");
+    } catch (const zmq::error_t& e) {
+      return Status::Unavailable(std::string("intake send failed: ") + e.what());
+    }
+    return Status::OK();
+  }
+
+  bool Receive(std::chrono::milliseconds wait, std::vector<zmq::message_t>* parts) {
+    try {
+      zmq::pollitem_t item{dealer_->handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, wait);
+      if (!(item.revents & ZMQ_POLLIN)) return false;
+      auto got = zmq::recv_multipart(*dealer_, std::back_inserter(*parts), zmq::recv_flags::dontwait);
+      return got && parts->size() == 2;
+    } catch (const zmq::error_t&) {
+      return false;
+    }
+  }
+
+  std::shared_ptr<TransportContext> ctx_;
+  AgentClientOptions options_;
+  std::unique_ptr<zmq::socket_t> dealer_;
+  uint64_t next_id_ = 0;
+  std::deque<InFlightBatch> inflight_;
+  SourcePosition durable_;
+};
+
+}  // namespace
+
+std::shared_ptr<TransportContext> TransportContext::Create() { return std::make_shared<ZmqContext>(); }
+
+Result<std::unique_ptr<IntakeServer>> IntakeServer::Create(std::shared_ptr<TransportContext> ctx, Journal* journal,
+                                                           IntakeOptions options) {
+  auto s = std::make_unique<ZmqIntakeServer>(std::move(ctx), journal, std::move(options));
+  HANDOFF_RETURN_IF_ERROR(s->Bind());
+  return std::unique_ptr<IntakeServer>(std::move(s));
+}
+
+Result<std::unique_ptr<AgentClient>> AgentClient::Connect(std::shared_ptr<TransportContext> ctx,
+                                                          AgentClientOptions options) {
+  auto c = std::make_unique<ZmqAgentClient>(std::move(ctx), std::move(options));
+  HANDOFF_RETURN_IF_ERROR(c->Open());
+  return std::unique_ptr<AgentClient>(std::move(c));
+}
+
+}  // namespace handoff

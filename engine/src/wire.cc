@@ -1,0 +1,125 @@
+#include "wire.h"
+
+#include "handoff/engine/event_codec.h"
+#include "varint.h"
+
+namespace handoff::wire {
+namespace {
+
+void PutPosition(std::string* out, const SourcePosition& p) {
+  PutVarint(out, p.lsn);
+  PutVarint(out, p.ordinal);
+}
+bool GetPosition(Reader* r, SourcePosition* p) { return r->Varint(&p->lsn) && r->Varint(&p->ordinal); }
+
+Status Malformed(const char* what) { return Status::InvalidArgument(std::string("malformed ") + what + " frame"); }
+
+}  // namespace
+
+std::string Header(MsgType type) {
+  std::string h;
+  h.push_back(static_cast<char>(kVersion));
+  h.push_back(static_cast<char>(type));
+  return h;
+}
+
+Status ParseHeader(std::string_view frame, MsgType* type) {
+  if (frame.size() != 2) return Status::InvalidArgument("frame header has " + std::to_string(frame.size()) + " bytes, want 2");
+  if (static_cast<uint8_t>(frame[0]) != kVersion)
+    return Status::InvalidArgument("unsupported wire version " + std::to_string(static_cast<uint8_t>(frame[0])));
+  uint8_t t = static_cast<uint8_t>(frame[1]);
+  if (t < 1 || t > 5) return Status::InvalidArgument("unknown message type " + std::to_string(t));
+  *type = static_cast<MsgType>(t);
+  return Status::OK();
+}
+
+std::string EncodeHello(const std::string& source) {
+  std::string out;
+  PutString(&out, source);
+  return out;
+}
+Status DecodeHello(std::string_view in, std::string* source) {
+  Reader r(in);
+  if (!r.String(source) || r.remaining()) return Malformed("hello");
+  return Status::OK();
+}
+
+std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch) {
+  std::string out;
+  PutString(&out, batch.source);
+  PutVarint(&out, batch_id);
+  PutPosition(&out, batch.upto);
+  PutVarint(&out, batch.events.size());
+  std::string rec;
+  for (const ChangeEvent& e : batch.events) {
+    rec.clear();
+    EncodeEvent(e, 0, &rec);
+    PutString(&out, rec);
+  }
+  return out;
+}
+
+Status DecodeBatch(std::string_view in, uint64_t* batch_id, AppendBatch* batch) {
+  Reader r(in);
+  uint64_t n;
+  if (!r.String(&batch->source) || !r.Varint(batch_id) || !GetPosition(&r, &batch->upto) || !r.Varint(&n) ||
+      n > r.remaining())
+    return Malformed("batch");
+  batch->events.resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t len;
+    std::string_view rec;
+    if (!r.Varint(&len) || !r.Bytes(len, &rec)) return Malformed("batch");
+    Status st = DecodeEvent(rec, &batch->events[i], nullptr);
+    if (!st.ok()) return Status::InvalidArgument("batch event " + std::to_string(i) + ": " + st.message());
+    if (batch->events[i].source != batch->source)
+      return Status::InvalidArgument("batch for source " + batch->source + " holds an event of source " +
+                                     batch->events[i].source);
+  }
+  if (r.remaining()) return Malformed("batch");
+  return Status::OK();
+}
+
+std::string EncodeWelcome(const std::string& source, const SourcePosition& durable) {
+  std::string out;
+  PutString(&out, source);
+  PutPosition(&out, durable);
+  return out;
+}
+Status DecodeWelcome(std::string_view in, std::string* source, SourcePosition* durable) {
+  Reader r(in);
+  if (!r.String(source) || !GetPosition(&r, durable) || r.remaining()) return Malformed("welcome");
+  return Status::OK();
+}
+
+std::string EncodeAck(uint64_t batch_id, const SourcePosition& durable) {
+  std::string out;
+  PutVarint(&out, batch_id);
+  PutPosition(&out, durable);
+  return out;
+}
+Status DecodeAck(std::string_view in, uint64_t* batch_id, SourcePosition* durable) {
+  Reader r(in);
+  if (!r.Varint(batch_id) || !GetPosition(&r, durable) || r.remaining()) return Malformed("ack");
+  return Status::OK();
+}
+
+std::string EncodeError(uint64_t batch_id, const Status& status) {
+  std::string out;
+  PutVarint(&out, batch_id);
+  out.push_back(static_cast<char>(status.code()));
+  PutString(&out, status.message());
+  return out;
+}
+Status DecodeError(std::string_view in, uint64_t* batch_id, Status* status) {
+  Reader r(in);
+  uint8_t code;
+  std::string msg;
+  if (!r.Varint(batch_id) || !r.Byte(&code) || !r.String(&msg) || r.remaining() ||
+      code > static_cast<uint8_t>(StatusCode::kInternal) || code == 0)
+    return Malformed("error");
+  *status = Status(static_cast<StatusCode>(code), std::move(msg));
+  return Status::OK();
+}
+
+}  // namespace handoff::wire

@@ -1,0 +1,198 @@
+#include "engine_runner.h"
+
+#include <csignal>
+#include <pthread.h>
+
+#include <atomic>
+#include <fmt/format.h>
+#include <thread>
+#include <vector>
+
+#include "admin_server.h"
+#include "handoff/apply/pg_applier.h"
+#include "handoff/capture/pg_capture.h"
+#include "handoff/engine/clock.h"
+#include "handoff/engine/journal.h"
+#include "handoff/engine/log.h"
+#include "handoff/engine/transport.h"
+
+namespace handoff {
+namespace {
+
+constexpr const char* kInprocIntake = "inproc://handoff-intake";
+
+std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
+                          const std::vector<std::pair<std::string, PgCaptureAgent*>>& agents,
+                          const std::vector<std::pair<std::string, PgApplier*>>& appliers) {
+  std::string m;
+  const auto& ic = intake.counters();
+  m += "# HELP handoff_journal_events_total Events written to the journal.\n# TYPE handoff_journal_events_total counter\n";
+  m += fmt::format("handoff_journal_events_total {}\n", ic.events.load());
+  m += "# TYPE handoff_journal_duplicates_total counter\n";
+  m += fmt::format("handoff_journal_duplicates_total {}\n", ic.duplicates.load());
+  m += "# TYPE handoff_journal_commits_total counter\n";
+  m += fmt::format("handoff_journal_commits_total {}\n", ic.commits.load());
+  m += "# TYPE handoff_journal_full_total counter\n";
+  m += fmt::format("handoff_journal_full_total {}\n", ic.map_full.load());
+  JournalStats js = journal->Stats();
+  m += "# TYPE handoff_journal_last_seq gauge\n";
+  m += fmt::format("handoff_journal_last_seq {}\n", js.last_seq);
+  m += "# TYPE handoff_journal_bytes gauge\n";
+  m += fmt::format("handoff_journal_bytes {}\n", js.used_bytes);
+  m += "# TYPE handoff_journal_map_bytes gauge\n";
+  m += fmt::format("handoff_journal_map_bytes {}\n", js.map_size);
+  m += "# TYPE handoff_captured_changes_total counter\n";
+  for (const auto& [name, a] : agents)
+    m += fmt::format("handoff_captured_changes_total{{source=\"{}\"}} {}\n", name, a->counters().changes.load());
+  m += "# TYPE handoff_capture_reconnects_total counter\n";
+  for (const auto& [name, a] : agents)
+    m += fmt::format("handoff_capture_reconnects_total{{source=\"{}\"}} {}\n", name, a->counters().reconnects.load());
+  m += "# TYPE handoff_capture_confirmed_lsn gauge\n";
+  for (const auto& [name, a] : agents)
+    m += fmt::format("handoff_capture_confirmed_lsn{{source=\"{}\"}} {}\n", name, a->counters().confirmed_lsn.load());
+  m += "# TYPE handoff_applied_rows_total counter\n";
+  for (const auto& [name, a] : appliers)
+    m += fmt::format("handoff_applied_rows_total{{target=\"{}\"}} {}\n", name, a->counters().rows.load());
+  m += "# TYPE handoff_apply_retries_total counter\n";
+  for (const auto& [name, a] : appliers)
+    m += fmt::format("handoff_apply_retries_total{{target=\"{}\"}} {}\n", name, a->counters().retries.load());
+  m += "# TYPE handoff_apply_exceptions_total counter\n";
+  for (const auto& [name, a] : appliers)
+    m += fmt::format("handoff_apply_exceptions_total{{target=\"{}\"}} {}\n", name, a->counters().exceptions.load());
+  m += "# TYPE handoff_apply_lag_events gauge\n";
+  for (const auto& [name, a] : appliers) {
+    uint64_t applied = a->counters().applied_seq.load();
+    m += fmt::format("handoff_apply_lag_events{{target=\"{}\"}} {}\n", name,
+                     js.last_seq > applied ? js.last_seq - applied : 0);
+  }
+  return m;
+}
+
+}  // namespace
+
+int RunEngine(const Config& config) {
+  // Signals are taken by the main thread only.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  JournalOptions jo;
+  jo.path = config.journal_path;
+  jo.map_size = config.journal_map_size;
+  jo.max_map_size = config.journal_max_map_size;
+  jo.retention_us = config.journal_retention_us;
+  auto journal = Journal::Open(jo);
+  if (!journal.ok()) {
+    LogError("engine", "cannot open the journal: {}", journal.status().ToString());
+    return 1;
+  }
+  auto ctx = TransportContext::Create();
+  IntakeOptions io;
+  io.endpoints = {kInprocIntake};
+  if (!config.intake_endpoint.empty()) io.endpoints.push_back(config.intake_endpoint);
+  auto intake = IntakeServer::Create(ctx, journal->get(), io);
+  if (!intake.ok()) {
+    LogError("engine", "cannot start intake: {}", intake.status().ToString());
+    return 1;
+  }
+
+  std::atomic<int> exit_code{0};
+  std::atomic<bool> fatal{false};
+  auto run_component = [&](std::string what, auto* component) {
+    return std::thread([&, what, component] {
+      Status st = component->Run();
+      if (!st.ok()) {
+        LogError("engine", "{} stopped: {}", what, st.ToString());
+        exit_code.store(1);
+        fatal.store(true);
+      }
+    });
+  };
+
+  std::thread intake_thread = run_component("intake", intake->get());
+
+  std::vector<std::unique_ptr<PgCaptureAgent>> agents;
+  std::vector<std::pair<std::string, PgCaptureAgent*>> agent_refs;
+  for (const auto& s : config.sources) {
+    PgCaptureOptions o;
+    o.source = s;
+    o.context = ctx;
+    o.intake_endpoint = kInprocIntake;
+    auto a = PgCaptureAgent::Create(o);
+    if (!a.ok()) {
+      LogError("engine", "source {}: {}", s.name, a.status().ToString());
+      return 1;
+    }
+    agent_refs.emplace_back(s.name, a->get());
+    agents.push_back(std::move(a).value());
+  }
+  std::vector<std::unique_ptr<PgApplier>> appliers;
+  std::vector<std::pair<std::string, PgApplier*>> applier_refs;
+  std::vector<std::string> target_names;
+  for (const auto& t : config.targets) {
+    PgApplierOptions o;
+    o.target = t;
+    o.journal = journal->get();
+    for (const auto& r : config.routes)
+      if (r.to_target == t.name) o.routes.push_back(r);
+    auto a = PgApplier::Create(o);
+    if (!a.ok()) {
+      LogError("engine", "target {}: {}", t.name, a.status().ToString());
+      return 1;
+    }
+    applier_refs.emplace_back(t.name, a->get());
+    target_names.push_back(t.name);
+    appliers.push_back(std::move(a).value());
+  }
+
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < agents.size(); ++i)
+    threads.push_back(run_component("source " + config.sources[i].name, agents[i].get()));
+  for (size_t i = 0; i < appliers.size(); ++i)
+    threads.push_back(run_component("target " + config.targets[i].name, appliers[i].get()));
+
+  std::unique_ptr<AdminServer> admin;
+  if (!config.admin_listen.empty()) {
+    Journal* j = journal->get();
+    IntakeServer* in = intake->get();
+    auto a = AdminServer::Start(
+        config.admin_listen, [=, &agent_refs, &applier_refs] { return RenderMetrics(j, *in, agent_refs, applier_refs); },
+        [&fatal] { return !fatal.load(); });
+    if (!a.ok()) {
+      LogWarn("engine", "{}; continuing without admin endpoints", a.status().ToString());
+    } else {
+      admin = std::move(a).value();
+    }
+  }
+  LogInfo("engine", "running: {} sources, {} targets, journal at {}", agents.size(), appliers.size(),
+          config.journal_path);
+
+  auto next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!fatal.load()) {
+    timespec ts{0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&sigs, nullptr, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      LogInfo("engine", "received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= next_retention) {
+      auto trimmed = (*journal)->ApplyRetention(target_names, NowMicros());
+      if (trimmed.ok() && *trimmed > 0) LogInfo("engine", "retention removed {} journal entries", *trimmed);
+      next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    }
+  }
+  // Drain: stop capture first (nothing new arrives), then intake, then apply.
+  for (auto& a : agents) a->Stop();
+  for (size_t i = 0; i < agents.size(); ++i) threads[i].join();
+  (*intake)->Stop();
+  intake_thread.join();
+  for (auto& a : appliers) a->Stop();
+  for (size_t i = agents.size(); i < threads.size(); ++i) threads[i].join();
+  if (admin) admin->Stop();
+  LogInfo("engine", "stopped");
+  return exit_code.load();
+}
+
+}  // namespace handoff

@@ -1,0 +1,218 @@
+// The handoff binary: `handoff <verb> --config FILE ...`.
+// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "engine_runner.h"
+#include "handoff/apply/pg_applier.h"
+#include "handoff/engine/config.h"
+#include "handoff/engine/event_json.h"
+#include "handoff/engine/journal.h"
+#include "handoff/engine/log.h"
+
+namespace handoff {
+namespace {
+
+constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2;
+
+// Loads the config or prints why not and exits 2.
+Config LoadOrExit(const std::string& path) {
+  auto cfg = LoadConfig(path);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "handoff: invalid configuration:\n%s\n", cfg.status().message().c_str());
+    std::exit(kExitUsage);
+  }
+  return std::move(cfg).value();
+}
+
+std::unique_ptr<Journal> OpenJournalOrExit(const Config& cfg) {
+  JournalOptions o;
+  o.path = cfg.journal_path;
+  o.map_size = cfg.journal_map_size;
+  o.max_map_size = cfg.journal_max_map_size;
+  o.retention_us = cfg.journal_retention_us;
+  auto j = Journal::Open(o);
+  if (!j.ok()) {
+    std::fprintf(stderr, "handoff: cannot open the journal at %s: %s\n", cfg.journal_path.c_str(),
+                 j.status().ToString().c_str());
+    std::exit(kExitFailure);
+  }
+  return std::move(j).value();
+}
+
+int CmdValidate(const std::string& path) {
+  Config cfg = LoadOrExit(path);
+  std::printf("%s: valid (%zu sources, %zu targets, %zu routes)\n", path.c_str(), cfg.sources.size(),
+              cfg.targets.size(), cfg.routes.size());
+  return kExitOk;
+}
+
+int CmdStatus(const std::string& path, bool json) {
+  Config cfg = LoadOrExit(path);
+  auto journal = OpenJournalOrExit(cfg);
+  JournalStats js = journal->Stats();
+  auto sources = journal->Sources();
+  auto targets = journal->Targets();
+  auto open = journal->Exceptions(ExceptionState::kOpen);
+  if (!sources.ok() || !targets.ok() || !open.ok()) {
+    std::fprintf(stderr, "handoff: cannot read the journal status\n");
+    return kExitFailure;
+  }
+  auto applied_of = [&](const std::string& name) -> uint64_t {
+    for (const auto& [n, s] : *targets)
+      if (n == name) return s;
+    return 0;
+  };
+  if (json) {
+    std::string out = fmt::format(
+        "{{\"journal\":{{\"path\":\"{}\",\"first_seq\":{},\"last_seq\":{},\"entries\":{},\"used_bytes\":{},"
+        "\"map_bytes\":{}}},\"sources\":[",
+        cfg.journal_path, js.first_seq, js.last_seq, js.entries, js.used_bytes, js.map_size);
+    for (size_t i = 0; i < cfg.sources.size(); ++i) {
+      SourcePosition pos;
+      for (const auto& [n, p] : *sources)
+        if (n == cfg.sources[i].name) pos = p;
+      out += fmt::format("{}{{\"name\":\"{}\",\"durable_position\":\"{}\"}}", i ? "," : "", cfg.sources[i].name,
+                         FormatPosition(pos));
+    }
+    out += "],\"targets\":[";
+    for (size_t i = 0; i < cfg.targets.size(); ++i) {
+      uint64_t a = applied_of(cfg.targets[i].name);
+      out += fmt::format("{}{{\"name\":\"{}\",\"applied_seq\":{},\"lag_events\":{}}}", i ? "," : "",
+                         cfg.targets[i].name, a, js.last_seq > a ? js.last_seq - a : 0);
+    }
+    out += fmt::format("],\"exceptions_open\":{}}}", open->size());
+    std::printf("%s\n", out.c_str());
+    return kExitOk;
+  }
+  std::printf("journal   %s\n  seq %llu..%llu (%llu entries), %.1f MiB used of %.1f MiB map\n",
+              cfg.journal_path.c_str(), static_cast<unsigned long long>(js.first_seq),
+              static_cast<unsigned long long>(js.last_seq), static_cast<unsigned long long>(js.entries),
+              js.used_bytes / 1048576.0, js.map_size / 1048576.0);
+  std::printf("sources\n");
+  for (const auto& s : cfg.sources) {
+    SourcePosition pos;
+    for (const auto& [n, p] : *sources)
+      if (n == s.name) pos = p;
+    std::printf("  %-12s durable position %s\n", s.name.c_str(), FormatPosition(pos).c_str());
+  }
+  std::printf("targets\n");
+  for (const auto& t : cfg.targets) {
+    uint64_t a = applied_of(t.name);
+    std::printf("  %-12s applied seq %llu, lag %llu events\n", t.name.c_str(), static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(js.last_seq > a ? js.last_seq - a : 0));
+  }
+  std::printf("exceptions open: %zu\n", open->size());
+  return kExitOk;
+}
+
+int CmdReplay(const std::string& path, const std::string& target, uint64_t from_seq) {
+  Config cfg = LoadOrExit(path);
+  const TargetConfig* t = cfg.FindTarget(target);
+  if (t == nullptr) {
+    std::fprintf(stderr, "handoff: --target %s names no configured target\n", target.c_str());
+    return kExitUsage;
+  }
+  auto journal = OpenJournalOrExit(cfg);
+  JournalStats js = journal->Stats();
+  if (js.first_seq > from_seq && from_seq > 0) {
+    std::fprintf(stderr, "handoff: the journal starts at seq %llu; entries before it were removed by retention\n",
+                 static_cast<unsigned long long>(js.first_seq));
+    return kExitFailure;
+  }
+  PgApplierOptions o;
+  o.target = *t;
+  o.journal = journal.get();
+  o.replay_from_seq = from_seq;
+  for (const auto& r : cfg.routes)
+    if (r.to_target == target) o.routes.push_back(r);
+  auto applier = PgApplier::Create(o);
+  if (!applier.ok()) {
+    std::fprintf(stderr, "handoff: %s\n", applier.status().ToString().c_str());
+    return kExitFailure;
+  }
+  Status st = (*applier)->Run();
+  if (!st.ok()) {
+    std::fprintf(stderr, "handoff: replay to %s failed: %s\n", target.c_str(), st.ToString().c_str());
+    return kExitFailure;
+  }
+  std::printf("replayed seq %llu..%llu to %s: %llu rows written, %llu exceptions\n",
+              static_cast<unsigned long long>(from_seq), static_cast<unsigned long long>(js.last_seq), target.c_str(),
+              static_cast<unsigned long long>((*applier)->counters().rows.load()),
+              static_cast<unsigned long long>((*applier)->counters().exceptions.load()));
+  return kExitOk;
+}
+
+int CmdDump(const std::string& path, uint64_t from_seq, uint64_t limit) {
+  Config cfg = LoadOrExit(path);
+  auto journal = OpenJournalOrExit(cfg);
+  std::vector<JournalEntry> entries;
+  uint64_t next = from_seq, printed = 0;
+  while (printed < limit) {
+    Status st = journal->Read(next, std::min<uint64_t>(1000, limit - printed), &entries);
+    if (!st.ok()) {
+      std::fprintf(stderr, "handoff: %s\n", st.ToString().c_str());
+      return kExitFailure;
+    }
+    if (entries.empty()) break;
+    for (const auto& e : entries) std::printf("%s\n", EntryToJson(e).c_str());
+    printed += entries.size();
+    next = entries.back().seq + 1;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace handoff
+
+int main(int argc, char** argv) {
+  using namespace handoff;
+  CLI::App app{"handoff: change-data-capture sync between CRM, PSA and ERP systems"};
+  app.require_subcommand(1);
+  std::string config = "handoff.yaml";
+
+  auto* run = app.add_subcommand("run", "run the engine until SIGTERM/SIGINT");
+  run->add_option("--config", config, "configuration file")->required();
+
+  bool json = false;
+  auto* status = app.add_subcommand("status", "show sources, journal, targets and open exceptions");
+  status->add_option("--config", config, "configuration file")->required();
+  status->add_flag("--json", json, "print JSON");
+
+  std::string target;
+  uint64_t from_seq = 1;
+  auto* replay = app.add_subcommand("replay", "re-apply journal entries to one target");
+  replay->add_option("--config", config, "configuration file")->required();
+  replay->add_option("--target", target, "target name")->required();
+  replay->add_option("--from-seq", from_seq, "first journal seq to apply")->required();
+
+  auto* journal = app.add_subcommand("journal", "journal tools");
+  journal->require_subcommand(1);
+  uint64_t limit = UINT64_MAX;
+  std::string format = "json";
+  auto* dump = journal->add_subcommand("dump", "print journal entries as JSON lines");
+  dump->add_option("--config", config, "configuration file")->required();
+  dump->add_option("--from-seq", from_seq, "first seq to print");
+  dump->add_option("--limit", limit, "at most this many entries");
+  dump->add_option("--format", format, "output format")->check(CLI::IsMember({"json"}));
+
+  auto* cfgcmd = app.add_subcommand("config", "configuration tools");
+  cfgcmd->require_subcommand(1);
+  auto* validate = cfgcmd->add_subcommand("validate", "check a configuration file and list every problem");
+  validate->add_option("--config", config, "configuration file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (run->parsed()) return RunEngine(LoadOrExit(config));
+  if (status->parsed()) return CmdStatus(config, json);
+  if (replay->parsed()) return CmdReplay(config, target, from_seq);
+  if (dump->parsed()) return CmdDump(config, from_seq, limit);
+  if (validate->parsed()) return CmdValidate(config);
+  return 2;
+}

@@ -1,0 +1,78 @@
+#include "handoff/engine/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace handoff {
+namespace {
+
+const char* kGood = R"(
+journal: { path: ./var/journal, retention: 2d, max_map_size: 8GiB }
+sources:
+  - { name: psa, kind: postgres, dsn: "host=db dbname=psa password=${HANDOFF_TEST_SECRET}", tables: [public.time_entries] }
+targets:
+  - { name: erp, kind: postgres, dsn: "host=db dbname=erp" }
+routes:
+  - { from: psa.public.time_entries, to: erp.public.time_entries }
+admin: { listen: "127.0.0.1:9187" }
+)";
+
+TEST(ConfigTest, ParsesTheDocumentedKeys) {
+  setenv("HANDOFF_TEST_SECRET", "s3cret", 1);
+  auto c = ParseConfig(kGood, "handoff.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->journal_path, "./var/journal");
+  EXPECT_EQ(c->journal_retention_us, 2ll * 86400 * 1000000);
+  EXPECT_EQ(c->journal_max_map_size, 8ull << 30);
+  ASSERT_EQ(c->sources.size(), 1u);
+  EXPECT_EQ(c->sources[0].dsn, "host=db dbname=psa password=s3cret");
+  EXPECT_EQ(c->sources[0].slot, "handoff_psa");
+  ASSERT_EQ(c->routes.size(), 1u);
+  EXPECT_EQ(c->routes[0].to_table, "time_entries");
+  EXPECT_EQ(c->admin_listen, "127.0.0.1:9187");
+}
+
+TEST(ConfigTest, MissingEnvironmentVariableIsNamed) {
+  unsetenv("HANDOFF_TEST_SECRET");
+  auto c = ParseConfig(kGood, "handoff.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("sources[0].dsn"), std::string::npos);
+  EXPECT_NE(c.status().message().find("HANDOFF_TEST_SECRET"), std::string::npos);
+}
+
+TEST(ConfigTest, EveryProblemIsListedWithKeyAndLine) {
+  const char* bad = R"(journal: { path: /tmp/j }
+sources:
+  - { name: psa, kind: mysql, dsn: "x", tables: [time_entries] }
+targets:
+  - { name: erp, kind: postgres }
+routes:
+  - { from: psa.public.nope, to: crm.public.t }
+bogus: 1
+)";
+  auto c = ParseConfig(bad, "h.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.status().message();
+  EXPECT_NE(m.find("h.yaml:3: sources[0].kind: unknown source kind 'mysql'"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[0].tables[0]: must be schema.table"), std::string::npos) << m;
+  EXPECT_NE(m.find("targets[0].dsn: is required"), std::string::npos) << m;
+  EXPECT_NE(m.find("routes[0].to: names no configured target 'crm'"), std::string::npos) << m;
+  EXPECT_NE(m.find("bogus: is not a known key"), std::string::npos) << m;
+}
+
+TEST(ConfigTest, InvalidYamlNamesTheLine) {
+  auto c = ParseConfig("journal: {path: [\n", "x.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("x.yaml:"), std::string::npos);
+  EXPECT_NE(c.status().message().find("not valid YAML"), std::string::npos);
+}
+
+TEST(ConfigTest, MissingJournalIsReported) {
+  auto c = ParseConfig("sources: []\n", "x.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("journal: is required"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace handoff

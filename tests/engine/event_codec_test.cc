@@ -1,0 +1,106 @@
+#include "handoff/engine/event_codec.h"
+
+#include <gtest/gtest.h>
+
+namespace handoff {
+namespace {
+
+ChangeEvent Sample() {
+  ChangeEvent e;
+  e.source = "psa";
+  e.position = {0x16B374D848ull, 12};
+  e.xid = 4711;
+  e.commit_time_us = 1700000000123456;
+  e.origin = "";
+  e.schema = "public";
+  e.table = "time_entries";
+  e.op = Op::kUpdate;
+  e.key_columns = {"id"};
+  e.has_before = true;
+  e.before = {{"id", 20, Column::Kind::kText, "9223372036854775807"}};
+  e.after = {{"id", 20, Column::Kind::kText, "9223372036854775807"},
+             {"hours", 1700, Column::Kind::kText, "12345678901234567890.123456789"},
+             {"notes", 25, Column::Kind::kUnchangedToast, ""},
+             {"approved_at", 1184, Column::Kind::kNull, ""},
+             {"name", 25, Column::Kind::kText, "Zoë Ångström – 東京"},
+             {"blob", 17, Column::Kind::kBinary, std::string("\0\x01\xff", 3)}};
+  e.correlation_id = "psa:16/B374D848#12";
+  return e;
+}
+
+TEST(EventCodecTest, RoundTripKeepsEveryField) {
+  ChangeEvent e = Sample();
+  std::string buf;
+  EncodeEvent(e, 42, &buf);
+  EXPECT_EQ(static_cast<uint8_t>(buf[0]), kEventFormatVersion);
+  ChangeEvent d;
+  int64_t at = 0;
+  ASSERT_TRUE(DecodeEvent(buf, &d, &at).ok());
+  EXPECT_EQ(at, 42);
+  EXPECT_EQ(d, e);
+}
+
+TEST(EventCodecTest, NegativeCommitTimeRoundTrips) {
+  ChangeEvent e = Sample();
+  e.commit_time_us = -946684800000000;  // before the epoch
+  std::string buf;
+  EncodeEvent(e, -1, &buf);
+  ChangeEvent d;
+  int64_t at = 0;
+  ASSERT_TRUE(DecodeEvent(buf, &d, &at).ok());
+  EXPECT_EQ(d.commit_time_us, e.commit_time_us);
+  EXPECT_EQ(at, -1);
+}
+
+TEST(EventCodecTest, EveryTruncationIsCorruptionNotACrash) {
+  std::string buf;
+  EncodeEvent(Sample(), 1, &buf);
+  for (size_t n = 0; n < buf.size(); ++n) {
+    ChangeEvent d;
+    Status st = DecodeEvent(std::string_view(buf.data(), n), &d, nullptr);
+    EXPECT_EQ(st.code(), StatusCode::kCorruption) << "prefix of " << n << " bytes";
+  }
+}
+
+TEST(EventCodecTest, UnknownVersionIsNamed) {
+  std::string buf;
+  EncodeEvent(Sample(), 1, &buf);
+  buf[0] = 9;
+  ChangeEvent d;
+  Status st = DecodeEvent(buf, &d, nullptr);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("version 9"), std::string::npos);
+}
+
+TEST(EventCodecTest, TrailingBytesAreRejected) {
+  std::string buf;
+  EncodeEvent(Sample(), 1, &buf);
+  buf.push_back('x');
+  ChangeEvent d;
+  EXPECT_EQ(DecodeEvent(buf, &d, nullptr).code(), StatusCode::kCorruption);
+}
+
+TEST(EventCodecTest, BitFlipsNeverCrash) {
+  std::string buf;
+  EncodeEvent(Sample(), 1, &buf);
+  int rejected = 0;
+  for (size_t i = 0; i < buf.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string m = buf;
+      m[i] = static_cast<char>(m[i] ^ (1 << bit));
+      ChangeEvent d;
+      if (!DecodeEvent(m, &d, nullptr).ok()) ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 0);
+}
+
+TEST(PositionTest, OrderAndFormat) {
+  EXPECT_LT((SourcePosition{1, 5}), (SourcePosition{2, 0}));
+  EXPECT_LT((SourcePosition{2, 1}), (SourcePosition{2, 2}));
+  EXPECT_EQ(FormatPosition({0x16B374D848ull, 3}), "16/B374D848#3");
+  EXPECT_EQ(FormatPosition({0, UINT64_MAX}), "0/0#end");
+}
+
+}  // namespace
+}  // namespace handoff

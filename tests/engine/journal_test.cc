@@ -1,0 +1,197 @@
+#include "handoff/engine/journal.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "handoff/engine/clock.h"
+
+namespace handoff {
+namespace {
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/handoff-journal-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<Journal> OpenJournal(uint64_t map = 1 << 20, uint64_t max_map = 1ull << 30) {
+    JournalOptions o;
+    o.path = dir_;
+    o.map_size = map;
+    o.max_map_size = max_map;
+    auto j = Journal::Open(o);
+    EXPECT_TRUE(j.ok()) << j.status().ToString();
+    return std::move(j).value();
+  }
+
+  static ChangeEvent Row(const std::string& source, uint64_t lsn, uint64_t ord, const std::string& payload = "x") {
+    ChangeEvent e;
+    e.source = source;
+    e.position = {lsn, ord};
+    e.schema = "public";
+    e.table = "t";
+    e.op = Op::kInsert;
+    e.key_columns = {"id"};
+    e.after = {{"id", 20, Column::Kind::kText, std::to_string(ord)}, {"v", 25, Column::Kind::kText, payload}};
+    return e;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(JournalTest, AppendAssignsSequenceAndReadsInOrder) {
+  auto j = OpenJournal();
+  std::vector<AppendBatch> b{{"psa", {10, 3}, {Row("psa", 10, 1), Row("psa", 10, 2), Row("psa", 10, 3)}},
+                             {"crm", {7, 1}, {Row("crm", 7, 1)}}};
+  AppendResult r;
+  ASSERT_TRUE(j->Append(b, &r).ok());
+  EXPECT_EQ(r.appended, 4u);
+  EXPECT_EQ(r.last_seq, 4u);
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(2, 100, &out).ok());
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].seq, 2u);
+  EXPECT_EQ(out[0].event.position.ordinal, 2u);
+  EXPECT_EQ(out[2].event.source, "crm");
+  EXPECT_GT(out[0].journaled_at_us, 0);
+  EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{10, 3}));
+  EXPECT_EQ(*j->SourceDurable("crm"), (SourcePosition{7, 1}));
+  EXPECT_EQ(*j->SourceDurable("nobody"), (SourcePosition{}));
+}
+
+TEST_F(JournalTest, ResentPositionsAreSkippedAsDuplicates) {
+  auto j = OpenJournal();
+  std::vector<AppendBatch> b{{"psa", {10, 2}, {Row("psa", 10, 1), Row("psa", 10, 2)}}};
+  ASSERT_TRUE(j->Append(b, nullptr).ok());
+  std::vector<AppendBatch> again{{"psa", {10, 3}, {Row("psa", 10, 1), Row("psa", 10, 2), Row("psa", 10, 3)}}};
+  AppendResult r;
+  ASSERT_TRUE(j->Append(again, &r).ok());
+  EXPECT_EQ(r.appended, 1u);
+  EXPECT_EQ(r.duplicates, 2u);
+  EXPECT_EQ(j->LastSeq(), 3u);
+}
+
+TEST_F(JournalTest, EmptyBatchAdvancesSourcePosition) {
+  auto j = OpenJournal();
+  std::vector<AppendBatch> b{{"psa", {99, UINT64_MAX}, {}}};
+  ASSERT_TRUE(j->Append(b, nullptr).ok());
+  EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{99, UINT64_MAX}));
+  EXPECT_EQ(j->LastSeq(), 0u);
+}
+
+TEST_F(JournalTest, SurvivesReopen) {
+  {
+    auto j = OpenJournal();
+    std::vector<AppendBatch> b{{"psa", {5, 1}, {Row("psa", 5, 1)}}};
+    ASSERT_TRUE(j->Append(b, nullptr).ok());
+    ASSERT_TRUE(j->SetTargetApplied("erp", 1).ok());
+    ASSERT_TRUE(j->PutMeta("k", "v").ok());
+  }
+  auto j = OpenJournal();
+  EXPECT_EQ(j->LastSeq(), 1u);
+  EXPECT_EQ(*j->TargetApplied("erp"), 1u);
+  EXPECT_EQ(j->GetMeta("k")->value_or(""), "v");
+  EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{5, 1}));
+}
+
+TEST_F(JournalTest, MapGrowsWhenFull) {
+  auto j = OpenJournal(1 << 20, 64 << 20);  // starts at 1 MiB
+  std::string payload(4000, 'p');
+  for (uint64_t t = 1; t <= 20; ++t) {
+    std::vector<AppendBatch> b{{"psa", {t, 100}, {}}};
+    for (uint64_t i = 1; i <= 100; ++i) b[0].events.push_back(Row("psa", t, i, payload));
+    ASSERT_TRUE(j->Append(b, nullptr).ok()) << "batch " << t;
+  }
+  EXPECT_EQ(j->LastSeq(), 2000u);
+  EXPECT_GT(j->Stats().map_size, 1u << 20);
+}
+
+TEST_F(JournalTest, FullMapIsBackPressureAndLosesNothing) {
+  auto j = OpenJournal(1 << 20, 2 << 20);  // may grow to 2 MiB only
+  std::string payload(4000, 'p');
+  uint64_t accepted = 0;
+  Status last;
+  for (uint64_t t = 1; t <= 50; ++t) {
+    std::vector<AppendBatch> b{{"psa", {t, 100}, {}}};
+    for (uint64_t i = 1; i <= 100; ++i) b[0].events.push_back(Row("psa", t, i, payload));
+    last = j->Append(b, nullptr);
+    if (!last.ok()) break;
+    accepted = t;
+  }
+  EXPECT_EQ(last.code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(last.message().find("journal"), std::string::npos);
+  // Nothing of the refused batch was written; everything accepted is readable.
+  EXPECT_EQ(j->LastSeq(), accepted * 100);
+  EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{accepted, 100}));
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(1, 1000000, &out).ok());
+  EXPECT_EQ(out.size(), accepted * 100);
+  // After trimming applied events there is room again.
+  ASSERT_TRUE(j->SetTargetApplied("erp", accepted * 100).ok());
+  auto trimmed = j->Trim(accepted * 100, NowMicros() + 1);
+  ASSERT_TRUE(trimmed.ok());
+  EXPECT_EQ(*trimmed, accepted * 100 - 1);  // the newest stays
+  std::vector<AppendBatch> b{{"psa", {1000, 1}, {Row("psa", 1000, 1, payload)}}};
+  EXPECT_TRUE(j->Append(b, nullptr).ok());
+  EXPECT_EQ(j->LastSeq(), accepted * 100 + 1);
+}
+
+TEST_F(JournalTest, RetentionKeepsWhatATargetHasNotApplied) {
+  auto j = OpenJournal();
+  std::vector<AppendBatch> b{{"psa", {1, 5}, {}}};
+  for (uint64_t i = 1; i <= 5; ++i) b[0].events.push_back(Row("psa", 1, i));
+  ASSERT_TRUE(j->Append(b, nullptr).ok());
+  ASSERT_TRUE(j->SetTargetApplied("erp", 3).ok());
+  // "crm" has applied nothing: nothing may go.
+  EXPECT_EQ(*j->ApplyRetention({"erp", "crm"}, NowMicros() + 30ll * 24 * 3600 * 1000000), 0u);
+  EXPECT_EQ(*j->ApplyRetention({"erp"}, NowMicros() + 30ll * 24 * 3600 * 1000000), 3u);
+  // Inside the replay window nothing goes.
+  ASSERT_TRUE(j->SetTargetApplied("erp", 5).ok());
+  EXPECT_EQ(*j->ApplyRetention({"erp"}, NowMicros()), 0u);
+  EXPECT_EQ(j->Stats().first_seq, 4u);
+}
+
+TEST_F(JournalTest, ExceptionsRoundTripAndFilterByState) {
+  auto j = OpenJournal();
+  ExceptionRecord r;
+  r.target = "erp";
+  r.seq = 17;
+  r.reason = "time_entries id=5: null value in column \"hours\"";
+  r.code = "23502";
+  r.new_image = "{\"id\":5}";
+  r.created_us = 1;
+  ASSERT_TRUE(j->PutException(r).ok());
+  r.seq = 18;
+  r.state = ExceptionState::kDiscarded;
+  r.actor = "ana";
+  ASSERT_TRUE(j->PutException(r).ok());
+  auto open = j->Exceptions(ExceptionState::kOpen);
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].seq, 17u);
+  EXPECT_EQ((*open)[0].code, "23502");
+  auto one = j->GetException("erp", 18);
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->actor, "ana");
+  EXPECT_EQ(j->Exceptions(std::nullopt)->size(), 2u);
+}
+
+TEST_F(JournalTest, WaitForWakesOnAppend) {
+  auto j = OpenJournal();
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::vector<AppendBatch> b{{"psa", {1, 1}, {Row("psa", 1, 1)}}};
+    ASSERT_TRUE(j->Append(b, nullptr).ok());
+  });
+  EXPECT_TRUE(j->WaitFor(1, std::chrono::milliseconds(5000)));
+  writer.join();
+  EXPECT_FALSE(j->WaitFor(2, std::chrono::milliseconds(20)));
+}
+
+}  // namespace
+}  // namespace handoff

@@ -1,0 +1,41 @@
+// A child process for tests: the handoff binary started with arguments,
+// output to a log file, stopped with a signal.
+// Thread-safety: one owner.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace handoff::testing {
+
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ~ChildProcess();
+
+  // Starts `argv[0]` with the arguments; stdout and stderr append to log_path.
+  void Start(const std::vector<std::string>& argv, const std::string& log_path,
+             const std::vector<std::string>& env = {});
+  bool running() const { return pid_ > 0; }
+  // Sends the signal and waits up to `timeout`; returns the exit code, or
+  // 128+signal when killed by a signal, or -1 on timeout (then SIGKILLs).
+  int Stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Waits for a natural exit; -1 on timeout.
+  int Wait(std::chrono::milliseconds timeout);
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Runs a command to completion, capturing stdout; returns the exit code.
+int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err = nullptr);
+
+// The path of the built handoff binary.
+std::string HandoffBinary();
+
+}  // namespace handoff::testing
