@@ -175,9 +175,16 @@ Status PgApplierImpl::Connect() {
   HANDOFF_RETURN_IF_ERROR(setup(
       "CREATE TABLE IF NOT EXISTS handoff_applied(target text PRIMARY KEY, seq bigint NOT NULL,"
       " updated_at timestamptz NOT NULL DEFAULT now())"));
-  HANDOFF_RETURN_IF_ERROR(setup(
-      "SELECT pg_replication_origin_create('handoff') WHERE pg_replication_origin_oid('handoff') IS NULL"));
-  HANDOFF_RETURN_IF_ERROR(setup("SELECT pg_replication_origin_session_setup('handoff')"));
+  // Replication origins are cluster-wide and, on PostgreSQL 15, held by one
+  // session at a time: each target (and a replay) gets its own, all named
+  // "handoff..." so capture recognises every one of them as the engine's writes.
+  std::string origin = "handoff_" + name + (opts_.replay_from_seq ? "_replay" : "");
+  PgRows ignored;
+  Status origin_st = conn_->Query(
+      "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL", {origin}, &ignored);
+  if (!origin_st.ok() && conn_->last_sqlstate() == "23505") return Status::Unavailable(origin_st.message());
+  HANDOFF_RETURN_IF_ERROR(origin_st);
+  HANDOFF_RETURN_IF_ERROR(conn_->Query("SELECT pg_replication_origin_session_setup($1)", {origin}, &ignored));
   PgRows rows;
   HANDOFF_RETURN_IF_ERROR(conn_->Query("SELECT seq FROM handoff_applied WHERE target = $1", {name}, &rows));
   db_applied_ = (rows.empty() || !rows[0][0]) ? 0 : std::stoull(*rows[0][0]);

@@ -196,7 +196,8 @@ Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
       return Status::OK();
     case Kind::kOrigin:
       txn_origin_ = m.origin_name;
-      txn_skip_ = (m.origin_name == kEngineOrigin);
+      // Every origin the engine uses starts with "handoff" (one per target).
+      txn_skip_ = m.origin_name.rfind(kEngineOrigin, 0) == 0;
       return Status::OK();
     case Kind::kRelation:
       LogDebug("capture", "source {}: relation {} is {}.{} ({} columns)", source_.name, m.relation->id,
