@@ -167,6 +167,32 @@ int main(int argc, char** argv) {
   if (engine.Stop(SIGTERM) != 0) Die("handoff did not stop cleanly");
   std::fprintf(stderr, "spike_driver: handoff caught up in %.2f s\n", handoff_s);
 
+  // Stage figures: when the last change was journaled (capture + journal
+  // alone), and a replay of the journal into an emptied target (apply alone).
+  double capture_s = -1;
+  {
+    std::string out;
+    handoff::testing::RunCommand({bin, "status", "--config", config, "--json"}, &out);
+    auto p = out.find("\"last_seq\":");
+    long last_seq = p == std::string::npos ? 0 : std::atol(out.c_str() + p + 11);
+    handoff::testing::RunCommand(
+        {bin, "journal", "dump", "--config", config, "--from-seq", std::to_string(last_seq), "--limit", "1"}, &out);
+    auto q = out.find("\"journaled_at_us\":");
+    long long at_us = q == std::string::npos ? 0 : std::atoll(out.c_str() + q + 18);
+    auto start_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::system_clock::now().time_since_epoch() - (Clock::now() - handoff_start))
+                        .count();
+    if (at_us > 0) capture_s = (at_us - start_us) / 1e6;
+  }
+  Must(*pg, "erp_handoff", "TRUNCATE time_entries");
+  auto replay_start = Clock::now();
+  std::string replay_out, replay_err;
+  if (handoff::testing::RunCommand({bin, "replay", "--config", config, "--target", "erp", "--from-seq", "1"},
+                                   &replay_out, &replay_err) != 0)
+    Die("replay failed: " + replay_err);
+  double replay_s = std::chrono::duration<double>(Clock::now() - replay_start).count();
+  if (Count(*pg, "erp_handoff") != rows) Die("replay did not rebuild the target");
+
   // Both targets must equal the source: a fast wrong answer is a failure.
   const char* checksum = "SELECT md5(string_agg(x::text, ',' ORDER BY id)) FROM time_entries x";
   auto src = pg->Query("psa", checksum), a = pg->Query("erp_native", checksum), b = pg->Query("erp_handoff", checksum);
@@ -180,12 +206,17 @@ int main(int argc, char** argv) {
   std::printf("| native logical replication | %.2f s, %.0f rows/s |\n", native_s, native_rps);
   std::printf("| handoff (durable journal) | %.2f s, %.0f rows/s |\n", handoff_s, handoff_rps);
   std::printf("| handoff / native | %.2fx |\n", handoff_rps / native_rps);
+  std::printf("| stage: capture + journal (last change journaled) | %.2f s, %.0f rows/s |\n", capture_s,
+              rows / capture_s);
+  std::printf("| stage: apply alone (`handoff replay` into an emptied target) | %.2f s, %.0f rows/s |\n", replay_s,
+              rows / replay_s);
   std::printf("| handoff peak RSS | %.1f MiB |\n", rss_kb / 1024.0);
   std::printf("| journal bytes per change | %.0f (LMDB file size / rows) |\n",
               static_cast<double>(journal_bytes) / rows);
   std::ofstream(json_path) << "{\"rows\":" << rows << ",\"txn_rows\":" << txn_rows << ",\"native_seconds\":" << native_s
                            << ",\"native_rows_per_s\":" << native_rps << ",\"handoff_seconds\":" << handoff_s
                            << ",\"handoff_rows_per_s\":" << handoff_rps << ",\"ratio\":" << handoff_rps / native_rps
+                           << ",\"capture_seconds\":" << capture_s << ",\"replay_seconds\":" << replay_s
                            << ",\"handoff_peak_rss_kb\":" << rss_kb << ",\"journal_bytes\":" << journal_bytes << "}\n";
   return 0;
 }

@@ -117,14 +117,64 @@ std::string UpsertSql(const TableMeta& meta, const std::vector<bool>& present, c
 }
 
 // Writes the collapsed rows of one table.
-Status WriteTable(PgConnection& conn, const TableMeta& meta, const std::vector<const PendingChange*>& changes) {
+// Chunks of a table that failed the direct path skip it for this many chunks.
+constexpr int kDirectCooldownChunks = 16;
+
+// Tries the direct path: every surviving row is a full insert of a new key,
+// so the rows are COPYed straight into the target under a savepoint. A key
+// that exists already (23505) rolls back to the savepoint and returns false,
+// and the caller takes the staged upsert path instead. Same result either way;
+// the direct path saves the staging table and the ON CONFLICT pass in the
+// common spike case (new approved entries).
+Result<bool> TryDirectInsert(PgConnection& conn, const TableMeta& meta, const std::vector<Slot>& slots,
+                             const std::vector<bool>& present) {
+  std::string data;
+  for (const Slot& s : slots) {
+    if (s.mode == Slot::Mode::kNone) continue;
+    bool first = true;
+    for (size_t i = 0; i < meta.columns.size(); ++i) {
+      if (!present[i]) continue;
+      if (!first) data += '\t';
+      first = false;
+      AppendCopyValue(s.image.values[i], &data);
+    }
+    data += '\n';
+  }
+  HANDOFF_RETURN_IF_ERROR(conn.Exec("SAVEPOINT handoff_direct"));
+  Status st = conn.CopyIn("COPY " + meta.quoted + " (" + ColumnList(meta, present, "") + ") FROM STDIN", data);
+  if (st.ok()) {
+    HANDOFF_RETURN_IF_ERROR(conn.Exec("RELEASE SAVEPOINT handoff_direct"));
+    return true;
+  }
+  if (conn.last_sqlstate() != "23505") return st;
+  HANDOFF_RETURN_IF_ERROR(conn.Exec("ROLLBACK TO SAVEPOINT handoff_direct; RELEASE SAVEPOINT handoff_direct"));
+  return false;
+}
+
+Status WriteTable(PgConnection& conn, const TableMeta& meta, const std::vector<const PendingChange*>& changes,
+                  int* direct_cooldown) {
   std::unordered_map<std::string, size_t> by_key;
   std::vector<Slot> slots;
+  bool only_inserts = true;
   for (const PendingChange* c : changes) {
+    only_inserts = only_inserts && (c->event.op == Op::kInsert || c->event.op == Op::kRead);
     for (const RowOp& op : c->ops) {
       auto [it, fresh] = by_key.try_emplace(KeyOf(meta, op.image), slots.size());
       if (fresh) slots.emplace_back();
       Fold(op, &slots[it->second]);
+    }
+  }
+  if (only_inserts && !slots.empty()) {
+    const std::vector<bool>& present = slots.front().image.present;
+    bool uniform = true;
+    for (const Slot& s : slots) uniform = uniform && s.mode == Slot::Mode::kUpsert && !s.delete_first && s.image.present == present;
+    if (uniform && *direct_cooldown == 0) {
+      auto done = TryDirectInsert(conn, meta, slots, present);
+      if (!done.ok()) return done.status();
+      if (*done) return Status::OK();
+      *direct_cooldown = kDirectCooldownChunks;
+    } else if (*direct_cooldown > 0) {
+      --*direct_cooldown;
     }
   }
   // Groups: one per (mode, set of present columns); stage kind = group + 1, 0 = delete.
@@ -192,7 +242,8 @@ Status ChunkWriter::WriteCollapsed(const std::vector<PendingChange>& changes) {
     if (fresh) tables.emplace_back(c.meta.get(), std::vector<const PendingChange*>{});
     tables[it->second].second.push_back(&c);
   }
-  for (const auto& [meta, list] : tables) HANDOFF_RETURN_IF_ERROR(WriteTable(*conn_, *meta, list));
+  for (const auto& [meta, list] : tables)
+    HANDOFF_RETURN_IF_ERROR(WriteTable(*conn_, *meta, list, &direct_cooldown_[meta->quoted]));
   return Status::OK();
 }
 

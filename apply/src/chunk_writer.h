@@ -11,6 +11,11 @@
 // images. Because every key survives once per kind and deletes run first, the
 // result equals applying the changes one by one in order.
 //
+// Direct path: a chunk of a table made only of inserts of distinct keys is
+// COPYed straight into the target under a savepoint; if a key already exists
+// (23505) it is rolled back and written the staged way, and the table skips the
+// direct path for a while.
+//
 // WriteOne applies a single change with parameterised single-row statements;
 // the applier uses it to isolate a failing change and for changes that must
 // not be collapsed (truncate, key-moving partial updates).
@@ -21,6 +26,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "handoff/engine/change_event.h"
@@ -58,6 +65,7 @@ class ChunkWriter {
 
  private:
   PgConnection* conn_;  // not owned
+  std::unordered_map<std::string, int> direct_cooldown_;  // per table: chunks left without the direct path
 };
 
 }  // namespace handoff::apply

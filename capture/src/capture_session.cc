@@ -261,7 +261,6 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
       ev.schema = rel->schema;
       ev.table = rel->table;
       ev.key_columns = rel->key_columns;
-      ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
       HANDOFF_RETURN_IF_ERROR(AddEvent(std::move(ev)));
     }
     return Status::OK();
@@ -269,7 +268,6 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
   if (m.kind == Kind::kMessage) {
     ChangeEvent ev = NewEvent(Op::kMessage, {txn_lsn_, ++txn_ordinal_});
     ev.after.push_back(Column{m.prefix, 0, Column::Kind::kText, m.content});
-    ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
     return AddEvent(std::move(ev));
   }
   const PgRelation& rel = *m.relation;
@@ -282,7 +280,6 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
   ev.has_before = m.old_kind != 0;
   ev.before = m.old_tuple;
   ev.after = m.new_tuple;
-  ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
   return AddEvent(std::move(ev));
 }
 
@@ -293,7 +290,6 @@ Status CaptureSession::HandleStandaloneMessage(const PgOutputMessage& m) {
   ev.commit_time_us = 0;
   ev.origin.clear();
   ev.after.push_back(Column{m.prefix, 0, Column::Kind::kText, m.content});
-  ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
   HANDOFF_RETURN_IF_ERROR(AddEvent(std::move(ev)));
   SetUpto({m.message_lsn, kMaxOrdinal});
   tracker_.AddCommitted({m.message_lsn, kMaxOrdinal}, m.message_lsn + 1);
@@ -311,6 +307,9 @@ Status CaptureSession::AddEvent(ChangeEvent event) {
   // Already durable (resent by the slot after a reconnect): dedup here.
   if (event.position <= resume_) return Status::OK();
   SourcePosition pos = event.position;
+  if (event.op != Op::kCommit && event.op != Op::kRead) {
+    ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
+  }
   if (pending_.events.empty() && !pending_dirty_) pending_since_ = SteadyClock::now();
   pending_.events.push_back(std::move(event));
   pending_.upto = std::max(pending_.upto, pos);
@@ -335,8 +334,9 @@ Status CaptureSession::SendPending(bool wait) {
 Status CaptureSession::Pump(milliseconds wait) {
   if (ctx_.stop->load(std::memory_order_relaxed)) return Status::Cancelled("stop requested");
   HANDOFF_RETURN_IF_ERROR(ctx_.client->Poll(wait));
-  if (ctx_.client->InFlight() > 0 && ctx_.client->OldestInFlightAge() > kAckTimeout) {
-    return Status::Unavailable(fmt::format("engine has not acknowledged a batch for {} s", kAckTimeout.count()));
+  if (ctx_.client->InFlight() > 0 && ctx_.client->OldestInFlightAge() > ctx_.ack_timeout) {
+    return Status::Unavailable(
+        fmt::format("engine has not acknowledged a batch for {} ms", ctx_.client->OldestInFlightAge().count()));
   }
   return stream_ ? ReportStatus(/*force=*/false) : Status::OK();
 }

@@ -41,14 +41,13 @@ struct CaptureSessionContext {
   CaptureCounters* counters = nullptr;
   const std::atomic<bool>* stop = nullptr;
   AgentClient* client = nullptr;
+  // How long the engine may leave a batch unacknowledged before the session
+  // gives up and starts over.
+  std::chrono::milliseconds ack_timeout{15000};
 };
 
 class CaptureSession {
  public:
-  // How long the engine may leave a batch unacknowledged before the session
-  // gives up and starts over.
-  static constexpr std::chrono::seconds kAckTimeout{15};
-
   // REQUIRES: every pointer in `ctx` outlives the session.
   explicit CaptureSession(CaptureSessionContext ctx);
 

@@ -33,7 +33,7 @@ struct PgCaptureOptions {
 struct CaptureCounters {
   std::atomic<uint64_t> changes{0};       // row changes sent to the engine
   std::atomic<uint64_t> transactions{0};  // committed transactions seen
-  std::atomic<uint64_t> skipped_origin{0};
+  std::atomic<uint64_t> skipped_origin{0};  // transactions of origin "handoff" (echoes) not sent
   std::atomic<uint64_t> snapshot_rows{0};
   std::atomic<uint64_t> reconnects{0};
   std::atomic<uint64_t> confirmed_lsn{0};  // last flush LSN sent upstream
