@@ -19,6 +19,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unistd.h>
 
 #include "pg_server.h"
 #include "process.h"
@@ -52,10 +53,37 @@ long Count(const PgServer& pg, const std::string& db) {
   return std::atol((*rows)[0][0].c_str());
 }
 
-// Waits until the target holds `rows` rows; returns seconds taken.
+long RssAnonKb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("RssAnon:", 0) == 0) return std::atol(line.c_str() + 8);
+  return -1;
+}
+
+// The pid of the `handoff run` process using `config`, or -1.
+pid_t FindEngine(const std::string& config) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    std::ifstream cmd(e.path().string() + "/cmdline");
+    std::string s((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    if (s.find(config) != std::string::npos && s.find("run") != std::string::npos &&
+        s.find("spike_driver") == std::string::npos)
+      return std::atoi(e.path().filename().c_str());
+  }
+  return -1;
+}
+
+// Waits until the target holds `rows` rows; returns seconds taken. While
+// waiting, tracks the peak anonymous (heap) memory of process `watch`.
 double WaitForRows(const PgServer& pg, const std::string& db, long rows, Clock::time_point start,
-                   std::chrono::seconds limit) {
+                   std::chrono::seconds limit, const std::string& watch_config = "", long* peak_anon_kb = nullptr) {
+  pid_t watch = -1;
   while (Count(pg, db) != rows) {
+    if (peak_anon_kb != nullptr) {
+      if (watch <= 0) watch = FindEngine(watch_config);
+      if (watch > 0) *peak_anon_kb = std::max(*peak_anon_kb, RssAnonKb(watch));
+    }
     if (Clock::now() - start > limit) Die(db + " did not catch up within " + std::to_string(limit.count()) + " s");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -68,6 +96,22 @@ long PeakRssKb(pid_t pid) {
   while (std::getline(in, line))
     if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
   return -1;
+}
+
+// User + system CPU seconds a process has used (from /proc/PID/stat).
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::atoll(f.c_str());
+    if (i == 15) stime = std::atoll(f.c_str());
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 uint64_t DirBytes(const std::string& dir) {
@@ -83,10 +127,15 @@ uint64_t DirBytes(const std::string& dir) {
 int main(int argc, char** argv) {
   long rows = 1000000, txn_rows = 10000;
   std::string json_path = "spike_result.json";
+  std::vector<std::string> wrapper;  // e.g. valgrind --tool=callgrind, for profiling the measured run
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--rows")) rows = std::atol(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--txn-rows")) txn_rows = std::atol(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--json")) json_path = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--wrap")) {
+      std::istringstream words(argv[i + 1]);
+      for (std::string w; words >> w;) wrapper.push_back(w);
+    }
     else Die(std::string("unknown option ") + argv[i]);
   }
   auto pg = PgServer::Start();
@@ -152,17 +201,19 @@ int main(int argc, char** argv) {
   // handoff catch-up.
   ChildProcess engine;
   auto handoff_start = Clock::now();
-  engine.Start({bin, "run", "--config", config}, work + "/engine.log");
-  double handoff_s = WaitForRows(*pg, "erp_handoff", rows, handoff_start, std::chrono::seconds(1800));
+  std::vector<std::string> run_argv = wrapper;
+  for (const char* a : {"run", "--config"}) run_argv.push_back(a);
+  run_argv.insert(run_argv.begin() + static_cast<long>(wrapper.size()), bin);
+  run_argv.push_back(config);
+  engine.Start(run_argv, work + "/engine.log");
+  long peak_anon_kb = -1;
+  double handoff_s =
+      WaitForRows(*pg, "erp_handoff", rows, handoff_start, std::chrono::seconds(3600), config, &peak_anon_kb);
   long rss_kb = -1;
-  // The engine's pid is not exposed by ChildProcess; find it by its config path.
-  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
-    std::ifstream cmd(e.path().string() + "/cmdline");
-    std::string s((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (s.find(config) != std::string::npos && s.find("run") != std::string::npos) {
-      rss_kb = PeakRssKb(std::atoi(e.path().filename().c_str()));
-      break;
-    }
+  double cpu_s = -1;
+  if (pid_t pid = FindEngine(config); pid > 0) {
+    rss_kb = PeakRssKb(pid);
+    cpu_s = CpuSeconds(pid);
   }
   if (engine.Stop(SIGTERM) != 0) Die("handoff did not stop cleanly");
   std::fprintf(stderr, "spike_driver: handoff caught up in %.2f s\n", handoff_s);
@@ -210,13 +261,16 @@ int main(int argc, char** argv) {
               rows / capture_s);
   std::printf("| stage: apply alone (`handoff replay` into an emptied target) | %.2f s, %.0f rows/s |\n", replay_s,
               rows / replay_s);
-  std::printf("| handoff peak RSS | %.1f MiB |\n", rss_kb / 1024.0);
+  std::printf("| handoff process CPU | %.2f s (%.1f us per row) |\n", cpu_s, cpu_s * 1e6 / rows);
+  std::printf("| handoff peak RSS | %.1f MiB (of which heap, sampled: %.1f MiB; the rest is the journal's mapped file) |\n",
+              rss_kb / 1024.0, peak_anon_kb / 1024.0);
   std::printf("| journal bytes per change | %.0f (LMDB file size / rows) |\n",
               static_cast<double>(journal_bytes) / rows);
   std::ofstream(json_path) << "{\"rows\":" << rows << ",\"txn_rows\":" << txn_rows << ",\"native_seconds\":" << native_s
                            << ",\"native_rows_per_s\":" << native_rps << ",\"handoff_seconds\":" << handoff_s
                            << ",\"handoff_rows_per_s\":" << handoff_rps << ",\"ratio\":" << handoff_rps / native_rps
                            << ",\"capture_seconds\":" << capture_s << ",\"replay_seconds\":" << replay_s
-                           << ",\"handoff_peak_rss_kb\":" << rss_kb << ",\"journal_bytes\":" << journal_bytes << "}\n";
+                           << ",\"handoff_peak_rss_kb\":" << rss_kb << ",\"handoff_peak_anon_kb\":" << peak_anon_kb
+                           << ",\"handoff_cpu_seconds\":" << cpu_s << ",\"journal_bytes\":" << journal_bytes << "}\n";
   return 0;
 }

@@ -157,6 +157,9 @@ Status CaptureSession::Stream(PgConnection* repl) {
     PgOutputMessage m;
     st = decoder_.Decode(msg.payload, &m);
     if (st.ok()) st = HandleMessage(m);
+    if (!st.ok() && st.code() == StatusCode::kCorruption) {
+      st = Status::Corruption(fmt::format("XLogData at {}: {}", FormatLsn(msg.wal_start), st.message()));
+    }
   }
   if (st.code() == StatusCode::kCancelled) {
     Status fin = Finish();

@@ -1,4 +1,7 @@
 // RAII wrappers around the LMDB C API, for the journal's use only.
+// REQUIRES: a cursor of a write transaction is Close()d before the
+// transaction commits or aborts (LMDB frees it then); read-transaction cursors
+// close on destruction.
 // Thread-safety: an LmdbTxn belongs to the thread that began it.
 #pragma once
 
@@ -56,10 +59,13 @@ class LmdbCursor {
   LmdbCursor() = default;
   LmdbCursor(const LmdbCursor&) = delete;
   LmdbCursor& operator=(const LmdbCursor&) = delete;
-  ~LmdbCursor() {
-    if (c_) mdb_cursor_close(c_);
-  }
+  ~LmdbCursor() { Close(); }
   int Open(MDB_txn* txn, MDB_dbi dbi) { return mdb_cursor_open(txn, dbi, &c_); }
+  // A write transaction frees its cursors when it ends: close them first.
+  void Close() {
+    if (c_) mdb_cursor_close(c_);
+    c_ = nullptr;
+  }
   MDB_cursor* get() const { return c_; }
 
  private:

@@ -331,6 +331,7 @@ class LmdbJournal final : public Journal {
       ++removed;
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
     }
+    cur.Close();
     if ((rc = txn.Commit())) return LmdbError(rc, "journal trim commit");
     return removed;
   }
@@ -409,6 +410,7 @@ class LmdbJournal final : public Journal {
     MDB_val mk = Val("last_seq"), mv = Val(sv);
     if ((rc = mdb_put(txn.get(), meta_, &mk, &mv, 0))) return rc;
     res->last_seq = seq;
+    cur.Close();
     return txn.Commit();
   }
 

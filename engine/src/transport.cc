@@ -165,8 +165,8 @@ class ZmqIntakeServer final : public IntakeServer {
   }
 
   void Reply(const std::string& identity, wire::MsgType type, const std::string& payload) {
-    std::array<zmq::const_buffer, 3> frames{zmq::buffer(identity), zmq::buffer(wire::Header(type)),
-                                            zmq::buffer(payload)};
+    const std::string header = wire::Header(type);
+    std::array<zmq::const_buffer, 3> frames{zmq::buffer(identity), zmq::buffer(header), zmq::buffer(payload)};
     // A vanished agent must not block intake.
     (void)zmq::send_multipart(router_, frames, zmq::send_flags::dontwait);
   }
@@ -280,8 +280,11 @@ class ZmqAgentClient final : public AgentClient {
 
   Status SendFrames(wire::MsgType type, const std::string& payload) {
     try {
-      std::array<zmq::const_buffer, 2> frames{zmq::buffer(wire::Header(type)), zmq::buffer(payload)};
-      if (!zmq::send_multipart(*dealer_, frames)) return Status::Unavailable("intake send would block");
+      const std::string header = wire::Header(type);
+      std::array<zmq::const_buffer, 2> frames{zmq::buffer(header), zmq::buffer(payload)};
+      // Never block: with no engine connected a DEALER send would wait forever.
+      if (!zmq::send_multipart(*dealer_, frames, zmq::send_flags::dontwait))
+        return Status::Unavailable("engine intake at " + options_.endpoint + " is not accepting messages");
     } catch (const zmq::error_t& e) {
       return Status::Unavailable(std::string("intake send failed: ") + e.what());
     }

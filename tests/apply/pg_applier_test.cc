@@ -192,7 +192,7 @@ TEST_F(PgApplierTest, AppliedWritesCarryTheHandoffOrigin) {
   RunningApplier a(Options({"t"}));
   ASSERT_TRUE(WaitApplied(a, last));
   Sql("INSERT INTO t VALUES (3, 'local write')");
-  EXPECT_EQ(Count("SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'handoff\_%'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'handoff\\_%'"), 1);
   // Every change decodes; only the local write survives the only-local filter.
   // (The server runs with synchronous_commit=off: wait until the WAL is flushed.)
   ASSERT_TRUE(WaitUntil([&] {

@@ -108,11 +108,11 @@ TEST(DebeziumHostileTest, InvalidUtf8) {
   doc += R"("}})";
   ExpectRejected(doc, "invalid UTF-8");
   Status st = Decode(doc);
-  EXPECT_NE(st.message().find("at byte 36"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("at byte 38"), std::string::npos) << st.message();
 }
 
 TEST(DebeziumHostileTest, GarbageAndStrayCharacters) {
-  ExpectRejected("{\"op\":\"c\"} x", "expected '{'");
+  ExpectRejected("null x", "expected '{'");
   ExpectRejected("nul", "expected null");
   ExpectRejected("{\"a\":\"unterminated", "truncated");
   ExpectRejected("{\"a\":tru}", "at byte");

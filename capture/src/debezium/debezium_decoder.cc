@@ -148,19 +148,12 @@ class DebeziumDecoder::Impl {
   void ResetOrdinals() { last_lsn_ = 0, counter_ = 0, have_last_ = false; }
 
  private:
-  // Copies the input into a padded buffer after checking it is UTF-8.
+  // Checks that the input is UTF-8 (simdjson's On-Demand API does not).
   Status Load(std::string_view input) {
     if (!simdjson::validate_utf8(input.data(), input.size())) {
       return Bad("invalid Debezium JSON at byte " + std::to_string(FirstBadUtf8(input)) + ": invalid UTF-8");
     }
-    size_t need = input.size() + simdjson::SIMDJSON_PADDING;
-    if (buffer_cap_ < need) {
-      buffer_cap_ = need + need / 2;
-      buffer_ = std::make_unique<char[]>(buffer_cap_);
-    }
-    std::memcpy(buffer_.get(), input.data(), input.size());
-    std::memset(buffer_.get() + input.size(), 0, simdjson::SIMDJSON_PADDING);
-    size_ = input.size();
+    input_ = input;
     return Status::OK();
   }
 
@@ -184,9 +177,19 @@ class DebeziumDecoder::Impl {
   }
 
   Status DecodeDocument(size_t start, size_t len, std::vector<DecodedRecord>* out) {
-    const char* p = buffer_.get() + start;
+    // Each document gets its own copy followed by real padding: simdjson may
+    // read (and, on malformed strings, copy) past the end of a document, and
+    // must then meet padding, not the next document.
+    size_t need = len + simdjson::SIMDJSON_PADDING;
+    if (buffer_cap_ < need) {
+      buffer_cap_ = need + need / 2;
+      buffer_ = std::make_unique<char[]>(buffer_cap_);
+    }
+    char* p = buffer_.get();
+    std::memcpy(p, input_.data() + start, len);
+    std::memset(p + len, ' ', simdjson::SIMDJSON_PADDING);
     od::document doc;
-    if (parser_.iterate(simdjson::padded_string_view(p, len, buffer_cap_ - start)).get(doc) != simdjson::SUCCESS) {
+    if (parser_.iterate(simdjson::padded_string_view(p, len, buffer_cap_)).get(doc) != simdjson::SUCCESS) {
       return Bad("invalid Debezium JSON at byte " + std::to_string(start) + ": not JSON");
     }
     doc_ = &doc;
@@ -250,30 +253,54 @@ class DebeziumDecoder::Impl {
   // An envelope, a keyed record or a bare payload.
   Status DecodeRecordObject(od::object obj, DecodedRecord* rec) {
     std::string_view first;
+    bool fast_found = false, schema_first = false;
+    const FieldSchema* fast_schema = nullptr;
     for (auto member : obj) {
       od::field f;
+      std::string_view key;
       DBZ_TRY(std::move(member).get(f), "malformed member");
-      DBZ_TRY(f.unescaped_key().get(first), "malformed member name");
-      break;
+      DBZ_TRY(f.unescaped_key().get(key), "malformed member name");
+      if (!schema_first) {
+        first = key;
+        if (key != "schema") break;
+        // Debezium's own order, schema then payload: one pass, no rewinding.
+        schema_first = true;
+        HANDOFF_RETURN_IF_ERROR(ReadSchema(f.value(), &fast_schema));
+      } else if (key == "payload" && !fast_found) {
+        fast_found = true;
+        HANDOFF_RETURN_IF_ERROR(DecodeEnvelopePayload(f.value(), fast_schema, rec));
+      }
     }
+    if (fast_found) return Status::OK();
+    // A failed probe other than "no such member" leaves the parser unusable
+    // (simdjson abandons the document), so every error ends the record.
+    auto probe = [&obj](const char* member, od::value* v, bool* found) -> Status {
+      auto err = obj.find_field_unordered(member).get(*v);
+      *found = err == simdjson::SUCCESS;
+      if (err == simdjson::SUCCESS || err == simdjson::NO_SUCH_FIELD) return Status::OK();
+      return Bad(std::string("malformed member \"") + member + "\"");
+    };
+    bool found = false;
     if (first == "schema" || first == "payload") {
       od::value payload;
-      if (obj.reset().error() == simdjson::SUCCESS && obj.find_field_unordered("payload").get(payload) ==
-                                                          simdjson::SUCCESS) {
+      DBZ_TRY(obj.reset().error(), "malformed object");
+      HANDOFF_RETURN_IF_ERROR(probe("payload", &payload, &found));
+      if (found) {
         const FieldSchema* schema = nullptr;
         od::value sv;
-        if (obj.find_field_unordered("schema").get(sv) == simdjson::SUCCESS) {
-          HANDOFF_RETURN_IF_ERROR(ReadSchema(sv, &schema));
-        }
-        DBZ_TRY(obj.find_field_unordered("payload").get(payload), "malformed payload");
+        HANDOFF_RETURN_IF_ERROR(probe("schema", &sv, &found));
+        if (found) HANDOFF_RETURN_IF_ERROR(ReadSchema(sv, &schema));
+        HANDOFF_RETURN_IF_ERROR(probe("payload", &payload, &found));
+        if (!found) return Bad("malformed payload");
         return DecodeEnvelopePayload(payload, schema, rec);
       }
     } else if (first == "key" || first == "value") {
       od::value kv, vv;
-      if (obj.reset().error() == simdjson::SUCCESS && obj.find_field_unordered("value").get(vv) == simdjson::SUCCESS &&
-          obj.find_field_unordered("key").get(kv) == simdjson::SUCCESS) {
-        return DecodeKeyed(obj, rec);
-      }
+      DBZ_TRY(obj.reset().error(), "malformed object");
+      HANDOFF_RETURN_IF_ERROR(probe("value", &vv, &found));
+      bool found_key = false;
+      if (found) HANDOFF_RETURN_IF_ERROR(probe("key", &kv, &found_key));
+      if (found && found_key) return DecodeKeyed(obj, rec);
     }
     DBZ_TRY(obj.reset().error(), "malformed object");
     return DecodePayload(obj, nullptr, rec);
@@ -414,7 +441,8 @@ class DebeziumDecoder::Impl {
   od::parser parser_;
   od::document* doc_ = nullptr;
   std::unique_ptr<char[]> buffer_;
-  size_t buffer_cap_ = 0, size_ = 0;
+  size_t buffer_cap_ = 0;
+  std::string_view input_;  // the input of the current DecodeAll
   dbz::ConnectSchemaCache schemas_;
   dbz::RowDecoder rows_;
   uint64_t last_lsn_ = 0, counter_ = 0;

@@ -445,7 +445,7 @@ std::string ValueEncoder::Encode() {
       else payload.append("null");
       if (!ok) continue;
       payload.append(",\"after\":");
-      if (e_.op != Op::kDelete && !e_.after.empty()) ok = AppendRow(e_.after, &payload, &failed);
+      if (e_.op != Op::kDelete) ok = AppendRow(e_.after, &payload, &failed);
       else payload.append("null");
       if (!ok) continue;
       payload.push_back(',');

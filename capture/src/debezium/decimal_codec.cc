@@ -37,7 +37,7 @@ std::string WordsToDigits(std::vector<uint32_t> w) {
       if (w.empty() && rem == 0) break;
     }
   }
-  if (rev.empty()) rev = "0";
+  if (rev.empty()) rev.push_back('0');
   std::reverse(rev.begin(), rev.end());
   return rev;
 }
@@ -46,6 +46,7 @@ std::string WordsToDigits(std::vector<uint32_t> w) {
 
 bool DecodeBase64(std::string_view in, std::string* out) {
   out->clear();
+  if (in.size() % 4 != 0) return false;  // Debezium always pads
   size_t n = in.size();
   size_t pad = 0;
   while (n > 0 && in[n - 1] == '=' && pad < 2) --n, ++pad;

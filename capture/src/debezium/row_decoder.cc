@@ -26,6 +26,13 @@ void SetText(Column* c, uint32_t oid, std::string_view text) {
   c->data.assign(text);
 }
 
+// (A char, not a literal: GCC 12 -O3 warns falsely on assigning short literals.)
+void SetBool(Column* c, uint32_t oid, bool b) {
+  c->type_oid = oid;
+  c->kind = Column::Kind::kText;
+  c->data.assign(1, b ? 't' : 'f');
+}
+
 void SetToast(Column* c, uint32_t oid) {
   c->type_oid = oid;
   c->kind = Column::Kind::kUnchangedToast;
@@ -266,7 +273,7 @@ Status RowDecoder::DecodeTyped(od::value v, od::json_type jt, const FieldSchema&
       if (jt != od::json_type::boolean || v.get_bool().get(b) != simdjson::SUCCESS) {
         return ColErr(*c, "expected a boolean");
       }
-      SetText(c, s.oid, b ? "t" : "f");
+      SetBool(c, s.oid, b);
       return Status::OK();
     }
     case ConnectType::kArray:
@@ -301,7 +308,7 @@ Status RowDecoder::DecodeInferred(od::value v, od::json_type jt, Column* c) {
     case od::json_type::boolean: {
       bool b;
       if (v.get_bool().get(b) != simdjson::SUCCESS) return ColErr(*c, "malformed boolean");
-      SetText(c, oid::kBool, b ? "t" : "f");
+      SetBool(c, oid::kBool, b);
       return Status::OK();
     }
     case od::json_type::object: {
