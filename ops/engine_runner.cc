@@ -10,7 +10,10 @@
 
 #include "admin_server.h"
 #include "handoff/apply/pg_applier.h"
+#include "handoff/capture/debezium.h"
+#include "handoff/capture/debezium_source.h"
 #include "handoff/capture/pg_capture.h"
+#include "handoff/engine/change_feed.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/log.h"
@@ -23,7 +26,8 @@ constexpr const char* kInprocIntake = "inproc://handoff-intake";
 
 std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
                           const std::vector<std::pair<std::string, PgCaptureAgent*>>& agents,
-                          const std::vector<std::pair<std::string, PgApplier*>>& appliers) {
+                          const std::vector<std::pair<std::string, DebeziumSourceAgent*>>& dbz_agents,
+                          const std::vector<std::pair<std::string, PgApplier*>>& appliers, const ChangeFeedPublisher* feed) {
   std::string m;
   const auto& ic = intake.counters();
   m += "# HELP handoff_journal_events_total Events written to the journal.\n# TYPE handoff_journal_events_total counter\n";
@@ -44,6 +48,15 @@ std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
   m += "# TYPE handoff_captured_changes_total counter\n";
   for (const auto& [name, a] : agents)
     m += fmt::format("handoff_captured_changes_total{{source=\"{}\"}} {}\n", name, a->counters().changes.load());
+  for (const auto& [name, a] : dbz_agents)
+    m += fmt::format("handoff_captured_changes_total{{source=\"{}\"}} {}\n", name, a->counters().changes.load());
+  m += "# TYPE handoff_capture_malformed_total counter\n";
+  for (const auto& [name, a] : dbz_agents)
+    m += fmt::format("handoff_capture_malformed_total{{source=\"{}\"}} {}\n", name, a->counters().malformed.load());
+  if (feed != nullptr) {
+    m += "# TYPE handoff_feed_published_total counter\n";
+    m += fmt::format("handoff_feed_published_total {}\n", feed->counters().published.load());
+  }
   m += "# TYPE handoff_capture_reconnects_total counter\n";
   for (const auto& [name, a] : agents)
     m += fmt::format("handoff_capture_reconnects_total{{source=\"{}\"}} {}\n", name, a->counters().reconnects.load());
@@ -115,7 +128,23 @@ int RunEngine(const Config& config) {
 
   std::vector<std::unique_ptr<PgCaptureAgent>> agents;
   std::vector<std::pair<std::string, PgCaptureAgent*>> agent_refs;
+  std::vector<std::unique_ptr<DebeziumSourceAgent>> dbz_agents;
+  std::vector<std::pair<std::string, DebeziumSourceAgent*>> dbz_refs;
   for (const auto& s : config.sources) {
+    if (s.kind == "debezium") {
+      DebeziumSourceOptions o;
+      o.source = s;
+      o.context = ctx;
+      o.intake_endpoint = kInprocIntake;
+      auto a = DebeziumSourceAgent::Create(o);
+      if (!a.ok()) {
+        LogError("engine", "source {}: {}", s.name, a.status().ToString());
+        return 1;
+      }
+      dbz_refs.emplace_back(s.name, a->get());
+      dbz_agents.push_back(std::move(a).value());
+      continue;
+    }
     PgCaptureOptions o;
     o.source = s;
     o.context = ctx;
@@ -147,18 +176,39 @@ int RunEngine(const Config& config) {
     appliers.push_back(std::move(a).value());
   }
 
+  std::unique_ptr<ChangeFeedPublisher> feed;
+  if (!config.feed_publish.empty()) {
+    ChangeFeedOptions fo;
+    fo.endpoint = config.feed_publish;
+    fo.journal = journal->get();
+    DebeziumEncodeOptions eo;
+    eo.include_schema = false;
+    fo.encode = [eo](const ChangeEvent& e) { return EncodeDebezium(e, eo); };
+    auto f = ChangeFeedPublisher::Create(ctx, std::move(fo));
+    if (!f.ok()) {
+      LogError("engine", "feed: {}", f.status().ToString());
+      return 1;
+    }
+    feed = std::move(f).value();
+  }
+
+  // Sources first (agents, then Debezium sources), then targets, then the feed.
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < agents.size(); ++i)
-    threads.push_back(run_component("source " + config.sources[i].name, agents[i].get()));
+  for (auto& [name, a] : agent_refs) threads.push_back(run_component("source " + name, a));
+  for (auto& [name, a] : dbz_refs) threads.push_back(run_component("source " + name, a));
+  const size_t n_sources = threads.size();
   for (size_t i = 0; i < appliers.size(); ++i)
     threads.push_back(run_component("target " + config.targets[i].name, appliers[i].get()));
+  if (feed) threads.push_back(run_component("feed", feed.get()));
 
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_listen.empty()) {
     Journal* j = journal->get();
     IntakeServer* in = intake->get();
     auto a = AdminServer::Start(
-        config.admin_listen, [=, &agent_refs, &applier_refs] { return RenderMetrics(j, *in, agent_refs, applier_refs); },
+        config.admin_listen, [=, &agent_refs, &dbz_refs, &applier_refs, &feed] {
+          return RenderMetrics(j, *in, agent_refs, dbz_refs, applier_refs, feed.get());
+        },
         [&fatal] { return !fatal.load(); });
     if (!a.ok()) {
       LogWarn("engine", "{}; continuing without admin endpoints", a.status().ToString());
@@ -166,7 +216,7 @@ int RunEngine(const Config& config) {
       admin = std::move(a).value();
     }
   }
-  LogInfo("engine", "running: {} sources, {} targets, journal at {}", agents.size(), appliers.size(),
+  LogInfo("engine", "running: {} sources, {} targets, journal at {}", n_sources, appliers.size(),
           config.journal_path);
 
   auto next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -185,11 +235,13 @@ int RunEngine(const Config& config) {
   }
   // Drain: stop capture first (nothing new arrives), then intake, then apply.
   for (auto& a : agents) a->Stop();
-  for (size_t i = 0; i < agents.size(); ++i) threads[i].join();
+  for (auto& a : dbz_agents) a->Stop();
+  for (size_t i = 0; i < n_sources; ++i) threads[i].join();
   (*intake)->Stop();
   intake_thread.join();
   for (auto& a : appliers) a->Stop();
-  for (size_t i = agents.size(); i < threads.size(); ++i) threads[i].join();
+  if (feed) feed->Stop();
+  for (size_t i = n_sources; i < threads.size(); ++i) threads[i].join();
   if (admin) admin->Stop();
   LogInfo("engine", "stopped");
   return exit_code.load();

@@ -1,12 +1,16 @@
-// The handoff binary: `handoff <verb> --config FILE ...`.
+// The handoff binary: `handoff <verb> --config FILE ...`, and `handoff inspect
+// debezium FILE|-`, which needs no configuration.
 // Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "engine_runner.h"
 #include "handoff/apply/pg_applier.h"
+#include "handoff/capture/debezium.h"
 #include "handoff/engine/config.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/journal.h"
@@ -145,8 +149,17 @@ int CmdReplay(const std::string& path, const std::string& target, uint64_t from_
   return kExitOk;
 }
 
-int CmdDump(const std::string& path, uint64_t from_seq, uint64_t limit) {
+// Output formats of `journal dump`.
+enum class DumpFormat : uint8_t { kJson, kDebezium };
+
+// Prints journal entries from from_seq on, at most `limit`, one line each. In
+// kDebezium format each event is written by EncodeDebezium (a commit marker
+// becomes a transaction END record), with the schema envelope when
+// `with_schema`.
+int CmdDump(const std::string& path, uint64_t from_seq, uint64_t limit, DumpFormat format, bool with_schema) {
   Config cfg = LoadOrExit(path);
+  DebeziumEncodeOptions dbz;
+  dbz.include_schema = with_schema;
   auto journal = OpenJournalOrExit(cfg);
   std::vector<JournalEntry> entries;
   uint64_t next = from_seq, printed = 0;
@@ -157,9 +170,67 @@ int CmdDump(const std::string& path, uint64_t from_seq, uint64_t limit) {
       return kExitFailure;
     }
     if (entries.empty()) break;
-    for (const auto& e : entries) std::printf("%s\n", EntryToJson(e).c_str());
+    for (const auto& e : entries) {
+      std::string line = format == DumpFormat::kDebezium ? EncodeDebezium(e.event, dbz) : EntryToJson(e);
+      line.push_back('\n');
+      std::fwrite(line.data(), 1, line.size(), stdout);
+    }
     printed += entries.size();
     next = entries.back().seq + 1;
+  }
+  return kExitOk;
+}
+
+// Reads all of `file` ("-" = stdin) into *out; on failure prints a sentence
+// naming the file and the errno reason and returns false.
+bool ReadInput(const std::string& file, std::string* out) {
+  const bool is_stdin = file == "-";
+  const char* name = is_stdin ? "standard input" : file.c_str();
+  FILE* f = is_stdin ? stdin : std::fopen(file.c_str(), "rb");
+  if (f == nullptr) {
+    std::fprintf(stderr, "handoff: cannot open %s: %s\n", name, std::strerror(errno));
+    return false;
+  }
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out->append(buf, n);
+  int err = std::ferror(f) ? (errno != 0 ? errno : EIO) : 0;
+  if (!is_stdin) std::fclose(f);
+  if (err != 0) {
+    std::fprintf(stderr, "handoff: cannot read %s: %s\n", name, std::strerror(err));
+    return false;
+  }
+  return true;
+}
+
+// Decodes Debezium JSON from `file` ("-" = stdin) and prints each record as a
+// normalized JSON line. On malformed input the records decoded before the bad
+// document are printed, then the decoder's reason (with its byte offset) goes
+// to stderr and the result is 1.
+int CmdInspectDebezium(const std::string& file) {
+  std::string input;
+  if (!ReadInput(file, &input)) return kExitFailure;
+  DebeziumDecoder decoder;
+  std::vector<DecodedRecord> records;
+  Status st = decoder.DecodeAll(input, &records);
+  std::string out;
+  for (const auto& r : records) {
+    out += DecodedRecordToJson(r);
+    out.push_back('\n');
+    if (out.size() >= (1 << 16)) {
+      std::fwrite(out.data(), 1, out.size(), stdout);
+      out.clear();
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+  if (!st.ok()) {
+    std::fprintf(stderr, "handoff: %s: %s\n", file == "-" ? "standard input" : file.c_str(), st.message().c_str());
+    return kExitFailure;
+  }
+  if (std::ferror(stdout)) {
+    std::fprintf(stderr, "handoff: cannot write to standard output: %s\n", std::strerror(errno));
+    return kExitFailure;
   }
   return kExitOk;
 }
@@ -196,7 +267,17 @@ int main(int argc, char** argv) {
   dump->add_option("--config", config, "configuration file")->required();
   dump->add_option("--from-seq", from_seq, "first seq to print");
   dump->add_option("--limit", limit, "at most this many entries");
-  dump->add_option("--format", format, "output format")->check(CLI::IsMember({"json"}));
+  bool with_schema = false;
+  dump->add_option("--format", format, "output format: json, or debezium (Debezium PostgreSQL connector values)")
+      ->check(CLI::IsMember({"json", "debezium"}));
+  dump->add_flag("--with-schema", with_schema, "debezium format: include the {schema, payload} envelope");
+
+  auto* inspect = app.add_subcommand("inspect", "decode external formats");
+  inspect->require_subcommand(1);
+  std::string inspect_file;
+  auto* inspect_dbz = inspect->add_subcommand(
+      "debezium", "decode Debezium JSON (one document, an array, or one per line) and print normalized JSON lines");
+  inspect_dbz->add_option("FILE", inspect_file, "input file, or - for standard input")->required();
 
   auto* cfgcmd = app.add_subcommand("config", "configuration tools");
   cfgcmd->require_subcommand(1);
@@ -212,7 +293,15 @@ int main(int argc, char** argv) {
   if (run->parsed()) return RunEngine(LoadOrExit(config));
   if (status->parsed()) return CmdStatus(config, json);
   if (replay->parsed()) return CmdReplay(config, target, from_seq);
-  if (dump->parsed()) return CmdDump(config, from_seq, limit);
+  if (dump->parsed()) {
+    if (with_schema && format != "debezium") {
+      std::fprintf(stderr, "handoff: --with-schema applies only to --format debezium\n");
+      return kExitUsage;
+    }
+    return CmdDump(config, from_seq, limit, format == "debezium" ? DumpFormat::kDebezium : DumpFormat::kJson,
+                   with_schema);
+  }
+  if (inspect_dbz->parsed()) return CmdInspectDebezium(inspect_file);
   if (validate->parsed()) return CmdValidate(config);
   return 2;
 }

@@ -175,11 +175,14 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         problems.Add(s, path, "must be a mapping");
         continue;
       }
-      r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot"});
+      r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
-      sc.dsn = r.Str(s, "dsn", path, true);
+      const bool debezium = sc.kind == "debezium";
+      sc.dsn = r.Str(s, "dsn", path, !debezium);
+      sc.file = r.Str(s, "file", path, false);
+      sc.pull = r.Str(s, "pull", path, false);
       sc.slot = r.Str(s, "slot", path, false, "handoff_" + sc.name);
       sc.publication = r.Str(s, "publication", path, false, "handoff_" + sc.name);
       if (s["snapshot"].IsDefined()) {
@@ -189,12 +192,21 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           problems.Add(s["snapshot"], path + ".snapshot", "must be true or false");
         }
       }
-      if (!sc.kind.empty() && sc.kind != "postgres")
-        problems.Add(s["kind"], path + ".kind", "unknown source kind '" + sc.kind + "' (known: postgres)");
+      if (!sc.kind.empty() && sc.kind != "postgres" && !debezium)
+        problems.Add(s["kind"], path + ".kind", "unknown source kind '" + sc.kind + "' (known: postgres, debezium)");
+      if (debezium && sc.file.empty() == sc.pull.empty())
+        problems.Add(s, path, "a debezium source needs exactly one of 'file' or 'pull'");
+      if (!debezium && (!sc.file.empty() || !sc.pull.empty()))
+        problems.Add(s["file"].IsDefined() ? s["file"] : s["pull"], path + (sc.file.empty() ? ".pull" : ".file"),
+                     "is only for sources of kind debezium");
+      if (!sc.pull.empty() && sc.pull.rfind("tcp://", 0) != 0 && sc.pull.rfind("ipc://", 0) != 0)
+        problems.Add(s["pull"], path + ".pull", "must be a tcp:// or ipc:// endpoint");
       if (!sc.name.empty() && !names.insert(sc.name).second)
         problems.Add(s["name"], path + ".name", "'" + sc.name + "' is used twice");
       YAML::Node tables = s["tables"];
-      if (!tables.IsSequence() || tables.size() == 0) {
+      if (debezium && !tables.IsDefined()) {
+        // every table the feed carries
+      } else if (!tables.IsSequence() || tables.size() == 0) {
         problems.Add(tables.IsDefined() ? tables : s, path + ".tables", "must be a non-empty list of schema.table");
       } else {
         for (size_t j = 0; j < tables.size(); ++j) {
@@ -264,7 +276,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           if (sc == nullptr) {
             problems.Add(n["from"], path + ".from", "names no configured source '" + f[0] + "'");
           } else {
-            bool listed = false;
+            bool listed = sc->kind == "debezium" && sc->tables.empty();
             for (const auto& tbl : sc->tables) listed |= (tbl == f[1] + "." + f[2]);
             if (!listed)
               problems.Add(n["from"], path + ".from", "table " + f[1] + "." + f[2] + " is not in the tables of source '" + f[0] + "'");
@@ -306,6 +318,18 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       if (!cfg.intake_endpoint.empty() && cfg.intake_endpoint.rfind("tcp://", 0) != 0 &&
           cfg.intake_endpoint.rfind("ipc://", 0) != 0)
         problems.Add(engine["intake"], "engine.intake", "must be a tcp:// or ipc:// endpoint");
+    }
+  }
+  YAML::Node feed = root["feed"];
+  if (feed.IsDefined()) {
+    if (!feed.IsMap()) {
+      problems.Add(feed, "feed", "must be a mapping");
+    } else {
+      r.CheckKeys(feed, "feed", {"publish"});
+      cfg.feed_publish = r.Str(feed, "publish", "feed", true);
+      if (!cfg.feed_publish.empty() && cfg.feed_publish.rfind("tcp://", 0) != 0 &&
+          cfg.feed_publish.rfind("ipc://", 0) != 0)
+        problems.Add(feed["publish"], "feed.publish", "must be a tcp:// or ipc:// endpoint");
     }
   }
   if (!problems.empty()) return Status::InvalidArgument(problems.Join());

@@ -13,9 +13,11 @@ namespace handoff {
 
 struct SourceConfig {
   std::string name;
-  std::string kind;  // "postgres"
-  std::string dsn;
-  std::vector<std::string> tables;  // "schema.table"
+  std::string kind;  // "postgres" or "debezium"
+  std::string dsn;                  // postgres
+  std::vector<std::string> tables;  // "schema.table"; for debezium optional (empty = every table)
+  std::string file;                 // debezium: NDJSON file, followed like `tail -f`
+  std::string pull;                 // debezium: ZeroMQ PULL endpoint to bind
   std::string slot;         // default: handoff_<name>
   std::string publication;  // default: handoff_<name>
   bool snapshot = true;     // copy existing rows on first start
@@ -44,6 +46,7 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::string admin_listen;     // host:port; empty disables
   std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
+  std::string feed_publish;     // ZeroMQ PUB endpoint of the change feed; empty disables
 
   const SourceConfig* FindSource(const std::string& name) const;
   const TargetConfig* FindTarget(const std::string& name) const;
