@@ -124,6 +124,42 @@ bool SplitQualified(const std::string& s, size_t parts, std::vector<std::string>
   return true;
 }
 
+// The keys of a webhook source.
+void ReadWebhook(Reader& r, Problems& problems, YAML::Node s, const std::string& path, SourceConfig* sc) {
+  sc->listen = r.Str(s, "listen", path, true);
+  static const std::regex hostport(R"(^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$)");
+  if (!sc->listen.empty() && !std::regex_match(sc->listen, hostport))
+    problems.Add(s["listen"], path + ".listen", "must be host:port, not '" + sc->listen + "'");
+  sc->path = r.Str(s, "path", path, false, "/");
+  if (sc->path.empty() || sc->path[0] != '/') problems.Add(s["path"], path + ".path", "must start with /");
+  sc->format = r.Str(s, "format", path, true);
+  if (!sc->format.empty() && sc->format != "debezium" && sc->format != "salesforce" && sc->format != "toggl")
+    problems.Add(s["format"], path + ".format",
+                 "unknown webhook format '" + sc->format + "' (known: debezium, salesforce, toggl)");
+  sc->signature = r.Str(s, "signature", path, true);
+  const std::string& sig = sc->signature;
+  if (!sig.empty() && sig != "standard" && sig != "stripe" && sig != "hmac-sha256" && sig != "none")
+    problems.Add(s["signature"], path + ".signature",
+                 "unknown signature scheme '" + sig + "' (known: standard, stripe, hmac-sha256, none)");
+  sc->signature_header = r.Str(s, "signature_header", path, sig == "hmac-sha256");
+  YAML::Node secrets = s["secrets"];
+  if (secrets.IsSequence()) {
+    for (size_t i = 0; i < secrets.size(); ++i) {
+      YAML::Node wrap;
+      wrap["v"] = secrets[i];
+      std::string v = r.Str(wrap, "v", path + ".secrets[" + std::to_string(i) + "]", true);
+      if (!v.empty()) sc->secrets.push_back(v);
+    }
+  } else if (secrets.IsDefined()) {
+    problems.Add(secrets, path + ".secrets", "must be a list of secrets");
+  }
+  if (sig != "none" && !sig.empty() && sc->secrets.empty())
+    problems.Add(secrets.IsDefined() ? secrets : s, path + ".secrets",
+                 "needs at least one secret for signature scheme '" + sig + "'");
+  sc->tolerance_us = r.Duration(s, "tolerance", path, sc->tolerance_us);
+  sc->max_body = r.Size(s, "max_body", path, sc->max_body);
+}
+
 }  // namespace
 
 const SourceConfig* Config::FindSource(const std::string& name) const {
@@ -175,12 +211,15 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         problems.Add(s, path, "must be a mapping");
         continue;
       }
-      r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull"});
+      r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull", "listen",
+                           "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
       const bool debezium = sc.kind == "debezium";
-      sc.dsn = r.Str(s, "dsn", path, !debezium);
+      const bool webhook = sc.kind == "webhook";
+      sc.dsn = r.Str(s, "dsn", path, !debezium && !webhook);
+      if (webhook) ReadWebhook(r, problems, s, path, &sc);
       sc.file = r.Str(s, "file", path, false);
       sc.pull = r.Str(s, "pull", path, false);
       sc.slot = r.Str(s, "slot", path, false, "handoff_" + sc.name);
@@ -192,8 +231,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           problems.Add(s["snapshot"], path + ".snapshot", "must be true or false");
         }
       }
-      if (!sc.kind.empty() && sc.kind != "postgres" && !debezium)
-        problems.Add(s["kind"], path + ".kind", "unknown source kind '" + sc.kind + "' (known: postgres, debezium)");
+      if (!sc.kind.empty() && sc.kind != "postgres" && !debezium && !webhook)
+        problems.Add(s["kind"], path + ".kind",
+                     "unknown source kind '" + sc.kind + "' (known: postgres, debezium, webhook)");
       if (debezium && sc.file.empty() == sc.pull.empty())
         problems.Add(s, path, "a debezium source needs exactly one of 'file' or 'pull'");
       if (!debezium && (!sc.file.empty() || !sc.pull.empty()))
@@ -204,7 +244,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       if (!sc.name.empty() && !names.insert(sc.name).second)
         problems.Add(s["name"], path + ".name", "'" + sc.name + "' is used twice");
       YAML::Node tables = s["tables"];
-      if (debezium && !tables.IsDefined()) {
+      if ((debezium || webhook) && !tables.IsDefined()) {
         // every table the feed carries
       } else if (!tables.IsSequence() || tables.size() == 0) {
         problems.Add(tables.IsDefined() ? tables : s, path + ".tables", "must be a non-empty list of schema.table");
@@ -232,11 +272,28 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         problems.Add(t, path, "must be a mapping");
         continue;
       }
-      r.CheckKeys(t, path, {"name", "kind", "dsn", "batch_rows"});
+      r.CheckKeys(t, path, {"name", "kind", "dsn", "batch_rows", "url", "headers", "timeout"});
       TargetConfig tc;
       tc.name = r.Str(t, "name", path, true);
       tc.kind = r.Str(t, "kind", path, true);
-      tc.dsn = r.Str(t, "dsn", path, true);
+      const bool http = tc.kind == "http";
+      tc.dsn = r.Str(t, "dsn", path, !http);
+      if (http) {
+        tc.url = r.Str(t, "url", path, true);
+        if (!tc.url.empty() && tc.url.rfind("http://", 0) != 0 && tc.url.rfind("https://", 0) != 0)
+          problems.Add(t["url"], path + ".url", "must start with http:// or https://");
+        while (!tc.url.empty() && tc.url.back() == '/') tc.url.pop_back();
+        YAML::Node hs = t["headers"];
+        if (hs.IsDefined() && !hs.IsMap()) problems.Add(hs, path + ".headers", "must be a mapping of header: value");
+        if (hs.IsMap())
+          for (const auto& kv : hs) {
+            std::string k = kv.first.as<std::string>();
+            tc.headers.emplace_back(k, r.Str(hs, k, path + ".headers", true));
+          }
+        tc.timeout_us = r.Duration(t, "timeout", path, tc.timeout_us);
+      } else if (t["url"].IsDefined() || t["headers"].IsDefined()) {
+        problems.Add(t["url"].IsDefined() ? t["url"] : t["headers"], path, "url and headers are only for http targets");
+      }
       if (t["batch_rows"].IsDefined()) {
         try {
           tc.batch_rows = t["batch_rows"].as<size_t>();
@@ -244,8 +301,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           problems.Add(t["batch_rows"], path + ".batch_rows", "must be a positive integer");
         }
       }
-      if (!tc.kind.empty() && tc.kind != "postgres")
-        problems.Add(t["kind"], path + ".kind", "unknown target kind '" + tc.kind + "' (known: postgres)");
+      if (!tc.kind.empty() && tc.kind != "postgres" && !http)
+        problems.Add(t["kind"], path + ".kind", "unknown target kind '" + tc.kind + "' (known: postgres, http)");
       if (!tc.name.empty() && !names.insert(tc.name).second)
         problems.Add(t["name"], path + ".name", "'" + tc.name + "' is used twice");
       cfg.targets.push_back(std::move(tc));
@@ -276,16 +333,24 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           if (sc == nullptr) {
             problems.Add(n["from"], path + ".from", "names no configured source '" + f[0] + "'");
           } else {
-            bool listed = sc->kind == "debezium" && sc->tables.empty();
+            bool listed = sc->kind != "postgres" && sc->tables.empty();
             for (const auto& tbl : sc->tables) listed |= (tbl == f[1] + "." + f[2]);
             if (!listed)
               problems.Add(n["from"], path + ".from", "table " + f[1] + "." + f[2] + " is not in the tables of source '" + f[0] + "'");
           }
         }
       }
-      if (!to.empty()) {
+      const TargetConfig* to_http = nullptr;
+      if (!to.empty() && SplitQualified(to, 2, &t)) {
+        to_http = cfg.FindTarget(t[0]);
+        if (to_http != nullptr && to_http->kind != "http") to_http = nullptr;
+      }
+      if (to_http != nullptr) {
+        rc.to_target = t[0], rc.to_table = t[1];
+      } else if (!to.empty()) {
         if (!SplitQualified(to, 3, &t)) {
-          problems.Add(n["to"], path + ".to", "must be target.schema.table, not '" + to + "'");
+          problems.Add(n["to"], path + ".to",
+                       "must be target.schema.table (target.resource for an http target), not '" + to + "'");
         } else {
           rc.to_target = t[0], rc.to_schema = t[1], rc.to_table = t[2];
           if (cfg.FindTarget(t[0]) == nullptr)

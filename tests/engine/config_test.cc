@@ -76,3 +76,63 @@ TEST(ConfigTest, MissingJournalIsReported) {
 
 }  // namespace
 }  // namespace handoff
+
+namespace handoff {
+namespace {
+
+TEST(ConfigTest, DebeziumWebhookHttpAndFeedKeys) {
+  setenv("HANDOFF_TEST_HOOK", "whsec_abc", 1);
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: dbz, kind: debezium, file: /spool/x.ndjson }
+  - { name: toggl, kind: webhook, listen: "127.0.0.1:8088", path: /hooks/toggl, format: toggl,
+      signature: hmac-sha256, signature_header: X-Webhook-Signature-256, secrets: ["${HANDOFF_TEST_HOOK}", old],
+      tolerance: 5m, max_body: 2MiB }
+targets:
+  - { name: crm, kind: http, url: "https://crm.example/api/", headers: { Authorization: "Bearer t" }, timeout: 5s }
+routes:
+  - { from: toggl.public.time_entries, to: crm.time_entries }
+  - { from: dbz.public.accounts, to: crm.accounts }
+feed: { publish: "tcp://127.0.0.1:5560" }
+)", "h.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sources[0].file, "/spool/x.ndjson");
+  const SourceConfig& w = c->sources[1];
+  EXPECT_EQ(w.listen, "127.0.0.1:8088");
+  EXPECT_EQ(w.path, "/hooks/toggl");
+  EXPECT_EQ(w.signature, "hmac-sha256");
+  EXPECT_EQ(w.secrets, (std::vector<std::string>{"whsec_abc", "old"}));
+  EXPECT_EQ(w.tolerance_us, 300ll * 1000000);
+  EXPECT_EQ(w.max_body, 2u << 20);
+  EXPECT_EQ(c->targets[0].url, "https://crm.example/api");
+  ASSERT_EQ(c->targets[0].headers.size(), 1u);
+  EXPECT_EQ(c->targets[0].headers[0].second, "Bearer t");
+  EXPECT_EQ(c->targets[0].timeout_us, 5ll * 1000000);
+  EXPECT_EQ(c->routes[0].to_target, "crm");
+  EXPECT_EQ(c->routes[0].to_schema, "");
+  EXPECT_EQ(c->routes[0].to_table, "time_entries");
+  EXPECT_EQ(c->feed_publish, "tcp://127.0.0.1:5560");
+}
+
+TEST(ConfigTest, BadDebeziumAndWebhookSourcesAreNamed) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: a, kind: debezium }
+  - { name: b, kind: webhook, listen: nope, format: xml, signature: md5 }
+  - { name: c, kind: postgres, dsn: "x", tables: [public.t], file: /x }
+feed: { publish: "http://x" }
+)", "h.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.status().message();
+  EXPECT_NE(m.find("sources[0]: a debezium source needs exactly one of 'file' or 'pull'"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[1].listen: must be host:port"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[1].format: unknown webhook format 'xml'"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[1].signature: unknown signature scheme 'md5'"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[2].file: is only for sources of kind debezium"), std::string::npos) << m;
+  EXPECT_NE(m.find("feed.publish: must be a tcp:// or ipc:// endpoint"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace handoff

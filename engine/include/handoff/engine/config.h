@@ -13,11 +13,20 @@ namespace handoff {
 
 struct SourceConfig {
   std::string name;
-  std::string kind;  // "postgres" or "debezium"
+  std::string kind;  // "postgres", "debezium" or "webhook"
   std::string dsn;                  // postgres
   std::vector<std::string> tables;  // "schema.table"; for debezium optional (empty = every table)
   std::string file;                 // debezium: NDJSON file, followed like `tail -f`
   std::string pull;                 // debezium: ZeroMQ PULL endpoint to bind
+  // webhook: an embedded HTTP server taking signed deliveries.
+  std::string listen;                 // host:port
+  std::string path = "/";             // request path deliveries are POSTed to
+  std::string format;                 // debezium | salesforce | toggl
+  std::string signature;              // standard | stripe | hmac-sha256 | none
+  std::string signature_header;       // hmac-sha256: header carrying the hex digest
+  std::vector<std::string> secrets;   // active secrets (several during rotation)
+  int64_t tolerance_us = 300000000;   // standard/stripe: max age of a signed timestamp
+  uint64_t max_body = 1u << 20;       // bytes; larger bodies get 413
   std::string slot;         // default: handoff_<name>
   std::string publication;  // default: handoff_<name>
   bool snapshot = true;     // copy existing rows on first start
@@ -25,11 +34,17 @@ struct SourceConfig {
 
 struct TargetConfig {
   std::string name;
-  std::string kind;  // "postgres"
-  std::string dsn;
+  std::string kind;  // "postgres" or "http"
+  std::string dsn;   // postgres
   size_t batch_rows = 20000;  // rows per target transaction (whole source transactions)
+  // http: a REST endpoint taking one request per change.
+  std::string url;                                           // base URL; a route adds "/<resource>"
+  std::vector<std::pair<std::string, std::string>> headers;  // extra request headers (e.g. Authorization)
+  int64_t timeout_us = 10000000;                             // per request
 };
 
+// For an http target, `to` is target.resource: to_schema is empty and
+// to_table holds the resource path segment.
 struct RouteConfig {
   std::string from_source, from_schema, from_table;
   std::string to_target, to_schema, to_table;
