@@ -11,13 +11,12 @@
 #include "admin_server.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
-#include "handoff/capture/debezium_source.h"
-#include "handoff/capture/pg_capture.h"
 #include "handoff/engine/change_feed.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/log.h"
 #include "handoff/engine/transport.h"
+#include "source_factory.h"
 
 namespace handoff {
 namespace {
@@ -25,8 +24,7 @@ namespace {
 constexpr const char* kInprocIntake = "inproc://handoff-intake";
 
 std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
-                          const std::vector<std::pair<std::string, PgCaptureAgent*>>& agents,
-                          const std::vector<std::pair<std::string, DebeziumSourceAgent*>>& dbz_agents,
+                          const std::vector<std::pair<std::string, SourceAgent*>>& agents,
                           const std::vector<std::pair<std::string, PgApplier*>>& appliers, const ChangeFeedPublisher* feed) {
   std::string m;
   const auto& ic = intake.counters();
@@ -45,24 +43,24 @@ std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
   m += fmt::format("handoff_journal_bytes {}\n", js.used_bytes);
   m += "# TYPE handoff_journal_map_bytes gauge\n";
   m += fmt::format("handoff_journal_map_bytes {}\n", js.map_size);
+  std::vector<std::pair<std::string, SourceAgentStats>> stats;
+  for (const auto& [name, a] : agents) stats.emplace_back(name, a->Stats());
   m += "# TYPE handoff_captured_changes_total counter\n";
-  for (const auto& [name, a] : agents)
-    m += fmt::format("handoff_captured_changes_total{{source=\"{}\"}} {}\n", name, a->counters().changes.load());
-  for (const auto& [name, a] : dbz_agents)
-    m += fmt::format("handoff_captured_changes_total{{source=\"{}\"}} {}\n", name, a->counters().changes.load());
+  for (const auto& [name, st] : stats)
+    m += fmt::format("handoff_captured_changes_total{{source=\"{}\"}} {}\n", name, st.changes);
   m += "# TYPE handoff_capture_malformed_total counter\n";
-  for (const auto& [name, a] : dbz_agents)
-    m += fmt::format("handoff_capture_malformed_total{{source=\"{}\"}} {}\n", name, a->counters().malformed.load());
+  for (const auto& [name, st] : stats)
+    m += fmt::format("handoff_capture_malformed_total{{source=\"{}\"}} {}\n", name, st.malformed);
+  m += "# TYPE handoff_capture_reconnects_total counter\n";
+  for (const auto& [name, st] : stats)
+    m += fmt::format("handoff_capture_reconnects_total{{source=\"{}\"}} {}\n", name, st.reconnects);
+  m += "# TYPE handoff_capture_confirmed_lsn gauge\n";
+  for (const auto& [name, st] : stats)
+    m += fmt::format("handoff_capture_confirmed_lsn{{source=\"{}\"}} {}\n", name, st.confirmed_lsn);
   if (feed != nullptr) {
     m += "# TYPE handoff_feed_published_total counter\n";
     m += fmt::format("handoff_feed_published_total {}\n", feed->counters().published.load());
   }
-  m += "# TYPE handoff_capture_reconnects_total counter\n";
-  for (const auto& [name, a] : agents)
-    m += fmt::format("handoff_capture_reconnects_total{{source=\"{}\"}} {}\n", name, a->counters().reconnects.load());
-  m += "# TYPE handoff_capture_confirmed_lsn gauge\n";
-  for (const auto& [name, a] : agents)
-    m += fmt::format("handoff_capture_confirmed_lsn{{source=\"{}\"}} {}\n", name, a->counters().confirmed_lsn.load());
   m += "# TYPE handoff_applied_rows_total counter\n";
   for (const auto& [name, a] : appliers)
     m += fmt::format("handoff_applied_rows_total{{target=\"{}\"}} {}\n", name, a->counters().rows.load());
@@ -126,30 +124,11 @@ int RunEngine(const Config& config) {
 
   std::thread intake_thread = run_component("intake", intake->get());
 
-  std::vector<std::unique_ptr<PgCaptureAgent>> agents;
-  std::vector<std::pair<std::string, PgCaptureAgent*>> agent_refs;
-  std::vector<std::unique_ptr<DebeziumSourceAgent>> dbz_agents;
-  std::vector<std::pair<std::string, DebeziumSourceAgent*>> dbz_refs;
+  std::vector<std::unique_ptr<SourceAgent>> agents;
+  std::vector<std::pair<std::string, SourceAgent*>> agent_refs;
   for (const auto& s : config.sources) {
-    if (s.kind == "debezium") {
-      DebeziumSourceOptions o;
-      o.source = s;
-      o.context = ctx;
-      o.intake_endpoint = kInprocIntake;
-      auto a = DebeziumSourceAgent::Create(o);
-      if (!a.ok()) {
-        LogError("engine", "source {}: {}", s.name, a.status().ToString());
-        return 1;
-      }
-      dbz_refs.emplace_back(s.name, a->get());
-      dbz_agents.push_back(std::move(a).value());
-      continue;
-    }
-    PgCaptureOptions o;
-    o.source = s;
-    o.context = ctx;
-    o.intake_endpoint = kInprocIntake;
-    auto a = PgCaptureAgent::Create(o);
+    if (s.external) continue;  // runs as `handoff agent` and connects to engine.intake
+    auto a = MakeSource(s, ctx, kInprocIntake);
     if (!a.ok()) {
       LogError("engine", "source {}: {}", s.name, a.status().ToString());
       return 1;
@@ -192,10 +171,9 @@ int RunEngine(const Config& config) {
     feed = std::move(f).value();
   }
 
-  // Sources first (agents, then Debezium sources), then targets, then the feed.
+  // Sources first, then targets, then the feed.
   std::vector<std::thread> threads;
   for (auto& [name, a] : agent_refs) threads.push_back(run_component("source " + name, a));
-  for (auto& [name, a] : dbz_refs) threads.push_back(run_component("source " + name, a));
   const size_t n_sources = threads.size();
   for (size_t i = 0; i < appliers.size(); ++i)
     threads.push_back(run_component("target " + config.targets[i].name, appliers[i].get()));
@@ -206,8 +184,8 @@ int RunEngine(const Config& config) {
     Journal* j = journal->get();
     IntakeServer* in = intake->get();
     auto a = AdminServer::Start(
-        config.admin_listen, [=, &agent_refs, &dbz_refs, &applier_refs, &feed] {
-          return RenderMetrics(j, *in, agent_refs, dbz_refs, applier_refs, feed.get());
+        config.admin_listen, [=, &agent_refs, &applier_refs, &feed] {
+          return RenderMetrics(j, *in, agent_refs, applier_refs, feed.get());
         },
         [&fatal] { return !fatal.load(); });
     if (!a.ok()) {
@@ -235,7 +213,6 @@ int RunEngine(const Config& config) {
   }
   // Drain: stop capture first (nothing new arrives), then intake, then apply.
   for (auto& a : agents) a->Stop();
-  for (auto& a : dbz_agents) a->Stop();
   for (size_t i = 0; i < n_sources; ++i) threads[i].join();
   (*intake)->Stop();
   intake_thread.join();

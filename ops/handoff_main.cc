@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "agent_runner.h"
 #include "engine_runner.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
@@ -247,6 +248,11 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "run the engine until SIGTERM/SIGINT");
   run->add_option("--config", config, "configuration file")->required();
 
+  std::string agent_source;
+  auto* agent = app.add_subcommand("agent", "run one capture agent as its own process, sending to engine.intake");
+  agent->add_option("--config", config, "configuration file")->required();
+  agent->add_option("--source", agent_source, "source name")->required();
+
   bool json = false;
   auto* status = app.add_subcommand("status", "show sources, journal, targets and open exceptions");
   status->add_option("--config", config, "configuration file")->required();
@@ -291,6 +297,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (run->parsed()) return RunEngine(LoadOrExit(config));
+  if (agent->parsed()) return RunAgent(LoadOrExit(config), agent_source);
   if (status->parsed()) return CmdStatus(config, json);
   if (replay->parsed()) return CmdReplay(config, target, from_seq);
   if (dump->parsed()) {

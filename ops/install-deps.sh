@@ -10,7 +10,7 @@ PACKAGES=(
   libzmq3-dev cppzmq-dev
   libsimdjson-dev
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev
+  libcpp-httplib-dev libssl-dev libcurl4-openssl-dev ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   curl procps util-linux
 )

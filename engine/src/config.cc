@@ -212,7 +212,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         continue;
       }
       r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull", "listen",
-                           "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body"});
+                           "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
@@ -224,6 +224,13 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       sc.pull = r.Str(s, "pull", path, false);
       sc.slot = r.Str(s, "slot", path, false, "handoff_" + sc.name);
       sc.publication = r.Str(s, "publication", path, false, "handoff_" + sc.name);
+      if (s["external"].IsDefined()) {
+        try {
+          sc.external = s["external"].as<bool>();
+        } catch (const YAML::Exception&) {
+          problems.Add(s["external"], path + ".external", "must be true or false");
+        }
+      }
       if (s["snapshot"].IsDefined()) {
         try {
           sc.snapshot = s["snapshot"].as<bool>();
@@ -397,6 +404,10 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         problems.Add(feed["publish"], "feed.publish", "must be a tcp:// or ipc:// endpoint");
     }
   }
+  for (size_t i = 0; i < cfg.sources.size(); ++i)
+    if (cfg.sources[i].external && cfg.intake_endpoint.empty())
+      problems.Add(root, "sources[" + std::to_string(i) + "].external",
+                   "needs engine.intake (the tcp:// or ipc:// endpoint the agent process connects to)");
   if (!problems.empty()) return Status::InvalidArgument(problems.Join());
   return cfg;
 }

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <mutex>
 #include <shared_mutex>
+#include <unordered_set>
 
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_codec.h"
@@ -55,6 +56,22 @@ bool DecodePosition(std::string_view v, SourcePosition* p) {
   p->lsn = GetFixed64BE(v.data());
   p->ordinal = GetFixed64BE(v.data() + 8);
   return true;
+}
+
+// dedup key: source, NUL, delivery id. Value: seq (8 BE) + journaled_at_us (8 BE).
+std::string DedupKey(const std::string& source, const std::string& delivery_id) {
+  std::string k = source;
+  k.push_back('\0');
+  k += delivery_id;
+  return k;
+}
+
+// dedup_age key: journaled_at_us (8 BE, so LMDB order is age order) + dedup key.
+std::string DedupAgeKey(int64_t at_us, const std::string& dedup_key) {
+  std::string k;
+  PutFixed64BE(&k, static_cast<uint64_t>(std::max<int64_t>(at_us, 0)));
+  k += dedup_key;
+  return k;
 }
 
 std::string ExceptionKey(const std::string& target, uint64_t seq) {
@@ -124,7 +141,7 @@ class LmdbJournal final : public Journal {
     if (ec) return Status::InvalidArgument("cannot create journal directory " + options_.path + ": " + ec.message());
     int rc = mdb_env_create(&env_);
     if (rc) return LmdbError(rc, "mdb_env_create");
-    mdb_env_set_maxdbs(env_, 8);
+    mdb_env_set_maxdbs(env_, 16);
     mdb_env_set_maxreaders(env_, 256);
     // An existing environment may be larger than the configured initial size.
     uint64_t size = std::max<uint64_t>(options_.map_size, ExistingDataSize());
@@ -135,9 +152,9 @@ class LmdbJournal final : public Journal {
     LmdbTxn txn;
     rc = txn.Begin(env_, false);
     if (rc) return LmdbError(rc, "mdb_txn_begin");
-    const char* names[] = {"events", "sources", "meta", "targets", "exceptions"};
-    MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_};
-    for (int i = 0; i < 5; ++i) {
+    const char* names[] = {"events", "sources", "meta", "targets", "exceptions", "dedup", "dedup_age"};
+    MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_, &dedup_, &dedup_age_};
+    for (int i = 0; i < 7; ++i) {
       rc = mdb_dbi_open(txn.get(), names[i], MDB_CREATE, dbis[i]);
       if (rc) return LmdbError(rc, std::string("open database ") + names[i]);
     }
@@ -332,6 +349,7 @@ class LmdbJournal final : public Journal {
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
     }
     cur.Close();
+    if ((rc = TrimDedup(txn.get(), cutoff_us))) return LmdbError(rc, "journal trim dedup");
     if ((rc = txn.Commit())) return LmdbError(rc, "journal trim commit");
     return removed;
   }
@@ -366,6 +384,54 @@ class LmdbJournal final : public Journal {
     return 0;
   }
 
+  // Removes delivery ids journaled before cutoff_us (bounded per call, like
+  // the event trim). Returns an LMDB code.
+  int TrimDedup(MDB_txn* txn, int64_t cutoff_us) {
+    LmdbCursor cur;
+    int rc = cur.Open(txn, dedup_age_);
+    if (rc) return rc;
+    MDB_val k, v;
+    uint64_t removed = 0;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+    while (rc == MDB_SUCCESS && removed < 100000 && k.mv_size >= 8) {
+      if (static_cast<int64_t>(GetFixed64BE(k.mv_data)) >= cutoff_us) break;
+      MDB_val dk{k.mv_size - 8, static_cast<char*>(k.mv_data) + 8};
+      rc = mdb_del(txn, dedup_, &dk, nullptr);
+      if (rc && rc != MDB_NOTFOUND) return rc;
+      if ((rc = mdb_cursor_del(cur.get(), 0))) return rc;
+      ++removed;
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+    }
+    return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? MDB_SUCCESS : rc;
+  }
+
+  // Delivery-id dedup for one event. Returns MDB_SUCCESS and sets *dup, or an
+  // LMDB code. `fresh` holds the ids first journaled by the current batch,
+  // whose further events are kept (one delivery may carry many events).
+  int CheckDelivery(MDB_txn* txn, const std::string& source, const ChangeEvent& e, uint64_t seq, int64_t now,
+                    std::unordered_set<std::string>* fresh, bool* dup) {
+    *dup = false;
+    if (e.delivery_id.empty() || fresh->count(e.delivery_id)) return MDB_SUCCESS;
+    std::string key = DedupKey(source, e.delivery_id);
+    MDB_val k = Val(key), v;
+    int rc = mdb_get(txn, dedup_, &k, &v);
+    if (rc == MDB_SUCCESS) {
+      *dup = true;
+      return MDB_SUCCESS;
+    }
+    if (rc != MDB_NOTFOUND) return rc;
+    std::string val;
+    PutFixed64BE(&val, seq);
+    PutFixed64BE(&val, static_cast<uint64_t>(now));
+    MDB_val dv = Val(val);
+    if ((rc = mdb_put(txn, dedup_, &k, &dv, 0))) return rc;
+    std::string age = DedupAgeKey(now, key);
+    MDB_val ak = Val(age), empty{0, nullptr};
+    if ((rc = mdb_put(txn, dedup_age_, &ak, &empty, 0))) return rc;
+    fresh->insert(e.delivery_id);
+    return MDB_SUCCESS;
+  }
+
   // One write transaction for all batches. Returns an LMDB code.
   int TryAppend(std::vector<AppendBatch>& batches, int64_t now, AppendResult* res) {
     std::shared_lock<std::shared_mutex> rlock(resize_mu_);
@@ -386,12 +452,19 @@ class LmdbJournal final : public Journal {
         return rc;
       }
       SourcePosition high = durable;
+      std::unordered_set<std::string> fresh;
       for (ChangeEvent& e : b.events) {
         if (e.position <= high) {
           ++res->duplicates;
           continue;
         }
         high = e.position;
+        bool dup = false;
+        if ((rc = CheckDelivery(txn.get(), b.source, e, seq + 1, now, &fresh, &dup))) return rc;
+        if (dup) {
+          ++res->duplicates;
+          continue;
+        }
         buf.clear();
         EncodeEvent(e, now, &buf);
         std::string key = SeqKey(++seq);
@@ -504,7 +577,7 @@ class LmdbJournal final : public Journal {
 
   JournalOptions options_;
   MDB_env* env_ = nullptr;
-  MDB_dbi events_ = 0, sources_ = 0, meta_ = 0, targets_ = 0, exceptions_ = 0;
+  MDB_dbi events_ = 0, sources_ = 0, meta_ = 0, targets_ = 0, exceptions_ = 0, dedup_ = 0, dedup_age_ = 0;
   std::mutex writer_mu_;
   std::shared_mutex resize_mu_;
   std::mutex wait_mu_;

@@ -30,6 +30,7 @@ struct SourceConfig {
   std::string slot;         // default: handoff_<name>
   std::string publication;  // default: handoff_<name>
   bool snapshot = true;     // copy existing rows on first start
+  bool external = false;    // runs as a separate `handoff agent` process, not as a thread of `handoff run`
 };
 
 struct TargetConfig {

@@ -1,6 +1,6 @@
 // The change journal: an LMDB environment holding every captured change in
 // sequence order, the durable position of each source, the applied position of
-// each target, and the exception queue.
+// each target, the exception queue, and the delivery ids of webhook sources.
 //
 // Thread-safety: a Journal is safe to use from many threads. Appends are
 // serialised (one LMDB writer); reads run concurrently with them.
@@ -37,7 +37,7 @@ struct AppendBatch {
 
 struct AppendResult {
   uint64_t appended = 0;    // events written
-  uint64_t duplicates = 0;  // events skipped because their position was already durable
+  uint64_t duplicates = 0;  // events skipped: position already durable, or delivery id already journaled
   uint64_t last_seq = 0;    // last sequence number in the journal after the append
 };
 
@@ -78,6 +78,11 @@ class Journal {
   // skipped as duplicates; each source's durable position becomes max(stored,
   // upto). On a full map the map is grown within max_map_size; beyond it the
   // call fails with kResourceExhausted and nothing is written.
+  // Delivery-id dedup (webhook sources): an event with a non-empty
+  // delivery_id whose (source, delivery_id) was journaled by an earlier batch
+  // (database `dedup`) is skipped as a duplicate; all events of one delivery
+  // within the same batch are kept. So a delivery must not be split across
+  // batches.
   virtual Status Append(std::vector<AppendBatch>& batches, AppendResult* result) = 0;
 
   // Reads up to `max_events` entries with seq >= from_seq, in order.
@@ -109,7 +114,8 @@ class Journal {
   virtual Result<std::optional<ExceptionRecord>> GetException(const std::string& target, uint64_t seq) = 0;
   virtual Result<std::vector<ExceptionRecord>> Exceptions(std::optional<ExceptionState> state) = 0;
 
-  // Deletes events with seq <= upto_seq journaled before cutoff_us. Returns the count.
+  // Deletes events with seq <= upto_seq journaled before cutoff_us, and
+  // delivery ids (dedup) journaled before cutoff_us. Returns the event count.
   virtual Result<uint64_t> Trim(uint64_t upto_seq, int64_t cutoff_us) = 0;
 
   // Trims what every named target has applied (a target never seen has

@@ -1,0 +1,36 @@
+// SourceFactory: one capture agent for a configured source, whatever its
+// kind, behind a small common interface (run it, stop it, read its counters).
+//
+// Thread-safety: a SourceAgent is run on one thread and stopped from any.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "handoff/engine/config.h"
+#include "handoff/engine/status.h"
+#include "handoff/engine/transport.h"
+
+namespace handoff {
+
+struct SourceAgentStats {
+  uint64_t changes = 0;     // changes sent to the engine
+  uint64_t malformed = 0;   // bad input seen (Debezium lines, webhook bodies)
+  uint64_t reconnects = 0;  // PostgreSQL sessions restarted
+  uint64_t confirmed_lsn = 0;
+};
+
+class SourceAgent {
+ public:
+  virtual ~SourceAgent() = default;
+  virtual Status Run() = 0;
+  virtual void Stop() = 0;
+  virtual SourceAgentStats Stats() const = 0;
+};
+
+// Creates the agent for `source`, sending to `intake_endpoint` over `ctx`.
+Result<std::unique_ptr<SourceAgent>> MakeSource(const SourceConfig& source, std::shared_ptr<TransportContext> ctx,
+                                                const std::string& intake_endpoint);
+
+}  // namespace handoff
