@@ -17,6 +17,7 @@
 #include "handoff/engine/log.h"
 #include "handoff/engine/transport.h"
 #include "source_factory.h"
+#include "target_factory.h"
 
 namespace handoff {
 namespace {
@@ -25,7 +26,7 @@ constexpr const char* kInprocIntake = "inproc://handoff-intake";
 
 std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
                           const std::vector<std::pair<std::string, SourceAgent*>>& agents,
-                          const std::vector<std::pair<std::string, PgApplier*>>& appliers, const ChangeFeedPublisher* feed) {
+                          const std::vector<std::pair<std::string, TargetWriter*>>& appliers, const ChangeFeedPublisher* feed) {
   std::string m;
   const auto& ic = intake.counters();
   m += "# HELP handoff_journal_events_total Events written to the journal.\n# TYPE handoff_journal_events_total counter\n";
@@ -136,16 +137,11 @@ int RunEngine(const Config& config) {
     agent_refs.emplace_back(s.name, a->get());
     agents.push_back(std::move(a).value());
   }
-  std::vector<std::unique_ptr<PgApplier>> appliers;
-  std::vector<std::pair<std::string, PgApplier*>> applier_refs;
+  std::vector<std::unique_ptr<TargetWriter>> appliers;
+  std::vector<std::pair<std::string, TargetWriter*>> applier_refs;
   std::vector<std::string> target_names;
   for (const auto& t : config.targets) {
-    PgApplierOptions o;
-    o.target = t;
-    o.journal = journal->get();
-    for (const auto& r : config.routes)
-      if (r.to_target == t.name) o.routes.push_back(r);
-    auto a = PgApplier::Create(o);
+    auto a = MakeTarget(config, t, journal->get());
     if (!a.ok()) {
       LogError("engine", "target {}: {}", t.name, a.status().ToString());
       return 1;

@@ -10,6 +10,7 @@
 
 #include "agent_runner.h"
 #include "engine_runner.h"
+#include "target_factory.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/config.h"
@@ -127,13 +128,7 @@ int CmdReplay(const std::string& path, const std::string& target, uint64_t from_
                  static_cast<unsigned long long>(js.first_seq));
     return kExitFailure;
   }
-  PgApplierOptions o;
-  o.target = *t;
-  o.journal = journal.get();
-  o.replay_from_seq = from_seq;
-  for (const auto& r : cfg.routes)
-    if (r.to_target == target) o.routes.push_back(r);
-  auto applier = PgApplier::Create(o);
+  auto applier = MakeTarget(cfg, *t, journal.get(), from_seq);
   if (!applier.ok()) {
     std::fprintf(stderr, "handoff: %s\n", applier.status().ToString().c_str());
     return kExitFailure;

@@ -2,6 +2,7 @@
 
 #include "handoff/capture/debezium_source.h"
 #include "handoff/capture/pg_capture.h"
+#include "handoff/capture/webhook_source.h"
 
 namespace handoff {
 namespace {
@@ -34,6 +35,20 @@ class DebeziumSource final : public SourceAgent {
   std::unique_ptr<DebeziumSourceAgent> a_;
 };
 
+class WebhookSource final : public SourceAgent {
+ public:
+  explicit WebhookSource(std::unique_ptr<WebhookSourceAgent> a) : a_(std::move(a)) {}
+  Status Run() override { return a_->Run(); }
+  void Stop() override { a_->Stop(); }
+  SourceAgentStats Stats() const override {
+    const auto& c = a_->counters();
+    return {c.changes.load(), c.malformed.load() + c.bad_signature.load(), 0, 0};
+  }
+
+ private:
+  std::unique_ptr<WebhookSourceAgent> a_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<SourceAgent>> MakeSource(const SourceConfig& s, std::shared_ptr<TransportContext> ctx,
@@ -46,6 +61,15 @@ Result<std::unique_ptr<SourceAgent>> MakeSource(const SourceConfig& s, std::shar
     auto a = DebeziumSourceAgent::Create(std::move(o));
     if (!a.ok()) return a.status();
     return std::unique_ptr<SourceAgent>(new DebeziumSource(std::move(a).value()));
+  }
+  if (s.kind == "webhook") {
+    WebhookSourceOptions o;
+    o.source = s;
+    o.context = std::move(ctx);
+    o.intake_endpoint = intake_endpoint;
+    auto a = WebhookSourceAgent::Create(std::move(o));
+    if (!a.ok()) return a.status();
+    return std::unique_ptr<SourceAgent>(new WebhookSource(std::move(a).value()));
   }
   if (s.kind == "postgres") {
     PgCaptureOptions o;

@@ -1,8 +1,7 @@
 #include "change_request.h"
 
-#include <openssl/evp.h>
-
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include <vector>
 

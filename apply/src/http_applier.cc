@@ -43,10 +43,10 @@ using apply::HttpOutcome;
 using apply::HttpRequest;
 using apply::HttpResponse;
 
-constexpr size_t kReadBatch = 500;                       // journal entries per read
-constexpr std::chrono::milliseconds kPoll{100};          // WaitFor timeout: bounds Stop() latency
-constexpr std::chrono::seconds kMaxRetryAfter{300};      // cap on a server's Retry-After
-constexpr size_t kMaxReasonBody = 4096;                  // response bytes kept in an exception
+constexpr size_t kReadBatch = 500;                   // journal entries per read
+constexpr std::chrono::milliseconds kPoll{100};      // WaitFor timeout: bounds Stop() latency
+constexpr std::chrono::seconds kMaxRetryAfter{300};  // cap on a server's Retry-After
+constexpr size_t kMaxReasonBody = 4096;              // response bytes kept in an exception
 
 bool IEquals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -105,7 +105,7 @@ class HttpApplierImpl final : public HttpApplier {
 
   HttpApplierOptions opts_;
   std::unique_ptr<HttpClient> client_;
-  const std::string base_url_;             // without a trailing '/'
+  const std::string base_url_;              // without a trailing '/'
   const std::vector<std::string> headers_;  // configured + Content-Type + X-Handoff-Origin
   ApplyCounters counters_;
   std::map<std::tuple<std::string, std::string, std::string>, RouteConfig> routes_;
@@ -181,12 +181,12 @@ Status HttpApplierImpl::Run() {
 Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& route) {
   const ChangeEvent& ev = entry.event;
   if (ev.op == Op::kTruncate)
-    return Park(entry, "unsupported",
-                fmt::format("a truncate of {}.{} (source {} at {}) is not sent to http target {}: an API has no "
-                            "safe equivalent; empty {} by hand if intended",
-                            ev.schema, ev.table, ev.source, FormatPosition(ev.position), opts_.target.name,
-                            route.to_table),
-                "");
+    return Park(
+        entry, "unsupported",
+        fmt::format("a truncate of {}.{} (source {} at {}) is not sent to http target {}: an API has no "
+                    "safe equivalent; empty {} by hand if intended",
+                    ev.schema, ev.table, ev.source, FormatPosition(ev.position), opts_.target.name, route.to_table),
+        "");
   ChangeRequest cr;
   Status built = apply::BuildChangeRequest(ev, route.to_table, &cr);
   if (!built.ok()) {
@@ -218,8 +218,8 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
           return Park(entry, fmt::format("http_{}", resp.status),
                       fmt::format("{} refused the {} of {}.{} key {} (source {} at {}): {} {} -> HTTP {}: {}",
                                   opts_.target.name, OpName(ev.op), ev.schema, ev.table,
-                                  apply::DescribeKey(nullptr, ev), ev.source, FormatPosition(ev.position),
-                                  req.method, req.url, resp.status, Truncated(resp.body, kMaxReasonBody)),
+                                  apply::DescribeKey(nullptr, ev), ev.source, FormatPosition(ev.position), req.method,
+                                  req.url, resp.status, Truncated(resp.body, kMaxReasonBody)),
                       req.body);
         case HttpOutcome::kTransient:
           failure = fmt::format("HTTP {}", resp.status);
@@ -290,9 +290,7 @@ std::chrono::milliseconds HttpApplierImpl::NextBackoff(int attempt) {
   return std::chrono::milliseconds(jitter(rng_));
 }
 
-bool ValidHeaderPart(const std::string& s) {
-  return s.find_first_of("\r\n") == std::string::npos;
-}
+bool ValidHeaderPart(const std::string& s) { return s.find_first_of("\r\n") == std::string::npos; }
 
 }  // namespace
 

@@ -21,7 +21,7 @@
 namespace handoff::apply {
 
 struct HttpRequest {
-  std::string method;                // "PUT", "DELETE", "POST", ...
+  std::string method;  // "PUT", "DELETE", "POST", ...
   std::string url;
   std::vector<std::string> headers;  // "Name: value"
   std::string body;                  // sent as is (may be empty)

@@ -23,7 +23,7 @@ namespace handoff::testing {
 struct Received {
   std::string method, path, body;
   std::string idempotency_key, origin, content_type, authorization;
-  int attempt = 0;  // earlier requests with the same Idempotency-Key
+  int attempt = 0;      // earlier requests with the same Idempotency-Key
   int remote_port = 0;  // the client's port: equal ports = one kept-alive connection
   std::chrono::steady_clock::time_point at;
 };

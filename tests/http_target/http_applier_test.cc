@@ -206,8 +206,7 @@ TEST_F(HttpApplierTest, TransientFailuresAreRetriedWithTheSameKeyInOrder) {
   // Order kept: every attempt of change k comes before any request of change k+1.
   const int expected_change[] = {1, 1, 1, 2, 2, 3, 3};
   for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_NE(got[i].body.find("\"key\":{\"id\":\"" + std::to_string(expected_change[i]) + "\"}"),
-              std::string::npos)
+    EXPECT_NE(got[i].body.find("\"key\":{\"id\":\"" + std::to_string(expected_change[i]) + "\"}"), std::string::npos)
         << i;
     if (i > 0 && expected_change[i] == expected_change[i - 1]) {
       EXPECT_EQ(got[i].idempotency_key, got[i - 1].idempotency_key) << i;
@@ -243,8 +242,8 @@ TEST_F(HttpApplierTest, PermanentRefusalIsParkedAndTheRestFlows) {
   });
   ChangeEvent trunc = Change("psa", 0x20, 1, Op::kTruncate, "time_entries");
   const uint64_t last = Append({Insert("psa", 0x10, 1, "1", "1"), Insert("psa", 0x10, 2, "2", "-3"),
-                                 Insert("psa", 0x10, 3, "3", "3"), Commit("psa", 0x10, 4), trunc,
-                                 Commit("psa", 0x20, 2), Insert("psa", 0x30, 1, "4", "4"), Commit("psa", 0x30, 2)});
+                                Insert("psa", 0x10, 3, "3", "3"), Commit("psa", 0x10, 4), trunc, Commit("psa", 0x20, 2),
+                                Insert("psa", 0x30, 1, "4", "4"), Commit("psa", 0x30, 2)});
   const uint64_t seq_422 = last - 6, seq_truncate = last - 3, seq_400 = last - 1;
   auto a = Make(Options());
   RunUntilApplied(a.get(), last);

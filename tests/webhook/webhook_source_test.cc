@@ -409,7 +409,7 @@ TEST_F(WebhookSourceTest, StoppedIntakeGets503ThenRecovers) {
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
   EXPECT_GE(agent_->counters().busy.load(), 1u);
-  // The sender retries the delivery once the engine is back: journaled once.
+  // The platform retries once the engine is back (Post retries 503): journaled once, dup answered 200.
   StartIntake();
   ASSERT_EQ(Post(body2, {})->status, 200);
   ASSERT_EQ(Post(body2, {})->status, 200);

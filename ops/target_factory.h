@@ -1,0 +1,33 @@
+// TargetFactory: the apply worker for a configured target, whatever its kind
+// (PostgreSQL or HTTP), behind one small interface.
+//
+// Thread-safety: a TargetWriter is run on one thread; Stop() and counters()
+// from any.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "handoff/apply/pg_applier.h"
+#include "handoff/engine/config.h"
+#include "handoff/engine/journal.h"
+#include "handoff/engine/status.h"
+
+namespace handoff {
+
+class TargetWriter {
+ public:
+  virtual ~TargetWriter() = default;
+  virtual Status Run() = 0;
+  virtual void Stop() = 0;
+  virtual const ApplyCounters& counters() const = 0;
+};
+
+// The writer for `target`, fed by the routes of `config` that end there.
+// `replay_from_seq` set: re-apply from that seq and return once caught up.
+Result<std::unique_ptr<TargetWriter>> MakeTarget(const Config& config, const TargetConfig& target, Journal* journal,
+                                                 std::optional<uint64_t> replay_from_seq = std::nullopt);
+
+}  // namespace handoff
