@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 
 #include "agent_runner.h"
 #include "engine_runner.h"
+#include "exceptions_cli.h"
 #include "target_factory.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
@@ -89,7 +91,12 @@ int CmdStatus(const std::string& path, bool json) {
       out += fmt::format("{}{{\"name\":\"{}\",\"applied_seq\":{},\"lag_events\":{}}}", i ? "," : "",
                          cfg.targets[i].name, a, js.last_seq > a ? js.last_seq - a : 0);
     }
-    out += fmt::format("],\"exceptions_open\":{}}}", open->size());
+    out += fmt::format("],\"exceptions_open\":{},\"exceptions_by_reason\":{{", open->size());
+    std::map<std::string, size_t> by_code;
+    for (const auto& r : *open) ++by_code[r.code];
+    size_t i = 0;
+    for (const auto& [code, n] : by_code) out += fmt::format("{}\"{}\":{}", i++ ? "," : "", code, n);
+    out += "}}";
     std::printf("%s\n", out.c_str());
     return kExitOk;
   }
@@ -111,6 +118,9 @@ int CmdStatus(const std::string& path, bool json) {
                 static_cast<unsigned long long>(js.last_seq > a ? js.last_seq - a : 0));
   }
   std::printf("exceptions open: %zu\n", open->size());
+  std::map<std::string, size_t> by_code;
+  for (const auto& r : *open) ++by_code[r.code];
+  for (const auto& [code, n] : by_code) std::printf("  %-14s %zu\n", code.c_str(), n);
   return kExitOk;
 }
 
@@ -128,7 +138,7 @@ int CmdReplay(const std::string& path, const std::string& target, uint64_t from_
                  static_cast<unsigned long long>(js.first_seq));
     return kExitFailure;
   }
-  auto applier = MakeTarget(cfg, *t, journal.get(), from_seq);
+  auto applier = MakeTarget(cfg, *t, journal.get(), TargetRun{from_seq, {}, {}});
   if (!applier.ok()) {
     std::fprintf(stderr, "handoff: %s\n", applier.status().ToString().c_str());
     return kExitFailure;
@@ -280,6 +290,36 @@ int main(int argc, char** argv) {
       "debezium", "decode Debezium JSON (one document, an array, or one per line) and print normalized JSON lines");
   inspect_dbz->add_option("FILE", inspect_file, "input file, or - for standard input")->required();
 
+  ExceptionsArgs ex;
+  auto* exc = app.add_subcommand("exceptions", "the human review queue of changes a target could not take");
+  exc->require_subcommand(1);
+  auto* ex_list = exc->add_subcommand("list", "list exceptions with their reasons and counts per reason");
+  ex_list->add_option("--config", config, "configuration file")->required();
+  ex_list->add_option("--state", ex.state, "open (default), retried, resolved, discarded or all");
+  ex_list->add_option("--target", ex.target, "only this target");
+  ex_list->add_flag("--json", ex.json, "print JSON lines");
+  auto add_id = [&](CLI::App* c) {
+    c->add_option("--config", config, "configuration file")->required();
+    c->add_option("--target", ex.target, "target of the exception")->required();
+    c->add_option("--seq", ex.seq, "journal seq of the exception")->required();
+  };
+  auto* ex_show = exc->add_subcommand("show", "show one exception: reason, old, new and current images, the change");
+  add_id(ex_show);
+  ex_show->add_flag("--json", ex.json, "print JSON");
+  auto* ex_retry = exc->add_subcommand("retry", "apply the change again (after the data was fixed)");
+  add_id(ex_retry);
+  ex_retry->add_option("--actor", ex.actor, "who retried");
+  auto* ex_resolve = exc->add_subcommand("resolve", "apply the change with operator-chosen values");
+  add_id(ex_resolve);
+  ex_resolve->add_option("--set", ex.set, "column=value (repeatable)");
+  ex_resolve->add_option("--set-null", ex.set_null, "column to set NULL (repeatable)");
+  ex_resolve->add_option("--actor", ex.actor, "who decided")->required();
+  ex_resolve->add_option("--note", ex.note, "why");
+  auto* ex_discard = exc->add_subcommand("discard", "close the exception without applying, recording who and why");
+  add_id(ex_discard);
+  ex_discard->add_option("--actor", ex.actor, "who decided")->required();
+  ex_discard->add_option("--note", ex.note, "why")->required();
+
   auto* cfgcmd = app.add_subcommand("config", "configuration tools");
   cfgcmd->require_subcommand(1);
   auto* validate = cfgcmd->add_subcommand("validate", "check a configuration file and list every problem");
@@ -305,5 +345,10 @@ int main(int argc, char** argv) {
   }
   if (inspect_dbz->parsed()) return CmdInspectDebezium(inspect_file);
   if (validate->parsed()) return CmdValidate(config);
+  if (ex_list->parsed()) return ExceptionsList(LoadOrExit(config), ex);
+  if (ex_show->parsed()) return ExceptionsShow(LoadOrExit(config), ex);
+  if (ex_retry->parsed()) return ExceptionsRetry(LoadOrExit(config), ex);
+  if (ex_resolve->parsed()) return ExceptionsResolve(LoadOrExit(config), ex);
+  if (ex_discard->parsed()) return ExceptionsDiscard(LoadOrExit(config), ex);
   return 2;
 }

@@ -20,11 +20,13 @@ class Writer final : public TargetWriter {
 
 template <typename Applier, typename Options>
 Result<std::unique_ptr<TargetWriter>> Build(const Config& config, const TargetConfig& target, Journal* journal,
-                                            std::optional<uint64_t> replay_from_seq) {
+                                            const TargetRun& run) {
   Options o;
   o.target = target;
   o.journal = journal;
-  o.replay_from_seq = replay_from_seq;
+  o.replay_from_seq = run.only_seq ? run.only_seq : run.replay_from_seq;
+  o.only_seq = run.only_seq;
+  o.replacement = run.replacement;
   for (const auto& r : config.routes)
     if (r.to_target == target.name) o.routes.push_back(r);
   auto a = Applier::Create(std::move(o));
@@ -35,9 +37,9 @@ Result<std::unique_ptr<TargetWriter>> Build(const Config& config, const TargetCo
 }  // namespace
 
 Result<std::unique_ptr<TargetWriter>> MakeTarget(const Config& config, const TargetConfig& target, Journal* journal,
-                                                 std::optional<uint64_t> replay_from_seq) {
-  if (target.kind == "http") return Build<HttpApplier, HttpApplierOptions>(config, target, journal, replay_from_seq);
-  if (target.kind == "postgres") return Build<PgApplier, PgApplierOptions>(config, target, journal, replay_from_seq);
+                                                 const TargetRun& run) {
+  if (target.kind == "http") return Build<HttpApplier, HttpApplierOptions>(config, target, journal, run);
+  if (target.kind == "postgres") return Build<PgApplier, PgApplierOptions>(config, target, journal, run);
   return Status::InvalidArgument("target " + target.name + ": unknown kind '" + target.kind + "'");
 }
 

@@ -25,9 +25,17 @@ class TargetWriter {
   virtual const ApplyCounters& counters() const = 0;
 };
 
+// How a writer runs: continuously (all unset), as a replay from a seq until
+// caught up, or for one journal entry only (exception retry/resolve), that
+// entry optionally replaced by an operator-chosen version.
+struct TargetRun {
+  std::optional<uint64_t> replay_from_seq;
+  std::optional<uint64_t> only_seq;
+  std::optional<ChangeEvent> replacement;
+};
+
 // The writer for `target`, fed by the routes of `config` that end there.
-// `replay_from_seq` set: re-apply from that seq and return once caught up.
 Result<std::unique_ptr<TargetWriter>> MakeTarget(const Config& config, const TargetConfig& target, Journal* journal,
-                                                 std::optional<uint64_t> replay_from_seq = std::nullopt);
+                                                 const TargetRun& run = {});
 
 }  // namespace handoff

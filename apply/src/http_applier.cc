@@ -129,7 +129,7 @@ Status HttpApplierImpl::Run() {
     if (!Sleep(NextBackoff(attempt))) return Status::OK();
   }
   const bool replay = opts_.replay_from_seq.has_value();
-  const uint64_t replay_end = replay ? opts_.journal->LastSeq() : 0;
+  const uint64_t replay_end = !replay ? 0 : opts_.only_seq ? *opts_.only_seq : opts_.journal->LastSeq();
   uint64_t next = replay ? std::max<uint64_t>(1, *opts_.replay_from_seq) : recorded_ + 1;
   counters_.applied_seq.store(recorded_);
   LogInfo("apply", "target {}: sending to {} from seq {}{}", name, base_url_, next,
@@ -161,10 +161,19 @@ Status HttpApplierImpl::Run() {
     for (const JournalEntry& e : entries) {
       if (stopping() || (replay && e.seq > replay_end)) break;
       if (e.seq < next) continue;  // defensive: never send twice in a run
-      const ChangeEvent& ev = e.event;
+      if (opts_.only_seq && e.seq != *opts_.only_seq) {
+        next = e.seq + 1;
+        continue;
+      }
+      JournalEntry replaced;
+      if (opts_.only_seq && opts_.replacement) {
+        replaced = JournalEntry{e.seq, e.journaled_at_us, *opts_.replacement};
+      }
+      const JournalEntry& entry = (opts_.only_seq && opts_.replacement) ? replaced : e;
+      const ChangeEvent& ev = entry.event;
       auto it = routes_.find({ev.source, ev.schema, ev.table});
       if (it != routes_.end() && ev.op != Op::kCommit && ev.op != Op::kMessage) {
-        Status delivered = Deliver(e, it->second);
+        Status delivered = Deliver(entry, it->second);
         if (delivered.code() == StatusCode::kCancelled) break;  // not final: resent on the next run
         if (!delivered.ok()) return delivered;
         next = e.seq + 1;

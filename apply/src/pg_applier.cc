@@ -191,7 +191,7 @@ Status PgApplierImpl::Connect() {
   if (opts_.replay_from_seq) {
     if (!replay_started_) {
       replay_started_ = true;
-      replay_end_ = opts_.journal->LastSeq();
+      replay_end_ = opts_.only_seq ? *opts_.only_seq : opts_.journal->LastSeq();
       committed_seq_ = *opts_.replay_from_seq > 0 ? *opts_.replay_from_seq - 1 : 0;
     }
   } else {
@@ -249,6 +249,10 @@ Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
   }
   if (ev.op == Op::kMessage) return Status::OK();
   if (IsTransactional(ev)) open_sources_.insert(ev.source);
+  if (opts_.only_seq) {
+    if (entry.seq != *opts_.only_seq) return Status::OK();
+    if (opts_.replacement) ev = *opts_.replacement;
+  }
   auto it = routes_.find({ev.source, ev.schema, ev.table});
   if (it == routes_.end()) return Status::OK();  // not for this target
   return AddChange(entry.seq, it->second, std::move(ev));

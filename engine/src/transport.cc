@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <map>
+#include <set>
 #include <thread>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
@@ -141,6 +142,7 @@ class ZmqIntakeServer final : public IntakeServer {
       if (st.ok()) {
         auto pos = journal_->SourceDurable(source);
         if (pos.ok()) {
+          greeted_.insert(identity);
           Reply(identity, wire::MsgType::kWelcome, wire::EncodeWelcome(source, *pos));
           return;
         }
@@ -150,6 +152,16 @@ class ZmqIntakeServer final : public IntakeServer {
       uint64_t id = 0;
       AppendBatch batch;
       st = wire::DecodeBatch(parts[2].to_string_view(), &id, &batch);
+      if (st.ok() && !greeted_.count(identity)) {
+        // A connection this engine never welcomed: the engine restarted (or
+        // the link was re-established) and earlier batches of it may be lost.
+        // Acknowledging this one would also acknowledge those; make the agent
+        // say HELLO again and resume from the durable position instead.
+        Reply(identity, wire::MsgType::kError,
+              wire::EncodeError(id, Status::Unavailable("no HELLO on this connection since the engine started; "
+                                                        "say HELLO and resume from the durable position")));
+        return;
+      }
       if (st.ok()) {
         *events += batch.events.size();
         *bytes += parts[2].size();
@@ -175,6 +187,7 @@ class ZmqIntakeServer final : public IntakeServer {
   Journal* journal_;
   IntakeOptions options_;
   zmq::socket_t router_;
+  std::set<std::string> greeted_;  // identities that said HELLO to this engine
   std::atomic<bool> stop_{false};
   IntakeCounters counters_;
 };

@@ -32,6 +32,11 @@ struct HttpApplierOptions {
   // return once the journal's last seq (as of the start) is done. A replay
   // never moves the journal's applied position backwards.
   std::optional<uint64_t> replay_from_seq;
+  // Exception retry/resolve: with replay_from_seq == only_seq, apply that one
+  // journal entry (as `replacement` when given: an operator-chosen image) and
+  // nothing else, then return.
+  std::optional<uint64_t> only_seq;
+  std::optional<ChangeEvent> replacement;
 };
 
 // Counters: rows = changes delivered (2xx); transactions = successful requests

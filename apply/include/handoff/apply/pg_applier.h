@@ -28,6 +28,11 @@ struct PgApplierOptions {
   // Replay: start from this seq instead of the target's applied position, and
   // return once the journal's last seq (as of the start) is applied.
   std::optional<uint64_t> replay_from_seq;
+  // Exception retry/resolve: with replay_from_seq == only_seq, apply that one
+  // journal entry (as `replacement` when given: an operator-chosen image) and
+  // nothing else, then return.
+  std::optional<uint64_t> only_seq;
+  std::optional<ChangeEvent> replacement;
 };
 
 struct ApplyCounters {

@@ -1,0 +1,203 @@
+#include "handoff/schemas/pg_text.h"
+
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+
+namespace handoff::schemas {
+namespace {
+
+constexpr int64_t kMicrosPerDay = 86400LL * 1000000LL;
+
+// Howard Hinnant's days_from_civil: days since 1970-01-01 of a proleptic Gregorian date.
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  *d = doy - (153 * mp + 2) / 5 + 1;
+  *m = mp < 10 ? mp + 3 : mp - 9;
+  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
+}
+
+bool IsLeap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+unsigned DaysInMonth(int64_t y, unsigned m) {
+  static const unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  return m == 2 && IsLeap(y) ? 29 : kDays[m - 1];
+}
+
+// Reads exactly n digits at *pos.
+bool Digits(std::string_view s, size_t* pos, size_t n, int* out) {
+  if (*pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char c = s[*pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *pos += n;
+  *out = v;
+  return true;
+}
+
+// Parses "YYYY-MM-DD" at *pos into days since the epoch.
+bool ParseDate(std::string_view s, size_t* pos, int64_t* days) {
+  int y, m, d;
+  if (!Digits(s, pos, 4, &y) || *pos >= s.size() || s[(*pos)++] != '-' || !Digits(s, pos, 2, &m) ||
+      *pos >= s.size() || s[(*pos)++] != '-' || !Digits(s, pos, 2, &d)) {
+    return false;
+  }
+  if (m < 1 || m > 12 || d < 1 || static_cast<unsigned>(d) > DaysInMonth(y, static_cast<unsigned>(m))) return false;
+  *days = DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
+  return true;
+}
+
+std::string FormatDate(int64_t days) {
+  int64_t y;
+  unsigned m, d;
+  CivilFromDays(days, &y, &m, &d);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+  return buf;
+}
+
+Status BadInstant(std::string_view text) {
+  return Status::InvalidArgument("\"" + std::string(text.substr(0, 64)) +
+                                 "\" is not a timestamp (expected e.g. 2026-10-31 23:59:59+02)");
+}
+
+}  // namespace
+
+Result<int64_t> PgText::InstantMicros(std::string_view s) {
+  size_t pos = 0;
+  int64_t days;
+  if (!ParseDate(s, &pos, &days)) return BadInstant(s);
+  if (pos >= s.size() || (s[pos] != ' ' && s[pos] != 'T')) return BadInstant(s);
+  ++pos;
+  int hh, mi, ss;
+  if (!Digits(s, &pos, 2, &hh) || pos >= s.size() || s[pos++] != ':' || !Digits(s, &pos, 2, &mi)) {
+    return BadInstant(s);
+  }
+  ss = 0;
+  if (pos < s.size() && s[pos] == ':') {
+    ++pos;
+    if (!Digits(s, &pos, 2, &ss)) return BadInstant(s);
+  }
+  if (hh > 23 || mi > 59 || ss > 59) return BadInstant(s);  // 24:00:00 and leap seconds rejected
+  int64_t frac = 0;
+  if (pos < s.size() && s[pos] == '.') {
+    ++pos;
+    int n = 0;
+    while (pos < s.size() && std::isdigit(static_cast<unsigned char>(s[pos]))) {
+      if (n >= 6) return Status::InvalidArgument("\"" + std::string(s) + "\" has more than microsecond precision");
+      frac = frac * 10 + (s[pos++] - '0');
+      ++n;
+    }
+    if (n == 0) return BadInstant(s);
+    for (; n < 6; ++n) frac *= 10;
+  }
+  int64_t offset_s = 0;
+  if (pos < s.size()) {
+    char c = s[pos];
+    if (c == 'Z' || c == 'z') {
+      ++pos;
+    } else if (c == '+' || c == '-') {
+      ++pos;
+      int oh, om = 0, os = 0;
+      if (!Digits(s, &pos, 2, &oh)) return BadInstant(s);
+      if (pos < s.size() && s[pos] == ':') {
+        ++pos;
+        if (!Digits(s, &pos, 2, &om)) return BadInstant(s);
+        if (pos < s.size() && s[pos] == ':') {
+          ++pos;
+          if (!Digits(s, &pos, 2, &os)) return BadInstant(s);
+        }
+      } else if (pos + 2 <= s.size()) {
+        if (!Digits(s, &pos, 2, &om)) return BadInstant(s);
+      }
+      if (oh > 15 || om > 59 || os > 59) return BadInstant(s);
+      offset_s = (oh * 3600 + om * 60 + os) * (c == '-' ? -1 : 1);
+    }
+  }
+  if (pos != s.size()) return BadInstant(s);
+  int64_t secs = hh * 3600 + mi * 60 + ss - offset_s;
+  return days * kMicrosPerDay + secs * 1000000 + frac;
+}
+
+std::string PgText::FormatInstant(int64_t micros) {
+  int64_t days = micros >= 0 ? micros / kMicrosPerDay : -((-micros + kMicrosPerDay - 1) / kMicrosPerDay);
+  int64_t rem = micros - days * kMicrosPerDay;
+  int64_t secs = rem / 1000000;
+  int64_t frac = rem % 1000000;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%sT%02lld:%02lld:%02lld", FormatDate(days).c_str(),
+                static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
+                static_cast<long long>(secs % 60));
+  std::string out = buf;
+  if (frac != 0) {
+    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
+    std::string f = buf;
+    while (f.back() == '0') f.pop_back();
+    out += f;
+  }
+  return out + "Z";
+}
+
+Result<std::string> PgText::ToInstant(std::string_view text) {
+  auto us = InstantMicros(text);
+  if (!us.ok()) return us.status();
+  return FormatInstant(*us);
+}
+
+Result<std::string> PgText::InstantToPg(std::string_view canonical) {
+  auto us = InstantMicros(canonical);
+  if (!us.ok()) return us.status();
+  std::string s = FormatInstant(*us);
+  s[10] = ' ';
+  s.pop_back();  // 'Z'
+  return s + "+00";
+}
+
+Result<std::string> PgText::ToDate(std::string_view text) {
+  size_t pos = 0;
+  int64_t days;
+  if (!ParseDate(text, &pos, &days) || pos != text.size()) {
+    return Status::InvalidArgument("\"" + std::string(text.substr(0, 64)) +
+                                   "\" is not a calendar date (expected YYYY-MM-DD)");
+  }
+  return FormatDate(days);
+}
+
+Result<std::string> PgText::ToBool(std::string_view text) {
+  std::string t;
+  for (char c : text) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (t == "t" || t == "true" || t == "yes" || t == "y" || t == "on" || t == "1") return std::string("true");
+  if (t == "f" || t == "false" || t == "no" || t == "n" || t == "off" || t == "0") return std::string("false");
+  return Status::InvalidArgument("\"" + std::string(text.substr(0, 64)) + "\" is not true or false");
+}
+
+std::string PgText::BoolToPg(std::string_view canonical) { return canonical == "true" ? "t" : "f"; }
+
+Result<std::string> PgText::ToInt64(std::string_view text) {
+  std::string_view t = text;
+  if (!t.empty() && t[0] == '+') t.remove_prefix(1);
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || p != t.data() + t.size() || t.empty()) {
+    return Status::InvalidArgument("\"" + std::string(text.substr(0, 64)) + "\" is not a whole number in 64 bits");
+  }
+  return std::to_string(v);
+}
+
+}  // namespace handoff::schemas
