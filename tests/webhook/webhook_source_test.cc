@@ -184,6 +184,27 @@ TEST_F(WebhookSourceTest, StandardDebeziumDeliveryIsJournaledOnceWithAudit) {
   EXPECT_EQ(agent_->counters().duplicates.load(), 1u);
 }
 
+TEST_F(WebhookSourceTest, EchoOfTheEnginesOwnWriteIsAcknowledgedNotJournaled) {
+  StartIntake();
+  StartAgent(Config("debezium", "standard", {kStdSecret}));
+  std::string body = ReadFile(kDbzUpdate);
+  httplib::Headers echo = StandardHeaders("msg_echo", body);
+  echo.emplace("X-Handoff-Origin", "handoff");
+  auto r = Post(body, echo);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("echo"), std::string::npos);
+  // Still signed: a forged echo marker without a valid signature is refused.
+  httplib::Headers forged = StandardHeaders("msg_forged", body, kNow, "whsec_" + Base64Encode("wrong key"));
+  forged.emplace("X-Handoff-Origin", "handoff");
+  EXPECT_EQ(Post(body, forged)->status, 401);
+  ASSERT_EQ(Post(body, StandardHeaders("msg_real", body))->status, 200);
+  auto entries = ReadAll();
+  ASSERT_EQ(entries.size(), 2u) << "only the real delivery (audit + change)";
+  EXPECT_EQ(entries[0].event.delivery_id, "msg_real");
+  EXPECT_EQ(agent_->counters().echoes.load(), 1u);
+}
+
 TEST_F(WebhookSourceTest, RedeliveryToARestartedAgentIsDeduplicatedByTheJournal) {
   StartIntake();
   StartAgent(Config("debezium", "standard", {kStdSecret}));

@@ -189,6 +189,12 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
       counters_.bad_signature.fetch_add(1, std::memory_order_relaxed);
       return Error(res, 401, sig.message());
     }
+    // The engine's own write, echoed back by the platform (which passes the
+    // HTTP target's origin marker on): acknowledged, never journaled again.
+    if (req.get_header_value("X-Handoff-Origin") == "handoff") {
+      counters_.echoes.fetch_add(1, std::memory_order_relaxed);
+      return Reply(res, 200, "{\"status\":\"echo\"}");
+    }
     webhook::DecodedDelivery d;
     {
       std::unique_ptr<PayloadDecoder> dec = decoders_.Take();

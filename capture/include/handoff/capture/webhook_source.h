@@ -57,6 +57,7 @@ struct WebhookSourceCounters {
   std::atomic<uint64_t> too_large{0};      // 413
   std::atomic<uint64_t> busy{0};           // 503
   std::atomic<uint64_t> changes{0};        // change events sent to the engine (audit events excluded)
+  std::atomic<uint64_t> echoes{0};         // deliveries marked X-Handoff-Origin: handoff (the engine's own writes)
 };
 
 class WebhookSourceAgent {
