@@ -12,6 +12,7 @@ target_sources(handoff_capture PRIVATE
   src/debezium/row_decoder.cc
   src/debezium/temporal_codec.cc
   src/debezium/debezium_source_agent.cc
+  src/json_kernel.cc
 )
 target_link_libraries(handoff_capture PRIVATE simdjson::simdjson)
 # simdjson's On-Demand API is inlined and uses the kernel the compiler may

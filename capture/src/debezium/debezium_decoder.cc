@@ -10,6 +10,7 @@
 #include "debezium/document_splitter.h"
 #include "debezium/row_decoder.h"
 #include "handoff/capture/debezium.h"
+#include "json_kernel.h"
 
 namespace handoff {
 namespace od = simdjson::ondemand;
@@ -114,7 +115,7 @@ const char* DecodedRecordKindName(DecodedRecord::Kind kind) {
 
 class DebeziumDecoder::Impl {
  public:
-  explicit Impl(DebeziumDecoderOptions o) : options_(std::move(o)) {}
+  explicit Impl(DebeziumDecoderOptions o) : options_(std::move(o)) { ChooseJsonKernel(); }
 
   Status DecodeAll(std::string_view input, std::vector<DecodedRecord>* out) {
     HANDOFF_RETURN_IF_ERROR(Load(input));

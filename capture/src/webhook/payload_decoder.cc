@@ -2,6 +2,7 @@
 // with exceptions inside this file only; Decode catches them and returns a
 // Status, so nothing is thrown across the component boundary.
 #include "payload_decoder.h"
+#include "json_kernel.h"
 
 #include <simdjson.h>
 
@@ -390,7 +391,9 @@ Result<PayloadFormat> PayloadDecoder::ParseFormat(const std::string& name) {
 }
 
 PayloadDecoder::PayloadDecoder(PayloadFormat format, std::string source_name)
-    : impl_(std::make_unique<Impl>(format, std::move(source_name))) {}
+    : impl_(std::make_unique<Impl>(format, std::move(source_name))) {
+  ChooseJsonKernel();
+}
 PayloadDecoder::~PayloadDecoder() = default;
 
 Status PayloadDecoder::Decode(std::string_view body, bool want_top_level_id, DecodedDelivery* out) {
