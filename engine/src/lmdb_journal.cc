@@ -164,11 +164,17 @@ class LmdbJournal final : public Journal {
   }
 
   Status Append(std::vector<AppendBatch>& batches, AppendResult* result) override {
+    return AppendWithMeta(batches, {}, result);
+  }
+
+  Status AppendWithMeta(std::vector<AppendBatch>& batches,
+                        const std::vector<std::pair<std::string, std::string>>& meta_puts,
+                        AppendResult* result) override {
     std::lock_guard<std::mutex> wlock(writer_mu_);
     int64_t now = NowMicros();
     for (int attempt = 0;; ++attempt) {
       AppendResult res;
-      int rc = TryAppend(batches, now, &res);
+      int rc = TryAppend(batches, meta_puts, now, &res);
       if (rc == MDB_SUCCESS) {
         if (result) *result = res;
         {
@@ -433,7 +439,8 @@ class LmdbJournal final : public Journal {
   }
 
   // One write transaction for all batches. Returns an LMDB code.
-  int TryAppend(std::vector<AppendBatch>& batches, int64_t now, AppendResult* res) {
+  int TryAppend(std::vector<AppendBatch>& batches, const std::vector<std::pair<std::string, std::string>>& meta_puts,
+                int64_t now, AppendResult* res) {
     std::shared_lock<std::shared_mutex> rlock(resize_mu_);
     LmdbTxn txn;
     int rc = txn.Begin(env_, false);
@@ -482,6 +489,10 @@ class LmdbJournal final : public Journal {
     std::string sv = SeqKey(seq);
     MDB_val mk = Val("last_seq"), mv = Val(sv);
     if ((rc = mdb_put(txn.get(), meta_, &mk, &mv, 0))) return rc;
+    for (const auto& [key, value] : meta_puts) {
+      MDB_val k = Val(key), v = Val(value);
+      if ((rc = mdb_put(txn.get(), meta_, &k, &v, 0))) return rc;
+    }
     res->last_seq = seq;
     cur.Close();
     return txn.Commit();

@@ -85,6 +85,13 @@ class Journal {
   // batches.
   virtual Status Append(std::vector<AppendBatch>& batches, AppendResult* result) = 0;
 
+  // Append plus meta-store puts in the same LMDB write transaction: a crash
+  // leaves either all of it or none (the canonical router stores its read
+  // position and entity states this way, with the changes it derived).
+  virtual Status AppendWithMeta(std::vector<AppendBatch>& batches,
+                                const std::vector<std::pair<std::string, std::string>>& meta_puts,
+                                AppendResult* result) = 0;
+
   // Reads up to `max_events` entries with seq >= from_seq, in order.
   virtual Status Read(uint64_t from_seq, size_t max_events, std::vector<JournalEntry>* out) = 0;
 
