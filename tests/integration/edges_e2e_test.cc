@@ -72,9 +72,10 @@ TEST_F(EdgesE2ETest, SignedDeliveryReachesDatabaseAndRestTargets) {
     httplib::Headers h{{"Stripe-Signature", "t=" + t + ",v1=" + HexHmac(secret, t + "." + payload)}};
     return cli.Post("/hooks/crm", h, payload, "application/json");
   };
-  // The engine's HTTP server comes up with the engine: retry the first post briefly.
+  // The engine's HTTP server comes up with the engine, and answers 503 until its
+  // engine session is up: retry the first post briefly, as a webhook sender would.
   httplib::Result r = post("s3cret", body);
-  for (int i = 0; i < 100 && !r; ++i) {
+  for (int i = 0; i < 200 && (!r || r->status == 503); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     r = post("s3cret", body);
   }
