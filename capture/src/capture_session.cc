@@ -130,10 +130,22 @@ Status CaptureSession::Stream(PgConnection* repl) {
   auto started = SteadyClock::now();
   last_status_ = started;
   Status st;
+  // Acknowledgements are taken every kPumpEvery messages or kPumpInterval,
+  // not per message: each look at the engine socket is a poll(2) (and a
+  // getpid(2) inside ZeroMQ), which cost more than decoding a row.
+  constexpr int kPumpEvery = 256;
+  constexpr auto kPumpInterval = milliseconds(1);
+  int since_pump = kPumpEvery;
+  auto last_pump = started;
   while (st.ok()) {
-    if (!made_progress_ && SteadyClock::now() - started >= kProgressAfter) made_progress_ = true;
-    st = Pump(milliseconds(0));
-    if (!st.ok()) break;
+    auto now = SteadyClock::now();
+    if (++since_pump >= kPumpEvery || now - last_pump >= kPumpInterval) {
+      if (!made_progress_ && now - started >= kProgressAfter) made_progress_ = true;
+      st = Pump(milliseconds(0));
+      if (!st.ok()) break;
+      since_pump = 0;
+      last_pump = now;
+    }
     bool full = pending_.events.size() >= ctx_.options->max_batch_events;
     bool due = (!pending_.events.empty() || pending_dirty_) &&
                SteadyClock::now() - pending_since_ >= ctx_.options->max_batch_delay;
