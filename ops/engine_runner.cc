@@ -5,10 +5,13 @@
 
 #include <atomic>
 #include <fmt/format.h>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "admin_server.h"
+#include "handoff/apply/canonical_router.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/change_feed.h"
@@ -82,7 +85,49 @@ std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
 
 }  // namespace
 
-int RunEngine(const Config& config) {
+Result<std::unique_ptr<CanonicalSetup>> LoadCanonical(const Config& config) {
+  auto setup = std::make_unique<CanonicalSetup>();
+  std::string problems;
+  auto model = schemas::LoadModel(config.canonical_schemas);
+  if (!model.ok()) {
+    problems += "canonical.schemas: " + config.canonical_schemas + ": " + model.status().message() + "\n";
+  } else {
+    setup->model = std::move(model).value();
+  }
+  std::ifstream in(config.canonical_ownership);
+  if (!in) {
+    problems += "canonical.ownership: " + config.canonical_ownership + ": cannot read the file\n";
+  } else {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto rules = conflict::ParseOwnershipRules(ss.str(), config.canonical_ownership);
+    if (!rules.ok()) {
+      problems += "canonical.ownership: " + rules.status().message() + "\n";
+    } else {
+      setup->rules = std::move(rules).value();
+    }
+  }
+  if (!problems.empty()) {
+    problems.pop_back();
+    return Status::InvalidArgument(problems);
+  }
+  return setup;
+}
+
+int RunEngine(const Config& base_config) {
+  Config config = base_config;
+  std::unique_ptr<CanonicalSetup> canonical;
+  if (config.canonical()) {
+    auto c = LoadCanonical(config);
+    if (!c.ok()) {
+      LogError("engine", "canonical: {}", c.status().ToString());
+      return 1;
+    }
+    canonical = std::move(c).value();
+    // Implicit routes: derived changes for system S go to the target named S.
+    for (RouteConfig& r : CanonicalRoutes(canonical->model))
+      if (config.FindTarget(r.to_target) != nullptr) config.routes.push_back(std::move(r));
+  }
   // Signals are taken by the main thread only.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -151,6 +196,22 @@ int RunEngine(const Config& config) {
     appliers.push_back(std::move(a).value());
   }
 
+  std::unique_ptr<CanonicalRouter> router;
+  if (canonical) {
+    CanonicalRouterOptions ro;
+    ro.journal = journal->get();
+    ro.model = &canonical->model;
+    ro.rules = &canonical->rules;
+    for (const auto& s : config.sources) ro.systems.insert(s.name);
+    auto r = CanonicalRouter::Create(std::move(ro));
+    if (!r.ok()) {
+      LogError("engine", "canonical router: {}", r.status().ToString());
+      return 1;
+    }
+    router = std::move(r).value();
+    target_names.push_back("canonical");  // retention keeps what the router has not read
+  }
+
   std::unique_ptr<ChangeFeedPublisher> feed;
   if (!config.feed_publish.empty()) {
     ChangeFeedOptions fo;
@@ -171,6 +232,8 @@ int RunEngine(const Config& config) {
   std::vector<std::thread> threads;
   for (auto& [name, a] : agent_refs) threads.push_back(run_component("source " + name, a));
   const size_t n_sources = threads.size();
+  std::thread router_thread;
+  if (router) router_thread = run_component("canonical router", router.get());
   for (size_t i = 0; i < appliers.size(); ++i)
     threads.push_back(run_component("target " + config.targets[i].name, appliers[i].get()));
   if (feed) threads.push_back(run_component("feed", feed.get()));
@@ -212,6 +275,10 @@ int RunEngine(const Config& config) {
   for (size_t i = 0; i < n_sources; ++i) threads[i].join();
   (*intake)->Stop();
   intake_thread.join();
+  if (router) {
+    router->Stop();
+    router_thread.join();
+  }
   for (auto& a : appliers) a->Stop();
   if (feed) feed->Stop();
   for (size_t i = n_sources; i < threads.size(); ++i) threads[i].join();

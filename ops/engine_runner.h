@@ -5,9 +5,22 @@
 // Thread-safety: Run() on the main thread only.
 #pragma once
 
+#include <memory>
+
+#include "handoff/conflict/ownership_rules.h"
 #include "handoff/engine/config.h"
+#include "handoff/engine/status.h"
+#include "handoff/schemas/model.h"
 
 namespace handoff {
+
+// The canonical model and ownership rules named by `canonical:`.
+struct CanonicalSetup {
+  schemas::Model model;
+  conflict::OwnershipRules rules;
+};
+// Loads both; every problem of either is reported (InvalidArgument).
+Result<std::unique_ptr<CanonicalSetup>> LoadCanonical(const Config& config);
 
 // Returns the process exit code: 0 after a clean drain, 1 on a fatal error.
 int RunEngine(const Config& config);

@@ -52,6 +52,13 @@ std::unique_ptr<Journal> OpenJournalOrExit(const Config& cfg) {
 
 int CmdValidate(const std::string& path) {
   Config cfg = LoadOrExit(path);
+  if (cfg.canonical()) {
+    auto c = LoadCanonical(cfg);
+    if (!c.ok()) {
+      std::fprintf(stderr, "handoff: invalid configuration:\n%s\n", c.status().message().c_str());
+      return kExitUsage;
+    }
+  }
   std::printf("%s: valid (%zu sources, %zu targets, %zu routes)\n", path.c_str(), cfg.sources.size(),
               cfg.targets.size(), cfg.routes.size());
   return kExitOk;

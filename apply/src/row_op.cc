@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "handoff/engine/event_json.h"
+
 namespace handoff::apply {
 namespace {
 
@@ -56,22 +58,6 @@ RowImage KeyOnly(const TableMeta& meta, const RowImage& image) {
   return key;
 }
 
-void AppendJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      default:
-        if (c < 0x20) *out += fmt::format("\\u{:04x}", c);
-        else out->push_back(static_cast<char>(c));
-    }
-  }
-  out->push_back('"');
-}
 
 }  // namespace
 
@@ -163,12 +149,12 @@ std::string ImageJson(const std::vector<Column>& columns) {
   std::string out = "{";
   for (const Column& c : columns) {
     if (out.size() > 1) out += ',';
-    AppendJsonString(c.name, &out);
+    AppendJsonString(&out, c.name);
     out += ':';
     switch (c.kind) {
       case Column::Kind::kNull: out += "null"; break;
       case Column::Kind::kUnchangedToast: out += "{\"unchanged_toast\":true}"; break;
-      case Column::Kind::kText: AppendJsonString(c.data, &out); break;
+      case Column::Kind::kText: AppendJsonString(&out, c.data); break;
       case Column::Kind::kBinary: out += "{\"binary_bytes\":" + std::to_string(c.data.size()) + "}"; break;
     }
   }

@@ -18,7 +18,7 @@ void ChooseJsonKernel() {
     const simdjson::implementation* haswell = simdjson::get_available_implementations()["haswell"];
     if (haswell != nullptr && haswell->supported_by_runtime_system()) {
       simdjson::get_active_implementation() = haswell;
-      LogInfo("capture", "JSON parsing uses simdjson's haswell kernel instead of icelake");
+      LogDebug("capture", "JSON parsing uses simdjson's haswell kernel instead of icelake");
     }
   });
 }

@@ -5,6 +5,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
@@ -186,7 +187,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
   cfg.file = file;
   if (!root.IsMap()) return Status::InvalidArgument(file + ": the configuration must be a YAML mapping");
   r.CheckKeys(root, "", {"journal", "sources", "targets", "routes", "admin", "engine", "schemas", "ownership",
-                         "conflicts", "feed"});
+                         "conflicts", "feed", "canonical"});
 
   YAML::Node journal = root["journal"];
   if (!journal.IsMap()) {
@@ -200,7 +201,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     cfg.journal_retention_us = r.Duration(journal, "retention", "journal", cfg.journal_retention_us);
   }
 
-  std::set<std::string> names;
+  std::set<std::string> names, target_names;
   YAML::Node sources = root["sources"];
   if (sources.IsDefined() && !sources.IsSequence()) problems.Add(sources, "sources", "must be a list");
   if (sources.IsSequence()) {
@@ -310,7 +311,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       }
       if (!tc.kind.empty() && tc.kind != "postgres" && !http)
         problems.Add(t["kind"], path + ".kind", "unknown target kind '" + tc.kind + "' (known: postgres, http)");
-      if (!tc.name.empty() && !names.insert(tc.name).second)
+      // Target names are their own namespace: in canonical mode a system is both
+      // a source and a target of the same name (crm, erp).
+      if (!tc.name.empty() && !target_names.insert(tc.name).second)
         problems.Add(t["name"], path + ".name", "'" + tc.name + "' is used twice");
       cfg.targets.push_back(std::move(tc));
     }
@@ -402,6 +405,21 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       if (!cfg.feed_publish.empty() && cfg.feed_publish.rfind("tcp://", 0) != 0 &&
           cfg.feed_publish.rfind("ipc://", 0) != 0)
         problems.Add(feed["publish"], "feed.publish", "must be a tcp:// or ipc:// endpoint");
+    }
+  }
+  YAML::Node canonical = root["canonical"];
+  if (canonical.IsDefined()) {
+    if (!canonical.IsMap()) {
+      problems.Add(canonical, "canonical", "must be a mapping with 'schemas' and 'ownership'");
+    } else {
+      r.CheckKeys(canonical, "canonical", {"schemas", "ownership"});
+      auto resolve = [&](std::string p) {
+        if (p.empty() || p[0] == '/') return p;
+        std::filesystem::path base = std::filesystem::path(file).parent_path();
+        return base.empty() ? p : (base / p).string();
+      };
+      cfg.canonical_schemas = resolve(r.Str(canonical, "schemas", "canonical", true));
+      cfg.canonical_ownership = resolve(r.Str(canonical, "ownership", "canonical", true));
     }
   }
   for (size_t i = 0; i < cfg.sources.size(); ++i)

@@ -134,5 +134,26 @@ feed: { publish: "http://x" }
   EXPECT_NE(m.find("feed.publish: must be a tcp:// or ipc:// endpoint"), std::string::npos) << m;
 }
 
+TEST(ConfigTest, CanonicalSectionAndSystemNamedSourcesAndTargets) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+canonical: { schemas: pack, ownership: /etc/handoff/ownership.yaml }
+sources:
+  - { name: crm, kind: postgres, dsn: "x", tables: [public.accounts] }
+targets:
+  - { name: crm, kind: postgres, dsn: "x" }
+)", "/etc/handoff/h.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->canonical());
+  EXPECT_EQ(c->canonical_schemas, "/etc/handoff/pack");
+  EXPECT_EQ(c->canonical_ownership, "/etc/handoff/ownership.yaml");
+  auto bad = ParseConfig("journal: { path: /j }\ncanonical: { schemas: pack, extra: 1 }\n", "h.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("canonical.extra: is not a known key"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("canonical.ownership: is required"), std::string::npos)
+      << bad.status().message();
+}
+
 }  // namespace
 }  // namespace handoff

@@ -8,7 +8,9 @@
 // own position, all in ONE LMDB write transaction (Journal::AppendWithMeta):
 // a crash never derives a change twice nor loses one. Ignored / kept / parked
 // fields are audited under meta "audit:<seq>:<field>" (JSON); parked changes
-// also go to the exception queue (target "canonical", code "conflict").
+// also go to the exception queue (target "canonical", code "conflict"). Its
+// read position is also recorded as the applied seq of a reader named
+// "canonical", so journal retention keeps what it has not read.
 //
 // Thread-safety: Run() on one thread; Stop() from any.
 #pragma once
@@ -22,6 +24,7 @@
 
 #include "handoff/conflict/entity_state.h"
 #include "handoff/conflict/ownership_rules.h"
+#include "handoff/engine/config.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/status.h"
 #include "handoff/schemas/model.h"

@@ -63,6 +63,13 @@ struct Config {
   std::string admin_listen;     // host:port; empty disables
   std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
   std::string feed_publish;     // ZeroMQ PUB endpoint of the change feed; empty disables
+  // Canonical mode (`canonical: { schemas: DIR, ownership: FILE }`): source
+  // changes go through the canonical model and the ownership rules; derived
+  // changes reach the targets named after the systems. Relative paths are
+  // resolved against the config file's directory. Empty = off.
+  std::string canonical_schemas;    // schema pack directory (LoadModel)
+  std::string canonical_ownership;  // YAML file with an `ownership:` section
+  bool canonical() const { return !canonical_schemas.empty(); }
 
   const SourceConfig* FindSource(const std::string& name) const;
   const TargetConfig* FindTarget(const std::string& name) const;

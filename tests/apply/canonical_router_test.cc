@@ -1,0 +1,200 @@
+// CanonicalRouter without PostgreSQL: journal in, derived changes out.
+#include "handoff/apply/canonical_router.h"
+
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+namespace handoff {
+namespace {
+
+const char* kOwnership = R"yaml(
+ownership:
+  customer:
+    default: { owner: crm, policy: owner_wins, non_owner: ignore }
+    fields:
+      legal_entity: { owner: erp }
+      tax_region: { owner: erp }
+      payment_terms: { owner: erp }
+      credit_limit: { owner: erp }
+      currency: { owner: erp }
+      billing_status: { owner: erp }
+)yaml";
+
+Column Text(const std::string& name, const std::string& v) {
+  Column c;
+  c.name = name;
+  c.kind = Column::Kind::kText;
+  c.data = v;
+  return c;
+}
+Column Null(const std::string& name) {
+  Column c;
+  c.name = name;
+  return c;
+}
+
+class CanonicalRouterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/handoff-canon-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    JournalOptions o;
+    o.path = dir_ + "/journal";
+    o.map_size = 1 << 22;
+    auto j = Journal::Open(o);
+    ASSERT_TRUE(j.ok()) << j.status().ToString();
+    journal_ = std::move(j).value();
+    auto m = schemas::LoadModel(std::string(HANDOFF_SOURCE_DIR) + "/schemas/pack");
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    model_ = std::move(m).value();
+    auto r = conflict::ParseOwnershipRules(kOwnership, "ownership.yaml");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    rules_ = std::move(r).value();
+    CanonicalRouterOptions ro;
+    ro.journal = journal_.get();
+    ro.model = &model_;
+    ro.rules = &rules_;
+    ro.systems = {"crm", "erp"};
+    auto cr = CanonicalRouter::Create(std::move(ro));
+    ASSERT_TRUE(cr.ok());
+    router_ = std::move(cr).value();
+  }
+  void TearDown() override {
+    router_.reset();
+    journal_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  void AppendCrm(Op op, std::vector<Column> before, std::vector<Column> after) {
+    ChangeEvent ev;
+    ev.source = "crm";
+    ev.position = SourcePosition{++lsn_, 1};
+    ev.xid = 1;
+    ev.commit_time_us = 1000000 * static_cast<int64_t>(lsn_);
+    ev.schema = "public";
+    ev.table = "accounts";
+    ev.op = op;
+    ev.key_columns = {"id"};
+    ev.has_before = !before.empty();
+    ev.before = std::move(before);
+    ev.after = std::move(after);
+    ChangeEvent commit;
+    commit.source = "crm";
+    commit.position = SourcePosition{lsn_, 2};
+    commit.op = Op::kCommit;
+    std::vector<AppendBatch> b{{"crm", commit.position, {ev, commit}}};
+    ASSERT_TRUE(journal_->Append(b, nullptr).ok());
+  }
+
+  std::vector<JournalEntry> Derived() {
+    std::vector<JournalEntry> all, out;
+    EXPECT_TRUE(journal_->Read(1, 1000, &all).ok());
+    for (auto& e : all)
+      if (e.event.source.rfind("canonical.", 0) == 0) out.push_back(e);
+    return out;
+  }
+
+  std::vector<Column> Account(const std::string& name, const std::string& terms) {
+    return {Text("id", "42"), Text("name", name), Text("industry", "manufacturing"), Text("owner_email", "a@x.example"),
+            Null("legal_entity"), Null("tax_region"), Text("payment_terms", terms), Null("billing_status")};
+  }
+
+  std::string dir_;
+  uint64_t lsn_ = 100;
+  std::unique_ptr<Journal> journal_;
+  schemas::Model model_;
+  conflict::OwnershipRules rules_;
+  std::unique_ptr<CanonicalRouter> router_;
+};
+
+TEST_F(CanonicalRouterTest, CrmInsertDerivesAnErpUpsertOnce) {
+  AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));
+  size_t n = 0;
+  ASSERT_TRUE(router_->RunOnce(&n).ok());
+  EXPECT_EQ(n, 2u);
+  auto d = Derived();
+  ASSERT_EQ(d.size(), 1u);
+  const ChangeEvent& ev = d[0].event;
+  EXPECT_EQ(ev.source, "canonical.erp");
+  EXPECT_EQ(ev.table, "customers");
+  const Column* key = ev.FindAfter("crm_account_id");
+  ASSERT_NE(key, nullptr);
+  EXPECT_EQ(key->data, "42");
+  ASSERT_NE(ev.FindAfter("name"), nullptr);
+  EXPECT_EQ(ev.FindAfter("name")->data, "Acme");
+  // CRM does not own payment_terms: it is not sent to ERP.
+  const Column* terms = ev.FindAfter("payment_terms");
+  EXPECT_TRUE(terms == nullptr || terms->is_null() || terms->is_unchanged_toast());
+  // Its own output and the position: nothing more to do, nothing derived twice.
+  ASSERT_TRUE(router_->RunOnce(&n).ok());
+  EXPECT_EQ(n, 1u);  // reads its derived event and skips it
+  ASSERT_TRUE(router_->RunOnce(&n).ok());
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(Derived().size(), 1u);
+  auto state = journal_->GetMeta("entity:customer:crm:42");
+  ASSERT_TRUE(state.ok() && state->has_value());
+  conflict::EntityState s;
+  ASSERT_TRUE(DecodeEntityState(**state, &s));
+  EXPECT_EQ(EncodeEntityState(s), **state);
+  EXPECT_TRUE(s.live());
+  EXPECT_EQ(s.fields["name"].value, "Acme");
+}
+
+TEST_F(CanonicalRouterTest, ReprocessingAfterLostPositionDerivesNothingTwice) {
+  AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));
+  ASSERT_TRUE(router_->RunOnce().ok());
+  // As if the position had not been stored: the same derived positions are duplicates.
+  ASSERT_TRUE(journal_->PutMeta(kCanonicalSeqKey, "0").ok());
+  ASSERT_TRUE(journal_->PutMeta("entity:customer:crm:42", "").ok());
+  ASSERT_TRUE(router_->RunOnce().ok());
+  EXPECT_EQ(Derived().size(), 1u);
+}
+
+TEST_F(CanonicalRouterTest, NonOwnerChangeIsAuditedAndCorrected) {
+  AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));
+  ASSERT_TRUE(router_->RunOnce().ok());
+  AppendCrm(Op::kUpdate, Account("Acme", "net_30"), Account("Acme", "net_15"));
+  const uint64_t seq = journal_->LastSeq() - 1;  // the update (then its commit)
+  ASSERT_TRUE(router_->RunOnce().ok());
+  auto audit = journal_->GetMeta(fmt::format("audit:{:020}:payment_terms", seq));
+  ASSERT_TRUE(audit.ok());
+  ASSERT_TRUE(audit->has_value()) << "no audit record for seq " << seq;
+  EXPECT_NE((*audit)->find("\"system\":\"crm\""), std::string::npos) << **audit;
+  EXPECT_NE((*audit)->find("net_15"), std::string::npos) << **audit;
+  for (const auto& e : Derived()) {  // nothing derived for ERP from this change
+    if (e.seq <= seq) continue;
+    const Column* t = e.event.FindAfter("payment_terms");
+    if (e.event.source == "canonical.erp") EXPECT_TRUE(t == nullptr || t->is_unchanged_toast());
+  }
+}
+
+TEST_F(CanonicalRouterTest, RenameReachesErpAsAPartialUpdate) {
+  AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));
+  ASSERT_TRUE(router_->RunOnce().ok());
+  AppendCrm(Op::kUpdate, Account("Acme", "net_30"), Account("Acme Holdings", "net_30"));
+  ASSERT_TRUE(router_->RunOnce().ok());
+  auto d = Derived();
+  ASSERT_EQ(d.size(), 2u);
+  const ChangeEvent& ev = d[1].event;
+  EXPECT_EQ(ev.source, "canonical.erp");
+  ASSERT_NE(ev.FindAfter("name"), nullptr);
+  EXPECT_EQ(ev.FindAfter("name")->data, "Acme Holdings");
+  ASSERT_NE(ev.FindAfter("legal_entity"), nullptr);
+  EXPECT_TRUE(ev.FindAfter("legal_entity")->is_unchanged_toast());
+}
+
+TEST(CanonicalRoutes, OneRoutePerTargetTable) {
+  auto m = schemas::LoadModel(std::string(HANDOFF_SOURCE_DIR) + "/schemas/pack");
+  ASSERT_TRUE(m.ok());
+  bool erp_customers = false;
+  for (const auto& r : CanonicalRoutes(*m))
+    erp_customers |= r.from_source == "canonical.erp" && r.to_target == "erp" && r.to_table == "customers";
+  EXPECT_TRUE(erp_customers);
+}
+}  // namespace
+}  // namespace handoff
