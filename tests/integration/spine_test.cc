@@ -175,6 +175,14 @@ TEST_F(SpineTest, TwoWaySyncThroughTheSameTableDoesNotLoop) {
                          << "  - { from: " << a << ".public.notes, to: tb.public.notes }\n"
                          << "  - { from: " << b << ".public.notes, to: ta.public.notes }\n";
   StartEngine();
+  // Both initial snapshots first: a snapshot copies every row it finds, including one the
+  // engine already wrote from the other side (a snapshot has no origin to filter on).
+  auto slots_up = std::chrono::steady_clock::now() + kCatchUp;
+  while (server_->Dump(name_ + "_a", "SELECT count(*) FROM pg_replication_slots WHERE slot_name IN ('handoff_" + a +
+                                         "', 'handoff_" + b + "') AND active") != "2\n") {
+    ASSERT_LT(std::chrono::steady_clock::now(), slots_up) << LogTail();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_TRUE(server_->Exec(name_ + "_a", "INSERT INTO notes VALUES (1, 'from a')").ok());
   ASSERT_TRUE(server_->Exec(name_ + "_b", "INSERT INTO notes VALUES (2, 'from b')").ok());
   auto deadline = std::chrono::steady_clock::now() + kCatchUp;
