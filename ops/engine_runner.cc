@@ -168,7 +168,6 @@ int RunEngine(const Config& base_config) {
     });
   };
 
-  std::thread intake_thread = run_component("intake", intake->get());
 
   std::vector<std::unique_ptr<SourceAgent>> agents;
   std::vector<std::pair<std::string, SourceAgent*>> agent_refs;
@@ -229,6 +228,9 @@ int RunEngine(const Config& base_config) {
   }
 
   // Sources first, then targets, then the feed.
+  // Every component exists before the first thread starts, so a failure
+  // above returns without threads to stop.
+  std::thread intake_thread = run_component("intake", intake->get());
   std::vector<std::thread> threads;
   for (auto& [name, a] : agent_refs) threads.push_back(run_component("source " + name, a));
   const size_t n_sources = threads.size();

@@ -112,7 +112,7 @@ class AgentProcessTest : public SpineTest {
 };
 
 TEST_F(AgentProcessTest, KilledAgentAndEngineOverTcpLoseAndDoubleNothing) {
-  RunKillScenario("tcp://127.0.0.1:" + std::to_string(21000 + getpid() % 5000));
+  RunKillScenario("tcp://127.0.0.1:" + std::to_string(FreeTcpPort()));
 }
 
 TEST_F(AgentProcessTest, KilledAgentAndEngineOverIpcLoseAndDoubleNothing) {

@@ -20,10 +20,6 @@ namespace {
 
 constexpr auto kCatchUp = std::chrono::seconds(90);
 
-int FreeTcpPort() {
-  static int next = 20000 + (getpid() % 2000) * 10;
-  return next++;
-}
 
 std::vector<JournalEntry> ReadJournal(const std::string& path) {
   JournalOptions o;

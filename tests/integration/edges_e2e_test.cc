@@ -28,14 +28,15 @@ std::string HexHmac(const std::string& key, const std::string& data) {
   return out;
 }
 
-int Port(int offset) { return 23000 + (getpid() % 3000) * 2 + offset; }
 
 class EdgesE2ETest : public SpineTest {};
 
 TEST_F(EdgesE2ETest, SignedDeliveryReachesDatabaseAndRestTargets) {
   CreateDatabases(name_);
   FakeApi api;
-  const int hook_port = Port(0), admin_port = Port(1);
+  const int hook_port = FreeTcpPort();
+  int admin_port = FreeTcpPort();
+  while (admin_port == hook_port) admin_port = FreeTcpPort();
   std::ostringstream c;
   c << "journal: { path: " << dir_ << "/journal }\n"
     << "sources:\n  - { name: hooks, kind: webhook, listen: \"127.0.0.1:" << hook_port

@@ -38,4 +38,8 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out, std::stri
 // The path of the built handoff binary.
 std::string HandoffBinary();
 
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
+// released), for servers a test starts in a child process.
+int FreeTcpPort();
+
 }  // namespace handoff::testing
