@@ -19,6 +19,7 @@
 #include "handoff/engine/journal.h"
 #include "handoff/engine/log.h"
 #include "handoff/engine/transport.h"
+#include "configured_journal.h"
 #include "source_factory.h"
 #include "target_factory.h"
 
@@ -135,12 +136,7 @@ int RunEngine(const Config& base_config) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  JournalOptions jo;
-  jo.path = config.journal_path;
-  jo.map_size = config.journal_map_size;
-  jo.max_map_size = config.journal_max_map_size;
-  jo.retention_us = config.journal_retention_us;
-  auto journal = Journal::Open(jo);
+  auto journal = Journal::Open(JournalOptionsOf(config));
   if (!journal.ok()) {
     LogError("engine", "cannot open the journal: {}", journal.status().ToString());
     return 1;

@@ -8,27 +8,13 @@
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/journal.h"
+#include "configured_journal.h"
 #include "target_factory.h"
 
 namespace handoff {
 namespace {
 
 constexpr int kOk = 0, kFailure = 1, kUsage = 2;
-
-std::unique_ptr<Journal> OpenJournal(const Config& cfg) {
-  JournalOptions o;
-  o.path = cfg.journal_path;
-  o.map_size = cfg.journal_map_size;
-  o.max_map_size = cfg.journal_max_map_size;
-  o.retention_us = cfg.journal_retention_us;
-  auto j = Journal::Open(o);
-  if (!j.ok()) {
-    std::fprintf(stderr, "handoff: cannot open the journal at %s: %s\n", cfg.journal_path.c_str(),
-                 j.status().ToString().c_str());
-    return nullptr;
-  }
-  return std::move(j).value();
-}
 
 std::string Time(int64_t us) {
   if (us <= 0) return "-";
@@ -125,7 +111,7 @@ int ExceptionsList(const Config& cfg, const ExceptionsArgs& a) {
                  a.state.c_str());
     return kUsage;
   }
-  auto j = OpenJournal(cfg);
+  auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
   auto list = j->Exceptions(filter);
   if (!list.ok()) {
@@ -154,7 +140,7 @@ int ExceptionsList(const Config& cfg, const ExceptionsArgs& a) {
 }
 
 int ExceptionsShow(const Config& cfg, const ExceptionsArgs& a) {
-  auto j = OpenJournal(cfg);
+  auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
   auto rec = Find(j.get(), a);
   if (!rec) return kFailure;
@@ -178,7 +164,7 @@ int ExceptionsShow(const Config& cfg, const ExceptionsArgs& a) {
 }
 
 int ExceptionsRetry(const Config& cfg, const ExceptionsArgs& a) {
-  auto j = OpenJournal(cfg);
+  auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
   auto rec = Find(j.get(), a);
   if (!rec) return kFailure;
@@ -210,7 +196,7 @@ int ExceptionsResolve(const Config& cfg, const ExceptionsArgs& a) {
     std::fprintf(stderr, "handoff: resolve needs --actor (who decided)\n");
     return kUsage;
   }
-  auto j = OpenJournal(cfg);
+  auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
   auto rec = Find(j.get(), a);
   if (!rec) return kFailure;
@@ -276,7 +262,7 @@ int ExceptionsDiscard(const Config& cfg, const ExceptionsArgs& a) {
     std::fprintf(stderr, "handoff: discard needs --actor (who) and --note (why)\n");
     return kUsage;
   }
-  auto j = OpenJournal(cfg);
+  auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
   auto rec = Find(j.get(), a);
   if (!rec) return kFailure;

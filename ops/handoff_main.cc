@@ -10,6 +10,7 @@
 #include <map>
 
 #include "agent_runner.h"
+#include "configured_journal.h"
 #include "engine_runner.h"
 #include "exceptions_cli.h"
 #include "target_factory.h"
@@ -36,18 +37,9 @@ Config LoadOrExit(const std::string& path) {
 }
 
 std::unique_ptr<Journal> OpenJournalOrExit(const Config& cfg) {
-  JournalOptions o;
-  o.path = cfg.journal_path;
-  o.map_size = cfg.journal_map_size;
-  o.max_map_size = cfg.journal_max_map_size;
-  o.retention_us = cfg.journal_retention_us;
-  auto j = Journal::Open(o);
-  if (!j.ok()) {
-    std::fprintf(stderr, "handoff: cannot open the journal at %s: %s\n", cfg.journal_path.c_str(),
-                 j.status().ToString().c_str());
-    std::exit(kExitFailure);
-  }
-  return std::move(j).value();
+  auto j = OpenJournalOrReport(cfg);
+  if (!j) std::exit(kExitFailure);
+  return j;
 }
 
 int CmdValidate(const std::string& path) {
