@@ -101,12 +101,21 @@ Result<std::unique_ptr<CanonicalSetup>> LoadCanonical(const Config& config) {
   } else {
     std::stringstream ss;
     ss << in.rdbuf();
-    auto rules = conflict::ParseOwnershipRules(ss.str(), config.canonical_ownership);
+    // Entities are the pack's: an entity added by YAML may have ownership rules.
+    std::vector<std::string> entities;
+    for (const auto& [name, def] : setup->model.entities()) entities.push_back(name);
+    auto rules = entities.empty() ? conflict::ParseOwnershipRules(ss.str(), config.canonical_ownership)
+                                  : conflict::ParseOwnershipRules(ss.str(), config.canonical_ownership, entities);
     if (!rules.ok()) {
       problems += "canonical.ownership: " + rules.status().message() + "\n";
     } else {
       setup->rules = std::move(rules).value();
     }
+  }
+  if (!config.canonical_flows.empty()) {
+    auto flows = schemas::LoadFlows(config.canonical_flows);
+    if (!flows.ok()) problems += "canonical.flows: " + flows.status().message() + "\n";
+    else setup->flows = std::move(flows).value();
   }
   if (!problems.empty()) {
     problems.pop_back();
@@ -197,6 +206,7 @@ int RunEngine(const Config& base_config) {
     ro.journal = journal->get();
     ro.model = &canonical->model;
     ro.rules = &canonical->rules;
+    if (canonical->flows) ro.flows = &*canonical->flows;
     for (const auto& s : config.sources) ro.systems.insert(s.name);
     auto r = CanonicalRouter::Create(std::move(ro));
     if (!r.ok()) {

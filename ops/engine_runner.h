@@ -6,10 +6,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "handoff/conflict/ownership_rules.h"
 #include "handoff/engine/config.h"
 #include "handoff/engine/status.h"
+#include "handoff/schemas/flows.h"
 #include "handoff/schemas/model.h"
 
 namespace handoff {
@@ -18,6 +20,7 @@ namespace handoff {
 struct CanonicalSetup {
   schemas::Model model;
   conflict::OwnershipRules rules;
+  std::optional<schemas::Flows> flows;  // canonical.flows, when configured
 };
 // Loads both; every problem of either is reported (InvalidArgument).
 Result<std::unique_ptr<CanonicalSetup>> LoadCanonical(const Config& config);

@@ -5,6 +5,10 @@
 #include <cstdio>
 #include <map>
 
+#include <chrono>
+#include <thread>
+
+#include "handoff/apply/canonical_router.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/journal.h"
@@ -163,6 +167,33 @@ int ExceptionsShow(const Config& cfg, const ExceptionsArgs& a) {
   return kOk;
 }
 
+// A canonical exception is re-run by the engine's router (the only writer of
+// entity state): the request is stored in the journal and this waits for it.
+int RetryCanonical(Journal* j, const ExceptionRecord& rec, const ExceptionsArgs& a) {
+  Status st = RequestCanonicalRetry(j, rec.seq, a.actor.empty() ? "retry" : a.actor);
+  if (!st.ok()) {
+    std::fprintf(stderr, "handoff: cannot queue the retry: %s\n", st.ToString().c_str());
+    return kFailure;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(a.wait_seconds);
+  while (CanonicalRetryPending(j, rec.seq) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (CanonicalRetryPending(j, rec.seq)) {
+    std::printf("retry of canonical/%llu is queued; no running engine took it within %d s (it will when it runs)\n",
+                static_cast<unsigned long long>(rec.seq), a.wait_seconds);
+    return kFailure;
+  }
+  auto after = j->GetException("canonical", rec.seq);
+  if (after.ok() && after->has_value() && (*after)->state == ExceptionState::kRetried) {
+    std::printf("retried canonical/%llu: applied\n", static_cast<unsigned long long>(rec.seq));
+    return kOk;
+  }
+  std::fprintf(stderr, "handoff: retry of canonical/%llu did not go through: %s\n",
+               static_cast<unsigned long long>(rec.seq),
+               after.ok() && after->has_value() ? (*after)->reason.c_str() : "see the log");
+  return kFailure;
+}
+
 int ExceptionsRetry(const Config& cfg, const ExceptionsArgs& a) {
   auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
@@ -173,6 +204,7 @@ int ExceptionsRetry(const Config& cfg, const ExceptionsArgs& a) {
                  static_cast<unsigned long long>(a.seq), ExceptionStateName(rec->state));
     return kFailure;
   }
+  if (a.target == "canonical") return RetryCanonical(j.get(), *rec, a);
   int rc = ApplyOnce(cfg, j.get(), *rec, std::nullopt);
   if (rc != kOk) {
     auto again = Find(j.get(), a);
@@ -194,6 +226,12 @@ int ExceptionsRetry(const Config& cfg, const ExceptionsArgs& a) {
 int ExceptionsResolve(const Config& cfg, const ExceptionsArgs& a) {
   if (a.actor.empty()) {
     std::fprintf(stderr, "handoff: resolve needs --actor (who decided)\n");
+    return kUsage;
+  }
+  if (a.target == "canonical") {
+    std::fprintf(stderr,
+                 "handoff: a canonical exception names no target row to write; fix the data in the system of "
+                 "record and use retry, or discard it\n");
     return kUsage;
   }
   auto j = OpenJournalOrReport(cfg);

@@ -22,6 +22,7 @@ struct ExceptionsArgs {
   std::vector<std::string> set_null;  // resolve: column
   std::string actor;                  // resolve/discard: who
   std::string note;                   // resolve/discard: why
+  int wait_seconds = 60;              // retry of a canonical exception: how long to wait for the engine
 };
 
 int ExceptionsList(const Config& config, const ExceptionsArgs& args);

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "agent_runner.h"
+#include "canonical_cli.h"
 #include "configured_journal.h"
 #include "engine_runner.h"
 #include "exceptions_cli.h"
@@ -319,6 +320,23 @@ int main(int argc, char** argv) {
   ex_discard->add_option("--actor", ex.actor, "who decided")->required();
   ex_discard->add_option("--note", ex.note, "why")->required();
 
+  ex_retry->add_option("--wait", ex.wait_seconds, "canonical exceptions: seconds to wait for the engine (default 60)");
+
+  std::string trace_ref;
+  auto* trace = app.add_subcommand("trace", "show the path of an engagement: decisions, derived changes, rows written");
+  trace->add_option("--config", config, "configuration file")->required();
+  trace->add_option("KEY", trace_ref, "crm:opportunities:42, or a canonical key such as engagement:crm:42")->required();
+  trace->add_flag("--json", json, "print JSON");
+
+  auto* billing = app.add_subcommand("billing", "billing tools (canonical mode)");
+  billing->require_subcommand(1);
+  std::string period;
+  int billing_wait = 60;
+  auto* close = billing->add_subcommand("close", "draft the invoices of a billing period (idempotent)");
+  close->add_option("--config", config, "configuration file")->required();
+  close->add_option("--period", period, "YYYY-MM")->required();
+  close->add_option("--wait", billing_wait, "seconds to wait for the engine to draft them (default 60)");
+
   auto* cfgcmd = app.add_subcommand("config", "configuration tools");
   cfgcmd->require_subcommand(1);
   auto* validate = cfgcmd->add_subcommand("validate", "check a configuration file and list every problem");
@@ -349,5 +367,7 @@ int main(int argc, char** argv) {
   if (ex_retry->parsed()) return ExceptionsRetry(LoadOrExit(config), ex);
   if (ex_resolve->parsed()) return ExceptionsResolve(LoadOrExit(config), ex);
   if (ex_discard->parsed()) return ExceptionsDiscard(LoadOrExit(config), ex);
+  if (trace->parsed()) return CmdTrace(LoadOrExit(config), trace_ref, json);
+  if (close->parsed()) return CmdBillingClose(LoadOrExit(config), period, billing_wait);
   return 2;
 }

@@ -1,15 +1,17 @@
-#include "handoff/engine/event_json.h"
 #include "handoff/apply/canonical_router.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <thread>
 
+#include "canonical_pass.h"
 #include "handoff/conflict/decide.h"
 #include "handoff/engine/clock.h"
+#include "handoff/engine/event_json.h"
 #include "handoff/engine/log.h"
 
 namespace handoff {
@@ -129,12 +131,12 @@ std::string XrefIndexKey(const std::string& entity, const Xref& x) {
 }
 
 // Builds the derived event for one target row.
-ChangeEvent DerivedEvent(const schemas::TargetRow& row, const JournalEntry& src, uint64_t ordinal) {
+ChangeEvent DerivedEvent(const schemas::TargetRow& row, const JournalEntry& src, SourcePosition position) {
   ChangeEvent ev;
   ev.source = kCanonicalSourcePrefix + row.system;
   // Not a PostgreSQL transaction: each derived change stands alone (no commit marker).
   ev.source_kind = SourceKind::kWebhook;
-  ev.position = SourcePosition{src.seq, ordinal};
+  ev.position = position;
   ev.commit_time_us = src.event.commit_time_us;
   ev.origin = "canonical";
   ev.schema = row.schema;
@@ -244,6 +246,508 @@ std::vector<RouteConfig> CanonicalRoutes(const schemas::Model& model) {
   return routes;
 }
 
+namespace {
+
+constexpr const char* kRetryPrefix = "retry:canonical:";
+constexpr const char* kRetryCounterKey = "canonical.retry_n";
+// Derived changes of a retried entry sort after everything the router has
+// emitted for the entries it has read: (read position, kRetryBase + n).
+constexpr uint64_t kRetryBase = uint64_t{1} << 40;
+
+std::string JoinProblems(const std::vector<schemas::ValidationProblem>& problems) {
+  std::string out;
+  for (const auto& p : problems) out += (out.empty() ? "" : "; ") + p.reason;
+  return out;
+}
+
+}  // namespace
+
+std::string FieldMapJson(const FieldMap& m) {
+  std::string j = "{";
+  for (const auto& [k, v] : m) {
+    if (j.size() > 1) j += ',';
+    AppendJsonString(&j, k);
+    j += ':';
+    if (v) AppendJsonString(&j, *v);
+    else j += "null";
+  }
+  return j + "}";
+}
+
+std::string EntityStateJson(const conflict::EntityState& s) {
+  FieldMap m;
+  for (const auto& [f, fs] : s.fields) m[f] = fs.value;
+  std::string j = "{\"key\":";
+  AppendJsonString(&j, s.key);
+  j += fmt::format(",\"deleted\":{},\"locked\":{},\"fields\":", s.deleted ? "true" : "false",
+                   s.locked ? "true" : "false");
+  return j + FieldMapJson(m) + "}";
+}
+
+CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done)
+    : opts_(opts), j_(opts.journal), done_(done) {
+  lookup_ = [this](const std::string& entity, const Xref& ref) -> std::optional<schemas::EntityRecord> {
+    std::string key;
+    if (ref.system.empty()) {
+      key = ref.id;
+    } else {
+      auto k = Meta(XrefIndexKey(entity, ref));
+      if (!k) return std::nullopt;
+      key = *k;
+    }
+    auto s = Load(key);
+    if (!s.ok() || !s->has_value() || (*s)->entity != entity) return std::nullopt;
+    schemas::EntityRecord rec;
+    rec.key = key;
+    for (const auto& [f, fs] : (*s)->fields) rec.fields[f] = fs.value;
+    rec.xrefs = (*s)->xrefs;
+    rec.deleted = (*s)->deleted;
+    return rec;
+  };
+}
+
+std::optional<std::string> CanonicalPass::Meta(const std::string& key) {
+  auto it = meta_.find(key);
+  if (it != meta_.end()) return it->second;
+  auto v = j_->GetMeta(key);
+  if (!v.ok() || !v->has_value()) return std::nullopt;
+  return **v;
+}
+
+void CanonicalPass::PutMeta(const std::string& key, const std::string& value) { meta_[key] = value; }
+
+Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::string& key) {
+  auto it = states_.find(key);
+  if (it != states_.end()) return std::optional<conflict::EntityState>(it->second);
+  auto v = j_->GetMeta("entity:" + key);
+  if (!v.ok()) return v.status();
+  if (!v->has_value() || (*v)->empty()) return std::optional<conflict::EntityState>();
+  conflict::EntityState s;
+  if (!DecodeEntityState(**v, &s)) return Status::Internal("undecodable canonical state of " + key);
+  return std::optional<conflict::EntityState>(std::move(s));
+}
+
+void CanonicalPass::Store(const conflict::EntityState& s) {
+  states_[s.key] = s;
+  meta_["entity:" + s.key] = EncodeEntityState(s);
+  for (const Xref& x : s.xrefs) meta_[XrefIndexKey(s.entity, x)] = s.key;
+}
+
+Status CanonicalPass::Scan(const std::string& entity, const std::function<void(const conflict::EntityState&)>& f) {
+  const std::string prefix = "entity:" + entity + ":";
+  std::map<std::string, conflict::EntityState> all;
+  Status bad = Status::OK();
+  HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view v) {
+    conflict::EntityState s;
+    if (!DecodeEntityState(std::string(v), &s)) {
+      bad = Status::Internal("undecodable canonical state " + std::string(k));
+      return false;
+    }
+    all[s.key] = std::move(s);
+    return true;
+  }));
+  HANDOFF_RETURN_IF_ERROR(bad);
+  for (const auto& [k, s] : states_)
+    if (s.entity == entity) all[k] = s;
+  for (const auto& [k, s] : all)
+    if (s.live()) f(s);
+  return Status::OK();
+}
+
+bool CanonicalPass::Holds(const std::string& system, const std::string& key) {
+  return Meta("held:" + system + ":" + key).has_value();
+}
+void CanonicalPass::MarkHeld(const std::string& system, const std::string& key) {
+  meta_["held:" + system + ":" + key] = "1";
+}
+
+void CanonicalPass::Park(const std::string& code, const std::string& reason, const std::string& entity,
+                         const std::string& key, const std::string& system) {
+  ExceptionRecord r;
+  r.target = "canonical";
+  r.seq = entry_->seq;
+  r.code = code;
+  r.reason = reason;
+  r.new_image = ImageToJson(entry_->event.after);
+  r.old_image = entry_->event.has_before ? ImageToJson(entry_->event.before) : "";
+  if (!key.empty()) {
+    auto cur = Load(key);
+    if (cur.ok() && cur->has_value()) r.current_image = EntityStateJson(**cur);
+  }
+  r.state = ExceptionState::kOpen;
+  r.created_us = r.updated_us = NowMicros();
+  // One record per entry: a second problem of the same entry adds its reason.
+  if (parked_ > 0 && !exceptions_.empty() && exceptions_.back().seq == r.seq) {
+    exceptions_.back().reason += "; " + reason;
+  } else {
+    exceptions_.push_back(std::move(r));
+  }
+  ++parked_;
+  parked_reason_ = exceptions_.back().reason;
+  TraceStep t;
+  t.step = "exception";
+  t.entity = entity;
+  t.key = key;
+  t.system = system;
+  t.detail = code + ": " + reason;
+  if (!key.empty()) {
+    auto cur = Load(key);
+    t.root = cur.ok() && cur->has_value() ? RootOf(**cur) : key;
+  }
+  if (!t.root.empty()) Trace(std::move(t));
+}
+
+void CanonicalPass::Trace(TraceStep step) {
+  if (step.root.empty()) return;
+  step.seq = entry_->seq;
+  traces_.push_back(std::move(step));
+}
+
+std::string CanonicalPass::RootOf(const conflict::EntityState& s) {
+  // engagement <- project <- time entry / milestone / expense / invoice <- line / payment
+  static const std::map<std::string, std::string> kParent = {
+      {"project", "engagement"},       {"time_entry", "project"}, {"billing_milestone", "project"},
+      {"expense", "project"},          {"invoice", "project"},    {"invoice_line", "invoice"},
+      {"payment", "invoice"},
+  };
+  conflict::EntityState cur = s;
+  for (int depth = 0; depth < 4; ++depth) {
+    auto it = kParent.find(cur.entity);
+    if (it == kParent.end()) break;
+    auto f = cur.fields.find(it->second);
+    if (f == cur.fields.end() || !f->second.value) break;
+    auto parent = Load(*f->second.value);
+    if (!parent.ok() || !parent->has_value()) {
+      if (it->second == "engagement") return *f->second.value;
+      break;
+    }
+    cur = **parent;
+  }
+  return cur.key;
+}
+
+void CanonicalPass::Emit(const conflict::EntityState& state, FieldMap fields, const std::string& system, Op op,
+                         const std::string& origin_system) {
+  bool partial = false;
+  if (op != Op::kDelete) {
+    if (Holds(system, state.key)) {
+      partial = true;
+    } else {
+      for (const std::string& f : opts_.model->FieldsHeldBy(state.entity, system)) {
+        auto it = state.fields.find(f);
+        if (it != state.fields.end() && !fields.count(f)) fields[f] = it->second.value;
+      }
+    }
+  }
+  EntityChange out;
+  out.entity = state.entity;
+  out.key = state.key;
+  out.system = origin_system;
+  out.op = op;
+  out.commit_time_us = entry_->event.commit_time_us;
+  out.seq = entry_->seq;
+  out.xrefs = state.xrefs;
+  if (op == Op::kDelete) {
+    out.has_before = true;
+    for (const auto& [f, fs] : state.fields) out.before[f] = fs.value;
+  } else {
+    out.after = fields;
+  }
+  auto row = opts_.model->MapChange(out, system, lookup_);
+  if (!row.ok()) {
+    Park("mapping", fmt::format("{} {} cannot be written to {}: {}", HumanEntity(state.entity), state.key, system,
+                                row.status().message()),
+         state.entity, state.key, origin_system);
+    return;
+  }
+  if (!row->has_value()) return;
+  std::set<std::string> unchanged_cols;
+  if (partial) {
+    if (const schemas::TargetMapping* tm = opts_.model->FindTarget(state.entity, system)) {
+      for (const auto& [col, expr] : tm->columns) {
+        if ((*row)->Find(col) != nullptr) continue;
+        schemas::TargetColumn unchanged;
+        unchanged.name = col;
+        (*row)->columns.push_back(unchanged);
+        unchanged_cols.insert(col);
+      }
+    }
+  } else if (op != Op::kDelete) {
+    MarkHeld(system, state.key);
+  }
+  const std::string source = kCanonicalSourcePrefix + system;
+  AppendBatch& b = batches_[source];
+  b.source = source;
+  ChangeEvent derived = DerivedEvent(**row, *entry_, SourcePosition{base_.lsn, base_.ordinal + ++ordinal_});
+  for (Column& c : derived.after)
+    if (unchanged_cols.count(c.name)) c.kind = Column::Kind::kUnchangedToast;
+  if (partial) {
+    // The system holds the row: update it by key (the before-image names only
+    // the key), never create a partial row.
+    derived.has_before = true;
+    for (const Column& c : derived.after)
+      if (std::find(derived.key_columns.begin(), derived.key_columns.end(), c.name) != derived.key_columns.end())
+        derived.before.push_back(c);
+  }
+  b.upto = derived.position;
+  TraceStep t;
+  t.step = "derived";
+  t.entity = state.entity;
+  t.key = state.key;
+  t.system = system;
+  t.target_system = system;
+  t.target_table = (*row)->table.empty() ? (*row)->resource : (*row)->schema + "." + (*row)->table;
+  for (const std::string& k : (*row)->key_columns)
+    if (const schemas::TargetColumn* c = (*row)->Find(k))
+      t.target_key += (t.target_key.empty() ? "" : ", ") + k + "=" + c->value.value_or("NULL");
+  t.detail = fmt::format("{} {} {}", op == Op::kDelete ? "delete from" : "write to", system, t.target_table);
+  t.root = RootOf(state);
+  t.batch = 0;  // resolved to the batch's position in Commit()
+  t.index = static_cast<int>(b.events.size());
+  t.target_system = source;  // batch name until Commit()
+  b.events.push_back(std::move(derived));
+  Trace(std::move(t));
+}
+
+Status CanonicalPass::SetFields(const std::string& key, const FieldMap& fields, const std::string& system,
+                                const std::string& why) {
+  auto loaded = Load(key);
+  HANDOFF_RETURN_IF_ERROR(loaded.status());
+  if (!loaded->has_value()) return Status::OK();
+  conflict::EntityState s = std::move(**loaded);
+  FieldMap changed;
+  for (const auto& [f, v] : fields) {
+    auto it = s.fields.find(f);
+    if (it != s.fields.end() && it->second.value == v) continue;
+    conflict::FieldState fs;
+    fs.value = v;
+    fs.provenance = conflict::FieldProvenance{system, entry_->event.commit_time_us, entry_->seq};
+    s.fields[f] = fs;
+    changed[f] = v;
+  }
+  if (changed.empty()) return Status::OK();
+  FieldMap all;
+  for (const auto& [f, fs] : s.fields) all[f] = fs.value;
+  auto problems = opts_.model->Validate(s.entity, all, lookup_);
+  if (!problems.empty()) {
+    Park("validation", fmt::format("{} {} cannot take {}: {}", HumanEntity(s.entity), s.key, FieldMapJson(changed),
+                                   JoinProblems(problems)),
+         s.entity, s.key, system);
+    return Status::OK();
+  }
+  Store(s);
+  TraceStep t;
+  t.step = "flow";
+  t.entity = s.entity;
+  t.key = s.key;
+  t.system = system;
+  t.detail = why + " " + FieldMapJson(changed);
+  t.root = RootOf(s);
+  Trace(std::move(t));
+  for (const std::string& target : opts_.model->TargetSystems(s.entity)) {
+    FieldMap send;
+    for (const std::string& f : opts_.model->FieldsHeldBy(s.entity, target))
+      if (changed.count(f)) send[f] = changed[f];
+    if (!send.empty() && Holds(target, s.key)) Emit(s, send, target, Op::kUpdate, system);
+  }
+  return Status::OK();
+}
+
+Status CanonicalPass::Process(const JournalEntry& e) {
+  entry_ = &e;
+  ordinal_ = 0;
+  parked_ = 0;
+  base_ = SourcePosition{e.seq, 0};
+  return Route(e);
+}
+
+Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, const std::string& request_key) {
+  entry_ = &e;
+  parked_ = 0;
+  ordinal_ = 0;
+  uint64_t n = 0;
+  if (auto v = Meta(kRetryCounterKey)) n = std::stoull(*v);
+  n += 1 + retry_counter_;
+  retry_counter_ = 0;
+  meta_[kRetryCounterKey] = std::to_string(n);
+  base_ = SourcePosition{done_, kRetryBase + n * 4096};
+  auto existing = j_->GetException("canonical", e.seq);
+  HANDOFF_RETURN_IF_ERROR(existing.status());
+  size_t before = exceptions_.size();
+  HANDOFF_RETURN_IF_ERROR(Route(e));
+  meta_[request_key] = std::nullopt;
+  if (!existing->has_value()) return Status::OK();
+  ExceptionRecord r = **existing;
+  r.updated_us = NowMicros();
+  if (parked_ == 0) {
+    r.state = ExceptionState::kRetried;
+    r.actor = actor;
+    r.note = "retried: applied";
+    exceptions_.push_back(std::move(r));
+  } else {
+    // Route() staged a fresh open record with the new reason; keep history.
+    ExceptionRecord& fresh = exceptions_[before];
+    fresh.created_us = r.created_us;
+    fresh.note = "retry by " + actor + " failed again";
+  }
+  return Status::OK();
+}
+
+Status CanonicalPass::Route(const JournalEntry& e) {
+  const ChangeEvent& ev = e.event;
+  if (ev.source == kBillingCloseSource) {
+    for (const Column& c : ev.after)
+      if (c.name == "period") return BillingClose(c.data);
+    return Status::OK();
+  }
+  if (ev.source.rfind("canonical", 0) == 0) return Status::OK();  // our own output
+  if (ev.op == Op::kCommit || ev.op == Op::kMessage || ev.op == Op::kTruncate) return Status::OK();
+  if (!opts_.systems.count(ev.source)) return Status::OK();
+  const std::string table = ev.schema + "." + ev.table;
+  if (opts_.model->FindSource(ev.source, table) == nullptr) return Status::OK();
+  auto mapped = opts_.model->MapSource(ev, ev.source, lookup_);
+  if (!mapped.ok()) {
+    const schemas::SourceMapping* sm = opts_.model->FindSource(ev.source, table);
+    std::string entity = sm ? sm->entity : "";
+    Park(mapped.status().code() == StatusCode::kNotFound ? "missing_reference" : "mapping",
+         fmt::format("{} row of {}.{} cannot be read: {}", HumanEntity(entity), ev.source, table,
+                     mapped.status().message()),
+         entity, "", ev.source);
+    return Status::OK();
+  }
+  if (!mapped->has_value()) return Status::OK();
+  EntityChange change = std::move(**mapped);
+  change.seq = e.seq;
+  if (change.commit_time_us == 0) change.commit_time_us = ev.commit_time_us;
+  if (change.system.empty()) change.system = ev.source;
+  auto loaded = Load(change.key);
+  HANDOFF_RETURN_IF_ERROR(loaded.status());
+  conflict::EntityState current;
+  if (loaded->has_value()) {
+    current = std::move(**loaded);
+  } else {
+    current.entity = change.entity;
+    current.key = change.key;
+  }
+  // Validation of the entity as it would be after the change.
+  if (change.op != Op::kDelete) {
+    FieldMap merged;
+    if (current.live())
+      for (const auto& [f, fs] : current.fields) merged[f] = fs.value;
+    for (const auto& [f, v] : change.after) merged[f] = v;
+    auto problems = opts_.model->Validate(change.entity, merged, lookup_);
+    if (!problems.empty()) {
+      Park("validation", fmt::format("{} {} from {}: {}", HumanEntity(change.entity), change.key, change.system,
+                                     JoinProblems(problems)),
+           change.entity, change.key, change.system);
+      return Status::OK();
+    }
+  }
+  conflict::Decision d = conflict::Decide(*opts_.rules, current, change);
+  for (const Xref& x : change.xrefs) {  // the state knows every id it was seen under
+    bool have = false;
+    for (const Xref& h : d.state.xrefs) have |= (h.system == x.system && h.object == x.object);
+    if (!have) d.state.xrefs.push_back(x);
+  }
+  std::set<std::string> suppress;
+  HANDOFF_RETURN_IF_ERROR(FlowsBeforeEmit(change, &d, &suppress));
+  Store(d.state);
+  TraceStep t;
+  t.step = "decided";
+  t.entity = change.entity;
+  t.key = change.key;
+  t.system = change.system;
+  t.root = RootOf(d.state);
+  t.detail = fmt::format("{} {} at {}: {} field(s) applied, {} kept, {} ignored, {} parked{}", OpName(ev.op),
+                         change.key, FormatPosition(ev.position), d.Count(conflict::FieldOutcome::kApplied),
+                         d.Count(conflict::FieldOutcome::kKeptCurrent),
+                         d.Count(conflict::FieldOutcome::kIgnoredNotOwner), d.Count(conflict::FieldOutcome::kParked),
+                         d.conflicts ? fmt::format(", {} conflict(s)", d.conflicts) : "");
+  Trace(std::move(t));
+  for (const auto& a : d.audit) {
+    if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
+    meta_[fmt::format("audit:{:020}:{}", e.seq, a.field.empty() ? "*" : a.field)] = AuditJson(a);
+  }
+  for (const auto& x : d.exceptions)
+    Park("conflict", fmt::format("{} {} from {}: {}{}", HumanEntity(x.entity), x.key, x.system,
+                                 x.field.empty() ? "" : x.field + ": ", x.reason),
+         x.entity, x.key, x.system);
+  if (change.op != Op::kDelete && !Holds(change.system, change.key)) MarkHeld(change.system, change.key);
+  if (d.action != conflict::EntityAction::kNone) {
+    for (const std::string& system : opts_.model->TargetSystems(change.entity)) {
+      if (system == change.system || suppress.count(system)) continue;
+      if (d.action == conflict::EntityAction::kDelete) {
+        Emit(d.state, {}, system, Op::kDelete, change.system);
+        continue;
+      }
+      FieldMap fields;
+      for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, system)) {
+        auto it = d.propagate.find(f);
+        if (it != d.propagate.end()) fields[f] = it->second;
+      }
+      if (!fields.empty()) Emit(d.state, fields, system, Op::kUpdate, change.system);
+    }
+  }
+  if (!d.corrections.empty() && d.state.live()) {
+    FieldMap fields;
+    for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, change.system)) {
+      auto it = d.corrections.find(f);
+      if (it != d.corrections.end()) fields[f] = it->second;
+    }
+    if (!fields.empty()) Emit(d.state, fields, change.system, Op::kUpdate, change.system);
+  }
+  return FlowsAfterStore(change, d);
+}
+
+Status CanonicalPass::Commit(uint64_t last) {
+  meta_[kCanonicalSeqKey] = std::to_string(last);
+  SideWrites side;
+  for (auto& [k, v] : meta_) {
+    if (v) side.meta_puts.emplace_back(k, *v);
+    else side.meta_deletes.push_back(k);
+  }
+  std::vector<AppendBatch> list;
+  std::map<std::string, int> batch_index;
+  for (auto& [name, b] : batches_) {
+    batch_index[name] = static_cast<int>(list.size());
+    list.push_back(std::move(b));
+  }
+  side.exceptions = exceptions_;
+  side.after_append = [&](const AppendResult& res, std::vector<std::pair<std::string, std::string>>* puts) {
+    std::map<std::string, int> n;
+    for (const TraceStep& t : traces_) {
+      uint64_t derived_seq = 0;
+      std::string target = t.target_system;
+      if (t.step == "derived") {
+        auto bi = batch_index.find(t.target_system);
+        if (bi != batch_index.end() && static_cast<size_t>(bi->second) < res.seqs.size() &&
+            static_cast<size_t>(t.index) < res.seqs[bi->second].size())
+          derived_seq = res.seqs[bi->second][t.index];
+        target = t.target_system.substr(std::string(kCanonicalSourcePrefix).size());
+      }
+      std::string j = "TL1;";
+      PutNum(&j, static_cast<int64_t>(t.seq));
+      PutNum(&j, NowMicros());
+      for (const std::string* f : {&t.step, &t.entity, &t.key, &t.system, &t.detail}) PutStr(&j, *f);
+      PutNum(&j, static_cast<int64_t>(derived_seq));
+      PutStr(&j, t.step == "derived" ? target : std::string());
+      PutStr(&j, t.target_table);
+      PutStr(&j, t.target_key);
+      std::string prefix = fmt::format("trace:{}:{:020}:", t.root, t.seq);
+      puts->emplace_back(fmt::format("{}{:05}", prefix, n[prefix]++), std::move(j));
+    }
+  };
+  AppendResult res;
+  HANDOFF_RETURN_IF_ERROR(j_->AppendWithMeta(list, side, &res));
+  // Retention keeps what the router has not read yet (it counts as a reader named "canonical").
+  Status applied = j_->SetTargetApplied("canonical", last);
+  if (!applied.ok()) LogWarn("canonical", "cannot record the router position: {}", applied.ToString());
+  for (const auto& x : exceptions_)
+    if (x.state == ExceptionState::kOpen)
+      LogWarn("canonical", "seq {} parked ({}): {}", x.seq, x.code, x.reason);
+  return Status::OK();
+}
+
 Result<std::unique_ptr<CanonicalRouter>> CanonicalRouter::Create(CanonicalRouterOptions options) {
   if (options.journal == nullptr || options.model == nullptr || options.rules == nullptr)
     return Status::InvalidArgument("CanonicalRouter needs a journal, a model and ownership rules");
@@ -280,216 +784,138 @@ Status CanonicalRouter::RunOnce(size_t* processed) {
   if (!pos.ok()) return pos.status();
   uint64_t done = 0;
   if (pos->has_value()) done = std::stoull(**pos);
-  std::vector<JournalEntry> entries;
-  HANDOFF_RETURN_IF_ERROR(j->Read(done + 1, kReadBatch, &entries));
-  if (processed) *processed = entries.size();
-  if (entries.empty()) return Status::OK();
-
-  // States touched by this batch (read-your-writes within the transaction).
-  std::map<std::string, conflict::EntityState> states;
-  std::map<std::string, std::string> xref_index;  // staged index entries
-  std::set<std::string> held_staged;                // staged "held:<system>:<key>"
-  // Whether `system` already holds the entity (it sent a change of it, or was sent one).
-  auto holds = [&](const std::string& system, const std::string& key) {
-    std::string hk = "held:" + system + ":" + key;
-    if (held_staged.count(hk)) return true;
-    auto v = j->GetMeta(hk);
-    return v.ok() && v->has_value();
-  };
-  auto mark_held = [&](const std::string& system, const std::string& key, std::vector<std::pair<std::string, std::string>>* meta) {
-    std::string hk = "held:" + system + ":" + key;
-    if (held_staged.insert(hk).second) meta->emplace_back(hk, "1");
-  };
-  auto load_state = [&](const std::string& key) -> Result<std::optional<conflict::EntityState>> {
-    auto it = states.find(key);
-    if (it != states.end()) return std::optional<conflict::EntityState>(it->second);
-    auto v = j->GetMeta("entity:" + key);
-    if (!v.ok()) return v.status();
-    if (!v->has_value() || (*v)->empty()) return std::optional<conflict::EntityState>();  // empty = no state
-    conflict::EntityState s;
-    if (!DecodeEntityState(**v, &s)) return Status::Internal("undecodable canonical state of " + key);
-    return std::optional<conflict::EntityState>(std::move(s));
-  };
-  schemas::LookupFn lookup = [&](const std::string& entity, const Xref& ref) -> std::optional<schemas::EntityRecord> {
-    std::string ik = XrefIndexKey(entity, ref), key;
-    auto it = xref_index.find(ik);
-    if (it != xref_index.end()) {
-      key = it->second;
-    } else {
-      auto v = j->GetMeta(ik);
-      if (!v.ok() || !v->has_value()) return std::nullopt;
-      key = **v;
-    }
-    auto s = load_state(key);
-    if (!s.ok() || !s->has_value()) return std::nullopt;
-    schemas::EntityRecord rec;
-    rec.key = key;
-    for (const auto& [f, fs] : (*s)->fields) rec.fields[f] = fs.value;
-    rec.xrefs = (*s)->xrefs;
-    rec.deleted = (*s)->deleted;
-    return rec;
-  };
-
-  std::map<std::string, AppendBatch> batches;  // by derived source
-  std::vector<std::pair<std::string, std::string>> meta;
-  std::vector<conflict::ExceptionRecord> parked;
-  uint64_t last = done;
-  for (const JournalEntry& e : entries) {
-    last = e.seq;
-    const ChangeEvent& ev = e.event;
-    if (ev.source.rfind("canonical", 0) == 0) continue;  // our own output
-    if (ev.op == Op::kCommit || ev.op == Op::kMessage || ev.op == Op::kTruncate) continue;
-    if (!opts_.systems.count(ev.source)) continue;
-    const std::string table = ev.schema + "." + ev.table;
-    if (opts_.model->FindSource(ev.source, table) == nullptr) continue;
-    auto mapped = opts_.model->MapSource(ev, ev.source, lookup);
-    if (!mapped.ok()) {
-      LogWarn("canonical", "seq {}: cannot map {}.{}: {}", e.seq, ev.source, table, mapped.status().ToString());
+  if (processed) *processed = 0;
+  // Retry requests first (handoff exceptions retry canonical/<seq>).
+  std::vector<std::pair<std::string, std::string>> requests;
+  HANDOFF_RETURN_IF_ERROR(j->ScanMeta(kRetryPrefix, [&](std::string_view k, std::string_view v) {
+    requests.emplace_back(std::string(k), std::string(v));
+    return requests.size() < 64;
+  }));
+  for (const auto& [key, actor] : requests) {
+    uint64_t seq = std::strtoull(key.c_str() + std::string(kRetryPrefix).size(), nullptr, 10);
+    std::vector<JournalEntry> e;
+    HANDOFF_RETURN_IF_ERROR(j->Read(seq, 1, &e));
+    CanonicalPass pass(opts_, done);
+    if (e.empty() || e[0].seq != seq || seq > done) {
+      LogWarn("canonical", "retry of seq {}: {}", seq, seq > done ? "not routed yet" : "no longer in the journal");
+      if (seq <= done) HANDOFF_RETURN_IF_ERROR(j->DeleteMeta(key));
       continue;
     }
-    if (!mapped->has_value()) continue;
-    EntityChange change = std::move(**mapped);
-    change.seq = e.seq;
-    if (change.commit_time_us == 0) change.commit_time_us = ev.commit_time_us;
-    if (change.system.empty()) change.system = ev.source;
-    auto loaded = load_state(change.key);
-    if (!loaded.ok()) return loaded.status();
-    conflict::EntityState current;
-    if (loaded->has_value()) {
-      current = std::move(**loaded);
-    } else {
-      current.entity = change.entity;
-      current.key = change.key;
-    }
-    conflict::Decision d = conflict::Decide(*opts_.rules, current, change);
-    for (const Xref& x : change.xrefs) {  // make sure the state knows every id it was seen under
-      bool have = false;
-      for (const Xref& h : d.state.xrefs) have |= (h.system == x.system && h.object == x.object);
-      if (!have) d.state.xrefs.push_back(x);
-    }
-    states[change.key] = d.state;
-    meta.emplace_back("entity:" + change.key, EncodeEntityState(d.state));
-    for (const Xref& x : d.state.xrefs) {
-      std::string ik = XrefIndexKey(change.entity, x);
-      xref_index[ik] = change.key;
-      meta.emplace_back(ik, change.key);
-    }
-    for (const auto& a : d.audit) {
-      if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
-      meta.emplace_back(fmt::format("audit:{:020}:{}", e.seq, a.field.empty() ? "*" : a.field), AuditJson(a));
-    }
-    if (!d.exceptions.empty()) {
-      conflict::ExceptionRecord x = d.exceptions.front();
-      parked.push_back(x);
-    }
-    if (change.op != Op::kDelete && !holds(change.system, change.key)) mark_held(change.system, change.key, &meta);
-    uint64_t ordinal = 0;
-    std::set<std::string> unchanged_cols;
-    // A system that already holds the entity gets an UPDATE of the changed
-    // columns only (the others are sent as unchanged, so a concurrent edit of
-    // them in that system is not overwritten); a system that does not yet
-    // hold it gets an upsert of every canonical field it holds.
-    auto emit = [&](const std::string& system, FieldMap fields, Op op) {
-      bool partial = false;
-      if (op != Op::kDelete) {
-        if (holds(system, change.key)) {
-          partial = true;
-        } else {
-          for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, system)) {
-            auto it = d.state.fields.find(f);
-            if (it != d.state.fields.end() && !fields.count(f)) fields[f] = it->second.value;
-          }
-        }
-      }
-      EntityChange out;
-      out.entity = change.entity;
-      out.key = change.key;
-      out.system = change.system;
-      out.op = op;
-      out.commit_time_us = change.commit_time_us;
-      out.seq = e.seq;
-      out.xrefs = d.state.xrefs;
-      if (op == Op::kDelete) {
-        out.has_before = true;
-        for (const auto& [f, fs] : d.state.fields) out.before[f] = fs.value;
-      } else {
-        out.after = fields;
-      }
-      auto row = opts_.model->MapChange(out, system, lookup);
-      if (!row.ok()) {
-        LogWarn("canonical", "seq {}: cannot map {} {} to {}: {}", e.seq, change.entity, change.key, system,
-                row.status().ToString());
-        return;
-      }
-      if (!row->has_value()) return;
-      if (partial) {
-        if (const schemas::TargetMapping* tm = opts_.model->FindTarget(change.entity, system)) {
-          for (const auto& [col, expr] : tm->columns) {
-            if ((*row)->Find(col) != nullptr) continue;
-            schemas::TargetColumn unchanged;
-            unchanged.name = col;
-            unchanged.value = std::nullopt;
-            (*row)->columns.push_back(unchanged);
-            unchanged_cols.insert(col);
-          }
-        }
-      } else if (op != Op::kDelete) {
-        mark_held(system, change.key, &meta);
-      }
-      AppendBatch& b = batches[kCanonicalSourcePrefix + system];
-      b.source = kCanonicalSourcePrefix + system;
-      ChangeEvent derived = DerivedEvent(**row, e, ++ordinal);
-      for (Column& c : derived.after)
-        if (unchanged_cols.count(c.name)) c.kind = Column::Kind::kUnchangedToast;
-      unchanged_cols.clear();
-      b.upto = derived.position;
-      b.events.push_back(std::move(derived));
-    };
-    if (d.action != conflict::EntityAction::kNone) {
-      for (const std::string& system : opts_.model->TargetSystems(change.entity)) {
-        if (system == change.system) continue;
-        if (d.action == conflict::EntityAction::kDelete) {
-          emit(system, {}, Op::kDelete);
-          continue;
-        }
-        FieldMap fields;
-        for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, system)) {
-          auto it = d.propagate.find(f);
-          if (it != d.propagate.end()) fields[f] = it->second;
-        }
-        if (!fields.empty()) emit(system, fields, Op::kUpdate);
-      }
-    }
-    if (!d.corrections.empty() && d.state.live()) {
-      FieldMap fields;
-      for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, change.system)) {
-        auto it = d.corrections.find(f);
-        if (it != d.corrections.end()) fields[f] = it->second;
-      }
-      if (!fields.empty()) emit(change.system, fields, Op::kUpdate);
-    }
+    HANDOFF_RETURN_IF_ERROR(pass.Retry(e[0], actor, key));
+    HANDOFF_RETURN_IF_ERROR(pass.Commit(done));
+    if (processed) ++*processed;
   }
-  meta.emplace_back(kCanonicalSeqKey, std::to_string(last));
-  std::vector<AppendBatch> list;
-  for (auto& [name, b] : batches) list.push_back(std::move(b));
+
+  std::vector<JournalEntry> entries;
+  HANDOFF_RETURN_IF_ERROR(j->Read(done + 1, kReadBatch, &entries));
+  if (processed) *processed += entries.size();
+  if (entries.empty()) return Status::OK();
+  CanonicalPass pass(opts_, done);
+  for (const JournalEntry& e : entries) HANDOFF_RETURN_IF_ERROR(pass.Process(e));
+  return pass.Commit(entries.back().seq);
+}
+
+Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, const conflict::OwnershipRules& rules,
+                              const std::string& ref) {
+  TraceReport report;
+  report.key = ref;
+  // system:object:id -> the entity holding that xref.
+  size_t a = ref.find(':'), b = ref.rfind(':');
+  if (a != std::string::npos && b != a && model.Systems().count(ref.substr(0, a))) {
+    std::string system = ref.substr(0, a), object = ref.substr(a + 1, b - a - 1), id = ref.substr(b + 1);
+    const schemas::SourceMapping* sm = model.FindSource(system, object);
+    if (sm == nullptr) return Status::NotFound(system + " has no mapped table " + object);
+    auto k = journal->GetMeta(XrefIndexKey(sm->entity, Xref{system, object, id}));
+    HANDOFF_RETURN_IF_ERROR(k.status());
+    if (!k->has_value()) return Status::NotFound("handoff has not seen " + ref);
+    report.key = **k;
+  }
+  CanonicalRouterOptions o;
+  o.journal = journal;
+  o.model = &model;
+  o.rules = &rules;
+  CanonicalPass pass(o, 0);
+  auto st = pass.Load(report.key);
+  HANDOFF_RETURN_IF_ERROR(st.status());
+  if (!st->has_value()) return Status::NotFound("no canonical entity " + report.key);
+  report.root = pass.RootOf(**st);
+  std::map<uint64_t, std::string> parked;  // derived seq -> reason (open target exceptions)
+  auto open = journal->Exceptions(ExceptionState::kOpen);
+  HANDOFF_RETURN_IF_ERROR(open.status());
+  std::map<std::string, std::map<uint64_t, std::string>> by_target;
+  for (const auto& x : *open) by_target[x.target][x.seq] = x.reason;
+  auto targets = journal->Targets();
+  HANDOFF_RETURN_IF_ERROR(targets.status());
+  std::map<std::string, uint64_t> applied(targets->begin(), targets->end());
+  Status bad = Status::OK();
+  HANDOFF_RETURN_IF_ERROR(journal->ScanMeta("trace:" + report.root + ":", [&](std::string_view, std::string_view v) {
+    std::string data(v);
+    if (data.rfind("TL1;", 0) != 0) return true;
+    Reader r{data, 4};
+    TraceLine l;
+    l.seq = static_cast<uint64_t>(r.Num());
+    l.at_us = r.Num();
+    l.step = r.Str();
+    l.entity = r.Str();
+    l.key = r.Str();
+    l.system = r.Str();
+    l.detail = r.Str();
+    l.derived_seq = static_cast<uint64_t>(r.Num());
+    l.target = r.Str();
+    l.table = r.Str();
+    l.row = r.Str();
+    if (!r.ok) {
+      bad = Status::Corruption("trace record of " + report.root + " is malformed");
+      return false;
+    }
+    if (l.step == "derived") {
+      auto x = by_target[l.target].find(l.derived_seq);
+      if (x != by_target[l.target].end()) l.state = "parked: " + x->second;
+      else if (applied.count(l.target) && applied[l.target] >= l.derived_seq) l.state = "applied";
+      else l.state = "pending";
+    }
+    report.lines.push_back(std::move(l));
+    return true;
+  }));
+  HANDOFF_RETURN_IF_ERROR(bad);
+  return report;
+}
+
+Result<uint64_t> RequestBillingClose(Journal* journal, const std::string& period) {
+  auto durable = journal->SourceDurable(kBillingCloseSource);
+  HANDOFF_RETURN_IF_ERROR(durable.status());
+  ChangeEvent ev;
+  ev.source = kBillingCloseSource;
+  ev.source_kind = SourceKind::kWebhook;
+  ev.position = SourcePosition{durable->lsn + 1, 0};
+  ev.commit_time_us = NowMicros();
+  ev.op = Op::kInsert;
+  ev.schema = "handoff";
+  ev.table = "billing_close";
+  Column c;
+  c.name = "period";
+  c.type_oid = 25;
+  c.kind = Column::Kind::kText;
+  c.data = period;
+  ev.after.push_back(std::move(c));
+  std::vector<AppendBatch> batch(1);
+  batch[0].source = kBillingCloseSource;
+  batch[0].upto = ev.position;
+  batch[0].events.push_back(std::move(ev));
   AppendResult res;
-  HANDOFF_RETURN_IF_ERROR(j->AppendWithMeta(list, meta, &res));
-  // Retention keeps what the router has not read yet (it counts as a reader named "canonical").
-  Status applied = j->SetTargetApplied("canonical", last);
-  if (!applied.ok()) LogWarn("canonical", "cannot record the router position: {}", applied.ToString());
-  for (const auto& x : parked) {
-    ExceptionRecord r;
-    r.target = "canonical";
-    r.seq = x.seq;
-    r.code = "conflict";
-    r.reason = fmt::format("{} {} from {}: {}{}", x.entity, x.key, x.system, x.field.empty() ? "" : x.field + ": ",
-                           x.reason);
-    r.state = ExceptionState::kOpen;
-    r.created_us = r.updated_us = NowMicros();
-    Status st = j->PutException(r);
-    if (!st.ok()) LogWarn("canonical", "cannot park seq {}: {}", x.seq, st.ToString());
-  }
-  return Status::OK();
+  HANDOFF_RETURN_IF_ERROR(journal->Append(batch, &res));
+  if (res.seqs.empty() || res.seqs[0].empty() || res.seqs[0][0] == 0)
+    return Status::Internal("the billing close request was not journaled");
+  return res.seqs[0][0];
+}
+
+Status RequestCanonicalRetry(Journal* journal, uint64_t seq, const std::string& actor) {
+  return journal->PutMeta(fmt::format("{}{:020}", kRetryPrefix, seq), actor.empty() ? "retry" : actor);
+}
+
+bool CanonicalRetryPending(Journal* journal, uint64_t seq) {
+  auto v = journal->GetMeta(fmt::format("{}{:020}", kRetryPrefix, seq));
+  return v.ok() && v->has_value();
 }
 
 }  // namespace handoff

@@ -87,7 +87,13 @@ Status BuildRowOps(const TableMeta& meta, const ChangeEvent& ev, std::vector<Row
       if (ev.op == Op::kUpdate && ev.has_before) {
         RowImage before;
         HANDOFF_RETURN_IF_ERROR(FillImage(meta, ev.before, &before, nullptr));
-        if (HasKey(meta, before) && KeyOf(meta, before) != KeyOf(meta, op.image)) {
+        bool key_only = HasKey(meta, before);
+        for (size_t i = 0; key_only && i < before.present.size(); ++i) key_only = !before.present[i] || meta.IsKey(i);
+        if (key_only && KeyOf(meta, before) == KeyOf(meta, op.image)) {
+          // An update by key naming only what it changes (a derived partial
+          // change): it updates the row, never creates a partial one.
+          op.kind = RowOp::Kind::kUpdate;
+        } else if (HasKey(meta, before) && KeyOf(meta, before) != KeyOf(meta, op.image)) {
           if (toast) {  // keep the unsent columns: move the row in place
             op.kind = RowOp::Kind::kMoveKey;
             for (size_t k : meta.pk) op.old_key.push_back(before.values[k]);

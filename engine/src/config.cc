@@ -412,7 +412,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     if (!canonical.IsMap()) {
       problems.Add(canonical, "canonical", "must be a mapping with 'schemas' and 'ownership'");
     } else {
-      r.CheckKeys(canonical, "canonical", {"schemas", "ownership"});
+      r.CheckKeys(canonical, "canonical", {"schemas", "ownership", "flows"});
       auto resolve = [&](std::string p) {
         if (p.empty() || p[0] == '/') return p;
         std::filesystem::path base = std::filesystem::path(file).parent_path();
@@ -420,6 +420,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       };
       cfg.canonical_schemas = resolve(r.Str(canonical, "schemas", "canonical", true));
       cfg.canonical_ownership = resolve(r.Str(canonical, "ownership", "canonical", true));
+      cfg.canonical_flows = resolve(r.Str(canonical, "flows", "canonical", false));
     }
   }
   for (size_t i = 0; i < cfg.sources.size(); ++i)

@@ -164,17 +164,15 @@ class LmdbJournal final : public Journal {
   }
 
   Status Append(std::vector<AppendBatch>& batches, AppendResult* result) override {
-    return AppendWithMeta(batches, {}, result);
+    return AppendWithMeta(batches, SideWrites{}, result);
   }
 
-  Status AppendWithMeta(std::vector<AppendBatch>& batches,
-                        const std::vector<std::pair<std::string, std::string>>& meta_puts,
-                        AppendResult* result) override {
+  Status AppendWithMeta(std::vector<AppendBatch>& batches, const SideWrites& side, AppendResult* result) override {
     std::lock_guard<std::mutex> wlock(writer_mu_);
     int64_t now = NowMicros();
     for (int attempt = 0;; ++attempt) {
       AppendResult res;
-      int rc = TryAppend(batches, meta_puts, now, &res);
+      int rc = TryAppend(batches, side, now, &res);
       if (rc == MDB_SUCCESS) {
         if (result) *result = res;
         {
@@ -290,6 +288,30 @@ class LmdbJournal final : public Journal {
 
   Status PutMeta(const std::string& key, const std::string& value) override { return PutKv(meta_, key, value); }
   Result<std::optional<std::string>> GetMeta(const std::string& key) override { return GetKv(meta_, key); }
+  Status DeleteMeta(const std::string& key) override {
+    std::vector<AppendBatch> none;
+    SideWrites side;
+    side.meta_deletes.push_back(key);
+    return AppendWithMeta(none, side, nullptr);
+  }
+  Status ScanMeta(const std::string& prefix,
+                  const std::function<bool(std::string_view, std::string_view)>& f) override {
+    return WithReadTxn([&](MDB_txn* txn) -> Status {
+      LmdbCursor cur;
+      int rc = cur.Open(txn, meta_);
+      if (rc) return LmdbError(rc, "meta cursor");
+      MDB_val k = Val(prefix), v;
+      rc = mdb_cursor_get(cur.get(), &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+      while (rc == MDB_SUCCESS) {
+        std::string_view key = View(k);
+        if (key.substr(0, prefix.size()) != prefix) break;
+        if (!f(key, View(v))) break;
+        rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+      }
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "meta scan");
+      return Status::OK();
+    });
+  }
 
   Status SetTargetApplied(const std::string& target, uint64_t seq) override {
     return PutKv(targets_, target, SeqKey(seq));
@@ -439,8 +461,7 @@ class LmdbJournal final : public Journal {
   }
 
   // One write transaction for all batches. Returns an LMDB code.
-  int TryAppend(std::vector<AppendBatch>& batches, const std::vector<std::pair<std::string, std::string>>& meta_puts,
-                int64_t now, AppendResult* res) {
+  int TryAppend(std::vector<AppendBatch>& batches, const SideWrites& side, int64_t now, AppendResult* res) {
     std::shared_lock<std::shared_mutex> rlock(resize_mu_);
     LmdbTxn txn;
     int rc = txn.Begin(env_, false);
@@ -449,7 +470,11 @@ class LmdbJournal final : public Journal {
     LmdbCursor cur;
     if ((rc = cur.Open(txn.get(), events_))) return rc;
     std::string buf;
-    for (AppendBatch& b : batches) {
+    res->seqs.resize(batches.size());
+    for (size_t bi = 0; bi < batches.size(); ++bi) {
+      AppendBatch& b = batches[bi];
+      std::vector<uint64_t>& seqs = res->seqs[bi];
+      seqs.assign(b.events.size(), 0);
       SourcePosition durable;
       MDB_val sk = Val(b.source), sv;
       rc = mdb_get(txn.get(), sources_, &sk, &sv);
@@ -460,7 +485,8 @@ class LmdbJournal final : public Journal {
       }
       SourcePosition high = durable;
       std::unordered_set<std::string> fresh;
-      for (ChangeEvent& e : b.events) {
+      for (size_t ei = 0; ei < b.events.size(); ++ei) {
+        ChangeEvent& e = b.events[ei];
         if (e.position <= high) {
           ++res->duplicates;
           continue;
@@ -477,6 +503,7 @@ class LmdbJournal final : public Journal {
         std::string key = SeqKey(++seq);
         MDB_val k = Val(key), v = Val(buf);
         if ((rc = mdb_cursor_put(cur.get(), &k, &v, MDB_APPEND))) return rc;
+        seqs[ei] = seq;
         ++res->appended;
       }
       if (b.upto > high) high = b.upto;
@@ -489,11 +516,30 @@ class LmdbJournal final : public Journal {
     std::string sv = SeqKey(seq);
     MDB_val mk = Val("last_seq"), mv = Val(sv);
     if ((rc = mdb_put(txn.get(), meta_, &mk, &mv, 0))) return rc;
-    for (const auto& [key, value] : meta_puts) {
-      MDB_val k = Val(key), v = Val(value);
-      if ((rc = mdb_put(txn.get(), meta_, &k, &v, 0))) return rc;
-    }
     res->last_seq = seq;
+    auto put_meta = [&](const std::vector<std::pair<std::string, std::string>>& puts) {
+      for (const auto& [key, value] : puts) {
+        MDB_val k = Val(key), v = Val(value);
+        if (int r = mdb_put(txn.get(), meta_, &k, &v, 0)) return r;
+      }
+      return 0;
+    };
+    if ((rc = put_meta(side.meta_puts))) return rc;
+    for (const std::string& key : side.meta_deletes) {
+      MDB_val k = Val(key);
+      rc = mdb_del(txn.get(), meta_, &k, nullptr);
+      if (rc && rc != MDB_NOTFOUND) return rc;
+    }
+    for (const ExceptionRecord& r : side.exceptions) {
+      std::string key = ExceptionKey(r.target, r.seq), value = EncodeException(r);
+      MDB_val k = Val(key), v = Val(value);
+      if ((rc = mdb_put(txn.get(), exceptions_, &k, &v, 0))) return rc;
+    }
+    if (side.after_append) {
+      std::vector<std::pair<std::string, std::string>> late;
+      side.after_append(*res, &late);
+      if ((rc = put_meta(late))) return rc;
+    }
     cur.Close();
     return txn.Commit();
   }

@@ -99,6 +99,74 @@ Decimal Decimal::Multiply(const Decimal& other) const {
   return out;
 }
 
+namespace {
+
+// Magnitude digits of `d` scaled to `scale` (zero-padded on the right).
+std::string Scaled(const std::string& digits, int from, int to) {
+  return digits == "0" ? "0" : digits + std::string(static_cast<size_t>(to - from), '0');
+}
+
+// |a| >= |b| for digit strings without leading zeros.
+bool MagnitudeAtLeast(const std::string& a, const std::string& b) {
+  return a.size() != b.size() ? a.size() > b.size() : a >= b;
+}
+
+std::string AddDigits(const std::string& a, const std::string& b) {
+  std::string out;
+  int carry = 0;
+  for (size_t i = 0; i < std::max(a.size(), b.size()) || carry; ++i) {
+    int x = carry;
+    if (i < a.size()) x += a[a.size() - 1 - i] - '0';
+    if (i < b.size()) x += b[b.size() - 1 - i] - '0';
+    out.push_back(static_cast<char>('0' + x % 10));
+    carry = x / 10;
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+// a - b for |a| >= |b|.
+std::string SubtractDigits(const std::string& a, const std::string& b) {
+  std::string out;
+  int borrow = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    int x = (a[a.size() - 1 - i] - '0') - borrow;
+    if (i < b.size()) x -= b[b.size() - 1 - i] - '0';
+    borrow = x < 0;
+    if (x < 0) x += 10;
+    out.push_back(static_cast<char>('0' + x));
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+Decimal Decimal::Add(const Decimal& other) const {
+  int s = std::max(scale_, other.scale_);
+  std::string a = Scaled(digits_, scale_, s), b = Scaled(other.digits_, other.scale_, s);
+  Decimal out;
+  out.scale_ = s;
+  if (negative_ == other.negative_) {
+    out.digits_ = AddDigits(a, b);
+    out.negative_ = negative_;
+  } else if (MagnitudeAtLeast(a, b)) {
+    out.digits_ = SubtractDigits(a, b);
+    out.negative_ = negative_;
+  } else {
+    out.digits_ = SubtractDigits(b, a);
+    out.negative_ = other.negative_;
+  }
+  out.Normalize();
+  return out;
+}
+
+Decimal Decimal::Subtract(const Decimal& other) const {
+  Decimal neg = other;
+  if (neg.digits_ != "0") neg.negative_ = !neg.negative_;
+  return Add(neg);
+}
+
 int Decimal::Compare(const Decimal& other) const {
   if (negative_ != other.negative_) return negative_ ? -1 : 1;
   int s = std::max(scale_, other.scale_);

@@ -54,6 +54,7 @@ std::vector<std::string> Model::FieldsHeldBy(const std::string& entity, const st
   if (!m) return {};
   std::set<std::string> held;
   for (const auto& [col, e] : m->columns) CollectFields(e, &held);
+  for (const auto& c : m->when) held.insert(c.field);  // a filter reads its field too
   return {held.begin(), held.end()};
 }
 

@@ -43,6 +43,19 @@ TEST(DecimalTest, MultipliesExactly) {
             "9999999999999999999800000000000000000001");
 }
 
+TEST(DecimalTest, AddsAndSubtractsExactly) {
+  auto d = [](const char* t) { return *Decimal::Parse(t); };
+  EXPECT_EQ(d("0.1").Add(d("0.2")).ToString(), "0.3");
+  EXPECT_EQ(d("999.99").Add(d("0.01")).ToString(), "1000.00");
+  EXPECT_EQ(d("7.5").Add(d("-10")).ToString(), "-2.5");
+  EXPECT_EQ(d("-7.5").Add(d("10")).ToString(), "2.5");
+  EXPECT_EQ(d("1.25").Subtract(d("1.25")).ToString(), "0.00");
+  EXPECT_EQ(d("100").Subtract(d("0.005")).ToString(), "99.995");
+  EXPECT_EQ(d("-1").Subtract(d("-1.5")).ToString(), "0.5");
+  EXPECT_EQ(d("12345678901234567890.12").Add(d("87654321098765432109.88")).ToString(),
+            "100000000000000000000.00");
+}
+
 TEST(DecimalTest, ComparesByValue) {
   EXPECT_EQ(Decimal::Parse("1.50")->Compare(*Decimal::Parse("1.5")), 0);
   EXPECT_EQ(Decimal::Parse("-3")->Compare(*Decimal::Parse("2")), -1);

@@ -7,8 +7,12 @@
 // to the source system, the new entity state (meta "entity:<key>") and its
 // own position, all in ONE LMDB write transaction (Journal::AppendWithMeta):
 // a crash never derives a change twice nor loses one. Ignored / kept / parked
-// fields are audited under meta "audit:<seq>:<field>" (JSON); parked changes
-// also go to the exception queue (target "canonical", code "conflict"). Its
+// fields are audited under meta "audit:<seq>:<field>" (JSON). A change that
+// cannot be mapped, fails validation, conflicts under a parking policy or
+// fails a flow's check goes to the exception queue (target "canonical", code
+// mapping / missing_reference / validation / conflict / flow) in the same
+// transaction; the rest flow on. Every step is filed for `handoff trace`
+// under meta "trace:<root key>:<seq>:<n>" (root: the engagement). Its
 // read position is also recorded as the applied seq of a reader named
 // "canonical", so journal retention keeps what it has not read.
 //
@@ -27,12 +31,15 @@
 #include "handoff/engine/config.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/status.h"
+#include "handoff/schemas/flows.h"
 #include "handoff/schemas/model.h"
 
 namespace handoff {
 
 inline constexpr const char* kCanonicalSourcePrefix = "canonical.";
 inline constexpr const char* kCanonicalSeqKey = "canonical.seq";
+// Journal source of `handoff billing close` requests (table handoff.billing_close, column period).
+inline constexpr const char* kBillingCloseSource = "handoff.billing";
 
 struct CanonicalRouterOptions {
   Journal* journal = nullptr;
@@ -41,6 +48,8 @@ struct CanonicalRouterOptions {
   // Source names taken as systems (events of other sources are not routed).
   // Empty = every system of the model.
   std::set<std::string> systems;
+  // Business flows (closed-won -> project, time posting, billing); none when null.
+  const schemas::Flows* flows = nullptr;
 };
 
 // Opaque encoding of an EntityState (meta "entity:<key>").
@@ -65,5 +74,36 @@ class CanonicalRouter {
 // The implicit routes of canonical mode: every target table of the model, from
 // source "canonical.<system>" to target <system> (same schema and table).
 std::vector<RouteConfig> CanonicalRoutes(const schemas::Model& model);
+
+// One step of an engagement's path, as `handoff trace` shows it.
+struct TraceLine {
+  uint64_t seq = 0;       // journal seq of the change that caused it
+  int64_t at_us = 0;      // when the router wrote it
+  std::string step;       // decided, flow, derived, exception
+  std::string entity, key, system, detail;
+  // derived: the change journaled for a target, and what became of it.
+  uint64_t derived_seq = 0;
+  std::string target, table, row;
+  std::string state;      // applied, pending, parked: <reason>
+};
+struct TraceReport {
+  std::string key;   // canonical key of what was asked for
+  std::string root;  // the engagement its steps are filed under (or the key itself)
+  std::vector<TraceLine> lines;
+};
+// `ref` is a canonical key ("engagement:crm:42") or a system row
+// ("crm:opportunities:42"). NotFound when handoff does not know it.
+Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, const conflict::OwnershipRules& rules,
+                              const std::string& ref);
+
+// Appends a billing close request for `period` (YYYY-MM) to the journal; the
+// router drafts the invoices. Returns the request's journal seq.
+Result<uint64_t> RequestBillingClose(Journal* journal, const std::string& period);
+
+// `handoff exceptions retry canonical/<seq>`: the request is stored in the
+// journal and carried out by the running router (the only writer of entity
+// state); pending until then.
+Status RequestCanonicalRetry(Journal* journal, uint64_t seq, const std::string& actor);
+bool CanonicalRetryPending(Journal* journal, uint64_t seq);
 
 }  // namespace handoff

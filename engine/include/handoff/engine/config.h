@@ -69,6 +69,7 @@ struct Config {
   // resolved against the config file's directory. Empty = off.
   std::string canonical_schemas;    // schema pack directory (LoadModel)
   std::string canonical_ownership;  // YAML file with an `ownership:` section
+  std::string canonical_flows;      // optional YAML file with a `flows:` section
   bool canonical() const { return !canonical_schemas.empty(); }
 
   const SourceConfig* FindSource(const std::string& name) const;

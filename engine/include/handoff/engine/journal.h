@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "handoff/engine/change_event.h"
@@ -39,6 +40,8 @@ struct AppendResult {
   uint64_t appended = 0;    // events written
   uint64_t duplicates = 0;  // events skipped: position already durable, or delivery id already journaled
   uint64_t last_seq = 0;    // last sequence number in the journal after the append
+  // seqs[b][i]: the seq given to batches[b].events[i]; 0 when it was skipped.
+  std::vector<std::vector<uint64_t>> seqs;
 };
 
 enum class ExceptionState : uint8_t { kOpen = 1, kRetried = 2, kResolved = 3, kDiscarded = 4 };
@@ -58,6 +61,16 @@ struct ExceptionRecord {
   std::string note;           // why
   int64_t created_us = 0;
   int64_t updated_us = 0;
+};
+
+// What AppendWithMeta writes beside the events, in the same transaction.
+struct SideWrites {
+  std::vector<std::pair<std::string, std::string>> meta_puts;
+  std::vector<std::string> meta_deletes;
+  std::vector<ExceptionRecord> exceptions;  // put (insert or replace by target and seq)
+  // Called inside the transaction once the events have their seqs; may add
+  // meta puts that name them (the trace of a derived change).
+  std::function<void(const AppendResult&, std::vector<std::pair<std::string, std::string>>*)> after_append;
 };
 
 struct JournalStats {
@@ -88,8 +101,7 @@ class Journal {
   // Append plus meta-store puts in the same LMDB write transaction: a crash
   // leaves either all of it or none (the canonical router stores its read
   // position and entity states this way, with the changes it derived).
-  virtual Status AppendWithMeta(std::vector<AppendBatch>& batches,
-                                const std::vector<std::pair<std::string, std::string>>& meta_puts,
+  virtual Status AppendWithMeta(std::vector<AppendBatch>& batches, const SideWrites& side,
                                 AppendResult* result) = 0;
 
   // Reads up to `max_events` entries with seq >= from_seq, in order.
@@ -109,6 +121,11 @@ class Journal {
   // Small key/value store for component state (snapshot progress, slot names).
   virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
+  virtual Status DeleteMeta(const std::string& key) = 0;
+  // Calls f(key, value) for every meta key starting with `prefix`, in key
+  // order, from one read snapshot, until f returns false.
+  virtual Status ScanMeta(const std::string& prefix,
+                          const std::function<bool(std::string_view key, std::string_view value)>& f) = 0;
 
   // The journal's copy of a target's applied seq (the target's own
   // handoff_applied row is authoritative; this copy feeds status and retention).

@@ -37,6 +37,10 @@ class Decimal {
   // Exact product; scale is the sum of both scales.
   Decimal Multiply(const Decimal& other) const;
 
+  // Exact sum and difference; scale is the larger of both scales.
+  Decimal Add(const Decimal& other) const;
+  Decimal Subtract(const Decimal& other) const;
+
   // -1, 0, 1 by value (1.50 == 1.5).
   int Compare(const Decimal& other) const;
 

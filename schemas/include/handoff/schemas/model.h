@@ -129,7 +129,7 @@ class Model {
   std::set<std::string> Systems() const;
   // The systems `entity` is written to.
   std::vector<std::string> TargetSystems(const std::string& entity) const;
-  // Canonical fields `system` holds for `entity` (read by its target mapping), sorted.
+  // Canonical fields `system` holds for `entity` (read by its target mapping or its `when`), sorted.
   std::vector<std::string> FieldsHeldBy(const std::string& entity, const std::string& system) const;
 
  private:
