@@ -52,7 +52,7 @@ std::string LineJson(const TraceLine& l) {
 
 }  // namespace
 
-int CmdTrace(const Config& config, const std::string& ref, bool json) {
+int CmdTrace(const Config& config, const std::string& ref, bool json, bool brief) {
   if (!config.canonical()) {
     std::fprintf(stderr, "handoff: trace needs canonical mode (a `canonical:` section in the configuration)\n");
     return kUsage;
@@ -83,6 +83,10 @@ int CmdTrace(const Config& config, const std::string& ref, bool json) {
               report->root.c_str(), report->lines.size());
   uint64_t last_seq = 0;
   for (const TraceLine& l : report->lines) {
+    // --brief: routine decisions (every field applied) are left out.
+    if (brief && l.step == "decided" && l.detail.find(" 0 kept, 0 ignored, 0 parked") != std::string::npos &&
+        l.detail.find("conflict") == std::string::npos)
+      continue;
     if (l.seq != last_seq) {
       std::printf("\n  journal seq %llu  %s\n", static_cast<unsigned long long>(l.seq), Clock(l.at_us).c_str());
       last_seq = l.seq;

@@ -11,7 +11,8 @@
 
 namespace handoff {
 
-int CmdTrace(const Config& config, const std::string& ref, bool json);
+// brief: leave out routine decisions (every field applied, no conflict).
+int CmdTrace(const Config& config, const std::string& ref, bool json, bool brief);
 int CmdBillingClose(const Config& config, const std::string& period, int wait_seconds);
 
 }  // namespace handoff

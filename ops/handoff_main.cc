@@ -327,6 +327,8 @@ int main(int argc, char** argv) {
   trace->add_option("--config", config, "configuration file")->required();
   trace->add_option("KEY", trace_ref, "crm:opportunities:42, or a canonical key such as engagement:crm:42")->required();
   trace->add_flag("--json", json, "print JSON");
+  bool brief = false;
+  trace->add_flag("--brief", brief, "leave out routine decisions (every field applied, no conflict)");
 
   auto* billing = app.add_subcommand("billing", "billing tools (canonical mode)");
   billing->require_subcommand(1);
@@ -367,7 +369,7 @@ int main(int argc, char** argv) {
   if (ex_retry->parsed()) return ExceptionsRetry(LoadOrExit(config), ex);
   if (ex_resolve->parsed()) return ExceptionsResolve(LoadOrExit(config), ex);
   if (ex_discard->parsed()) return ExceptionsDiscard(LoadOrExit(config), ex);
-  if (trace->parsed()) return CmdTrace(LoadOrExit(config), trace_ref, json);
+  if (trace->parsed()) return CmdTrace(LoadOrExit(config), trace_ref, json, brief);
   if (close->parsed()) return CmdBillingClose(LoadOrExit(config), period, billing_wait);
   return 2;
 }

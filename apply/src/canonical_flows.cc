@@ -150,15 +150,19 @@ Status CanonicalPass::ClosedWon(const EntityState& eng) {
   const std::string marker = "flow:project:" + eng.key;
   if (Meta(marker)) return Status::OK();  // provisioned already
   const std::string opp = F(eng, "name");
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, waits;
   auto cust = Load(F(eng, "customer"));
   HANDOFF_RETURN_IF_ERROR(cust.status());
   if (!cust->has_value() || !(*cust)->live()) {
     problems.push_back("its customer " + F(eng, "customer") + " is not known");
+    waits.push_back(F(eng, "customer"));
   } else {
     const EntityState& c = **cust;
     std::string cname = F(c, "name");
-    if (XrefId(c, "erp").empty()) problems.push_back("customer " + cname + " does not exist in ERP yet");
+    if (XrefId(c, "erp").empty()) {
+      problems.push_back("customer " + cname + " does not exist in ERP yet");
+      waits.push_back(c.key);
+    }
     if (F(c, "legal_entity").empty()) problems.push_back("customer " + cname + " has no legal entity in ERP");
     if (F(c, "tax_region").empty()) problems.push_back("customer " + cname + " has no tax region in ERP");
   }
@@ -169,11 +173,14 @@ Status CanonicalPass::ClosedWon(const EntityState& eng) {
   bool card_found = false;
   HANDOFF_RETURN_IF_ERROR(Scan("rate_card", [&](const EntityState& r) { card_found |= F(r, "code") == card; }));
   if (card.empty()) problems.push_back("the opportunity names no rate card");
-  else if (!card_found) problems.push_back("rate card '" + card + "' does not exist in ERP");
+  else if (!card_found) {
+    problems.push_back("rate card '" + card + "' does not exist in ERP");
+    waits.push_back("rate_card_code:" + card);
+  }
   if (!problems.empty()) {
     Park("flow",
          fmt::format("opportunity '{}' ({}) is closed won but no project was created: {}", opp, eng.key, Join(problems)),
-         eng.entity, eng.key, "crm");
+         eng.entity, eng.key, "crm", waits);
     return Status::OK();
   }
   std::string id = XrefId(eng, "crm");
@@ -223,7 +230,7 @@ Status CanonicalPass::ClosedWon(const EntityState& eng) {
 Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d, std::set<std::string>* suppress) {
   EntityState& s = d->state;
   if (!s.live() || F(s, "status") != flows()->time_posting->status || !F(s, "posted_at").empty()) return Status::OK();
-  std::vector<std::string> problems;
+  std::vector<std::string> problems, waits;
   auto task = Load(F(s, "task"));
   HANDOFF_RETURN_IF_ERROR(task.status());
   if (task->has_value() && F(**task, "active") != "true")
@@ -234,6 +241,7 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
   std::string code = F(s, "project");
   if (!project->has_value() || !(*project)->live()) {
     problems.push_back("project " + code + " is not known");
+    waits.push_back(F(s, "project"));
   } else {
     code = F(**project, "code");
     if (F(**project, "status") != "open") problems.push_back("project " + code + " is " + F(**project, "status"));
@@ -267,6 +275,7 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
     if (!rate || F(r, "effective_from") > F(*rate, "effective_from")) rate = r;
   }));
   if (!rate) {
+    if (!card.empty()) waits.push_back("rate_card_code:" + card);
     problems.push_back(card.empty() ? "project " + code + " has no rate card"
                                     : fmt::format("rate card '{}' has no rate for role '{}' on {}", card,
                                                   role.empty() ? "(none)" : role, day));
@@ -276,7 +285,7 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
     Park("flow",
          fmt::format("approved time entry {} ({}, {}, {} h on {}) was not posted: {}", s.key, email, day,
                      hours.ToString(), code, Join(problems)),
-         s.entity, s.key, change.system);
+         s.entity, s.key, change.system, waits);
     return Status::OK();
   }
   auto posted = model().ToCanonical("time_entry", "posted_at", InstantText(change.commit_time_us ? change.commit_time_us

@@ -68,8 +68,11 @@ class CanonicalPass {
   // sends the changed fields to every other system holding them.
   Status SetFields(const std::string& key, const FieldMap& fields, const std::string& system,
                    const std::string& why);
+  // Parks the current entry. `waits_on` names what has not arrived yet (a
+  // canonical key, or "rate_card_code:<code>"): when it is stored, the entry
+  // is retried by itself (journal order across systems is not causal order).
   void Park(const std::string& code, const std::string& reason, const std::string& entity, const std::string& key,
-            const std::string& system);
+            const std::string& system, const std::vector<std::string>& waits_on = {});
   void Trace(TraceStep step);
   std::string RootOf(const conflict::EntityState& s);
   const schemas::LookupFn& lookup() const { return lookup_; }
@@ -79,6 +82,8 @@ class CanonicalPass {
 
  private:
   bool Holds(const std::string& system, const std::string& key);
+  // Queues a retry of every entry waiting on `what`.
+  Status Wake(const std::string& what);
   void MarkHeld(const std::string& system, const std::string& key);
   Status Route(const JournalEntry& e);
   // Flows (canonical_flows.cc). Return false to keep the generic emission

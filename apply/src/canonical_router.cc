@@ -249,6 +249,7 @@ std::vector<RouteConfig> CanonicalRoutes(const schemas::Model& model) {
 namespace {
 
 constexpr const char* kRetryPrefix = "retry:canonical:";
+constexpr const char* kAutoRetryActor = "handoff (what it waited for arrived)";
 constexpr const char* kRetryCounterKey = "canonical.retry_n";
 // Derived changes of a retried entry sort after everything the router has
 // emitted for the entries it has read: (read position, kRetryBase + n).
@@ -331,6 +332,29 @@ void CanonicalPass::Store(const conflict::EntityState& s) {
   states_[s.key] = s;
   meta_["entity:" + s.key] = EncodeEntityState(s);
   for (const Xref& x : s.xrefs) meta_[XrefIndexKey(s.entity, x)] = s.key;
+  Status st = Wake(s.key);
+  if (st.ok() && s.entity == "rate_card") {
+    auto code = s.fields.find("code");
+    if (code != s.fields.end() && code->second.value) st = Wake("rate_card_code:" + *code->second.value);
+  }
+  if (!st.ok()) LogWarn("canonical", "cannot wake what waits on {}: {}", s.key, st.ToString());
+}
+
+Status CanonicalPass::Wake(const std::string& what) {
+  const std::string prefix = "wait:" + what + ":";
+  std::set<std::string> keys;
+  HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view) {
+    keys.insert(std::string(k));
+    return true;
+  }));
+  for (auto it = meta_.lower_bound(prefix); it != meta_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+    if (it->second) keys.insert(it->first);
+    else keys.erase(it->first);
+  for (const std::string& k : keys) {
+    meta_[k] = std::nullopt;
+    meta_[kRetryPrefix + k.substr(prefix.size())] = std::string(kAutoRetryActor);
+  }
+  return Status::OK();
 }
 
 Status CanonicalPass::Scan(const std::string& entity, const std::function<void(const conflict::EntityState&)>& f) {
@@ -355,6 +379,10 @@ Status CanonicalPass::Scan(const std::string& entity, const std::function<void(c
 }
 
 bool CanonicalPass::Holds(const std::string& system, const std::string& key) {
+  // An entity keyed by a system's id ("customer:crm:42") came from that system:
+  // it holds the row even before handoff has read it there.
+  size_t colon = key.find(':');
+  if (colon != std::string::npos && key.compare(colon + 1, system.size() + 1, system + ":") == 0) return true;
   return Meta("held:" + system + ":" + key).has_value();
 }
 void CanonicalPass::MarkHeld(const std::string& system, const std::string& key) {
@@ -362,7 +390,8 @@ void CanonicalPass::MarkHeld(const std::string& system, const std::string& key) 
 }
 
 void CanonicalPass::Park(const std::string& code, const std::string& reason, const std::string& entity,
-                         const std::string& key, const std::string& system) {
+                         const std::string& key, const std::string& system, const std::vector<std::string>& waits_on) {
+  for (const std::string& w : waits_on) meta_[fmt::format("wait:{}:{:020}", w, entry_->seq)] = "1";
   ExceptionRecord r;
   r.target = "canonical";
   r.seq = entry_->seq;
@@ -573,10 +602,13 @@ Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, con
   base_ = SourcePosition{done_, kRetryBase + n * 4096};
   auto existing = j_->GetException("canonical", e.seq);
   HANDOFF_RETURN_IF_ERROR(existing.status());
+  if (!existing->has_value() || (*existing)->state != ExceptionState::kOpen) {
+    meta_[request_key] = std::nullopt;  // closed meanwhile (retried, discarded): nothing to do
+    return Status::OK();
+  }
   size_t before = exceptions_.size();
   HANDOFF_RETURN_IF_ERROR(Route(e));
   meta_[request_key] = std::nullopt;
-  if (!existing->has_value()) return Status::OK();
   ExceptionRecord r = **existing;
   r.updated_us = NowMicros();
   if (parked_ == 0) {
@@ -637,9 +669,12 @@ Status CanonicalPass::Route(const JournalEntry& e) {
     for (const auto& [f, v] : change.after) merged[f] = v;
     auto problems = opts_.model->Validate(change.entity, merged, lookup_);
     if (!problems.empty()) {
+      std::vector<std::string> waits;  // references that have not arrived yet
+      for (const auto& p : problems)
+        if (p.rule == "ref_missing" && merged.count(p.field) && merged[p.field]) waits.push_back(*merged[p.field]);
       Park("validation", fmt::format("{} {} from {}: {}", HumanEntity(change.entity), change.key, change.system,
                                      JoinProblems(problems)),
-           change.entity, change.key, change.system);
+           change.entity, change.key, change.system, waits);
       return Status::OK();
     }
   }
