@@ -207,6 +207,7 @@ int RunEngine(const Config& base_config) {
     ro.model = &canonical->model;
     ro.rules = &canonical->rules;
     if (canonical->flows) ro.flows = &*canonical->flows;
+    ro.tombstone_retention_us = config.canonical_tombstone_days * 24 * 3600 * 1000000;
     for (const auto& s : config.sources) ro.systems.insert(s.name);
     auto r = CanonicalRouter::Create(std::move(ro));
     if (!r.ok()) {

@@ -702,6 +702,19 @@ Status CanonicalPass::Route(const JournalEntry& e) {
   for (const auto& a : d.audit) {
     if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
     meta_[fmt::format("audit:{:020}:{}", e.seq, a.field.empty() ? "*" : a.field)] = AuditJson(a);
+    auto shown = [](const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : std::string("NULL"); };
+    TraceStep at;
+    at.step = "audit";
+    at.entity = change.entity;
+    at.key = change.key;
+    at.system = change.system;
+    at.root = RootOf(d.state);
+    at.detail = fmt::format("{}: {} sent {} (it had {}), canonical {} -> {}; {} / {}{}{}",
+                            a.field.empty() ? "(entity)" : a.field, a.system, shown(a.incoming), shown(a.before),
+                            shown(a.current), shown(a.result), conflict::PolicyName(a.policy),
+                            conflict::FieldOutcomeName(a.outcome), a.conflict ? ", conflict" : "",
+                            a.reason.empty() ? "" : ": " + a.reason);
+    Trace(std::move(at));
   }
   for (const auto& x : d.exceptions)
     Park("conflict", fmt::format("{} {} from {}: {}{}", HumanEntity(x.entity), x.key, x.system,
@@ -790,9 +803,42 @@ Result<std::unique_ptr<CanonicalRouter>> CanonicalRouter::Create(CanonicalRouter
   return std::unique_ptr<CanonicalRouter>(new CanonicalRouter(std::move(options)));
 }
 
+Result<size_t> CanonicalRouter::SweepTombstones(int64_t now_us) {
+  const int64_t cutoff = now_us - opts_.tombstone_retention_us;
+  SideWrites side;
+  size_t removed = 0;
+  const std::set<std::string> systems = opts_.model->Systems();
+  Status bad = Status::OK();
+  HANDOFF_RETURN_IF_ERROR(opts_.journal->ScanMeta("entity:", [&](std::string_view k, std::string_view v) {
+    conflict::EntityState s;
+    if (!DecodeEntityState(std::string(v), &s)) {
+      bad = Status::Internal("undecodable canonical state " + std::string(k));
+      return false;
+    }
+    if (!s.deleted || s.deleted_at_us >= cutoff) return true;
+    side.meta_deletes.push_back(std::string(k));
+    for (const Xref& x : s.xrefs) side.meta_deletes.push_back(XrefIndexKey(s.entity, x));
+    for (const std::string& sys : systems) side.meta_deletes.push_back("held:" + sys + ":" + s.key);
+    ++removed;
+    return true;
+  }));
+  HANDOFF_RETURN_IF_ERROR(bad);
+  if (removed == 0) return removed;
+  std::vector<AppendBatch> none;
+  HANDOFF_RETURN_IF_ERROR(opts_.journal->AppendWithMeta(none, side, nullptr));
+  LogInfo("canonical", "removed {} tombstone(s) older than the retention window", removed);
+  return removed;
+}
+
 Status CanonicalRouter::Run() {
   LogInfo("canonical", "canonical router running for systems {}", fmt::join(opts_.systems, ", "));
+  auto next_sweep = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (!stop_.load()) {
+    if (std::chrono::steady_clock::now() >= next_sweep) {
+      auto swept = SweepTombstones(NowMicros());
+      if (!swept.ok()) LogWarn("canonical", "tombstone sweep: {}", swept.status().ToString());
+      next_sweep = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    }
     size_t n = 0;
     Status st = RunOnce(&n);
     if (!st.ok()) {

@@ -412,7 +412,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     if (!canonical.IsMap()) {
       problems.Add(canonical, "canonical", "must be a mapping with 'schemas' and 'ownership'");
     } else {
-      r.CheckKeys(canonical, "canonical", {"schemas", "ownership", "flows"});
+      r.CheckKeys(canonical, "canonical", {"schemas", "ownership", "flows", "tombstone_days"});
       auto resolve = [&](std::string p) {
         if (p.empty() || p[0] == '/') return p;
         std::filesystem::path base = std::filesystem::path(file).parent_path();
@@ -421,6 +421,14 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       cfg.canonical_schemas = resolve(r.Str(canonical, "schemas", "canonical", true));
       cfg.canonical_ownership = resolve(r.Str(canonical, "ownership", "canonical", true));
       cfg.canonical_flows = resolve(r.Str(canonical, "flows", "canonical", false));
+      if (YAML::Node t = canonical["tombstone_days"]; t.IsDefined()) {
+        try {
+          cfg.canonical_tombstone_days = t.as<int64_t>();
+          if (cfg.canonical_tombstone_days < 0) throw YAML::Exception(t.Mark(), "negative");
+        } catch (const YAML::Exception&) {
+          problems.Add(t, "canonical.tombstone_days", "must be a whole number of days, 0 or more");
+        }
+      }
     }
   }
   for (size_t i = 0; i < cfg.sources.size(); ++i)

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 
 namespace handoff {
 namespace {
@@ -186,6 +188,149 @@ TEST_F(CanonicalRouterTest, RenameReachesErpAsAPartialUpdate) {
   EXPECT_EQ(ev.FindAfter("name")->data, "Acme Holdings");
   ASSERT_NE(ev.FindAfter("legal_entity"), nullptr);
   EXPECT_TRUE(ev.FindAfter("legal_entity")->is_unchanged_toast());
+}
+
+// The default pack's ownership (every entity) for the tests below.
+class PackRouterTest : public CanonicalRouterTest {
+ protected:
+  void SetUp() override {
+    CanonicalRouterTest::SetUp();
+    std::vector<std::string> entities;
+    for (const auto& [name, def] : model_.entities()) entities.push_back(name);
+    std::ifstream in(std::string(HANDOFF_SOURCE_DIR) + "/schemas/ownership.yaml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto r = conflict::ParseOwnershipRules(ss.str(), "ownership.yaml", entities);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    rules_ = std::move(r).value();
+    CanonicalRouterOptions ro;
+    ro.journal = journal_.get();
+    ro.model = &model_;
+    ro.rules = &rules_;
+    ro.systems = {"crm", "erp"};
+    ro.tombstone_retention_us = 0;
+    auto cr = CanonicalRouter::Create(std::move(ro));
+    ASSERT_TRUE(cr.ok());
+    router_ = std::move(cr).value();
+  }
+  void AppendOpportunity(const std::string& account_id) {
+    ChangeEvent ev;
+    ev.source = "crm";
+    ev.position = SourcePosition{++lsn_, 1};
+    ev.commit_time_us = 1000000 * static_cast<int64_t>(lsn_);
+    ev.schema = "public";
+    ev.table = "opportunities";
+    ev.op = Op::kInsert;
+    ev.key_columns = {"id"};
+    ev.after = {Text("id", "7"), Text("account_id", account_id), Text("name", "Audit"), Text("stage", "Proposal"),
+                Text("amount", "1000.00"), Text("currency", "EUR")};
+    std::vector<AppendBatch> b{{"crm", ev.position, {ev}}};
+    ASSERT_TRUE(journal_->Append(b, nullptr).ok());
+  }
+  std::optional<ExceptionRecord> Exception(uint64_t seq) {
+    auto r = journal_->GetException("canonical", seq);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::nullopt;
+  }
+  bool HasState(const std::string& key) {
+    auto v = journal_->GetMeta("entity:" + key);
+    return v.ok() && v->has_value();
+  }
+};
+
+TEST_F(PackRouterTest, ValidationFailureIsParkedAndTheRestFlows) {
+  AppendOpportunity("42");  // seq 1: its customer (account 42) is not known yet
+  AppendCrm(Op::kInsert, {}, Account(std::string(201, 'x'), "net_30"));  // seq 2-3: name too long
+  ASSERT_TRUE(router_->RunOnce().ok());
+  auto x1 = Exception(1);
+  ASSERT_TRUE(x1.has_value());
+  EXPECT_EQ(x1->state, ExceptionState::kOpen);
+  EXPECT_EQ(x1->code, "validation");
+  EXPECT_NE(x1->reason.find("customer"), std::string::npos) << x1->reason;
+  auto x2 = Exception(2);
+  ASSERT_TRUE(x2.has_value());
+  EXPECT_NE(x2->reason.find("name"), std::string::npos) << x2->reason;
+  EXPECT_FALSE(HasState("engagement:crm:7"));
+  EXPECT_FALSE(HasState("customer:crm:42"));
+  EXPECT_TRUE(Derived().empty());
+  // A manual retry of the bad name fails again; the record stays open with a note.
+  ASSERT_TRUE(RequestCanonicalRetry(journal_.get(), 2, "ops@firm.example").ok());
+  ASSERT_TRUE(router_->RunOnce().ok());
+  EXPECT_FALSE(CanonicalRetryPending(journal_.get(), 2));
+  x2 = Exception(2);
+  ASSERT_TRUE(x2.has_value());
+  EXPECT_EQ(x2->state, ExceptionState::kOpen);
+  EXPECT_NE(x2->note.find("ops@firm.example"), std::string::npos) << x2->note;
+}
+
+TEST_F(PackRouterTest, ParkedChangeRetriesItselfWhenWhatItWaitsForArrives) {
+  AppendOpportunity("42");
+  ASSERT_TRUE(router_->RunOnce().ok());
+  ASSERT_TRUE(Exception(1).has_value());
+  AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));  // the customer arrives
+  ASSERT_TRUE(router_->RunOnce().ok());                    // stores it, queues the retry
+  EXPECT_TRUE(CanonicalRetryPending(journal_.get(), 1));
+  ASSERT_TRUE(router_->RunOnce().ok());  // runs the retry
+  auto x = Exception(1);
+  ASSERT_TRUE(x.has_value());
+  EXPECT_EQ(x->state, ExceptionState::kRetried);
+  EXPECT_NE(x->actor.find("handoff"), std::string::npos);
+  EXPECT_TRUE(HasState("engagement:crm:7"));
+  // A second retry of a closed record does nothing.
+  ASSERT_TRUE(RequestCanonicalRetry(journal_.get(), 1, "ops").ok());
+  ASSERT_TRUE(router_->RunOnce().ok());
+  EXPECT_EQ(Exception(1)->state, ExceptionState::kRetried);
+  EXPECT_FALSE(CanonicalRetryPending(journal_.get(), 1));
+}
+
+TEST_F(PackRouterTest, TombstonesLeaveAfterTheirWindow) {
+  AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));
+  AppendCrm(Op::kDelete, Account("Acme", "net_30"), {});
+  ASSERT_TRUE(router_->RunOnce().ok());
+  conflict::EntityState s;
+  auto v = journal_->GetMeta("entity:customer:crm:42");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  ASSERT_TRUE(DecodeEntityState(**v, &s));
+  EXPECT_TRUE(s.deleted);
+  auto kept = router_->SweepTombstones(s.deleted_at_us - 1);  // still inside the window
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, 0u);
+  EXPECT_TRUE(HasState("customer:crm:42"));
+  auto removed = router_->SweepTombstones(s.deleted_at_us + 1);
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 1u);
+  EXPECT_FALSE(HasState("customer:crm:42"));
+  auto x = journal_->GetMeta("xref:customer:crm/accounts/42");
+  ASSERT_TRUE(x.ok());
+  EXPECT_FALSE(x->has_value());
+}
+
+TEST_F(PackRouterTest, TraceFollowsARowToItsDerivedChanges) {
+  AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));
+  ASSERT_TRUE(router_->RunOnce().ok());
+  AppendCrm(Op::kUpdate, Account("Acme", "net_30"), Account("Acme", "net_15"));  // CRM does not own terms
+  ASSERT_TRUE(router_->RunOnce().ok());
+  auto t = ReadTrace(journal_.get(), model_, rules_, "crm:accounts:42");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->key, "customer:crm:42");
+  EXPECT_EQ(t->root, "customer:crm:42");
+  bool derived = false, audit = false;
+  for (const TraceLine& l : t->lines) {
+    if (l.step == "derived" && l.target == "erp" && l.table == "public.customers") {
+      derived = true;
+      EXPECT_GT(l.derived_seq, 0u);
+      EXPECT_EQ(l.state, "pending");  // no target has applied it here
+      EXPECT_EQ(l.row, "crm_account_id=42");
+    }
+    // The update's ignored payment_terms, with both images.
+    if (l.step == "audit" && l.detail.find("payment_terms: crm sent \"net_15\" (it had \"net_30\")") == 0) {
+      audit = true;
+      EXPECT_NE(l.detail.find("ignored_not_owner"), std::string::npos) << l.detail;
+    }
+  }
+  EXPECT_TRUE(derived);
+  EXPECT_TRUE(audit);
+  EXPECT_FALSE(ReadTrace(journal_.get(), model_, rules_, "crm:accounts:999").ok());
 }
 
 TEST(CanonicalRoutes, OneRoutePerTargetTable) {

@@ -50,6 +50,9 @@ struct CanonicalRouterOptions {
   std::set<std::string> systems;
   // Business flows (closed-won -> project, time posting, billing); none when null.
   const schemas::Flows* flows = nullptr;
+  // Tombstones (deleted entities) are kept this long after their delete, so a
+  // late update is recognised as update-after-delete; then they are removed.
+  int64_t tombstone_retention_us = 30ll * 24 * 3600 * 1000000;
 };
 
 // Opaque encoding of an EntityState (meta "entity:<key>").
@@ -64,6 +67,9 @@ class CanonicalRouter {
   void Stop() { stop_.store(true); }
   // Processes what the journal holds now, then returns (tests, tools).
   Status RunOnce(size_t* processed = nullptr);
+  // Removes tombstones deleted before now_us - tombstone_retention_us (Run()
+  // does it every few minutes). Returns how many were removed.
+  Result<size_t> SweepTombstones(int64_t now_us);
 
  private:
   explicit CanonicalRouter(CanonicalRouterOptions o) : opts_(std::move(o)) {}

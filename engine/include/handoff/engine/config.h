@@ -70,6 +70,7 @@ struct Config {
   std::string canonical_schemas;    // schema pack directory (LoadModel)
   std::string canonical_ownership;  // YAML file with an `ownership:` section
   std::string canonical_flows;      // optional YAML file with a `flows:` section
+  int64_t canonical_tombstone_days = 30;  // how long deleted entities are remembered
   bool canonical() const { return !canonical_schemas.empty(); }
 
   const SourceConfig* FindSource(const std::string& name) const;
