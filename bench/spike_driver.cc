@@ -1,5 +1,5 @@
-// Month-end spike driver. On one throwaway PostgreSQL server, a PSA database
-// receives a spike of approved time entries (1,000,000 inserts, 50,000
+// Month-end spike driver. On throwaway PostgreSQL servers (one for the PSA
+// source, one for the targets, on this machine), the PSA database receives a spike of approved time entries (1,000,000 inserts, 50,000
 // corrections and 10,000 deletions by default, in transactions of 1 to
 // 200,000 rows) while every consumer is paused. Then, one after the other so
 // that they do not share the two cores:
@@ -14,7 +14,7 @@
 //      erp_canonical;
 //   4. latency: handoff (plain routes) runs while a producer inserts at a
 //      steady rate; each target row records clock_timestamp() at apply, the
-//      source row at insert, on the same server and clock.
+//      source row at insert (two servers, one machine clock).
 //
 // Every target is checked against the source (md5 of the ordered rows), so a
 // fast wrong answer fails. Results: a table on stdout and JSON (--json).
@@ -138,16 +138,17 @@ struct HandoffSetup {
   std::string dir, config, journal, slot;
 };
 
-HandoffSetup WriteConfig(const PgServer& pg, const std::string& dir, const std::string& target_db,
+HandoffSetup WriteConfig(const PgServer& source, const PgServer& target, const std::string& dir,
+                         const std::string& target_db,
                          const std::string& slot, const std::string& pack) {
   HandoffSetup h{dir, dir + "/handoff.yaml", dir + "/journal", slot};
   std::filesystem::create_directories(dir);
   std::ofstream cfg(h.config);
   cfg << "journal: { path: " << h.journal << " }\n";
   if (!pack.empty()) cfg << "canonical: { schemas: " << pack << "/schemas, ownership: " << pack << "/ownership.yaml }\n";
-  cfg << "sources:\n  - { name: psa, kind: postgres, dsn: \"" << pg.Dsn("psa")
+  cfg << "sources:\n  - { name: psa, kind: postgres, dsn: \"" << source.Dsn("psa")
       << "\", tables: [public.time_entries], slot: " << slot << ", publication: " << slot << " }\n"
-      << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << pg.Dsn(target_db) << "\" }\n";
+      << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << target.Dsn(target_db) << "\" }\n";
   if (pack.empty()) cfg << "routes:\n  - { from: psa.public.time_entries, to: erp.public.time_entries }\n";
   return h;
 }
@@ -287,27 +288,35 @@ int Run(const Options& o) {
   report.plan = MakeSpikePlan(o.rows, o.updates, o.deletes);
   const SpikePlan& plan = report.plan;
 
-  auto pg = PgServer::Start();
-  Note(fmt::format("PostgreSQL on port {}; {} changes in {} transactions", pg->port(), plan.changes(),
-                   plan.txns.size()));
-  for (const char* db : {"psa", "erp_native", "erp_handoff", "erp_canonical"}) {
-    if (!pg->CreateDatabase(db).ok()) Die(std::string("cannot create ") + db);
-    PgSession(pg->Dsn(db)).Exec(SpikeTableSql(std::string(db) != "psa"));
+  // The PSA database and the targets live on two servers (on this machine,
+  // so one clock): a consumer's slot then decodes the spike's WAL only, not
+  // what the other consumers wrote into their targets before it ran.
+  auto source = PgServer::Start();
+  auto target = PgServer::Start();
+  Note(fmt::format("PostgreSQL source on port {}, targets on port {}; {} changes in {} transactions", source->port(),
+                   target->port(), plan.changes(), plan.txns.size()));
+  if (!source->CreateDatabase("psa").ok()) Die("cannot create psa");
+  PgSession psa(source->Dsn("psa"));
+  psa.Exec(SpikeTableSql(false));
+  for (const char* db : {"erp_native", "erp_handoff", "erp_canonical"}) {
+    if (!target->CreateDatabase(db).ok()) Die(std::string("cannot create ") + db);
+    PgSession(target->Dsn(db)).Exec(SpikeTableSql(true));
   }
-  PgSession psa(pg->Dsn("psa"));
-  PgSession native_db(pg->Dsn("erp_native")), plain_db(pg->Dsn("erp_handoff")), canonical_db(pg->Dsn("erp_canonical"));
+  PgSession native_db(target->Dsn("erp_native")), plain_db(target->Dsn("erp_handoff")),
+      canonical_db(target->Dsn("erp_canonical"));
 
   // Every consumer holds its slot before the spike, so all see the same changes.
   if (o.native) {
     psa.Exec("CREATE PUBLICATION native_pub FOR TABLE time_entries");
     psa.Exec("SELECT pg_create_logical_replication_slot('native_slot', 'pgoutput')");
-    native_db.Exec("CREATE SUBSCRIPTION native_sub CONNECTION '" + pg->Dsn("psa") +
+    native_db.Exec("CREATE SUBSCRIPTION native_sub CONNECTION '" + source->Dsn("psa") +
                    "' PUBLICATION native_pub WITH (create_slot = false, slot_name = 'native_slot', "
                    "copy_data = false, enabled = false)");
   }
-  const std::string work = pg->dir() + "/handoff";
-  HandoffSetup plain = WriteConfig(*pg, work + "/plain", "erp_handoff", "handoff_psa", "");
-  HandoffSetup canonical = WriteConfig(*pg, work + "/canonical", "erp_canonical", "handoff_psa_canonical", o.pack);
+  const std::string work = source->dir() + "/handoff";
+  HandoffSetup plain = WriteConfig(*source, *target, work + "/plain", "erp_handoff", "handoff_psa", "");
+  HandoffSetup canonical =
+      WriteConfig(*source, *target, work + "/canonical", "erp_canonical", "handoff_psa_canonical", o.pack);
   for (const HandoffSetup* h : {&plain, &canonical}) {
     if (h == &canonical && !o.canonical) continue;
     ChildProcess engine;

@@ -131,9 +131,13 @@ void PrintReport(const SpikeReport& r, std::FILE* out) {
                         : "-",
              Verdict(l.measured, l.p99_ms < kLatencyGoalMs && l.achieved_rate >= 0.95 * 20000) +
                  (l.measured && l.achieved_rate < 0.95 * 20000 ? " (rate not reached)" : ""));
-  fmt::print(out, "| peak memory < {:.0f} MiB | {} | {} |\n", kMemoryGoalMiB,
-             peak > 0 ? fmt::format("{:.0f} MiB RSS (heap {:.0f} MiB)", peak, PeakHandoffHeapMiB(r)) : "-",
-             Verdict(peak > 0, peak < kMemoryGoalMiB));
+  // RSS counts the journal's file pages that LMDB maps in (page cache the
+  // kernel may reclaim); anonymous memory is what the process itself holds.
+  const double heap = PeakHandoffHeapMiB(r);
+  fmt::print(out, "| peak memory < {:.0f} MiB: resident (VmHWM, with the mapped journal) | {} | {} |\n",
+             kMemoryGoalMiB, peak > 0 ? fmt::format("{:.0f} MiB", peak) : "-", Verdict(peak > 0, peak < kMemoryGoalMiB));
+  fmt::print(out, "| peak memory < {:.0f} MiB: anonymous (heap, stacks; sampled RssAnon) | {} | {} |\n",
+             kMemoryGoalMiB, heap > 0 ? fmt::format("{:.0f} MiB", heap) : "-", Verdict(heap > 0, heap < kMemoryGoalMiB));
   fmt::print(out, "| canonical mapping costs < {:.0f}% of plain throughput | {} | {} |\n", kCanonicalCostGoal * 100,
              canon > 0 ? fmt::format("canonical = {:.2f}x plain (costs {:.0f}%)", canon, (1 - canon) * 100)
                        : (Ran(r.canonical) ? r.canonical.note : std::string("-")),
@@ -171,8 +175,9 @@ std::string ReportJson(const SpikeReport& r) {
     j += "\"latency\":null,";
   }
   const double ratio = Ratio(r.plain, r.native), canon = Ratio(r.canonical, r.plain);
-  j += fmt::format("\"handoff_vs_native\":{:.3f},\"canonical_vs_plain\":{:.3f},\"peak_handoff_rss_mib\":{:.1f}", ratio,
-                   canon, PeakHandoffMiB(r));
+  j += fmt::format("\"handoff_vs_native\":{:.3f},\"canonical_vs_plain\":{:.3f},\"peak_handoff_rss_mib\":{:.1f},"
+                   "\"peak_handoff_anon_mib\":{:.1f}",
+                   ratio, canon, PeakHandoffMiB(r), PeakHandoffHeapMiB(r));
   j += "}";
   return j;
 }
