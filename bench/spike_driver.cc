@@ -20,19 +20,16 @@
 // fast wrong answer fails. Results: a table on stdout and JSON (--json).
 //
 //   spike_driver [--rows N] [--updates N] [--deletes N] [--latency-seconds S]
-//                [--latency-rate R] [--skip-native] [--skip-canonical]
-//                [--timeout S] [--json FILE] [--wrap "valgrind --tool=..."]
+//                [--latency-rate R] [--tick-ms MS] [--skip-native] [--skip-canonical]
+//                [--timeout S] [--pack DIR] [--json FILE] [--wrap "perf record -g --"]
 #include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
