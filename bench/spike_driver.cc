@@ -1,276 +1,374 @@
-// Month-end spike driver: a backlog of time-entry rows (12 columns, mixed
-// types) is written to a PSA database while both consumers are paused, then
-// caught up first by PostgreSQL's own logical replication (publication +
-// subscription) and then by handoff (capture -> durable LMDB journal ->
-// apply), one after the other on the same server so they do not share the
-// two cores. Reports rows/s of each, their ratio, handoff's peak resident
-// memory and journal bytes per change, as a table and as JSON.
+// Month-end spike driver. On throwaway PostgreSQL servers (one for the PSA
+// source, one for the targets, on this machine), the PSA database receives a spike of approved time entries (1,000,000 inserts, 50,000
+// corrections and 10,000 deletions by default, in transactions of 1 to
+// 200,000 rows) while every consumer is paused. Then, one after the other so
+// that they do not share the two cores:
 //
-//   spike_driver [--rows N] [--txn-rows N] [--json FILE]
-#include <libpq-fe.h>
+//   1. PostgreSQL's own logical replication (publication + subscription)
+//      catches up into erp_native;
+//   2. handoff with plain table routes (capture -> durable LMDB journal ->
+//      apply) catches up into erp_handoff, followed by a replay of its
+//      journal into the emptied target (apply alone);
+//   3. handoff with canonical mapping (capture -> journal -> canonical
+//      router: mapping, ownership, state -> journal -> apply) into
+//      erp_canonical;
+//   4. latency: handoff (plain routes) runs while a producer inserts at a
+//      steady rate; each target row records clock_timestamp() at apply, the
+//      source row at insert (two servers, one machine clock).
+//
+// Every target is checked against the source (md5 of the ordered rows), so a
+// fast wrong answer fails. Results: a table on stdout and JSON (--json).
+//
+//   spike_driver [--rows N] [--updates N] [--deletes N] [--latency-seconds S]
+//                [--latency-rate R] [--tick-ms MS] [--skip-native] [--skip-canonical]
+//                [--timeout S] [--pack DIR] [--json FILE] [--wrap "perf record -g --"]
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <thread>
-#include <unistd.h>
+
+#include <fmt/format.h>
 
 #include "pg_server.h"
 #include "process.h"
+#include "spike_probe.h"
+#include "spike_report.h"
+#include "spike_workload.h"
 
 using handoff::testing::ChildProcess;
 using handoff::testing::PgServer;
+using namespace handoff::bench;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-const char* kTable = R"sql(
-CREATE TABLE time_entries (
-  id bigint PRIMARY KEY, consultant_id int NOT NULL, project_code text NOT NULL, task_code text,
-  work_date date NOT NULL, hours numeric(6,2) NOT NULL, billable boolean NOT NULL, status text NOT NULL,
-  notes text, approved_at timestamptz, updated_at timestamptz NOT NULL, rate numeric(10,2));
-)sql";
+[[noreturn]] void Die(const std::string& why) { throw SpikeError(why); }
 
-[[noreturn]] void Die(const std::string& why) {
-  std::fprintf(stderr, "spike_driver: %s\n", why.c_str());
-  std::exit(1);
+void Note(const std::string& what) { std::fprintf(stderr, "spike_driver: %s\n", what.c_str()); }
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+int64_t UnixMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-void Must(const PgServer& pg, const std::string& db, const std::string& sql) {
-  auto st = pg.Exec(db, sql);
-  if (!st.ok()) Die(db + ": " + st.ToString());
-}
+struct Options {
+  int64_t rows = 1000000, updates = -1, deletes = -1;
+  double latency_seconds = 20, latency_rate = 20000;
+  int tick_ms = 10;
+  bool native = true, canonical = true;
+  double timeout_s = 3600;
+  std::string json_path = "spike_result.json";
+  std::string pack = std::string(HANDOFF_SOURCE_DIR) + "/bench/spike_pack";
+  std::vector<std::string> wrapper;  // e.g. valgrind --tool=callgrind, around the measured engine runs
+};
 
-long Count(const PgServer& pg, const std::string& db) {
-  auto rows = pg.Query(db, "SELECT count(*) FROM time_entries");
-  if (!rows.ok() || rows->empty()) return -1;
-  return std::atol((*rows)[0][0].c_str());
-}
-
-long RssAnonKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("RssAnon:", 0) == 0) return std::atol(line.c_str() + 8);
-  return -1;
-}
-
-// The pid of the `handoff run` process using `config`, or -1.
-pid_t FindEngine(const std::string& config) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    std::ifstream cmd(e.path().string() + "/cmdline");
-    std::string s((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (s.find(config) != std::string::npos && s.find("run") != std::string::npos &&
-        s.find("spike_driver") == std::string::npos)
-      return std::atoi(e.path().filename().c_str());
-  }
-  return -1;
-}
-
-// Waits until the target holds `rows` rows; returns seconds taken. While
-// waiting, tracks the peak anonymous (heap) memory of process `watch`.
-double WaitForRows(const PgServer& pg, const std::string& db, long rows, Clock::time_point start,
-                   std::chrono::seconds limit, const std::string& watch_config = "", long* peak_anon_kb = nullptr) {
-  pid_t watch = -1;
-  while (Count(pg, db) != rows) {
-    if (peak_anon_kb != nullptr) {
-      if (watch <= 0) watch = FindEngine(watch_config);
-      if (watch > 0) *peak_anon_kb = std::max(*peak_anon_kb, RssAnonKb(watch));
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--skip-native") { o.native = false; continue; }
+    if (a == "--skip-canonical") { o.canonical = false; continue; }
+    if (i + 1 >= argc) Die("option " + a + " needs a value");
+    const char* v = argv[++i];
+    if (a == "--rows") o.rows = std::atoll(v);
+    else if (a == "--updates") o.updates = std::atoll(v);
+    else if (a == "--deletes") o.deletes = std::atoll(v);
+    else if (a == "--latency-seconds") o.latency_seconds = std::atof(v);
+    else if (a == "--latency-rate") o.latency_rate = std::atof(v);
+    else if (a == "--tick-ms") o.tick_ms = std::atoi(v);
+    else if (a == "--timeout") o.timeout_s = std::atof(v);
+    else if (a == "--json") o.json_path = v;
+    else if (a == "--pack") o.pack = v;
+    else if (a == "--wrap") {
+      std::istringstream words(v);
+      for (std::string w; words >> w;) o.wrapper.push_back(w);
+    } else {
+      Die("unknown option " + a);
     }
-    if (Clock::now() - start > limit) Die(db + " did not catch up within " + std::to_string(limit.count()) + " s");
+  }
+  if (o.rows < 100) Die("--rows must be at least 100");
+  if (o.updates < 0) o.updates = o.rows / 20;  // 50,000 per million
+  if (o.deletes < 0) o.deletes = o.rows / 100;  // 10,000 per million
+  if (o.updates >= o.rows / 2 || o.deletes >= o.rows / 2) Die("--updates and --deletes must be below rows / 2");
+  if (o.tick_ms < 1) Die("--tick-ms must be positive");
+  return o;
+}
+
+// Samples a process's memory every 50 ms on a thread of its own.
+class MemoryWatch {
+ public:
+  explicit MemoryWatch(pid_t pid) : sampler_(pid), thread_([this] {
+    while (!stop_.load()) {
+      sampler_.Sample();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }) {}
+  // Takes a last sample (the kernel's high-water mark covers the time between
+  // samples) and stops; call while the process is still alive.
+  MemorySampler Finish() {
+    stop_.store(true);
+    thread_.join();
+    sampler_.Sample();
+    return sampler_;
+  }
+  ~MemoryWatch() {
+    if (thread_.joinable()) Finish();
+  }
+
+ private:
+  MemorySampler sampler_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// One handoff configuration: its folder, config file and journal.
+struct HandoffSetup {
+  std::string dir, config, journal, slot;
+};
+
+HandoffSetup WriteConfig(const PgServer& source, const PgServer& target, const std::string& dir,
+                         const std::string& target_db,
+                         const std::string& slot, const std::string& pack) {
+  HandoffSetup h{dir, dir + "/handoff.yaml", dir + "/journal", slot};
+  std::filesystem::create_directories(dir);
+  std::ofstream cfg(h.config);
+  cfg << "journal: { path: " << h.journal << " }\n";
+  if (!pack.empty()) cfg << "canonical: { schemas: " << pack << "/schemas, ownership: " << pack << "/ownership.yaml }\n";
+  cfg << "sources:\n  - { name: psa, kind: postgres, dsn: \"" << source.Dsn("psa")
+      << "\", tables: [public.time_entries], slot: " << slot << ", publication: " << slot << " }\n"
+      << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << target.Dsn(target_db) << "\" }\n";
+  if (pack.empty()) cfg << "routes:\n  - { from: psa.public.time_entries, to: erp.public.time_entries }\n";
+  return h;
+}
+
+void WaitForSlotActive(PgSession& psa, const std::string& slot) {
+  auto start = Clock::now();
+  while (psa.Scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot + "' AND active") != "1") {
+    if (Since(start) > 60) Die("handoff did not open its slot " + slot);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+void StartEngine(ChildProcess* engine, const HandoffSetup& h, const std::vector<std::string>& wrapper) {
+  std::vector<std::string> argv = wrapper;
+  for (const std::string& a : {handoff::testing::HandoffBinary(), std::string("run"), std::string("--config"), h.config})
+    argv.push_back(a);
+  engine->Start(argv, h.dir + "/engine.log");
+}
+
+void StopEngine(ChildProcess* engine) {
+  if (engine->Stop(SIGTERM) != 0) Die("handoff did not stop cleanly");
+}
+
+// Waits until row `id` is in the target; false after `limit` seconds.
+bool WaitForRow(PgSession& target, int64_t id, Clock::time_point start, double limit) {
+  const std::string sql = "SELECT count(*) FROM time_entries WHERE id = " + std::to_string(id);
+  while (target.Scalar(sql) != "1") {
+    if (Since(start) > limit) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return std::chrono::duration<double>(Clock::now() - start).count();
+  return true;
 }
 
-long PeakRssKb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
-  return -1;
+bool SameAsSource(PgSession& psa, PgSession& target) {
+  return psa.Scalar(SpikeChecksumSql()) == target.Scalar(SpikeChecksumSql());
 }
 
-// User + system CPU seconds a process has used (from /proc/PID/stat).
-double CpuSeconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string f;
-  long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> f; ++i) {
-    if (i == 14) utime = std::atoll(f.c_str());
-    if (i == 15) stime = std::atoll(f.c_str());
+// Runs one handoff engine until the target holds the sentinel row.
+CatchUpResult HandoffCatchUp(const std::string& name, const HandoffSetup& h, PgSession& psa, PgSession& target,
+                             const SpikePlan& plan, const Options& o) {
+  CatchUpResult r;
+  r.name = name;
+  r.changes = plan.changes();
+  ChildProcess engine;
+  auto start = Clock::now();
+  r.start_unix_us = UnixMicros();
+  StartEngine(&engine, h, o.wrapper);
+  {
+    MemoryWatch watch(engine.pid());
+    r.finished = WaitForRow(target, plan.inserts, start, o.timeout_s);
+    r.seconds = Since(start);
+    MemorySampler mem = watch.Finish();
+    r.peak_rss_kb = mem.peak_rss_kb();
+    r.peak_anon_kb = mem.peak_anon_kb();
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  r.cpu_s = CpuSeconds(engine.pid());
+  StopEngine(&engine);
+  r.journal_bytes = DirBytes(h.journal);
+  if (!r.finished) {
+    r.note = fmt::format("did not finish within {:.0f} s; {} of {} rows in the target", o.timeout_s,
+                         target.Scalar("SELECT count(*) FROM time_entries"), plan.final_rows());
+    Note(name + " " + r.note);
+    return r;
+  }
+  r.verified = SameAsSource(psa, target);
+  Note(fmt::format("{} caught up in {:.2f} s ({})", name, r.seconds, r.verified ? "verified" : "DIFFERS"));
+  return r;
 }
 
-uint64_t DirBytes(const std::string& dir) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec))
-    if (e.is_regular_file(ec)) total += e.file_size(ec);
-  return total;
+// When the journal received its last change, in seconds after the run began
+// (the capture + journal stage on its own), from the journal's own timestamps.
+double CaptureSeconds(const HandoffSetup& h, int64_t start_unix_us) {
+  const std::string bin = handoff::testing::HandoffBinary();
+  std::string out;
+  handoff::testing::RunCommand({bin, "status", "--config", h.config, "--json"}, &out);
+  auto p = out.find("\"last_seq\":");
+  long last_seq = p == std::string::npos ? 0 : std::atol(out.c_str() + p + 11);
+  handoff::testing::RunCommand(
+      {bin, "journal", "dump", "--config", h.config, "--from-seq", std::to_string(last_seq), "--limit", "1"}, &out);
+  auto q = out.find("\"journaled_at_us\":");
+  long long at_us = q == std::string::npos ? 0 : std::atoll(out.c_str() + q + 18);
+  return at_us > 0 ? (at_us - start_unix_us) / 1e6 : -1;
 }
 
+// Replays the whole journal into the emptied target: the apply stage alone.
+double ReplaySeconds(const HandoffSetup& h, PgSession& psa, PgSession& target) {
+  target.Exec("TRUNCATE time_entries");
+  auto start = Clock::now();
+  std::string out, err;
+  if (handoff::testing::RunCommand({handoff::testing::HandoffBinary(), "replay", "--config", h.config, "--target",
+                                    "erp", "--from-seq", "1"},
+                                   &out, &err) != 0)
+    Die("replay failed: " + err);
+  double s = Since(start);
+  if (!SameAsSource(psa, target)) Die("the replay did not rebuild the target exactly");
+  return s;
+}
+
+LatencyResult MeasureLatency(const HandoffSetup& h, PgSession& psa, PgSession& target, const SpikePlan& plan,
+                             const Options& o) {
+  LatencyResult r;
+  r.measured = true;
+  r.target_rate = o.latency_rate;
+  ChildProcess engine;
+  StartEngine(&engine, h, o.wrapper);
+  WaitForSlotActive(psa, h.slot);
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // connected and idle before the clock starts
+  {
+    MemoryWatch watch(engine.pid());
+    ProducerResult p = RunSteadyProducer(psa, plan.inserts + 1, o.latency_rate, o.latency_seconds, o.tick_ms);
+    r.rows = p.rows;
+    r.txns = p.txns;
+    r.seconds = p.seconds;
+    r.achieved_rate = p.rows / p.seconds;
+    if (p.rows > 0 && !WaitForRow(target, p.last_id, Clock::now(), 300)) Die("latency rows did not arrive in 300 s");
+    MemorySampler mem = watch.Finish();
+    r.peak_rss_kb = mem.peak_rss_kb();
+    r.peak_anon_kb = mem.peak_anon_kb();
+  }
+  StopEngine(&engine);
+  auto rows = target.Rows(
+      "SELECT count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY ms), percentile_disc(0.99) WITHIN GROUP "
+      "(ORDER BY ms), max(ms) FROM (SELECT extract(epoch FROM applied_at - entered_at) * 1000 AS ms "
+      "FROM time_entries WHERE id > " + std::to_string(plan.inserts) + ") x");
+  if (rows.empty() || std::atoll(rows[0][0].c_str()) != r.rows) Die("latency rows missing from the target");
+  r.p50_ms = std::atof(rows[0][1].c_str());
+  r.p99_ms = std::atof(rows[0][2].c_str());
+  r.max_ms = std::atof(rows[0][3].c_str());
+  r.verified = SameAsSource(psa, target);
+  Note(fmt::format("latency at {:.0f} rows/s: p50 {:.1f} ms, p99 {:.1f} ms", r.achieved_rate, r.p50_ms, r.p99_ms));
+  return r;
+}
+
+int Run(const Options& o) {
+  SpikeReport report;
+  report.machine = DescribeMachine();
+  report.plan = MakeSpikePlan(o.rows, o.updates, o.deletes);
+  const SpikePlan& plan = report.plan;
+
+  // The PSA database and the targets live on two servers (on this machine,
+  // so one clock): a consumer's slot then decodes the spike's WAL only, not
+  // what the other consumers wrote into their targets before it ran.
+  auto source = PgServer::Start();
+  auto target = PgServer::Start();
+  Note(fmt::format("PostgreSQL source on port {}, targets on port {}; {} changes in {} transactions", source->port(),
+                   target->port(), plan.changes(), plan.txns.size()));
+  if (!source->CreateDatabase("psa").ok()) Die("cannot create psa");
+  PgSession psa(source->Dsn("psa"));
+  psa.Exec(SpikeTableSql(false));
+  for (const char* db : {"erp_native", "erp_handoff", "erp_canonical"}) {
+    if (!target->CreateDatabase(db).ok()) Die(std::string("cannot create ") + db);
+    PgSession(target->Dsn(db)).Exec(SpikeTableSql(true));
+  }
+  PgSession native_db(target->Dsn("erp_native")), plain_db(target->Dsn("erp_handoff")),
+      canonical_db(target->Dsn("erp_canonical"));
+
+  // Every consumer holds its slot before the spike, so all see the same changes.
+  if (o.native) {
+    psa.Exec("CREATE PUBLICATION native_pub FOR TABLE time_entries");
+    psa.Exec("SELECT pg_create_logical_replication_slot('native_slot', 'pgoutput')");
+    native_db.Exec("CREATE SUBSCRIPTION native_sub CONNECTION '" + source->Dsn("psa") +
+                   "' PUBLICATION native_pub WITH (create_slot = false, slot_name = 'native_slot', "
+                   "copy_data = false, enabled = false)");
+  }
+  const std::string work = source->dir() + "/handoff";
+  HandoffSetup plain = WriteConfig(*source, *target, work + "/plain", "erp_handoff", "handoff_psa", "");
+  HandoffSetup canonical =
+      WriteConfig(*source, *target, work + "/canonical", "erp_canonical", "handoff_psa_canonical", o.pack);
+  for (const HandoffSetup* h : {&plain, &canonical}) {
+    if (h == &canonical && !o.canonical) continue;
+    ChildProcess engine;
+    StartEngine(&engine, *h, {});
+    WaitForSlotActive(psa, h->slot);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    StopEngine(&engine);
+  }
+
+  auto gen_start = Clock::now();
+  WriteSpike(psa, plan);
+  report.generate_seconds = Since(gen_start);
+  if (psa.Scalar("SELECT count(*) FROM time_entries") != std::to_string(plan.final_rows()))
+    Die("the source does not hold the rows the plan expects");
+  Note(fmt::format("spike written in {:.1f} s", report.generate_seconds));
+
+  if (o.native) {
+    CatchUpResult& r = report.native;
+    r.name = "native";
+    r.changes = plan.changes();
+    auto start = Clock::now();
+    native_db.Exec("ALTER SUBSCRIPTION native_sub ENABLE");
+    r.finished = WaitForRow(native_db, plan.inserts, start, o.timeout_s);
+    r.seconds = Since(start);
+    native_db.Exec("ALTER SUBSCRIPTION native_sub DISABLE");
+    if (!r.finished) Die("native replication did not catch up in time");
+    r.verified = SameAsSource(psa, native_db);
+    Note(fmt::format("native caught up in {:.2f} s ({})", r.seconds, r.verified ? "verified" : "DIFFERS"));
+  }
+
+  report.plain = HandoffCatchUp("plain", plain, psa, plain_db, plan, o);
+  if (report.plain.finished) {
+    report.capture_seconds = CaptureSeconds(plain, report.plain.start_unix_us);
+    report.replay_seconds = ReplaySeconds(plain, psa, plain_db);
+  }
+  if (o.canonical) report.canonical = HandoffCatchUp("canonical", canonical, psa, canonical_db, plan, o);
+  if (o.latency_seconds > 0) report.latency = MeasureLatency(plain, psa, plain_db, plan, o);
+
+  PrintReport(report, stdout);
+  std::ofstream json(o.json_path);
+  json << ReportJson(report) << "\n";
+  if (!json) Die("cannot write " + o.json_path);
+  bool ok = (!o.native || report.native.verified) && report.plain.verified &&
+            (!o.canonical || !report.canonical.finished || report.canonical.verified) &&
+            (o.latency_seconds <= 0 || report.latency.verified);
+  if (!ok) Die("a target differs from the source (see the table)");
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
-  long rows = 1000000, txn_rows = 10000;
-  std::string json_path = "spike_result.json";
-  std::vector<std::string> wrapper;  // e.g. valgrind --tool=callgrind, for profiling the measured run
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--rows")) rows = std::atol(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--txn-rows")) txn_rows = std::atol(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--json")) json_path = argv[i + 1];
-    else if (!std::strcmp(argv[i], "--wrap")) {
-      std::istringstream words(argv[i + 1]);
-      for (std::string w; words >> w;) wrapper.push_back(w);
-    }
-    else Die(std::string("unknown option ") + argv[i]);
+  try {
+    return Run(ParseOptions(argc, argv));
+  } catch (const SpikeError& e) {
+    Note(e.what());
+    return 1;
   }
-  auto pg = PgServer::Start();
-  std::fprintf(stderr, "spike_driver: PostgreSQL on port %d, %ld rows in transactions of %ld\n", pg->port(), rows,
-               txn_rows);
-  for (const char* db : {"psa", "erp_native", "erp_handoff"}) {
-    if (!pg->CreateDatabase(db).ok()) Die(std::string("cannot create ") + db);
-    Must(*pg, db, kTable);
-  }
-  // Native logical replication, paused.
-  Must(*pg, "psa", "CREATE PUBLICATION native_pub FOR TABLE time_entries");
-  Must(*pg, "psa", "SELECT pg_create_logical_replication_slot('native_slot', 'pgoutput')");
-  Must(*pg, "erp_native",
-       "CREATE SUBSCRIPTION native_sub CONNECTION '" + pg->Dsn("psa") +
-           "' PUBLICATION native_pub WITH (create_slot = false, slot_name = 'native_slot', copy_data = false, "
-           "enabled = false)");
-
-  // handoff: first start creates its slot and publication, then it stops.
-  std::string work = pg->dir() + "/handoff";
-  std::filesystem::create_directories(work);
-  std::string config = work + "/handoff.yaml";
-  std::ofstream(config) << "journal: { path: " << work << "/journal }\n"
-                        << "sources:\n  - { name: psa, kind: postgres, dsn: \"" << pg->Dsn("psa")
-                        << "\", tables: [public.time_entries] }\n"
-                        << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << pg->Dsn("erp_handoff") << "\" }\n"
-                        << "routes:\n  - { from: psa.public.time_entries, to: erp.public.time_entries }\n";
-  std::string bin = handoff::testing::HandoffBinary();
-  {
-    ChildProcess engine;
-    engine.Start({bin, "run", "--config", config}, work + "/engine.log");
-    auto start = Clock::now();
-    while (true) {
-      auto r = pg->Query("psa", "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'handoff_psa' AND active");
-      if (r.ok() && (*r)[0][0] == "1") break;
-      if (Clock::now() - start > std::chrono::seconds(60)) Die("handoff did not create its slot");
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    if (engine.Stop(SIGTERM) != 0) Die("handoff did not stop cleanly");
-  }
-
-  // The backlog.
-  auto gen_start = Clock::now();
-  for (long first = 1; first <= rows; first += txn_rows) {
-    long last = std::min(rows, first + txn_rows - 1);
-    Must(*pg, "psa",
-         "INSERT INTO time_entries SELECT g, 1 + g % 60, 'PRJ-' || (1000 + g % 250), 'T' || (g % 8), "
-         "date '2026-11-01' + (g % 30)::int, ((1 + g % 32) * 0.25)::numeric(6,2), g % 5 <> 0, 'approved', "
-         "CASE WHEN g % 4 = 0 THEN NULL ELSE 'Month-end work item ' || g END, "
-         "timestamptz '2026-11-30 17:00+00' + (g % 3600) * interval '1 second', now(), 95 + (g % 9) * 12.5 "
-         "FROM generate_series(" + std::to_string(first) + ", " + std::to_string(last) + ") g");
-  }
-  double gen_s = std::chrono::duration<double>(Clock::now() - gen_start).count();
-  std::fprintf(stderr, "spike_driver: backlog written in %.1f s\n", gen_s);
-
-  // Native catch-up.
-  auto native_start = Clock::now();
-  Must(*pg, "erp_native", "ALTER SUBSCRIPTION native_sub ENABLE");
-  double native_s = WaitForRows(*pg, "erp_native", rows, native_start, std::chrono::seconds(1800));
-  Must(*pg, "erp_native", "ALTER SUBSCRIPTION native_sub DISABLE");
-  std::fprintf(stderr, "spike_driver: native caught up in %.2f s\n", native_s);
-
-  // handoff catch-up.
-  ChildProcess engine;
-  auto handoff_start = Clock::now();
-  std::vector<std::string> run_argv = wrapper;
-  for (const char* a : {"run", "--config"}) run_argv.push_back(a);
-  run_argv.insert(run_argv.begin() + static_cast<long>(wrapper.size()), bin);
-  run_argv.push_back(config);
-  engine.Start(run_argv, work + "/engine.log");
-  long peak_anon_kb = -1;
-  double handoff_s =
-      WaitForRows(*pg, "erp_handoff", rows, handoff_start, std::chrono::seconds(3600), config, &peak_anon_kb);
-  long rss_kb = -1;
-  double cpu_s = -1;
-  if (pid_t pid = FindEngine(config); pid > 0) {
-    rss_kb = PeakRssKb(pid);
-    cpu_s = CpuSeconds(pid);
-  }
-  if (engine.Stop(SIGTERM) != 0) Die("handoff did not stop cleanly");
-  std::fprintf(stderr, "spike_driver: handoff caught up in %.2f s\n", handoff_s);
-
-  // Stage figures: when the last change was journaled (capture + journal
-  // alone), and a replay of the journal into an emptied target (apply alone).
-  double capture_s = -1;
-  {
-    std::string out;
-    handoff::testing::RunCommand({bin, "status", "--config", config, "--json"}, &out);
-    auto p = out.find("\"last_seq\":");
-    long last_seq = p == std::string::npos ? 0 : std::atol(out.c_str() + p + 11);
-    handoff::testing::RunCommand(
-        {bin, "journal", "dump", "--config", config, "--from-seq", std::to_string(last_seq), "--limit", "1"}, &out);
-    auto q = out.find("\"journaled_at_us\":");
-    long long at_us = q == std::string::npos ? 0 : std::atoll(out.c_str() + q + 18);
-    auto start_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                        std::chrono::system_clock::now().time_since_epoch() - (Clock::now() - handoff_start))
-                        .count();
-    if (at_us > 0) capture_s = (at_us - start_us) / 1e6;
-  }
-  Must(*pg, "erp_handoff", "TRUNCATE time_entries");
-  auto replay_start = Clock::now();
-  std::string replay_out, replay_err;
-  if (handoff::testing::RunCommand({bin, "replay", "--config", config, "--target", "erp", "--from-seq", "1"},
-                                   &replay_out, &replay_err) != 0)
-    Die("replay failed: " + replay_err);
-  double replay_s = std::chrono::duration<double>(Clock::now() - replay_start).count();
-  if (Count(*pg, "erp_handoff") != rows) Die("replay did not rebuild the target");
-
-  // Both targets must equal the source: a fast wrong answer is a failure.
-  const char* checksum = "SELECT md5(string_agg(x::text, ',' ORDER BY id)) FROM time_entries x";
-  auto src = pg->Query("psa", checksum), a = pg->Query("erp_native", checksum), b = pg->Query("erp_handoff", checksum);
-  if (!src.ok() || !a.ok() || !b.ok() || (*src)[0][0] != (*a)[0][0] || (*src)[0][0] != (*b)[0][0])
-    Die("target contents differ from the source");
-
-  uint64_t journal_bytes = DirBytes(work + "/journal");
-  double native_rps = rows / native_s, handoff_rps = rows / handoff_s;
-  std::printf("| metric | value |\n|---|---|\n");
-  std::printf("| rows in backlog | %ld (transactions of %ld) |\n", rows, txn_rows);
-  std::printf("| native logical replication | %.2f s, %.0f rows/s |\n", native_s, native_rps);
-  std::printf("| handoff (durable journal) | %.2f s, %.0f rows/s |\n", handoff_s, handoff_rps);
-  std::printf("| handoff / native | %.2fx |\n", handoff_rps / native_rps);
-  std::printf("| stage: capture + journal (last change journaled) | %.2f s, %.0f rows/s |\n", capture_s,
-              rows / capture_s);
-  std::printf("| stage: apply alone (`handoff replay` into an emptied target) | %.2f s, %.0f rows/s |\n", replay_s,
-              rows / replay_s);
-  std::printf("| handoff process CPU | %.2f s (%.1f us per row) |\n", cpu_s, cpu_s * 1e6 / rows);
-  std::printf("| handoff peak RSS | %.1f MiB (of which heap, sampled: %.1f MiB; the rest is the journal's mapped file) |\n",
-              rss_kb / 1024.0, peak_anon_kb / 1024.0);
-  std::printf("| journal bytes per change | %.0f (LMDB file size / rows) |\n",
-              static_cast<double>(journal_bytes) / rows);
-  std::ofstream(json_path) << "{\"rows\":" << rows << ",\"txn_rows\":" << txn_rows << ",\"native_seconds\":" << native_s
-                           << ",\"native_rows_per_s\":" << native_rps << ",\"handoff_seconds\":" << handoff_s
-                           << ",\"handoff_rows_per_s\":" << handoff_rps << ",\"ratio\":" << handoff_rps / native_rps
-                           << ",\"capture_seconds\":" << capture_s << ",\"replay_seconds\":" << replay_s
-                           << ",\"handoff_peak_rss_kb\":" << rss_kb << ",\"handoff_peak_anon_kb\":" << peak_anon_kb
-                           << ",\"handoff_cpu_seconds\":" << cpu_s << ",\"journal_bytes\":" << journal_bytes << "}\n";
-  return 0;
 }
