@@ -111,6 +111,7 @@ class CanonicalPass {
   int parked_ = 0;  // exceptions raised by the current entry
   std::string parked_reason_;
   uint64_t retry_counter_ = 0;
+  bool waits_checked_ = false, waits_exist_ = false;  // any "wait:" key in the journal or staged
 };
 
 // "time_entry" -> "time entry".

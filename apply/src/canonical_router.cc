@@ -341,6 +341,14 @@ void CanonicalPass::Store(const conflict::EntityState& s) {
 }
 
 Status CanonicalPass::Wake(const std::string& what) {
+  if (!waits_checked_) {  // one look per pass: most passes have nothing waiting
+    waits_checked_ = true;
+    HANDOFF_RETURN_IF_ERROR(j_->ScanMeta("wait:", [&](std::string_view, std::string_view) {
+      waits_exist_ = true;
+      return false;
+    }));
+  }
+  if (!waits_exist_) return Status::OK();
   const std::string prefix = "wait:" + what + ":";
   std::set<std::string> keys;
   HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view) {
@@ -392,6 +400,7 @@ void CanonicalPass::MarkHeld(const std::string& system, const std::string& key) 
 void CanonicalPass::Park(const std::string& code, const std::string& reason, const std::string& entity,
                          const std::string& key, const std::string& system, const std::vector<std::string>& waits_on) {
   for (const std::string& w : waits_on) meta_[fmt::format("wait:{}:{:020}", w, entry_->seq)] = "1";
+  if (!waits_on.empty()) waits_exist_ = true;
   ExceptionRecord r;
   r.target = "canonical";
   r.seq = entry_->seq;
