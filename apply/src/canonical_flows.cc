@@ -133,14 +133,7 @@ static Status Upsert(CanonicalPass* pass, const std::string& entity, const std::
   if (changed_any) *changed_any = !changed.empty();
   if (changed.empty()) return Status::OK();
   pass->Store(s);
-  TraceStep t;
-  t.step = "flow";
-  t.entity = entity;
-  t.key = key;
-  t.system = system;
-  t.detail = why;
-  t.root = pass->RootOf(s);
-  pass->Trace(std::move(t));
+  pass->Trace("flow", s, system, why);
   for (const std::string& target : pass->model().TargetSystems(entity)) pass->Emit(s, changed, target, Op::kUpdate, system);
   return Status::OK();
 }
@@ -305,15 +298,9 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
   d->propagate["status"] = F(s, "status");
   if (d->action == conflict::EntityAction::kNone) d->action = conflict::EntityAction::kUpsert;
   PutMeta(hours_key, used.Add(hours).ToString());
-  TraceStep t;
-  t.step = "flow";
-  t.entity = s.entity;
-  t.key = s.key;
-  t.system = "erp";
-  t.detail = fmt::format("posted {} h of {} on {} at {} {} (rate card {}, role {}, cost center {})", hours.ToString(),
-                         email, day, F(*rate, "rate"), F(*rate, "currency"), card, role, cost_center);
-  t.root = RootOf(s);
-  Trace(std::move(t));
+  Trace("flow", s, "erp",
+        fmt::format("posted {} h of {} on {} at {} {} (rate card {}, role {}, cost center {})", hours.ToString(), email,
+                    day, F(*rate, "rate"), F(*rate, "currency"), card, role, cost_center));
   return Status::OK();
 }
 

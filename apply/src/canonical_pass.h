@@ -74,6 +74,8 @@ class CanonicalPass {
   void Park(const std::string& code, const std::string& reason, const std::string& entity, const std::string& key,
             const std::string& system, const std::vector<std::string>& waits_on = {});
   void Trace(TraceStep step);
+  // A step about entity `s` (filed under its root), from `system`.
+  void Trace(const char* step, const conflict::EntityState& s, const std::string& system, std::string detail);
   std::string RootOf(const conflict::EntityState& s);
   const schemas::LookupFn& lookup() const { return lookup_; }
   const schemas::Model& model() const { return *opts_.model; }

@@ -435,6 +435,18 @@ void CanonicalPass::Park(const std::string& code, const std::string& reason, con
   if (!t.root.empty()) Trace(std::move(t));
 }
 
+void CanonicalPass::Trace(const char* step, const conflict::EntityState& s, const std::string& system,
+                          std::string detail) {
+  TraceStep t;
+  t.step = step;
+  t.entity = s.entity;
+  t.key = s.key;
+  t.system = system;
+  t.detail = std::move(detail);
+  t.root = RootOf(s);
+  Trace(std::move(t));
+}
+
 void CanonicalPass::Trace(TraceStep step) {
   if (step.root.empty()) return;
   step.seq = entry_->seq;
@@ -574,14 +586,7 @@ Status CanonicalPass::SetFields(const std::string& key, const FieldMap& fields, 
     return Status::OK();
   }
   Store(s);
-  TraceStep t;
-  t.step = "flow";
-  t.entity = s.entity;
-  t.key = s.key;
-  t.system = system;
-  t.detail = why + " " + FieldMapJson(changed);
-  t.root = RootOf(s);
-  Trace(std::move(t));
+  Trace("flow", s, system, why + " " + FieldMapJson(changed));
   for (const std::string& target : opts_.model->TargetSystems(s.entity)) {
     FieldMap send;
     for (const std::string& f : opts_.model->FieldsHeldBy(s.entity, target))
@@ -696,34 +701,22 @@ Status CanonicalPass::Route(const JournalEntry& e) {
   std::set<std::string> suppress;
   HANDOFF_RETURN_IF_ERROR(FlowsBeforeEmit(change, &d, &suppress));
   Store(d.state);
-  TraceStep t;
-  t.step = "decided";
-  t.entity = change.entity;
-  t.key = change.key;
-  t.system = change.system;
-  t.root = RootOf(d.state);
-  t.detail = fmt::format("{} {} at {}: {} field(s) applied, {} kept, {} ignored, {} parked{}", OpName(ev.op),
-                         change.key, FormatPosition(ev.position), d.Count(conflict::FieldOutcome::kApplied),
-                         d.Count(conflict::FieldOutcome::kKeptCurrent),
-                         d.Count(conflict::FieldOutcome::kIgnoredNotOwner), d.Count(conflict::FieldOutcome::kParked),
-                         d.conflicts ? fmt::format(", {} conflict(s)", d.conflicts) : "");
-  Trace(std::move(t));
+  Trace("decided", d.state, change.system,
+        fmt::format("{} {} at {}: {} field(s) applied, {} kept, {} ignored, {} parked{}", OpName(ev.op), change.key,
+                    FormatPosition(ev.position), d.Count(conflict::FieldOutcome::kApplied),
+                    d.Count(conflict::FieldOutcome::kKeptCurrent), d.Count(conflict::FieldOutcome::kIgnoredNotOwner),
+                    d.Count(conflict::FieldOutcome::kParked),
+                    d.conflicts ? fmt::format(", {} conflict(s)", d.conflicts) : ""));
   for (const auto& a : d.audit) {
     if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
     meta_[fmt::format("audit:{:020}:{}", e.seq, a.field.empty() ? "*" : a.field)] = AuditJson(a);
     auto shown = [](const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : std::string("NULL"); };
-    TraceStep at;
-    at.step = "audit";
-    at.entity = change.entity;
-    at.key = change.key;
-    at.system = change.system;
-    at.root = RootOf(d.state);
-    at.detail = fmt::format("{}: {} sent {} (it had {}), canonical {} -> {}; {} / {}{}{}",
-                            a.field.empty() ? "(entity)" : a.field, a.system, shown(a.incoming), shown(a.before),
-                            shown(a.current), shown(a.result), conflict::PolicyName(a.policy),
-                            conflict::FieldOutcomeName(a.outcome), a.conflict ? ", conflict" : "",
-                            a.reason.empty() ? "" : ": " + a.reason);
-    Trace(std::move(at));
+    Trace("audit", d.state, change.system,
+          fmt::format("{}: {} sent {} (it had {}), canonical {} -> {}; {} / {}{}{}",
+                      a.field.empty() ? "(entity)" : a.field, a.system, shown(a.incoming), shown(a.before),
+                      shown(a.current), shown(a.result), conflict::PolicyName(a.policy),
+                      conflict::FieldOutcomeName(a.outcome), a.conflict ? ", conflict" : "",
+                      a.reason.empty() ? "" : ": " + a.reason));
   }
   for (const auto& x : d.exceptions)
     Park("conflict", fmt::format("{} {} from {}: {}{}", HumanEntity(x.entity), x.key, x.system,

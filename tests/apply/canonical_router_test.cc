@@ -56,11 +56,15 @@ class CanonicalRouterTest : public ::testing::Test {
     auto r = conflict::ParseOwnershipRules(kOwnership, "ownership.yaml");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     rules_ = std::move(r).value();
+    MakeRouter(CanonicalRouterOptions{}.tombstone_retention_us);
+  }
+  void MakeRouter(int64_t tombstone_retention_us) {
     CanonicalRouterOptions ro;
     ro.journal = journal_.get();
     ro.model = &model_;
     ro.rules = &rules_;
     ro.systems = {"crm", "erp"};
+    ro.tombstone_retention_us = tombstone_retention_us;
     auto cr = CanonicalRouter::Create(std::move(ro));
     ASSERT_TRUE(cr.ok());
     router_ = std::move(cr).value();
@@ -203,15 +207,7 @@ class PackRouterTest : public CanonicalRouterTest {
     auto r = conflict::ParseOwnershipRules(ss.str(), "ownership.yaml", entities);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     rules_ = std::move(r).value();
-    CanonicalRouterOptions ro;
-    ro.journal = journal_.get();
-    ro.model = &model_;
-    ro.rules = &rules_;
-    ro.systems = {"crm", "erp"};
-    ro.tombstone_retention_us = 0;
-    auto cr = CanonicalRouter::Create(std::move(ro));
-    ASSERT_TRUE(cr.ok());
-    router_ = std::move(cr).value();
+    MakeRouter(0);
   }
   void AppendOpportunity(const std::string& account_id) {
     ChangeEvent ev;

@@ -17,7 +17,6 @@
 namespace handoff::testing {
 namespace {
 
-constexpr auto kCatchUp = std::chrono::seconds(60);
 
 const char* kCrmSchema = R"sql(
 CREATE TABLE accounts (
@@ -51,14 +50,6 @@ ownership:
 
 class CanonicalTest : public SpineTest {
  protected:
-  bool WaitUntil(const std::function<bool()>& cond, std::chrono::seconds timeout = kCatchUp) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (cond()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return cond();
-  }
   size_t JournalCount() {
     std::string dump;
     if (Handoff({"journal", "dump", "--config", config_}, &dump) != 0) return 0;

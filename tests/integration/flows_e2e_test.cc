@@ -23,7 +23,6 @@
 namespace handoff::testing {
 namespace {
 
-constexpr auto kCatchUp = std::chrono::seconds(60);
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -34,14 +33,6 @@ std::string ReadFile(const std::string& path) {
 
 class FlowsTest : public SpineTest {
  protected:
-  bool WaitUntil(const std::function<bool()>& cond, std::chrono::seconds timeout = kCatchUp) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (cond()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return cond();
-  }
   // Open canonical exceptions as "seq|reason" lines.
   std::vector<std::pair<uint64_t, std::string>> OpenCanonical() {
     std::string out;

@@ -116,4 +116,13 @@ std::string SpineTest::LogTail(size_t bytes) {
   return s.size() > bytes ? s.substr(s.size() - bytes) : s;
 }
 
+bool SpineTest::WaitUntil(const std::function<bool()>& cond, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return cond();
+}
+
 }  // namespace handoff::testing

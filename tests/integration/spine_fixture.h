@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,8 @@ class SpineTest : public ::testing::Test {
   // Runs `handoff ARGS...`; returns the exit code.
   int Handoff(const std::vector<std::string>& args, std::string* out, std::string* err = nullptr);
   std::string LogTail(size_t bytes = 4000);
+  // Polls `cond` every 200 ms until it holds or `timeout` passes; its last answer.
+  static bool WaitUntil(const std::function<bool()>& cond, std::chrono::seconds timeout = std::chrono::seconds(60));
 
   static PgServer* server_;
   std::string dir_;
