@@ -196,14 +196,18 @@ TEST_F(FlowsTest, OpportunityToInvoiceAndBack) {
       EXPECT_NE(reason.find("task task:PRJ-100/T2 is not active"), std::string::npos) << reason;
   // The PSA reactivates the task; retrying both changes, oldest first, posts the entry exactly once.
   Exec(psa, "UPDATE tasks SET active = true WHERE id = 2");
-  std::this_thread::sleep_for(std::chrono::seconds(1));
   const std::vector<uint64_t> entry3 = ExceptionSeqs("time_entry:psa:3");
   ASSERT_EQ(entry3.size(), 2u);
-  for (uint64_t seq : entry3) {
-    std::string retried =
-        Run({"exceptions", "retry", "--config", config_, "--target", "canonical", "--seq", std::to_string(seq)});
-    EXPECT_NE(retried.find("applied"), std::string::npos) << retried;
-  }
+  // The task change is not visible in any target: retry until the router has read it.
+  std::string retried;
+  ASSERT_TRUE(WaitUntil([&] {
+    retried.clear();
+    return Handoff({"exceptions", "retry", "--config", config_, "--target", "canonical", "--seq",
+                    std::to_string(entry3[0])},
+                   &retried, &retried) == 0;
+  })) << retried;
+  retried = Run({"exceptions", "retry", "--config", config_, "--target", "canonical", "--seq", std::to_string(entry3[1])});
+  EXPECT_NE(retried.find("applied"), std::string::npos) << retried;
   ASSERT_TRUE(Eventually(erp, "SELECT hours, rate, amount FROM labor_ledger WHERE time_entry_ref = 'time_entry:psa:3'",
                          "3.00|210.00|630.00\n"));
   Run({"exceptions", "retry", "--config", config_, "--target", "canonical", "--seq", std::to_string(entry3[1])}, 1);
