@@ -333,6 +333,7 @@ Status CanonicalRouter::RunOnce(size_t* processed) {
   std::map<std::string, AppendBatch> batches;  // by derived source
   std::vector<std::pair<std::string, std::string>> meta;
   std::vector<conflict::ExceptionRecord> parked;
+  std::map<std::string, uint64_t> conflicts;  // counted once the derived changes are durable
   uint64_t last = done;
   for (const JournalEntry& e : entries) {
     last = e.seq;
@@ -375,6 +376,7 @@ Status CanonicalRouter::RunOnce(size_t* processed) {
       meta.emplace_back(ik, change.key);
     }
     for (const auto& a : d.audit) {
+      if (a.conflict) ++conflicts[std::string(conflict::FieldOutcomeName(a.outcome))];
       if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
       meta.emplace_back(fmt::format("audit:{:020}:{}", e.seq, a.field.empty() ? "*" : a.field), AuditJson(a));
     }
@@ -474,6 +476,10 @@ Status CanonicalRouter::RunOnce(size_t* processed) {
   for (auto& [name, b] : batches) list.push_back(std::move(b));
   AppendResult res;
   HANDOFF_RETURN_IF_ERROR(j->AppendWithMeta(list, meta, &res));
+  if (!conflicts.empty()) {
+    std::lock_guard<std::mutex> lock(conflicts_mu_);
+    for (const auto& [outcome, n] : conflicts) conflicts_[outcome] += n;
+  }
   // Retention keeps what the router has not read yet (it counts as a reader named "canonical").
   Status applied = j->SetTargetApplied("canonical", last);
   if (!applied.ok()) LogWarn("canonical", "cannot record the router position: {}", applied.ToString());
@@ -490,6 +496,11 @@ Status CanonicalRouter::RunOnce(size_t* processed) {
     if (!st.ok()) LogWarn("canonical", "cannot park seq {}: {}", x.seq, st.ToString());
   }
   return Status::OK();
+}
+
+std::map<std::string, uint64_t> CanonicalRouter::ConflictCounts() const {
+  std::lock_guard<std::mutex> lock(conflicts_mu_);
+  return conflicts_;
 }
 
 }  // namespace handoff

@@ -176,6 +176,7 @@ class LmdbJournal final : public Journal {
       AppendResult res;
       int rc = TryAppend(batches, meta_puts, now, &res);
       if (rc == MDB_SUCCESS) {
+        full_reported_ = false;
         if (result) *result = res;
         {
           std::lock_guard<std::mutex> lk(wait_mu_);
@@ -460,6 +461,7 @@ class LmdbJournal final : public Journal {
       }
       SourcePosition high = durable;
       std::unordered_set<std::string> fresh;
+      const uint64_t appended_before = res->appended;
       for (ChangeEvent& e : b.events) {
         if (e.position <= high) {
           ++res->duplicates;
@@ -479,6 +481,7 @@ class LmdbJournal final : public Journal {
         if ((rc = mdb_cursor_put(cur.get(), &k, &v, MDB_APPEND))) return rc;
         ++res->appended;
       }
+      res->appended_per_batch.push_back(res->appended - appended_before);
       if (b.upto > high) high = b.upto;
       if (high > durable) {
         std::string pv = EncodePosition(high);
@@ -504,8 +507,13 @@ class LmdbJournal final : public Journal {
     mdb_env_info(env_, &info);
     uint64_t cur = info.me_mapsize;
     if (cur >= options_.max_map_size) {
-      LogError("journal", "journal map is full at {} MiB (journal.max_map_size); holding intake until space is freed",
-               cur >> 20);
+      if (!full_reported_)
+        LogError("journal",
+                 "journal map is full at {} MiB and journal.max_map_size allows no more; intake holds (nothing is "
+                 "acknowledged upstream) until retention frees space or the engine restarts with a larger "
+                 "journal.max_map_size",
+                 cur >> 20);
+      full_reported_ = true;
       return Status::ResourceExhausted("journal map is full at " + std::to_string(cur >> 20) +
                                        " MiB and may not grow past journal.max_map_size");
     }
@@ -594,6 +602,7 @@ class LmdbJournal final : public Journal {
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   uint64_t last_seq_ = 0;  // guarded by wait_mu_
+  bool full_reported_ = false;  // the full map was logged; guarded by writer_mu_
 };
 
 }  // namespace

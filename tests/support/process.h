@@ -22,6 +22,7 @@ class ChildProcess {
   void Start(const std::vector<std::string>& argv, const std::string& log_path,
              const std::vector<std::string>& env = {});
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
   // Sends the signal and waits up to `timeout`; returns the exit code, or
   // 128+signal when killed by a signal, or -1 on timeout (then SIGKILLs).
   int Stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(30));
@@ -34,6 +35,10 @@ class ChildProcess {
 
 // Runs a command to completion, capturing stdout; returns the exit code.
 int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err = nullptr);
+
+// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM", "RssAnon", ...);
+// -1 when the process or field is not there.
+long ProcessMemoryKib(pid_t pid, const std::string& field);
 
 // The path of the built handoff binary.
 std::string HandoffBinary();

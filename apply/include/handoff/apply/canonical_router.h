@@ -12,11 +12,13 @@
 // read position is also recorded as the applied seq of a reader named
 // "canonical", so journal retention keeps what it has not read.
 //
-// Thread-safety: Run() on one thread; Stop() from any.
+// Thread-safety: Run() on one thread; Stop() and ConflictCounts() from any.
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -55,11 +57,16 @@ class CanonicalRouter {
   void Stop() { stop_.store(true); }
   // Processes what the journal holds now, then returns (tests, tools).
   Status RunOnce(size_t* processed = nullptr);
+  // Field conflicts decided since start, by outcome (kept_current, parked,
+  // merged, ...). Safe from any thread.
+  std::map<std::string, uint64_t> ConflictCounts() const;
 
  private:
   explicit CanonicalRouter(CanonicalRouterOptions o) : opts_(std::move(o)) {}
   CanonicalRouterOptions opts_;
   std::atomic<bool> stop_{false};
+  mutable std::mutex conflicts_mu_;
+  std::map<std::string, uint64_t> conflicts_;  // guarded by conflicts_mu_
 };
 
 // The implicit routes of canonical mode: every target table of the model, from

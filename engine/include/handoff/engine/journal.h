@@ -39,6 +39,7 @@ struct AppendResult {
   uint64_t appended = 0;    // events written
   uint64_t duplicates = 0;  // events skipped: position already durable, or delivery id already journaled
   uint64_t last_seq = 0;    // last sequence number in the journal after the append
+  std::vector<uint64_t> appended_per_batch;  // events written, one count per input batch in order
 };
 
 enum class ExceptionState : uint8_t { kOpen = 1, kRetried = 2, kResolved = 3, kDiscarded = 4 };
