@@ -53,8 +53,9 @@ class FaultTest : public ::testing::Test {
   std::string TargetChecksum();
   // Waits until the target equals the source (refused rows aside).
   bool WaitConverged(std::chrono::seconds timeout);
-  // The end-of-fault checks; the engine must be running.
-  void ExpectConsistent();
+  // The end-of-fault checks; the engine must be running. With
+  // `expect_refused`, the spike must have made refused changes.
+  void ExpectConsistent(bool expect_refused = true);
   std::string LogTail(size_t bytes = 6000);
   std::string ReadFile(const std::string& path);
 

@@ -76,7 +76,9 @@ TEST_F(FaultTest, TargetServerRestartedMidApply) {
 TEST_F(FaultTest, SourceServerRestartedMidCapture) {
   CreateDatabases();
   WriteConfig();
-  SourceWriter writer(WriterOptions(0));
+  SourceWriterOptions o = WriterOptions(0);
+  o.refused_every = 10;  // few transactions get through while the server restarts
+  SourceWriter writer(o);
   writer.Start();
   StartEngine();
   const std::string reconnects = "handoff_capture_reconnects_total{source=\"" + name_ + "\"}";
@@ -90,6 +92,8 @@ TEST_F(FaultTest, SourceServerRestartedMidCapture) {
   }
   std::this_thread::sleep_for(milliseconds(1500));
   writer.Stop();
+  std::printf("  writer: %d transactions, %d failed during the restarts\n", writer.transactions(), writer.failures());
+  EXPECT_GT(writer.transactions(), 50);
   EXPECT_GT(writer.failures(), 0) << "the restarts did not interrupt the writes";
   ASSERT_TRUE(WaitConverged(kCatchUp));
   ExpectConsistent();
@@ -158,6 +162,28 @@ TEST_F(FaultTest, JournalMapFillsThenGrowsOnRestart) {
   EXPECT_EQ(StopEngine(SIGTERM), 0);
 }
 
+TEST_F(FaultTest, JournalMapFullFreedByRetention) {
+  CreateDatabases();
+  // A map that may not grow, and no replay window: what every target applied may go.
+  WriteConfig("map_size: 2MiB, max_map_size: 2MiB, retention: 0s");
+  // Fast enough to fill the map before the first retention pass (30 s after start).
+  SourceWriterOptions o = WriterOptions(15000);
+  o.max_rows_per_txn = 200;
+  o.pause = milliseconds(0);
+  SourceWriter writer(o);
+  writer.Start();
+  StartEngine();
+  ASSERT_TRUE(WaitForMetric("handoff_journal_full_total", 1, seconds(25))) << "the journal never filled";
+  Fault("journal map full, freed by retention");
+  EXPECT_TRUE(writer.WaitDone(seconds(120)));
+  writer.Stop();
+  ASSERT_TRUE(WaitConverged(kCatchUp));
+  ExpectConsistent();
+  EXPECT_EQ(Metric("handoff_journal_holding"), 0);
+  EXPECT_NE(LogTail(400000).find("retention removed"), std::string::npos);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
 TEST_F(FaultTest, SlowTargetKeepsMemoryBounded) {
   CreateDatabases();
   // Every statement on the target table takes 50 ms more, and for a while the table is locked.
@@ -177,6 +203,7 @@ TEST_F(FaultTest, SlowTargetKeepsMemoryBounded) {
   SourceWriterOptions o = WriterOptions(25000);
   o.max_rows_per_txn = 400;
   o.pause = milliseconds(0);
+  o.refused_every = 0;  // isolating a refused row costs a statement per row: minutes at 50 ms each
   SourceWriter writer(o);
   writer.Start();
   long peak_rss = 0, peak_anon = 0;
@@ -197,7 +224,7 @@ TEST_F(FaultTest, SlowTargetKeepsMemoryBounded) {
     std::this_thread::sleep_for(milliseconds(250));
   }
   ASSERT_TRUE(WaitConverged(seconds(5)));
-  ExpectConsistent();
+  ExpectConsistent(/*expect_refused=*/false);
   const long hwm = ProcessMemoryKib(engine_.pid(), "VmHWM");
   std::printf("  slow target: %ld rows; peak RSS %ld MiB (anonymous %ld MiB, high-water %ld MiB); "
               "peak apply lag %.1f s, %.0f changes\n",

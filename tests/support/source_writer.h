@@ -1,5 +1,6 @@
 // SourceWriter: a background thread making transactions in a source
-// database's time_entries table (spine schema): inserts of fresh ids, an
+// database's time_entries table (columns id, consultant_id, hours, notes and
+// version, as in the spine and fault schemas): inserts of fresh ids, an
 // update of one of the seed rows 1..seed_rows (version + 1), now and then a
 // delete, and optionally an insert the target refuses (hours over its limit,
 // id from kRefusedIdBase on). Failed transactions (a server restarting) are

@@ -78,7 +78,9 @@ class Journal {
   // Events whose position is not above the source's durable position are
   // skipped as duplicates; each source's durable position becomes max(stored,
   // upto). On a full map the map is grown within max_map_size; beyond it the
-  // call fails with kResourceExhausted and nothing is written.
+  // call fails with kResourceExhausted and nothing is written. At
+  // max_map_size, appends leave a housekeeping reserve (1/64 of the map, 256
+  // KiB to 256 MiB) free, so positions, exceptions and Trim still fit.
   // Delivery-id dedup (webhook sources): an event with a non-empty
   // delivery_id whose (source, delivery_id) was journaled by an earlier batch
   // (database `dedup`) is skipped as a duplicate; all events of one delivery
