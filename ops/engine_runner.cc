@@ -11,9 +11,12 @@
 #include <vector>
 
 #include "admin_server.h"
+#include "engine_metrics.h"
+#include "sd_notify.h"
 #include "handoff/apply/canonical_router.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
+#include "handoff/capture/slot_watch.h"
 #include "handoff/engine/change_feed.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/journal.h"
@@ -27,62 +30,6 @@ namespace handoff {
 namespace {
 
 constexpr const char* kInprocIntake = "inproc://handoff-intake";
-
-std::string RenderMetrics(Journal* journal, const IntakeServer& intake,
-                          const std::vector<std::pair<std::string, SourceAgent*>>& agents,
-                          const std::vector<std::pair<std::string, TargetWriter*>>& appliers, const ChangeFeedPublisher* feed) {
-  std::string m;
-  const auto& ic = intake.counters();
-  m += "# HELP handoff_journal_events_total Events written to the journal.\n# TYPE handoff_journal_events_total counter\n";
-  m += fmt::format("handoff_journal_events_total {}\n", ic.events.load());
-  m += "# TYPE handoff_journal_duplicates_total counter\n";
-  m += fmt::format("handoff_journal_duplicates_total {}\n", ic.duplicates.load());
-  m += "# TYPE handoff_journal_commits_total counter\n";
-  m += fmt::format("handoff_journal_commits_total {}\n", ic.commits.load());
-  m += "# TYPE handoff_journal_full_total counter\n";
-  m += fmt::format("handoff_journal_full_total {}\n", ic.map_full.load());
-  JournalStats js = journal->Stats();
-  m += "# TYPE handoff_journal_last_seq gauge\n";
-  m += fmt::format("handoff_journal_last_seq {}\n", js.last_seq);
-  m += "# TYPE handoff_journal_bytes gauge\n";
-  m += fmt::format("handoff_journal_bytes {}\n", js.used_bytes);
-  m += "# TYPE handoff_journal_map_bytes gauge\n";
-  m += fmt::format("handoff_journal_map_bytes {}\n", js.map_size);
-  std::vector<std::pair<std::string, SourceAgentStats>> stats;
-  for (const auto& [name, a] : agents) stats.emplace_back(name, a->Stats());
-  m += "# TYPE handoff_captured_changes_total counter\n";
-  for (const auto& [name, st] : stats)
-    m += fmt::format("handoff_captured_changes_total{{source=\"{}\"}} {}\n", name, st.changes);
-  m += "# TYPE handoff_capture_malformed_total counter\n";
-  for (const auto& [name, st] : stats)
-    m += fmt::format("handoff_capture_malformed_total{{source=\"{}\"}} {}\n", name, st.malformed);
-  m += "# TYPE handoff_capture_reconnects_total counter\n";
-  for (const auto& [name, st] : stats)
-    m += fmt::format("handoff_capture_reconnects_total{{source=\"{}\"}} {}\n", name, st.reconnects);
-  m += "# TYPE handoff_capture_confirmed_lsn gauge\n";
-  for (const auto& [name, st] : stats)
-    m += fmt::format("handoff_capture_confirmed_lsn{{source=\"{}\"}} {}\n", name, st.confirmed_lsn);
-  if (feed != nullptr) {
-    m += "# TYPE handoff_feed_published_total counter\n";
-    m += fmt::format("handoff_feed_published_total {}\n", feed->counters().published.load());
-  }
-  m += "# TYPE handoff_applied_rows_total counter\n";
-  for (const auto& [name, a] : appliers)
-    m += fmt::format("handoff_applied_rows_total{{target=\"{}\"}} {}\n", name, a->counters().rows.load());
-  m += "# TYPE handoff_apply_retries_total counter\n";
-  for (const auto& [name, a] : appliers)
-    m += fmt::format("handoff_apply_retries_total{{target=\"{}\"}} {}\n", name, a->counters().retries.load());
-  m += "# TYPE handoff_apply_exceptions_total counter\n";
-  for (const auto& [name, a] : appliers)
-    m += fmt::format("handoff_apply_exceptions_total{{target=\"{}\"}} {}\n", name, a->counters().exceptions.load());
-  m += "# TYPE handoff_apply_lag_events gauge\n";
-  for (const auto& [name, a] : appliers) {
-    uint64_t applied = a->counters().applied_seq.load();
-    m += fmt::format("handoff_apply_lag_events{{target=\"{}\"}} {}\n", name,
-                     js.last_seq > applied ? js.last_seq - applied : 0);
-  }
-  return m;
-}
 
 }  // namespace
 
@@ -234,6 +181,16 @@ int RunEngine(const Config& base_config) {
     feed = std::move(f).value();
   }
 
+  SlotWatchOptions so;
+  so.sources = config.sources;
+  so.interval = std::chrono::milliseconds(config.slot_check_interval_us / 1000);
+  so.warn_bytes = config.slot_wal_warn_bytes;
+  auto slot_watch = SlotWatch::Create(std::move(so));
+  if (!slot_watch.ok()) {
+    LogError("engine", "slot watch: {}", slot_watch.status().ToString());
+    return 1;
+  }
+
   // Sources first, then targets, then the feed.
   // Every component exists before the first thread starts, so a failure
   // above returns without threads to stop.
@@ -246,16 +203,24 @@ int RunEngine(const Config& base_config) {
   for (size_t i = 0; i < appliers.size(); ++i)
     threads.push_back(run_component("target " + config.targets[i].name, appliers[i].get()));
   if (feed) threads.push_back(run_component("feed", feed.get()));
+  threads.push_back(run_component("slot watch", slot_watch->get()));
 
+  EngineComponents components;
+  components.journal = journal->get();
+  components.intake = intake->get();
+  components.agents = agent_refs;
+  components.targets = applier_refs;
+  components.feed = feed.get();
+  components.router = router.get();
+  components.slots = slot_watch->get();
+  std::atomic<bool> draining{false};
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_listen.empty()) {
-    Journal* j = journal->get();
-    IntakeServer* in = intake->get();
+    const IntakeServer* in = intake->get();
+    // Ready: running, not draining, and the journal takes writes.
     auto a = AdminServer::Start(
-        config.admin_listen, [=, &agent_refs, &applier_refs, &feed] {
-          return RenderMetrics(j, *in, agent_refs, applier_refs, feed.get());
-        },
-        [&fatal] { return !fatal.load(); });
+        config.admin_listen, [&components] { return RenderEngineMetrics(components); },
+        [&fatal, &draining, in] { return !fatal.load() && !draining.load() && !in->counters().holding.load(); });
     if (!a.ok()) {
       LogWarn("engine", "{}; continuing without admin endpoints", a.status().ToString());
     } else {
@@ -264,22 +229,30 @@ int RunEngine(const Config& base_config) {
   }
   LogInfo("engine", "running: {} sources, {} targets, journal at {}", n_sources, appliers.size(),
           config.journal_path);
+  NotifyServiceManager("READY=1");
 
+  // Retention runs every 30 s, and every 5 s while intake holds because the
+  // journal is full (trimming applied entries is what frees the map).
   auto next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!fatal.load()) {
     timespec ts{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&sigs, nullptr, &ts);
     if (sig == SIGTERM || sig == SIGINT) {
-      LogInfo("engine", "received {}, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      LogInfo("engine", "received {}, draining: capture stops, intake finishes its commit, apply finishes its "
+                        "transaction", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
     }
     if (std::chrono::steady_clock::now() >= next_retention) {
       auto trimmed = (*journal)->ApplyRetention(target_names, NowMicros());
       if (trimmed.ok() && *trimmed > 0) LogInfo("engine", "retention removed {} journal entries", *trimmed);
-      next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      if (!trimmed.ok()) LogWarn("engine", "retention: {}", trimmed.status().ToString());
+      const bool holding = (*intake)->counters().holding.load();
+      next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(holding ? 5 : 30);
     }
   }
   // Drain: stop capture first (nothing new arrives), then intake, then apply.
+  draining.store(true);
+  NotifyServiceManager("STOPPING=1");
   for (auto& a : agents) a->Stop();
   for (size_t i = 0; i < n_sources; ++i) threads[i].join();
   (*intake)->Stop();
@@ -290,9 +263,16 @@ int RunEngine(const Config& base_config) {
   }
   for (auto& a : appliers) a->Stop();
   if (feed) feed->Stop();
+  (*slot_watch)->Stop();
   for (size_t i = n_sources; i < threads.size(); ++i) threads[i].join();
   if (admin) admin->Stop();
-  LogInfo("engine", "stopped");
+  JournalStats js = (*journal)->Stats();
+  LogInfo("engine", "stopped: journal at seq {}, {} events journaled and {} rows applied by this run",
+          js.last_seq, (*intake)->counters().events.load(), [&] {
+            uint64_t rows = 0;
+            for (const auto& a : appliers) rows += a->counters().rows.load();
+            return rows;
+          }());
   return exit_code.load();
 }
 

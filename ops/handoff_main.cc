@@ -27,13 +27,20 @@ namespace {
 
 constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2;
 
-// Loads the config or prints why not and exits 2.
+// --log-format, when given, wins over the configuration's log.format.
+bool g_log_format_flag = false;
+
+// Loads the config or prints why not and exits 2. Applies its `log` section.
 Config LoadOrExit(const std::string& path) {
   auto cfg = LoadConfig(path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "handoff: invalid configuration:\n%s\n", cfg.status().message().c_str());
     std::exit(kExitUsage);
   }
+  LogFormat format;
+  if (!g_log_format_flag && ParseLogFormat(cfg->log_format, &format)) SetLogFormat(format);
+  LogLevel level;
+  if (ParseLogLevel(cfg->log_level, &level)) SetLogLevel(level);
   return std::move(cfg).value();
 }
 
@@ -248,7 +255,11 @@ int main(int argc, char** argv) {
   using namespace handoff;
   CLI::App app{"handoff: change-data-capture sync between CRM, PSA and ERP systems"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may follow the verb
   std::string config = "handoff.yaml";
+  std::string log_format;
+  app.add_option("--log-format", log_format, "log lines as text or json (one JSON object per line); overrides log.format")
+      ->check(CLI::IsMember({"text", "json"}));
 
   auto* run = app.add_subcommand("run", "run the engine until SIGTERM/SIGINT");
   run->add_option("--config", config, "configuration file")->required();
@@ -349,6 +360,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
+  }
+  if (!log_format.empty()) {
+    LogFormat format = LogFormat::kText;
+    ParseLogFormat(log_format, &format);
+    SetLogFormat(format);
+    g_log_format_flag = true;
   }
   if (run->parsed()) return RunEngine(LoadOrExit(config));
   if (agent->parsed()) return RunAgent(LoadOrExit(config), agent_source);

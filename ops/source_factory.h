@@ -15,7 +15,7 @@
 namespace handoff {
 
 struct SourceAgentStats {
-  uint64_t changes = 0;     // changes sent to the engine
+  uint64_t changes = 0;     // changes sent to the engine (snapshot rows included)
   uint64_t malformed = 0;   // bad input seen (Debezium lines, webhook bodies)
   uint64_t reconnects = 0;  // PostgreSQL sessions restarted
   uint64_t confirmed_lsn = 0;

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds, and runs every test
-# (unit and integration, each integration binary with its own throwaway
-# PostgreSQL server).
+# (unit, integration and the fault-injection suite, each PostgreSQL test
+# binary with its own throwaway servers), then prints how many faults the
+# fault suite injected.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/install-deps.sh
 bash ops/build.sh
 cd build
-ctest --output-on-failure --timeout 900 -j "${HANDOFF_TEST_JOBS:-2}" "$@"
+status=0
+ctest --output-on-failure --timeout 900 -j "${HANDOFF_TEST_JOBS:-2}" "$@" || status=$?
+# ctest keeps each test's output in its log; the suite's summary line is in it.
+grep -h "^faults injected:" Testing/Temporary/LastTest*.log 2>/dev/null || true
+exit "$status"

@@ -81,6 +81,8 @@ class CanonicalPass {
   const schemas::Model& model() const { return *opts_.model; }
   const JournalEntry& entry() const { return *entry_; }
   const schemas::Flows* flows() const { return opts_.flows; }
+  // Field conflicts decided in this pass, by outcome.
+  const std::map<std::string, uint64_t>& conflict_counts() const { return conflict_counts_; }
 
  private:
   bool Holds(const std::string& system, const std::string& key);
@@ -113,6 +115,7 @@ class CanonicalPass {
   int parked_ = 0;  // exceptions raised by the current entry
   std::string parked_reason_;
   uint64_t retry_counter_ = 0;
+  std::map<std::string, uint64_t> conflict_counts_;
   bool waits_checked_ = false, waits_exist_ = false;  // any "wait:" key in the journal or staged
 };
 

@@ -708,6 +708,7 @@ Status CanonicalPass::Route(const JournalEntry& e) {
                     d.Count(conflict::FieldOutcome::kParked),
                     d.conflicts ? fmt::format(", {} conflict(s)", d.conflicts) : ""));
   for (const auto& a : d.audit) {
+    if (a.conflict) ++conflict_counts_[std::string(conflict::FieldOutcomeName(a.outcome))];
     if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
     meta_[fmt::format("audit:{:020}:{}", e.seq, a.field.empty() ? "*" : a.field)] = AuditJson(a);
     auto shown = [](const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : std::string("NULL"); };
@@ -885,7 +886,7 @@ Status CanonicalRouter::RunOnce(size_t* processed) {
       continue;
     }
     HANDOFF_RETURN_IF_ERROR(pass.Retry(e[0], actor, key));
-    HANDOFF_RETURN_IF_ERROR(pass.Commit(done));
+    HANDOFF_RETURN_IF_ERROR(Commit(&pass, done));
     if (processed) ++*processed;
   }
 
@@ -895,7 +896,21 @@ Status CanonicalRouter::RunOnce(size_t* processed) {
   if (entries.empty()) return Status::OK();
   CanonicalPass pass(opts_, done);
   for (const JournalEntry& e : entries) HANDOFF_RETURN_IF_ERROR(pass.Process(e));
-  return pass.Commit(entries.back().seq);
+  return Commit(&pass, entries.back().seq);
+}
+
+Status CanonicalRouter::Commit(CanonicalPass* pass, uint64_t last) {
+  HANDOFF_RETURN_IF_ERROR(pass->Commit(last));
+  if (!pass->conflict_counts().empty()) {
+    std::lock_guard<std::mutex> lock(conflicts_mu_);
+    for (const auto& [outcome, n] : pass->conflict_counts()) conflicts_[outcome] += n;
+  }
+  return Status::OK();
+}
+
+std::map<std::string, uint64_t> CanonicalRouter::ConflictCounts() const {
+  std::lock_guard<std::mutex> lock(conflicts_mu_);
+  return conflicts_;
 }
 
 Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, const conflict::OwnershipRules& rules,

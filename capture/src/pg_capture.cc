@@ -4,6 +4,7 @@
 // backoff. The slot resends from its confirmed position and the journal's
 // dedup drops what was already durable, so starting over is always safe.
 #include "handoff/capture/pg_capture.h"
+#include "handoff/capture/slot_watch.h"
 
 #include <algorithm>
 #include <condition_variable>
@@ -29,7 +30,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
   PgCaptureAgentImpl(PgCaptureOptions options, std::vector<TableName> tables)
       : options_(std::move(options)), tables_(std::move(tables)), rng_(std::random_device{}()) {
     const SourceConfig& src = options_.source;
-    slot_ = src.slot.empty() ? "handoff_" + src.name : src.slot;
+    slot_ = SlotNameOf(src);
     publication_ = src.publication.empty() ? "handoff_" + src.name : src.publication;
   }
 
@@ -132,7 +133,7 @@ Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions 
     if (!name.ok()) return Status::InvalidArgument("capture: source " + src.name + ": " + name.status().message());
     tables.push_back(*name);
   }
-  std::string slot = src.slot.empty() ? "handoff_" + src.name : src.slot;
+  std::string slot = SlotNameOf(src);
   if (!ValidSlotName(slot)) {
     return Status::InvalidArgument("capture: source " + src.name + ": slot name \"" + slot +
                                    "\" must be 1-63 characters of a-z, 0-9 and _");

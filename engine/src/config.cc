@@ -1,6 +1,7 @@
 // Loads handoff.yaml. Every problem is collected with its key path and line,
 // so `handoff config validate` can show them all at once.
 #include "handoff/engine/config.h"
+#include "handoff/engine/log.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -187,7 +188,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
   cfg.file = file;
   if (!root.IsMap()) return Status::InvalidArgument(file + ": the configuration must be a YAML mapping");
   r.CheckKeys(root, "", {"journal", "sources", "targets", "routes", "admin", "engine", "schemas", "ownership",
-                         "conflicts", "feed", "canonical"});
+                         "conflicts", "feed", "canonical", "log"});
 
   YAML::Node journal = root["journal"];
   if (!journal.IsMap()) {
@@ -388,11 +389,31 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     if (!engine.IsMap()) {
       problems.Add(engine, "engine", "must be a mapping");
     } else {
-      r.CheckKeys(engine, "engine", {"intake"});
+      r.CheckKeys(engine, "engine", {"intake", "slot_check_interval", "slot_wal_warn"});
       cfg.intake_endpoint = r.Str(engine, "intake", "engine", false);
+      cfg.slot_check_interval_us = r.Duration(engine, "slot_check_interval", "engine", cfg.slot_check_interval_us);
+      if (cfg.slot_check_interval_us <= 0)
+        problems.Add(engine["slot_check_interval"], "engine.slot_check_interval", "must be longer than zero");
+      cfg.slot_wal_warn_bytes = r.Size(engine, "slot_wal_warn", "engine", cfg.slot_wal_warn_bytes);
       if (!cfg.intake_endpoint.empty() && cfg.intake_endpoint.rfind("tcp://", 0) != 0 &&
           cfg.intake_endpoint.rfind("ipc://", 0) != 0)
         problems.Add(engine["intake"], "engine.intake", "must be a tcp:// or ipc:// endpoint");
+    }
+  }
+  YAML::Node log = root["log"];
+  if (log.IsDefined()) {
+    if (!log.IsMap()) {
+      problems.Add(log, "log", "must be a mapping with 'format' and/or 'level'");
+    } else {
+      r.CheckKeys(log, "log", {"format", "level"});
+      cfg.log_format = r.Str(log, "format", "log", false);
+      LogFormat f;
+      if (!cfg.log_format.empty() && !ParseLogFormat(cfg.log_format, &f))
+        problems.Add(log["format"], "log.format", "must be text or json, not '" + cfg.log_format + "'");
+      cfg.log_level = r.Str(log, "level", "log", false);
+      LogLevel l;
+      if (!cfg.log_level.empty() && !ParseLogLevel(cfg.log_level, &l))
+        problems.Add(log["level"], "log.level", "must be debug, info, warn or error, not '" + cfg.log_level + "'");
     }
   }
   YAML::Node feed = root["feed"];

@@ -8,6 +8,14 @@
 // Durability: the environment is opened without MDB_NOSYNC/MDB_NOMETASYNC, so
 // a successful Append has been fsynced; only then may a source position be
 // confirmed upstream.
+//
+// A full map: LMDB copies every page a transaction changes, so even deleting
+// needs free pages. A map filled to its last page could therefore never be
+// trimmed by retention, nor take a target's applied position. Once the map
+// is at max_map_size, appends of events are refused (kResourceExhausted,
+// nothing written) while fewer than HousekeepingReserve() bytes are free;
+// retention, positions, exceptions and meta may use that reserve. Free bytes
+// are the pages past the high-water mark plus the pages on LMDB's free list.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -170,10 +178,15 @@ class LmdbJournal final : public Journal {
   Status AppendWithMeta(std::vector<AppendBatch>& batches, const SideWrites& side, AppendResult* result) override {
     std::lock_guard<std::mutex> wlock(writer_mu_);
     int64_t now = NowMicros();
+    MDB_envinfo info;
+    mdb_env_info(env_, &info);
+    if (info.me_mapsize >= options_.max_map_size && Space().free_bytes < HousekeepingReserve())
+      return MapFull(info.me_mapsize);
     for (int attempt = 0;; ++attempt) {
       AppendResult res;
       int rc = TryAppend(batches, side, now, &res);
       if (rc == MDB_SUCCESS) {
+        full_reported_ = false;
         if (result) *result = res;
         {
           std::lock_guard<std::mutex> lk(wait_mu_);
@@ -251,12 +264,9 @@ class LmdbJournal final : public Journal {
       return Status::OK();
     });
     (void)st;
-    MDB_envinfo info;
-    MDB_stat est;
-    mdb_env_info(env_, &info);
-    mdb_env_stat(env_, &est);
-    s.map_size = info.me_mapsize;
-    s.used_bytes = (info.me_last_pgno + 1) * static_cast<uint64_t>(est.ms_psize);
+    MapSpace space = Space();
+    s.map_size = space.map_size;
+    s.used_bytes = space.map_size - space.free_bytes;
     return s;
   }
 
@@ -485,6 +495,7 @@ class LmdbJournal final : public Journal {
       }
       SourcePosition high = durable;
       std::unordered_set<std::string> fresh;
+      const uint64_t appended_before = res->appended;
       for (size_t ei = 0; ei < b.events.size(); ++ei) {
         ChangeEvent& e = b.events[ei];
         if (e.position <= high) {
@@ -506,6 +517,7 @@ class LmdbJournal final : public Journal {
         seqs[ei] = seq;
         ++res->appended;
       }
+      res->appended_per_batch.push_back(res->appended - appended_before);
       if (b.upto > high) high = b.upto;
       if (high > durable) {
         std::string pv = EncodePosition(high);
@@ -549,17 +561,65 @@ class LmdbJournal final : public Journal {
     MDB_envinfo info;
     mdb_env_info(env_, &info);
     uint64_t cur = info.me_mapsize;
-    if (cur >= options_.max_map_size) {
-      LogError("journal", "journal map is full at {} MiB (journal.max_map_size); holding intake until space is freed",
-               cur >> 20);
-      return Status::ResourceExhausted("journal map is full at " + std::to_string(cur >> 20) +
-                                       " MiB and may not grow past journal.max_map_size");
-    }
+    if (cur >= options_.max_map_size) return MapFull(cur);
     uint64_t next = std::min<uint64_t>(options_.max_map_size, std::max<uint64_t>(cur * 2, cur + (64ull << 20)));
     int rc = mdb_env_set_mapsize(env_, next);
     if (rc) return LmdbError(rc, "grow journal map");
     LogInfo("journal", "journal map grown from {} MiB to {} MiB", cur >> 20, next >> 20);
     return Status::OK();
+  }
+
+  // REQUIRES: writer_mu_ is held. Logs the condition once until an append succeeds again.
+  Status MapFull(uint64_t map_size) {
+    if (!full_reported_)
+      LogError("journal",
+               "journal map is full at {} MiB and journal.max_map_size allows no more; intake holds (nothing is "
+               "acknowledged upstream) until retention frees space or the engine restarts with a larger "
+               "journal.max_map_size",
+               map_size >> 20);
+    full_reported_ = true;
+    return Status::ResourceExhausted("journal map is full at " + std::to_string(map_size >> 20) +
+                                     " MiB and may not grow past journal.max_map_size");
+  }
+
+  // What appends leave free for housekeeping once the map cannot grow:
+  // 1/64 of max_map_size, at least 256 KiB and at most 256 MiB.
+  uint64_t HousekeepingReserve() const {
+    return std::clamp<uint64_t>(options_.max_map_size / 64, 256ull << 10, 256ull << 20);
+  }
+
+  struct MapSpace {
+    uint64_t map_size = 0;
+    uint64_t free_bytes = 0;  // past the high-water mark, plus LMDB's free list
+  };
+
+  MapSpace Space() {
+    MDB_envinfo info;
+    MDB_stat est;
+    mdb_env_info(env_, &info);
+    mdb_env_stat(env_, &est);
+    const uint64_t page = est.ms_psize;
+    MapSpace space;
+    space.map_size = info.me_mapsize;
+    const uint64_t high_water = (info.me_last_pgno + 1) * page;
+    uint64_t free_pages = 0;
+    // Database 0 is LMDB's free list: each record is a page-number list
+    // whose first element is its length. It is readable only in read-only
+    // transactions.
+    Status st = WithReadTxn([&](MDB_txn* txn) -> Status {
+      LmdbCursor cur;
+      if (cur.Open(txn, 0)) return Status::OK();
+      MDB_val k, v;
+      int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
+      while (rc == MDB_SUCCESS) {
+        if (v.mv_size >= sizeof(size_t)) free_pages += *static_cast<const size_t*>(v.mv_data);
+        rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+      }
+      return Status::OK();
+    });
+    (void)st;
+    space.free_bytes = (space.map_size > high_water ? space.map_size - high_water : 0) + free_pages * page;
+    return space;
   }
 
   template <typename F>
@@ -640,6 +700,7 @@ class LmdbJournal final : public Journal {
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   uint64_t last_seq_ = 0;  // guarded by wait_mu_
+  bool full_reported_ = false;  // the full map was logged; guarded by writer_mu_
 };
 
 }  // namespace

@@ -15,20 +15,15 @@ namespace {
 
 std::atomic<int> g_level{[] {
   const char* env = std::getenv("HANDOFF_LOG_LEVEL");
-  if (env == nullptr) return static_cast<int>(LogLevel::kInfo);
-  if (std::strcmp(env, "debug") == 0) return static_cast<int>(LogLevel::kDebug);
-  if (std::strcmp(env, "warn") == 0) return static_cast<int>(LogLevel::kWarn);
-  if (std::strcmp(env, "error") == 0) return static_cast<int>(LogLevel::kError);
-  return static_cast<int>(LogLevel::kInfo);
+  LogLevel level = LogLevel::kInfo;
+  if (env != nullptr) ParseLogLevel(env, &level);
+  return static_cast<int>(level);
 }()};
 
-bool JsonFormat() {
-  static const bool json = [] {
-    const char* env = std::getenv("HANDOFF_LOG_FORMAT");
-    return env != nullptr && std::strcmp(env, "json") == 0;
-  }();
-  return json;
-}
+std::atomic<bool> g_json{[] {
+  const char* env = std::getenv("HANDOFF_LOG_FORMAT");
+  return env != nullptr && std::strcmp(env, "json") == 0;
+}()};
 
 const char* LevelName(LogLevel l) {
   switch (l) {
@@ -63,6 +58,23 @@ void AppendJsonString(std::string* out, std::string_view s) {
 }  // namespace
 
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void SetLogFormat(LogFormat format) { g_json.store(format == LogFormat::kJson); }
+
+bool ParseLogFormat(std::string_view name, LogFormat* format) {
+  if (name == "text") *format = LogFormat::kText;
+  else if (name == "json") *format = LogFormat::kJson;
+  else return false;
+  return true;
+}
+
+bool ParseLogLevel(std::string_view name, LogLevel* level) {
+  if (name == "debug") *level = LogLevel::kDebug;
+  else if (name == "info") *level = LogLevel::kInfo;
+  else if (name == "warn") *level = LogLevel::kWarn;
+  else if (name == "error") *level = LogLevel::kError;
+  else return false;
+  return true;
+}
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
 
 void LogLine(LogLevel level, std::string_view component, std::string_view message) {
@@ -74,7 +86,7 @@ void LogLine(LogLevel level, std::string_view component, std::string_view messag
   std::snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>((us / 1000) % 1000));
   std::string line;
-  if (JsonFormat()) {
+  if (g_json.load(std::memory_order_relaxed)) {
     line = fmt::format("{{\"ts\":\"{}\",\"level\":\"{}\",\"component\":", ts, LevelName(level));
     AppendJsonString(&line, component);
     line += ",\"msg\":";

@@ -3,6 +3,7 @@
 
 #include <deque>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <zmq.hpp>
@@ -62,6 +63,10 @@ class ZmqIntakeServer final : public IntakeServer {
 
   void Stop() override { stop_.store(true); }
   const IntakeCounters& counters() const override { return counters_; }
+  std::map<std::string, uint64_t> JournaledBySource() const override {
+    std::lock_guard<std::mutex> lock(by_source_mu_);
+    return journaled_by_source_;
+  }
 
  private:
   Status Loop() {
@@ -69,6 +74,7 @@ class ZmqIntakeServer final : public IntakeServer {
     std::vector<PendingBatch> pending;
     size_t events = 0, bytes = 0;
     auto retry_at = Clock::time_point::min();
+    auto next_hold_log = Clock::time_point::min();
     while (!stop_.load()) {
       // While the journal refuses (full map), read nothing new: agents run out of credit.
       if (!pending.empty() && Clock::now() < retry_at) {
@@ -101,17 +107,29 @@ class ZmqIntakeServer final : public IntakeServer {
       if (!st.ok()) {
         if (st.code() == StatusCode::kCorruption || st.code() == StatusCode::kInternal) return st;
         counters_.map_full.fetch_add(st.IsResourceExhausted() ? 1 : 0);
-        LogError("intake", "cannot journal {} batches: {}; holding them and retrying in 1 s", batches.size(),
-                 st.ToString());
+        counters_.append_retries.fetch_add(1);
+        // Nothing is acknowledged, so no agent confirms these positions
+        // upstream; the source keeps the data until the journal takes it.
+        if (!counters_.holding.exchange(true) || Clock::now() >= next_hold_log) {
+          LogError("intake", "cannot journal {} batches: {}; holding them unacknowledged and retrying every second",
+                   batches.size(), st.ToString());
+          next_hold_log = Clock::now() + std::chrono::seconds(30);
+        }
         retry_at = Clock::now() + std::chrono::seconds(1);
         continue;
       }
+      if (counters_.holding.exchange(false)) LogInfo("intake", "the journal takes writes again; resuming intake");
       // Durable in the journal, not yet acknowledged: a crash here must lose nothing.
       CrashPoint("intake.after_commit");
       counters_.commits.fetch_add(1);
       counters_.events.fetch_add(res.appended);
       counters_.duplicates.fetch_add(res.duplicates);
       counters_.batches.fetch_add(batches.size());
+      {
+        std::lock_guard<std::mutex> lock(by_source_mu_);
+        for (size_t i = 0; i < batches.size() && i < res.appended_per_batch.size(); ++i)
+          journaled_by_source_[batches[i].source] += res.appended_per_batch[i];
+      }
       std::map<std::string, SourcePosition> durable;
       for (const auto& b : batches) {
         if (durable.count(b.source)) continue;
@@ -190,6 +208,8 @@ class ZmqIntakeServer final : public IntakeServer {
   std::set<std::string> greeted_;  // identities that said HELLO to this engine
   std::atomic<bool> stop_{false};
   IntakeCounters counters_;
+  mutable std::mutex by_source_mu_;
+  std::map<std::string, uint64_t> journaled_by_source_;  // guarded by by_source_mu_
 };
 
 class ZmqAgentClient final : public AgentClient {

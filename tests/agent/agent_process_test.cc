@@ -4,12 +4,13 @@
 // version applied twice.
 #include <signal.h>
 
-#include <atomic>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <thread>
 
+#include "apply_ledger.h"
+#include "source_writer.h"
 #include "spine_fixture.h"
 
 namespace handoff::testing {
@@ -44,33 +45,13 @@ class AgentProcessTest : public SpineTest {
   }
   void RunKillScenario(const std::string& intake) {
     CreateDatabases(name_);
-    ASSERT_TRUE(server_->Exec(dst_db_, R"sql(
-      CREATE TABLE applied_log (id bigint, version int);
-      CREATE FUNCTION log_apply() RETURNS trigger LANGUAGE plpgsql AS
-        $$ BEGIN INSERT INTO applied_log VALUES (NEW.id, NEW.version); RETURN NEW; END $$;
-      CREATE TRIGGER log_apply AFTER INSERT OR UPDATE ON time_entries FOR EACH ROW EXECUTE FUNCTION log_apply();
-    )sql").ok());
+    ASSERT_TRUE(InstallApplyLedger(*server_, dst_db_).ok());
     ASSERT_TRUE(server_->Exec(src_db_, "INSERT INTO time_entries (id, consultant_id) SELECT g, 1 FROM generate_series(1, 200) g").ok());
     WriteAgentConfig(intake);
-
-    std::atomic<bool> writing{true};
-    std::atomic<int> txns{0};
-    std::thread writer([&] {
-      int next = 1000;
-      std::mt19937 rng(3);
-      while (writing.load()) {
-        std::string sql = "BEGIN;";
-        int n = 1 + static_cast<int>(rng() % 30);
-        for (int i = 0; i < n; ++i)
-          sql += "INSERT INTO time_entries (id, consultant_id, hours) VALUES (" + std::to_string(next++) + ", 2, 1.5);";
-        sql += "UPDATE time_entries SET version = version + 1 WHERE id = " + std::to_string(1 + rng() % 200) + ";";
-        if (next % 4 == 0) sql += "DELETE FROM time_entries WHERE id = " + std::to_string(next - 3) + ";";
-        sql += "COMMIT;";
-        EXPECT_TRUE(server_->Exec(src_db_, sql).ok());
-        ++txns;
-        std::this_thread::sleep_for(std::chrono::milliseconds(15));
-      }
-    });
+    SourceWriterOptions wo{server_, src_db_, /*seed=*/3};
+    wo.max_rows_per_txn = 30;
+    SourceWriter writer(wo);
+    writer.Start();
 
     std::mt19937 rng(5);
     StartEngine();
@@ -90,15 +71,13 @@ class AgentProcessTest : public SpineTest {
         StartEngine();
       }
     }
-    writing.store(false);
-    writer.join();
+    writer.Stop();
     ASSERT_TRUE(WaitForEqual(kCatchUp)) << "agent log:\n" << AgentLog();
     EXPECT_EQ(agent_kills, 3);
     EXPECT_EQ(engine_kills, 3);
-    EXPECT_GT(txns.load(), 20);
-    EXPECT_EQ(server_->Dump(dst_db_, "SELECT id, version, count(*) FROM applied_log GROUP BY 1, 2 HAVING count(*) > 1"),
-              "")
-        << "a row version was applied twice";
+    EXPECT_GT(writer.transactions(), 20);
+    EXPECT_EQ(writer.failures(), 0);
+    EXPECT_EQ(LedgerDuplicates(*server_, dst_db_), "") << "a row version was applied twice";
     EXPECT_EQ(agent_.Stop(SIGTERM), 0);
     EXPECT_EQ(StopEngine(SIGTERM), 0);
   }

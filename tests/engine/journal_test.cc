@@ -141,6 +141,39 @@ TEST_F(JournalTest, FullMapIsBackPressureAndLosesNothing) {
   EXPECT_EQ(j->LastSeq(), accepted * 100 + 1);
 }
 
+// Small events fill the map page by page. Appends stop short of the last
+// pages, so positions and the retention that frees space still get written.
+TEST_F(JournalTest, FullMapOfSmallEventsStillTakesPositionsAndTrims) {
+  auto j = OpenJournal(2 << 20, 2 << 20);
+  uint64_t accepted = 0;
+  Status last;
+  for (uint64_t t = 1; t <= 2000 && last.ok(); ++t) {
+    std::vector<AppendBatch> b{{"psa", {t, 50}, {}}};
+    for (uint64_t i = 1; i <= 50; ++i) b[0].events.push_back(Row("psa", t, i, "small"));
+    last = j->Append(b, nullptr);
+    if (last.ok()) accepted = t;
+  }
+  ASSERT_EQ(last.code(), StatusCode::kResourceExhausted) << "the map never filled";
+  ASSERT_GT(accepted, 10u);
+  const uint64_t used_full = j->Stats().used_bytes;
+  EXPECT_GE(j->Stats().map_size - used_full, 200u << 10) << "appends went into the housekeeping reserve";
+  // Housekeeping writes still fit: the applied position, an exception, the trim.
+  ASSERT_TRUE(j->SetTargetApplied("erp", accepted * 50).ok());
+  ExceptionRecord x;
+  x.target = "erp";
+  x.seq = 7;
+  x.reason = "refused";
+  ASSERT_TRUE(j->PutException(x).ok());
+  auto trimmed = j->Trim(*j->TargetApplied("erp"), NowMicros() + 1);
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status().ToString();
+  EXPECT_GT(*trimmed, accepted * 25);
+  EXPECT_LT(j->Stats().used_bytes, used_full);
+  // And the journal takes events again, numbered on from where it stopped.
+  std::vector<AppendBatch> b{{"psa", {accepted + 1, 1}, {Row("psa", accepted + 1, 1, "small")}}};
+  ASSERT_TRUE(j->Append(b, nullptr).ok());
+  EXPECT_EQ(j->LastSeq(), accepted * 50 + 1);
+}
+
 TEST_F(JournalTest, RetentionKeepsWhatATargetHasNotApplied) {
   auto j = OpenJournal();
   std::vector<AppendBatch> b{{"psa", {1, 5}, {}}};

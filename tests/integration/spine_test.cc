@@ -2,12 +2,13 @@
 // the real handoff binary.
 #include <signal.h>
 
-#include <atomic>
 #include <random>
 #include <cstring>
 #include <fstream>
 #include <thread>
 
+#include "apply_ledger.h"
+#include "source_writer.h"
 #include "spine_fixture.h"
 
 namespace handoff::testing {
@@ -85,34 +86,11 @@ TEST_F(SpineTest, SnapshotThenStreamEveryTypeArrivesIdentical) {
 TEST_F(SpineTest, SigkillAtManyPointsLosesAndDuplicatesNothing) {
   CreateDatabases(name_);
   // The target logs every row version it receives; a version applied twice shows up twice.
-  ASSERT_TRUE(server_->Exec(dst_db_, R"sql(
-    CREATE TABLE applied_log (id bigint, version int);
-    CREATE FUNCTION log_apply() RETURNS trigger LANGUAGE plpgsql AS
-      $$ BEGIN INSERT INTO applied_log VALUES (NEW.id, NEW.version); RETURN NEW; END $$;
-    CREATE TRIGGER log_apply AFTER INSERT OR UPDATE ON time_entries FOR EACH ROW EXECUTE FUNCTION log_apply();
-  )sql").ok());
+  ASSERT_TRUE(InstallApplyLedger(*server_, dst_db_).ok());
   ASSERT_TRUE(server_->Exec(src_db_, "INSERT INTO time_entries (id, consultant_id) SELECT g, 1 FROM generate_series(1, 200) g").ok());
   WriteConfig();
-
-  std::atomic<bool> writing{true};
-  std::atomic<int> txns{0};
-  std::thread writer([&] {
-    int next = 1000;
-    std::mt19937 rng(7);
-    while (writing.load()) {
-      std::string sql = "BEGIN;";
-      int n = 1 + static_cast<int>(rng() % 40);
-      for (int i = 0; i < n; ++i) sql += "INSERT INTO time_entries (id, consultant_id, hours) VALUES (" +
-                                          std::to_string(next++) + ", 2, 1.5);";
-      sql += "UPDATE time_entries SET version = version + 1, hours = coalesce(hours, 0) + 1 WHERE id = " +
-             std::to_string(1 + rng() % 200) + ";";
-      if (next % 5 == 0) sql += "DELETE FROM time_entries WHERE id = " + std::to_string(next - 3) + ";";
-      sql += "COMMIT;";
-      EXPECT_TRUE(server_->Exec(src_db_, sql).ok());
-      ++txns;
-      std::this_thread::sleep_for(std::chrono::milliseconds(15));
-    }
-  });
+  SourceWriter writer({server_, src_db_, /*seed=*/7});
+  writer.Start();
 
   // Kills: right after a journal commit before the ack (crash point), and at random moments.
   int kills = 0;
@@ -129,14 +107,13 @@ TEST_F(SpineTest, SigkillAtManyPointsLosesAndDuplicatesNothing) {
     StopEngine(SIGKILL);
     ++kills;
   }
-  writing.store(false);
-  writer.join();
+  writer.Stop();
   StartEngine();
   ASSERT_TRUE(WaitForEqual(kCatchUp));
   EXPECT_GE(kills, 7);
-  EXPECT_GT(txns.load(), 20);
-  EXPECT_EQ(server_->Dump(dst_db_, "SELECT id, version, count(*) FROM applied_log GROUP BY 1, 2 HAVING count(*) > 1"), "")
-      << "a row version was applied twice";
+  EXPECT_GT(writer.transactions(), 20);
+  EXPECT_EQ(writer.failures(), 0);
+  EXPECT_EQ(LedgerDuplicates(*server_, dst_db_), "") << "a row version was applied twice";
   EXPECT_EQ(StopEngine(SIGTERM), 0);
 }
 

@@ -72,9 +72,9 @@ std::unique_ptr<PgServer> PgServer::Start() {
   return s;
 }
 
-void PgServer::StartServer() {
+void PgServer::StartServer(bool keep_port) {
   std::string data = dir_ + "/data";
-  for (int attempt = 0; attempt < 3; ++attempt) {
+  for (int attempt = 0; attempt < (keep_port ? 10 : 3); ++attempt) {
     std::string cmd = Shell(std::string(kBin) + "/pg_ctl -w -t 60 -D " + data + " -o '-p " + std::to_string(port_) +
                                 "' -l " + dir_ + "/server.log start > /dev/null 2>&1",
                             as_postgres_);
@@ -82,7 +82,11 @@ void PgServer::StartServer() {
       running_ = true;
       return;
     }
-    port_ = FreePort();
+    if (keep_port) {
+      ::usleep(500 * 1000);  // the old server's socket may linger a moment
+    } else {
+      port_ = FreePort();
+    }
   }
   Die("postgres did not start; see " + dir_ + "/server.log");
 }
@@ -101,9 +105,13 @@ void PgServer::Stop() {
   running_ = false;
 }
 
+void PgServer::Resume() {
+  if (!running_) StartServer(/*keep_port=*/true);
+}
+
 void PgServer::Restart() {
   Stop();
-  StartServer();
+  Resume();
 }
 
 std::string PgServer::Dsn(const std::string& db) const {

@@ -31,12 +31,15 @@ class PgServer {
   std::string Dump(const std::string& db, const std::string& sql) const;
   Status CreateDatabase(const std::string& db) const;
 
-  void Stop();     // fast shutdown
-  void Restart();  // stop and start on the same port and data directory
+  void Stop();     // fast shutdown (open sessions are disconnected)
+  void Resume();   // starts a stopped server again on the same port and data directory
+  void Restart();  // Stop() then Resume()
+  bool running() const { return running_; }
 
  private:
   PgServer() = default;
-  void StartServer();
+  // Starts postgres; `keep_port` retries on the same port (clients hold it).
+  void StartServer(bool keep_port = false);
   std::string dir_;
   int port_ = 0;
   bool running_ = false;

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 extern char** environ;
@@ -122,6 +123,22 @@ int RunCommand(const std::vector<std::string>& argv, std::string* out, std::stri
   if (out) *out = out_text;
   if (err) *err = err_text;
   return DecodeWait(status);
+}
+
+long ProcessMemoryKib(pid_t pid, const std::string& field) {
+  std::string path = "/proc/" + std::to_string(pid) + "/status";
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (f == nullptr) return -1;
+  char line[256];
+  long kib = -1;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::string(line).rfind(field + ":", 0) == 0) {
+      kib = std::strtol(line + field.size() + 1, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return kib;
 }
 
 std::string HandoffBinary() { return std::string(HANDOFF_BINARY_DIR) + "/ops/handoff"; }

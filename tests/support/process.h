@@ -36,6 +36,10 @@ class ChildProcess {
 // Runs a command to completion, capturing stdout; returns the exit code.
 int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err = nullptr);
 
+// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM", "RssAnon", ...);
+// -1 when the process or field is not there.
+long ProcessMemoryKib(pid_t pid, const std::string& field);
+
 // The path of the built handoff binary.
 std::string HandoffBinary();
 

@@ -20,7 +20,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -35,6 +37,8 @@
 #include "handoff/schemas/model.h"
 
 namespace handoff {
+
+class CanonicalPass;
 
 inline constexpr const char* kCanonicalSourcePrefix = "canonical.";
 inline constexpr const char* kCanonicalSeqKey = "canonical.seq";
@@ -70,11 +74,18 @@ class CanonicalRouter {
   // Removes tombstones deleted before now_us - tombstone_retention_us (Run()
   // does it every few minutes). Returns how many were removed.
   Result<size_t> SweepTombstones(int64_t now_us);
+  // Field conflicts decided since start, by outcome (kept_current, parked,
+  // merged, ...), counted once durable. Safe from any thread.
+  std::map<std::string, uint64_t> ConflictCounts() const;
 
  private:
   explicit CanonicalRouter(CanonicalRouterOptions o) : opts_(std::move(o)) {}
+  // Commits a pass and counts its conflicts.
+  Status Commit(CanonicalPass* pass, uint64_t last);
   CanonicalRouterOptions opts_;
   std::atomic<bool> stop_{false};
+  mutable std::mutex conflicts_mu_;
+  std::map<std::string, uint64_t> conflicts_;  // guarded by conflicts_mu_
 };
 
 // The implicit routes of canonical mode: every target table of the model, from

@@ -62,6 +62,13 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::string admin_listen;     // host:port; empty disables
   std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
+  // Replication slot watch (`engine.slot_check_interval`, `engine.slot_wal_warn`):
+  // how often the engine reads each PostgreSQL source slot's retained WAL, and
+  // the size past which a still growing slot is logged as a warning.
+  int64_t slot_check_interval_us = 15ll * 1000000;
+  uint64_t slot_wal_warn_bytes = 1ull << 30;
+  std::string log_format;  // `log.format`: "text", "json" or empty (environment decides)
+  std::string log_level;   // `log.level`: debug | info | warn | error, or empty
   std::string feed_publish;     // ZeroMQ PUB endpoint of the change feed; empty disables
   // Canonical mode (`canonical: { schemas: DIR, ownership: FILE }`): source
   // changes go through the canonical model and the ownership rules; derived

@@ -42,6 +42,7 @@ struct AppendResult {
   uint64_t last_seq = 0;    // last sequence number in the journal after the append
   // seqs[b][i]: the seq given to batches[b].events[i]; 0 when it was skipped.
   std::vector<std::vector<uint64_t>> seqs;
+  std::vector<uint64_t> appended_per_batch;  // events written, one count per input batch in order
 };
 
 enum class ExceptionState : uint8_t { kOpen = 1, kRetried = 2, kResolved = 3, kDiscarded = 4 };
@@ -90,7 +91,9 @@ class Journal {
   // Events whose position is not above the source's durable position are
   // skipped as duplicates; each source's durable position becomes max(stored,
   // upto). On a full map the map is grown within max_map_size; beyond it the
-  // call fails with kResourceExhausted and nothing is written.
+  // call fails with kResourceExhausted and nothing is written. At
+  // max_map_size, appends leave a housekeeping reserve (1/64 of the map, 256
+  // KiB to 256 MiB) free, so positions, exceptions and Trim still fit.
   // Delivery-id dedup (webhook sources): an event with a non-empty
   // delivery_id whose (source, delivery_id) was journaled by an earlier batch
   // (database `dedup`) is skipped as a duplicate; all events of one delivery

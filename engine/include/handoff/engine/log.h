@@ -1,4 +1,7 @@
-// Logging: one line per event to stderr, plain or JSON (HANDOFF_LOG_FORMAT=json).
+// Logging: one line per event to stderr, plain text or one JSON object per
+// line ({"ts","level","component","msg"}). The format comes from
+// HANDOFF_LOG_FORMAT (text|json) unless SetLogFormat chose one (config
+// `log.format`, flag --log-format).
 // Thread-safety: safe from any thread.
 #pragma once
 
@@ -9,10 +12,16 @@
 namespace handoff {
 
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
+enum class LogFormat { kText, kJson };
 
 void LogLine(LogLevel level, std::string_view component, std::string_view message);
 void SetLogLevel(LogLevel level);
 bool LogEnabled(LogLevel level);
+void SetLogFormat(LogFormat format);
+// "text" or "json"; false for anything else.
+bool ParseLogFormat(std::string_view name, LogFormat* format);
+// "debug", "info", "warn" or "error"; false for anything else.
+bool ParseLogLevel(std::string_view name, LogLevel* level);
 
 template <typename... Args>
 void LogInfo(std::string_view component, fmt::format_string<Args...> f, Args&&... args) {

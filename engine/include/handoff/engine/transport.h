@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,7 +39,9 @@ struct IntakeCounters {
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> commits{0};
-  std::atomic<uint64_t> map_full{0};
+  std::atomic<uint64_t> map_full{0};       // appends refused because the journal is full
+  std::atomic<uint64_t> append_retries{0};  // refused appends retried (any reason)
+  std::atomic<bool> holding{false};         // batches held unacknowledged: the journal refuses writes
 };
 
 // The engine side: receives agent batches, journals them with group commit,
@@ -53,6 +56,8 @@ class IntakeServer {
   virtual Status Run() = 0;
   virtual void Stop() = 0;
   virtual const IntakeCounters& counters() const = 0;
+  // Events journaled per source since the server started.
+  virtual std::map<std::string, uint64_t> JournaledBySource() const = 0;
 };
 
 struct AgentClientOptions {

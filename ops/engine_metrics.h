@@ -1,0 +1,35 @@
+// The Prometheus series of `handoff run` (/metrics), rendered from the
+// counters of the running components. README.md lists every series.
+//
+// Thread-safety: RenderEngineMetrics may run on any thread while the
+// components run; every source it reads is thread-safe.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "handoff/apply/canonical_router.h"
+#include "handoff/capture/slot_watch.h"
+#include "handoff/engine/change_feed.h"
+#include "handoff/engine/journal.h"
+#include "handoff/engine/transport.h"
+#include "source_factory.h"
+#include "target_factory.h"
+
+namespace handoff {
+
+// What the metrics are read from. Null pointers are components not running.
+struct EngineComponents {
+  Journal* journal = nullptr;
+  const IntakeServer* intake = nullptr;
+  std::vector<std::pair<std::string, SourceAgent*>> agents;    // in-process capture agents
+  std::vector<std::pair<std::string, TargetWriter*>> targets;  // apply workers
+  const ChangeFeedPublisher* feed = nullptr;
+  const CanonicalRouter* router = nullptr;
+  const SlotWatch* slots = nullptr;
+};
+
+std::string RenderEngineMetrics(const EngineComponents& c);
+
+}  // namespace handoff

@@ -1,0 +1,243 @@
+// The fault-injection suite: during a spike of source writes, the engine is
+// SIGKILLed at random moments, the target and the source servers are
+// restarted, the agent <-> engine link is cut, the journal's map fills up,
+// and the target stalls. After each, the target equals the source, no row
+// version was applied twice, every refused change is parked once, and the
+// engine recovered on its own. Run with `ctest -L fault`.
+#include <signal.h>
+
+#include <random>
+#include <thread>
+
+#include "admin_client.h"
+#include "apply_ledger.h"
+#include "fault_fixture.h"
+#include "tcp_relay.h"
+
+namespace handoff::testing {
+namespace {
+
+constexpr auto kCatchUp = std::chrono::seconds(150);
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+TEST_F(FaultTest, EngineSigkilledAtRandomMoments) {
+  CreateDatabases();
+  WriteConfig();
+  SourceWriter writer(WriterOptions(12000));
+  writer.Start();
+  // Two kills at named crash points: journaled but not acknowledged, and
+  // target transaction written but not committed.
+  for (const char* point : {"HANDOFF_CRASH_AT=intake.after_commit:4", "HANDOFF_CRASH_AT=apply.before_commit:3"}) {
+    StartEngine({point});
+    EXPECT_EQ(engine_.Wait(seconds(60)), 128 + SIGKILL) << point << " did not fire";
+    Fault(std::string("SIGKILL at crash point ") + (point + 17));
+  }
+  std::mt19937 rng(20261126);
+  for (int i = 0; i < 12; ++i) {
+    StartEngine();
+    std::this_thread::sleep_for(milliseconds(250 + rng() % 1500));
+    EXPECT_EQ(StopEngine(SIGKILL), 128 + SIGKILL);
+    Fault("SIGKILL at a random moment");
+  }
+  StartEngine();
+  EXPECT_TRUE(writer.WaitDone(seconds(120)));
+  writer.Stop();
+  ASSERT_TRUE(WaitConverged(kCatchUp));
+  ExpectConsistent();
+  EXPECT_GE(faults_, 10);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(FaultTest, TargetServerRestartedMidApply) {
+  CreateDatabases();
+  WriteConfig();
+  SourceWriter writer(WriterOptions(12000));
+  writer.Start();
+  StartEngine();
+  for (int round = 1; round <= 2; ++round) {
+    // Mid-apply: some rows arrived, the spike is still going.
+    auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    while (LedgerRows(*dst_, dst_db_) < 1500L * round && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(50));
+    dst_->Stop();
+    Fault("target PostgreSQL stopped mid-apply");
+    std::this_thread::sleep_for(milliseconds(1500));
+    dst_->Resume();
+  }
+  EXPECT_TRUE(writer.WaitDone(seconds(120)));
+  writer.Stop();
+  ASSERT_TRUE(WaitConverged(kCatchUp));
+  ExpectConsistent();
+  EXPECT_GE(Metric("handoff_retries_total{stage=\"apply\",name=\"erp\"}"), 1) << "the outage was not retried";
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(FaultTest, SourceServerRestartedMidCapture) {
+  CreateDatabases();
+  WriteConfig();
+  SourceWriterOptions o = WriterOptions(0);
+  o.refused_every = 10;  // few transactions get through while the server restarts
+  SourceWriter writer(o);
+  writer.Start();
+  StartEngine();
+  const std::string reconnects = "handoff_capture_reconnects_total{source=\"" + name_ + "\"}";
+  for (int round = 1; round <= 2; ++round) {
+    std::this_thread::sleep_for(milliseconds(2000));
+    src_->Stop();
+    Fault("source PostgreSQL stopped mid-capture");
+    std::this_thread::sleep_for(milliseconds(1500));
+    src_->Resume();
+    EXPECT_TRUE(WaitForMetric(reconnects, round, seconds(60))) << "capture did not reconnect";
+  }
+  std::this_thread::sleep_for(milliseconds(1500));
+  writer.Stop();
+  std::printf("  writer: %d transactions, %d failed during the restarts\n", writer.transactions(), writer.failures());
+  EXPECT_GT(writer.transactions(), 50);
+  EXPECT_GT(writer.failures(), 0) << "the restarts did not interrupt the writes";
+  ASSERT_TRUE(WaitConverged(kCatchUp));
+  ExpectConsistent();
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(FaultTest, AgentLinkCutAndRestored) {
+  CreateDatabases();
+  const int intake_port = FreeTcpPort();
+  WriteConfig("", "tcp://127.0.0.1:" + std::to_string(intake_port));
+  TcpRelay relay(intake_port);
+  const std::string agent_config = WriteAgentConfig("tcp://127.0.0.1:" + std::to_string(relay.port()));
+  SourceWriter writer(WriterOptions(0));
+  writer.Start();
+  StartEngine();
+  ChildProcess agent;
+  agent.Start({HandoffBinary(), "agent", "--config", agent_config, "--source", name_}, dir_ + "/agent.log");
+  const std::string journaled = "handoff_changes_journaled_total{source=\"" + name_ + "\"}";
+  double before = 0;
+  for (int round = 1; round <= 3; ++round) {
+    ASSERT_TRUE(WaitForMetric(journaled, before + 1, seconds(60))) << "nothing arrives over the link\n"
+                                                                    << ReadFile(dir_ + "/agent.log");
+    relay.Cut();
+    Fault("agent <-> engine link cut");
+    std::this_thread::sleep_for(milliseconds(2000));
+    before = Metric(journaled);
+    relay.Restore();
+  }
+  ASSERT_TRUE(WaitForMetric(journaled, before + 1, seconds(60))) << "nothing arrives after the last cut";
+  writer.Stop();
+  ASSERT_TRUE(WaitConverged(kCatchUp)) << ReadFile(dir_ + "/agent.log");
+  ExpectConsistent();
+  EXPECT_GE(relay.connections(), 4) << "the agent did not reconnect after each cut";
+  EXPECT_EQ(agent.Stop(SIGTERM), 0);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(FaultTest, JournalMapFillsThenGrowsOnRestart) {
+  CreateDatabases();
+  WriteConfig("map_size: 2MiB, max_map_size: 2MiB");
+  SourceWriter writer(WriterOptions(15000));
+  writer.Start();
+  StartEngine();
+  ASSERT_TRUE(WaitForMetric("handoff_journal_holding", 1, seconds(90))) << "the journal never filled";
+  Fault("journal map full");
+  EXPECT_TRUE(writer.WaitDone(seconds(120)));
+  writer.Stop();
+  // Held, not dropped: the engine stays up, says so, and the target is behind.
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_TRUE(engine_.running());
+  EXPECT_EQ(Metric("handoff_journal_holding"), 1);
+  EXPECT_GE(Metric("handoff_journal_full_total"), 1);
+  EXPECT_EQ(ReadyStatus(), 503) << "a full journal must make /readyz fail";
+  EXPECT_NE(SourceChecksum(), TargetChecksum());
+  EXPECT_NE(LogTail(200000).find("journal map is full"), std::string::npos);
+  EXPECT_GT(Metric("handoff_replication_slot_retained_wal_bytes{source=\"" + name_ + "\",slot=\"handoff_" + name_ +
+                   "\"}"),
+            0);
+  // SIGTERM drains while intake holds; a restart with a larger limit resumes.
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+  WriteConfig("map_size: 2MiB, max_map_size: 256MiB");
+  StartEngine();
+  ASSERT_TRUE(WaitConverged(kCatchUp));
+  ExpectConsistent();
+  EXPECT_EQ(Metric("handoff_journal_holding"), 0);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(FaultTest, JournalMapFullFreedByRetention) {
+  CreateDatabases();
+  // A map that may not grow, and no replay window: what every target applied may go.
+  WriteConfig("map_size: 2MiB, max_map_size: 2MiB, retention: 0s");
+  // Fast enough to fill the map before the first retention pass (30 s after start).
+  SourceWriterOptions o = WriterOptions(15000);
+  o.max_rows_per_txn = 200;
+  o.pause = milliseconds(0);
+  SourceWriter writer(o);
+  writer.Start();
+  StartEngine();
+  ASSERT_TRUE(WaitForMetric("handoff_journal_full_total", 1, seconds(25))) << "the journal never filled";
+  Fault("journal map full, freed by retention");
+  EXPECT_TRUE(writer.WaitDone(seconds(120)));
+  writer.Stop();
+  ASSERT_TRUE(WaitConverged(kCatchUp));
+  ExpectConsistent();
+  EXPECT_EQ(Metric("handoff_journal_holding"), 0);
+  EXPECT_NE(LogTail(400000).find("retention removed"), std::string::npos);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(FaultTest, SlowTargetKeepsMemoryBounded) {
+  CreateDatabases();
+  // Every statement on the target table takes 50 ms more, and for a while the table is locked.
+  ASSERT_TRUE(dst_->Exec(dst_db_, "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+                                  "$$ BEGIN PERFORM pg_sleep(0.05); RETURN NULL; END $$;"
+                                  "CREATE TRIGGER slow BEFORE INSERT OR UPDATE OR DELETE ON time_entries "
+                                  "FOR EACH STATEMENT EXECUTE FUNCTION slow();")
+                  .ok());
+  WriteConfig();
+  StartEngine();
+  ASSERT_TRUE(WaitConverged(seconds(60)));  // the seed rows
+  std::thread lock([&] {
+    EXPECT_TRUE(dst_->Exec(dst_db_, "BEGIN; LOCK TABLE time_entries IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT")
+                    .ok());
+  });
+  Fault("target stalled (table locked 8 s, then 50 ms per statement)");
+  SourceWriterOptions o = WriterOptions(25000);
+  o.max_rows_per_txn = 400;
+  o.pause = milliseconds(0);
+  o.refused_every = 0;  // isolating a refused row costs a statement per row: minutes at 50 ms each
+  SourceWriter writer(o);
+  writer.Start();
+  long peak_rss = 0, peak_anon = 0;
+  double peak_lag_s = 0, peak_lag_changes = 0;
+  auto sample = [&] {
+    peak_rss = std::max(peak_rss, ProcessMemoryKib(engine_.pid(), "VmRSS"));
+    peak_anon = std::max(peak_anon, ProcessMemoryKib(engine_.pid(), "RssAnon"));
+    peak_lag_s = std::max(peak_lag_s, Metric("handoff_apply_lag_seconds{target=\"erp\"}"));
+    peak_lag_changes = std::max(peak_lag_changes, Metric("handoff_apply_lag_changes{target=\"erp\"}"));
+  };
+  while (!writer.WaitDone(milliseconds(250))) sample();
+  writer.Stop();
+  lock.join();
+  ASSERT_TRUE(dst_->Exec(dst_db_, "DROP TRIGGER slow ON time_entries").ok());  // the target speeds up
+  auto deadline = std::chrono::steady_clock::now() + kCatchUp;
+  while (SourceChecksum() != TargetChecksum() && std::chrono::steady_clock::now() < deadline) {
+    sample();
+    std::this_thread::sleep_for(milliseconds(250));
+  }
+  ASSERT_TRUE(WaitConverged(seconds(5)));
+  ExpectConsistent(/*expect_refused=*/false);
+  const long hwm = ProcessMemoryKib(engine_.pid(), "VmHWM");
+  std::printf("  slow target: %ld rows; peak RSS %ld MiB (anonymous %ld MiB, high-water %ld MiB); "
+              "peak apply lag %.1f s, %.0f changes\n",
+              writer.rows(), peak_rss >> 10, peak_anon >> 10, hwm >> 10, peak_lag_s, peak_lag_changes);
+  EXPECT_GT(peak_lag_s, 2.0) << "the target never fell behind";
+  EXPECT_GT(peak_lag_changes, 1000);
+  // Back-pressure: capture credit and journal-sized apply batches, not the backlog, bound the heap.
+  EXPECT_GT(peak_anon, 0) << "RSS was not sampled";
+  EXPECT_LT(peak_anon, 128L << 10) << "anonymous memory grew with the backlog";
+  EXPECT_LT(hwm, 256L << 10);
+  EXPECT_EQ(Metric("handoff_apply_lag_changes{target=\"erp\"}"), 0);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace handoff::testing
