@@ -114,7 +114,6 @@ class CanonicalPass {
   schemas::LookupFn lookup_;
   int parked_ = 0;  // exceptions raised by the current entry
   std::string parked_reason_;
-  uint64_t retry_counter_ = 0;
   std::map<std::string, uint64_t> conflict_counts_;
   bool waits_checked_ = false, waits_exist_ = false;  // any "wait:" key in the journal or staged
 };

@@ -610,8 +610,7 @@ Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, con
   ordinal_ = 0;
   uint64_t n = 0;
   if (auto v = Meta(kRetryCounterKey)) n = std::stoull(*v);
-  n += 1 + retry_counter_;
-  retry_counter_ = 0;
+  n += 1;
   meta_[kRetryCounterKey] = std::to_string(n);
   base_ = SourcePosition{done_, kRetryBase + n * 4096};
   auto existing = j_->GetException("canonical", e.seq);

@@ -495,7 +495,6 @@ class LmdbJournal final : public Journal {
       }
       SourcePosition high = durable;
       std::unordered_set<std::string> fresh;
-      const uint64_t appended_before = res->appended;
       for (size_t ei = 0; ei < b.events.size(); ++ei) {
         ChangeEvent& e = b.events[ei];
         if (e.position <= high) {
@@ -517,7 +516,6 @@ class LmdbJournal final : public Journal {
         seqs[ei] = seq;
         ++res->appended;
       }
-      res->appended_per_batch.push_back(res->appended - appended_before);
       if (b.upto > high) high = b.upto;
       if (high > durable) {
         std::string pv = EncodePosition(high);

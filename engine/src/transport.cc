@@ -127,8 +127,7 @@ class ZmqIntakeServer final : public IntakeServer {
       counters_.batches.fetch_add(batches.size());
       {
         std::lock_guard<std::mutex> lock(by_source_mu_);
-        for (size_t i = 0; i < batches.size() && i < res.appended_per_batch.size(); ++i)
-          journaled_by_source_[batches[i].source] += res.appended_per_batch[i];
+        for (size_t i = 0; i < batches.size(); ++i) journaled_by_source_[batches[i].source] += res.AppendedIn(i);
       }
       std::map<std::string, SourcePosition> durable;
       for (const auto& b : batches) {

@@ -12,18 +12,16 @@
 namespace handoff {
 namespace {
 
-const char* kOwnership = R"yaml(
-ownership:
-  customer:
-    default: { owner: crm, policy: owner_wins, non_owner: ignore }
-    fields:
-      legal_entity: { owner: erp }
-      tax_region: { owner: erp }
-      payment_terms: { owner: erp }
-      credit_limit: { owner: erp }
-      currency: { owner: erp }
-      billing_status: { owner: erp }
-)yaml";
+// The default pack's ownership (DOMAIN.md §1): CRM owns the account's name,
+// industry and owner; ERP its legal and finance fields.
+Result<conflict::OwnershipRules> PackOwnership(const schemas::Model& model) {
+  std::vector<std::string> entities;
+  for (const auto& [name, def] : model.entities()) entities.push_back(name);
+  std::ifstream in(std::string(HANDOFF_SOURCE_DIR) + "/schemas/ownership.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return conflict::ParseOwnershipRules(ss.str(), "ownership.yaml", entities);
+}
 
 Column Text(const std::string& name, const std::string& v) {
   Column c;
@@ -53,7 +51,7 @@ class CanonicalRouterTest : public ::testing::Test {
     auto m = schemas::LoadModel(std::string(HANDOFF_SOURCE_DIR) + "/schemas/pack");
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     model_ = std::move(m).value();
-    auto r = conflict::ParseOwnershipRules(kOwnership, "ownership.yaml");
+    auto r = PackOwnership(model_);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     rules_ = std::move(r).value();
     MakeRouter(CanonicalRouterOptions{}.tombstone_retention_us);
@@ -194,19 +192,11 @@ TEST_F(CanonicalRouterTest, RenameReachesErpAsAPartialUpdate) {
   EXPECT_TRUE(ev.FindAfter("legal_entity")->is_unchanged_toast());
 }
 
-// The default pack's ownership (every entity) for the tests below.
+// Tombstones leave at once, for the tests below.
 class PackRouterTest : public CanonicalRouterTest {
  protected:
   void SetUp() override {
     CanonicalRouterTest::SetUp();
-    std::vector<std::string> entities;
-    for (const auto& [name, def] : model_.entities()) entities.push_back(name);
-    std::ifstream in(std::string(HANDOFF_SOURCE_DIR) + "/schemas/ownership.yaml");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto r = conflict::ParseOwnershipRules(ss.str(), "ownership.yaml", entities);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    rules_ = std::move(r).value();
     MakeRouter(0);
   }
   void AppendOpportunity(const std::string& account_id) {

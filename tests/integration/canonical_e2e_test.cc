@@ -35,18 +35,6 @@ CREATE TABLE customers (
 ALTER TABLE customers REPLICA IDENTITY FULL;
 )sql";
 
-const char* kOwnership = R"yaml(
-ownership:
-  customer:
-    default: { owner: crm, policy: owner_wins, non_owner: ignore }
-    fields:
-      legal_entity: { owner: erp }
-      tax_region: { owner: erp }
-      payment_terms: { owner: erp }
-      credit_limit: { owner: erp }
-      currency: { owner: erp }
-      billing_status: { owner: erp }
-)yaml";
 
 class CanonicalTest : public SpineTest {
  protected:
@@ -65,11 +53,10 @@ TEST_F(CanonicalTest, CustomerFlowsBothWaysUnderOwnership) {
   ASSERT_TRUE(server_->CreateDatabase(erp).ok());
   ASSERT_TRUE(server_->Exec(crm, kCrmSchema).ok());
   ASSERT_TRUE(server_->Exec(erp, kErpSchema).ok());
-  std::ofstream(dir_ + "/ownership.yaml") << kOwnership;
   config_ = dir_ + "/handoff.yaml";
   std::ofstream(config_) << "journal: { path: " << dir_ << "/journal }\n"
                          << "canonical: { schemas: " << HANDOFF_SOURCE_DIR << "/schemas/pack, ownership: "
-                         << dir_ << "/ownership.yaml }\n"
+                         << HANDOFF_SOURCE_DIR << "/schemas/ownership.yaml }\n"
                          << "sources:\n"
                          << "  - { name: crm, kind: postgres, dsn: \"" << server_->Dsn(crm)
                          << "\", tables: [public.accounts], slot: " << name_ << "_crm, publication: " << name_

@@ -42,7 +42,13 @@ struct AppendResult {
   uint64_t last_seq = 0;    // last sequence number in the journal after the append
   // seqs[b][i]: the seq given to batches[b].events[i]; 0 when it was skipped.
   std::vector<std::vector<uint64_t>> seqs;
-  std::vector<uint64_t> appended_per_batch;  // events written, one count per input batch in order
+  // Events written from batches[b].
+  uint64_t AppendedIn(size_t b) const {
+    uint64_t n = 0;
+    if (b < seqs.size())
+      for (uint64_t s : seqs[b]) n += s != 0;
+    return n;
+  }
 };
 
 enum class ExceptionState : uint8_t { kOpen = 1, kRetried = 2, kResolved = 3, kDiscarded = 4 };
