@@ -11,18 +11,25 @@ class HttplibAdminServer final : public AdminServer {
  public:
   ~HttplibAdminServer() override { Stop(); }
 
-  Status Listen(const std::string& listen, std::function<std::string()> metrics, std::function<bool()> ready) {
+  Status Listen(const std::string& listen, AdminHandlers h) {
     auto colon = listen.rfind(':');
     std::string host = listen.substr(0, colon);
     int port = std::stoi(listen.substr(colon + 1));
     server_.Get("/livez", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-    server_.Get("/readyz", [ready](const httplib::Request&, httplib::Response& res) {
-      bool ok = ready();
-      res.status = ok ? 200 : 503;
-      res.set_content(ok ? "ready\n" : "not ready\n", "text/plain");
+    server_.Get("/readyz", [ready = h.ready](const httplib::Request&, httplib::Response& res) {
+      Readiness r = ready();
+      res.status = r.ready ? 200 : 503;
+      res.set_content(r.json + "\n", "application/json");
     });
-    server_.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
+    server_.Get("/metrics", [metrics = h.metrics](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics(), "text/plain; version=0.0.4");
+    });
+    server_.Get("/status", [status = h.status](const httplib::Request& req, httplib::Response& res) {
+      const bool text = req.get_param_value("format") == "text";
+      if (text)
+        res.set_content(status(true), "text/plain");
+      else
+        res.set_content(status(false) + "\n", "application/json");
     });
     if (!server_.bind_to_port(host.c_str(), port))
       return Status::Unavailable("admin server cannot listen on " + listen);
@@ -45,10 +52,9 @@ class HttplibAdminServer final : public AdminServer {
 }  // namespace
 
 Result<std::unique_ptr<AdminServer>> AdminServer::Start(const std::string& listen,
-                                                        std::function<std::string()> metrics,
-                                                        std::function<bool()> ready) {
+                                                        AdminHandlers handlers) {
   auto s = std::make_unique<HttplibAdminServer>();
-  HANDOFF_RETURN_IF_ERROR(s->Listen(listen, std::move(metrics), std::move(ready)));
+  HANDOFF_RETURN_IF_ERROR(s->Listen(listen, std::move(handlers)));
   return std::unique_ptr<AdminServer>(std::move(s));
 }
 

@@ -1,6 +1,11 @@
-// The admin HTTP endpoints: /livez, /readyz and /metrics (Prometheus text).
-// Thread-safety: Start/Stop from one thread; the metrics callback runs on
-// the server's threads and must be thread-safe.
+// The admin HTTP endpoints, all read-only and free of secrets:
+//   /livez    200 while the process serves requests
+//   /readyz   200 or 503, with the reasons as JSON
+//   /metrics  Prometheus text
+//   /status   the live state of every source and target as JSON (what
+//             `handoff status` shows while an engine runs)
+// Thread-safety: Start/Stop from one thread; the callbacks run on the
+// server's threads and must be thread-safe.
 #pragma once
 
 #include <functional>
@@ -11,11 +16,20 @@
 
 namespace handoff {
 
+struct Readiness {
+  bool ready = false;
+  std::string json;  // {"ready":...,"reasons":[...]}
+};
+
+struct AdminHandlers {
+  std::function<std::string()> metrics;
+  std::function<Readiness()> ready;
+  std::function<std::string(bool text)> status;  // JSON, or the text of `handoff status`
+};
+
 class AdminServer {
  public:
-  // `metrics` renders the Prometheus text; `ready` says whether to answer 200 on /readyz.
-  static Result<std::unique_ptr<AdminServer>> Start(const std::string& listen, std::function<std::string()> metrics,
-                                                    std::function<bool()> ready);
+  static Result<std::unique_ptr<AdminServer>> Start(const std::string& listen, AdminHandlers handlers);
   virtual ~AdminServer() = default;
   virtual void Stop() = 0;
 };

@@ -14,7 +14,14 @@ JournalOptions JournalOptionsOf(const Config& config) {
 }
 
 std::unique_ptr<Journal> OpenJournalOrReport(const Config& config) {
-  auto j = Journal::Open(JournalOptionsOf(config));
+  JournalOptions o = JournalOptionsOf(config);
+  o.create_if_missing = false;  // only `handoff run` creates a journal
+  auto j = Journal::Open(o);
+  if (!j.ok() && j.status().code() == StatusCode::kNotFound) {
+    std::fprintf(stderr, "handoff: %s (journal.path in the configuration; `handoff run` creates it)\n",
+                 j.status().message().c_str());
+    return nullptr;
+  }
   if (!j.ok()) {
     std::fprintf(stderr, "handoff: cannot open the journal at %s: %s\n", config.journal_path.c_str(),
                  j.status().ToString().c_str());

@@ -13,8 +13,9 @@ namespace handoff {
 // The journal options of `config` (path, map sizes, retention).
 JournalOptions JournalOptionsOf(const Config& config);
 
-// Opens the journal of `config`; on failure prints one sentence naming the
-// path and the reason to stderr and returns null.
+// Opens the existing journal of `config` (never creates one, never takes the
+// engine's lock); on failure prints one sentence naming the path and the
+// reason ("no journal at PATH") to stderr and returns null.
 std::unique_ptr<Journal> OpenJournalOrReport(const Config& config);
 
 }  // namespace handoff

@@ -48,29 +48,23 @@ void CaptureSeries(const EngineComponents& c, MetricsText* m) {
              [](const SourceAgentStats& s) { return s.reconnects; });
   m->Family("handoff_capture_confirmed_lsn", "gauge", "Last flush LSN confirmed to the source server.");
   for (const auto& [source, st] : stats) m->Sample({{"source", source}}, st.confirmed_lsn);
+  m->Family("handoff_source_up", "gauge",
+            "1 while the source snapshots or streams; 0 while it retries, has failed or is stopped.");
+  for (const auto& [name, a] : c.agents) m->Sample({{"source", name}}, uint64_t{a->Health().state == HealthState::kSnapshotting || a->Health().state == HealthState::kStreaming ? 1u : 0u});
   if (c.slots == nullptr) return;
   std::vector<SlotReading> readings = c.slots->Readings();
   m->Family("handoff_replication_slot_retained_wal_bytes", "gauge",
             "WAL the source server keeps for the slot (current LSN - restart_lsn).");
-  for (const auto& r : readings)
-    if (r.known) m->Sample({{"source", r.source}, {"slot", r.slot}}, r.retained_bytes);
+  // A slot that is missing (or not read yet) keeps its series, at 0, so an
+  // alert on it fires instead of clearing.
+  for (const auto& r : readings) m->Sample({{"source", r.source}, {"slot", r.slot}}, r.retained_bytes);
   m->Family("handoff_capture_lag_bytes", "gauge",
             "WAL written on the source and not yet confirmed as journaled (current LSN - confirmed_flush_lsn).");
-  for (const auto& r : readings)
-    if (r.known) m->Sample({{"source", r.source}, {"slot", r.slot}}, r.unconfirmed_bytes);
+  for (const auto& r : readings) m->Sample({{"source", r.source}, {"slot", r.slot}}, r.unconfirmed_bytes);
   m->Family("handoff_replication_slot_active", "gauge", "1 while a capture session streams from the slot.");
-  for (const auto& r : readings)
-    if (r.known) m->Sample({{"source", r.source}, {"slot", r.slot}}, uint64_t{r.active ? 1u : 0u});
-}
-
-// Seconds the oldest change not yet applied to a target has waited since it
-// was journaled; 0 when the target is caught up.
-double ApplyLagSeconds(Journal* journal, uint64_t applied, uint64_t last_seq, int64_t now_us) {
-  if (applied >= last_seq) return 0;
-  std::vector<JournalEntry> next;
-  if (!journal->Read(applied + 1, 1, &next).ok() || next.empty()) return 0;
-  int64_t waited = now_us - next.front().journaled_at_us;
-  return waited > 0 ? waited / 1e6 : 0.0;
+  for (const auto& r : readings) m->Sample({{"source", r.source}, {"slot", r.slot}}, uint64_t{r.active ? 1u : 0u});
+  m->Family("handoff_replication_slot_exists", "gauge", "1 when the source server has the slot, 0 when it is missing.");
+  for (const auto& r : readings) m->Sample({{"source", r.source}, {"slot", r.slot}}, uint64_t{r.known ? 1u : 0u});
 }
 
 void ApplySeries(const EngineComponents& c, const JournalStats& js, MetricsText* m) {
@@ -96,6 +90,8 @@ void ApplySeries(const EngineComponents& c, const JournalStats& js, MetricsText*
              [](const TargetView& t) { return t.counters->rows.load(); });
   per_target("handoff_applied_rows_total", "counter", "Row changes written (older name).",
              [](const TargetView& t) { return t.counters->rows.load(); });
+  per_target("handoff_target_up", "gauge", "1 while the target is applied to; 0 while it retries, is paused or failed.",
+             [](const TargetView& t) { return uint64_t{t.counters->health.Get().state == HealthState::kApplying ? 1u : 0u}; });
   per_target("handoff_apply_retries_total", "counter", "Transient apply failures retried.",
              [](const TargetView& t) { return t.counters->retries.load(); });
   per_target("handoff_apply_exceptions_total", "counter", "Changes parked in the exception queue since start.",
@@ -133,6 +129,16 @@ void RetrySeries(const EngineComponents& c, MetricsText* m) {
 }
 
 }  // namespace
+
+// Seconds the oldest change not yet applied to a target has waited since it
+// was journaled; 0 when the target is caught up.
+double ApplyLagSeconds(Journal* journal, uint64_t applied, uint64_t last_seq, int64_t now_us) {
+  if (applied >= last_seq) return 0;
+  std::vector<JournalEntry> next;
+  if (!journal->Read(applied + 1, 1, &next).ok() || next.empty()) return 0;
+  int64_t waited = now_us - next.front().journaled_at_us;
+  return waited > 0 ? waited / 1e6 : 0.0;
+}
 
 std::string RenderEngineMetrics(const EngineComponents& c) {
   MetricsText m;

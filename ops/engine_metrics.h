@@ -32,4 +32,8 @@ struct EngineComponents {
 
 std::string RenderEngineMetrics(const EngineComponents& c);
 
+// Seconds the oldest change not yet applied to a target has waited since it
+// was journaled; 0 when the target is caught up.
+double ApplyLagSeconds(Journal* journal, uint64_t applied, uint64_t last_seq, int64_t now_us);
+
 }  // namespace handoff

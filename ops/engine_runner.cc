@@ -12,6 +12,7 @@
 
 #include "admin_server.h"
 #include "engine_metrics.h"
+#include "engine_status.h"
 #include "sd_notify.h"
 #include "handoff/apply/canonical_router.h"
 #include "handoff/apply/pg_applier.h"
@@ -92,11 +93,14 @@ int RunEngine(const Config& base_config) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  auto journal = Journal::Open(JournalOptionsOf(config));
+  JournalOptions jo = JournalOptionsOf(config);
+  jo.exclusive = true;  // one engine per journal
+  auto journal = Journal::Open(jo);
   if (!journal.ok()) {
     LogError("engine", "cannot open the journal: {}", journal.status().ToString());
     return 1;
   }
+  LogInfo("engine", "journal {} at {}", (*journal)->id(), config.journal_path);
   auto ctx = TransportContext::Create();
   IntakeOptions io;
   io.endpoints = {kInprocIntake};
@@ -216,11 +220,16 @@ int RunEngine(const Config& base_config) {
   std::atomic<bool> draining{false};
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_listen.empty()) {
-    const IntakeServer* in = intake->get();
-    // Ready: running, not draining, and the journal takes writes.
-    auto a = AdminServer::Start(
-        config.admin_listen, [&components] { return RenderEngineMetrics(components); },
-        [&fatal, &draining, in] { return !fatal.load() && !draining.load() && !in->counters().holding.load(); });
+    // Ready: running, not draining, the journal takes writes, and no source
+    // or target failed on a misconfiguration.
+    EngineFlags flags{&fatal, &draining};
+    AdminHandlers h;
+    h.metrics = [&components] { return RenderEngineMetrics(components); };
+    h.ready = [&components, flags] { return EngineReadiness(components, flags); };
+    h.status = [&components, flags](bool text) {
+      return text ? EngineStatusText(components, flags) : EngineStatusJson(components, flags);
+    };
+    auto a = AdminServer::Start(config.admin_listen, std::move(h));
     if (!a.ok()) {
       LogWarn("engine", "{}; continuing without admin endpoints", a.status().ToString());
     } else {

@@ -16,6 +16,7 @@ class PgSource final : public SourceAgent {
     const auto& c = a_->counters();
     return {c.changes.load() + c.snapshot_rows.load(), 0, c.reconnects.load(), c.confirmed_lsn.load()};
   }
+  HealthReport Health() const override { return a_->counters().health.Get(); }
 
  private:
   std::unique_ptr<PgCaptureAgent> a_;
@@ -24,8 +25,15 @@ class PgSource final : public SourceAgent {
 class DebeziumSource final : public SourceAgent {
  public:
   explicit DebeziumSource(std::unique_ptr<DebeziumSourceAgent> a) : a_(std::move(a)) {}
-  Status Run() override { return a_->Run(); }
+  // Streaming while Run() runs; failed with the reason when it ended on an error.
+  Status Run() override {
+    health_.Set(HealthState::kStreaming);
+    Status st = a_->Run();
+    health_.Set(st.ok() ? HealthState::kStopped : HealthState::kFailed, st.ok() ? "" : st.message());
+    return st;
+  }
   void Stop() override { a_->Stop(); }
+  HealthReport Health() const override { return health_.Get(); }
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
     return {c.changes.load(), c.malformed.load(), 0, 0};
@@ -33,13 +41,21 @@ class DebeziumSource final : public SourceAgent {
 
  private:
   std::unique_ptr<DebeziumSourceAgent> a_;
+  HealthCell health_;
 };
 
 class WebhookSource final : public SourceAgent {
  public:
   explicit WebhookSource(std::unique_ptr<WebhookSourceAgent> a) : a_(std::move(a)) {}
-  Status Run() override { return a_->Run(); }
+  // Streaming while Run() runs; failed with the reason when it ended on an error.
+  Status Run() override {
+    health_.Set(HealthState::kStreaming);
+    Status st = a_->Run();
+    health_.Set(st.ok() ? HealthState::kStopped : HealthState::kFailed, st.ok() ? "" : st.message());
+    return st;
+  }
   void Stop() override { a_->Stop(); }
+  HealthReport Health() const override { return health_.Get(); }
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
     return {c.changes.load(), c.malformed.load() + c.bad_signature.load(), 0, 0};
@@ -47,6 +63,7 @@ class WebhookSource final : public SourceAgent {
 
  private:
   std::unique_ptr<WebhookSourceAgent> a_;
+  HealthCell health_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "handoff/engine/config.h"
+#include "handoff/engine/health.h"
 #include "handoff/engine/status.h"
 #include "handoff/engine/transport.h"
 
@@ -27,6 +28,7 @@ class SourceAgent {
   virtual Status Run() = 0;
   virtual void Stop() = 0;
   virtual SourceAgentStats Stats() const = 0;
+  virtual HealthReport Health() const = 0;
 };
 
 // Creates the agent for `source`, sending to `intake_endpoint` over `ctx`.

@@ -1,5 +1,7 @@
 #include "target_factory.h"
 
+#include <type_traits>
+
 #include "handoff/apply/http_applier.h"
 
 namespace handoff {
@@ -24,6 +26,7 @@ Result<std::unique_ptr<TargetWriter>> Build(const Config& config, const TargetCo
   Options o;
   o.target = target;
   o.journal = journal;
+  if constexpr (std::is_same_v<Options, PgApplierOptions>) o.origin = config.apply_origin;
   o.replay_from_seq = run.only_seq ? run.only_seq : run.replay_from_seq;
   o.only_seq = run.only_seq;
   o.replacement = run.replacement;

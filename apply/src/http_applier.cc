@@ -132,6 +132,7 @@ Status HttpApplierImpl::Run() {
   const uint64_t replay_end = !replay ? 0 : opts_.only_seq ? *opts_.only_seq : opts_.journal->LastSeq();
   uint64_t next = replay ? std::max<uint64_t>(1, *opts_.replay_from_seq) : recorded_ + 1;
   counters_.applied_seq.store(recorded_);
+  counters_.health.Set(HealthState::kApplying);
   LogInfo("apply", "target {}: sending to {} from seq {}{}", name, base_url_, next,
           replay ? fmt::format(" (replay through seq {})", replay_end) : std::string());
 
@@ -222,6 +223,7 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
           counters_.transactions.fetch_add(1);
           LogDebug("apply", "target {}: seq {} {} {} -> {}", opts_.target.name, entry.seq, req.method, req.url,
                    resp.status);
+          counters_.health.Set(HealthState::kApplying);
           return Status::OK();
         case HttpOutcome::kPermanent:
           return Park(entry, fmt::format("http_{}", resp.status),
@@ -246,6 +248,7 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
     }
     if (delay.count() == 0) delay = NextBackoff(attempt);
     counters_.retries.fetch_add(1);
+    counters_.health.Set(HealthState::kRetrying, failure);
     LogWarn("apply", "target {}: seq {} {} {}: {}; retrying in {} ms (attempt {})", opts_.target.name, entry.seq,
             req.method, req.url, failure, delay.count(), attempt + 1);
     if (!Sleep(delay)) return Status::Cancelled("stopped");

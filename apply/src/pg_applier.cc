@@ -22,6 +22,8 @@
 // whose outcome was unknown) and redo from there.
 #include "handoff/apply/pg_applier.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <map>
@@ -64,6 +66,13 @@ Status AsTransient(Status st) {
   return Status::Unavailable(st.message());
 }
 
+// The replication origin of a target: <prefix>_<target>, cut to PostgreSQL's
+// 512-byte limit on origin names.
+std::string OriginOf(const PgApplierOptions& o) {
+  std::string prefix = !o.origin.empty() ? o.origin : "handoff_" + o.journal->id().substr(0, 16);
+  return (prefix + "_" + o.target.name).substr(0, 500);
+}
+
 class PgApplierImpl final : public PgApplier {
  public:
   explicit PgApplierImpl(PgApplierOptions o) : opts_(std::move(o)), rng_(std::random_device{}()) {
@@ -84,6 +93,9 @@ class PgApplierImpl final : public PgApplier {
   // reconnect and retry; anything else ends Run().
   Status RunSession();
   Status Connect();
+  template <typename Setup>
+  Status PrepareAppliedTable(const Setup& setup);
+  Status ReadAppliedPosition();
   Status ApplyEntry(JournalEntry& entry);
   Status AddChange(uint64_t seq, const RouteConfig& route, ChangeEvent&& ev);
   Status Begin();
@@ -110,7 +122,11 @@ class PgApplierImpl final : public PgApplier {
   std::unique_ptr<PgConnection> conn_;
   std::unique_ptr<ChunkWriter> writer_;
   apply::TableCatalog catalog_;
-  uint64_t db_applied_ = 0;     // the target's handoff_applied seq
+  uint64_t db_applied_ = 0;     // the target's handoff_applied seq for this journal
+  // The journal_id our handoff_applied row carries: the journal's id, or ''
+  // for a legacy journal adopting the row written before journal ids.
+  std::string applied_journal_id_;
+  bool foreign_reported_ = false;
   uint64_t committed_seq_ = 0;  // last seq committed by this run (replay: of the replay)
   uint64_t next_seq_ = 1;       // next journal seq to read
   uint64_t last_seq_ = 0;       // last seq consumed into the open transaction
@@ -133,17 +149,23 @@ Status PgApplierImpl::Run() {
     conn_.reset();
     writer_.reset();
     if (!st.IsUnavailable()) {
+      counters_.health.Set(HealthState::kFailed, st.message());
       LogError("apply", "target {}: {}; apply stopped", opts_.target.name, st.message());
       return st;
     }
     counters_.retries.fetch_add(1);
     const auto delay = NextBackoff();
-    LogWarn("apply", "target {}: {}; retrying in {} ms", opts_.target.name, st.message(), delay.count());
+    const bool changed = counters_.health.Set(HealthState::kRetrying, st.message());
+    const uint64_t tries = counters_.health.Get().failures;
+    if (changed || tries % 10 == 0)
+      LogWarn("apply", "target {}: {}; retrying in {} ms{}", opts_.target.name, st.message(), delay.count(),
+              tries > 1 ? fmt::format(" (still failing after {} tries)", tries) : std::string());
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, delay, [this] { return stopping(); });
   }
   conn_.reset();
   writer_.reset();
+  counters_.health.Set(HealthState::kStopped);
   return Status::OK();
 }
 
@@ -172,22 +194,22 @@ Status PgApplierImpl::Connect() {
       return Status::Unavailable(st.message());
     return st;
   };
-  HANDOFF_RETURN_IF_ERROR(setup(
-      "CREATE TABLE IF NOT EXISTS handoff_applied(target text PRIMARY KEY, seq bigint NOT NULL,"
-      " updated_at timestamptz NOT NULL DEFAULT now())"));
+  HANDOFF_RETURN_IF_ERROR(PrepareAppliedTable(setup));
   // Replication origins are cluster-wide and, on PostgreSQL 15, held by one
-  // session at a time: each target (and a replay) gets its own, all named
-  // "handoff..." so capture recognises every one of them as the engine's writes.
-  std::string origin = "handoff_" + name + (opts_.replay_from_seq ? "_replay" : "");
+  // session at a time: each pipeline's target (and a replay) gets its own.
+  // Every name starts with "handoff" so capture recognises each as an
+  // engine's write (see OriginOf).
+  std::string origin = OriginOf(opts_) + (opts_.replay_from_seq ? "_replay" : "");
   PgRows ignored;
   Status origin_st = conn_->Query(
       "SELECT pg_replication_origin_create($1) WHERE pg_replication_origin_oid($1) IS NULL", {origin}, &ignored);
   if (!origin_st.ok() && conn_->last_sqlstate() == "23505") return Status::Unavailable(origin_st.message());
   HANDOFF_RETURN_IF_ERROR(origin_st);
-  HANDOFF_RETURN_IF_ERROR(conn_->Query("SELECT pg_replication_origin_session_setup($1)", {origin}, &ignored));
-  PgRows rows;
-  HANDOFF_RETURN_IF_ERROR(conn_->Query("SELECT seq FROM handoff_applied WHERE target = $1", {name}, &rows));
-  db_applied_ = (rows.empty() || !rows[0][0]) ? 0 : std::stoull(*rows[0][0]);
+  Status setup_st = conn_->Query("SELECT pg_replication_origin_session_setup($1)", {origin}, &ignored);
+  if (!setup_st.ok() && conn_->last_sqlstate() == "55006")  // origin in use by another session
+    return Status::Unavailable(setup_st.message());
+  HANDOFF_RETURN_IF_ERROR(setup_st);
+  HANDOFF_RETURN_IF_ERROR(ReadAppliedPosition());
   if (opts_.replay_from_seq) {
     if (!replay_started_) {
       replay_started_ = true;
@@ -201,6 +223,76 @@ Status PgApplierImpl::Connect() {
   ++next_seq_;
   counters_.applied_seq.store(db_applied_);
   LogInfo("apply", "target {}: connected (backend {}), applying from seq {}", name, conn_->backend_pid(), next_seq_);
+  counters_.health.Set(HealthState::kApplying);
+  return Status::OK();
+}
+
+// handoff_applied(target, journal_id, seq): one row per (target, journal).
+// A table of the shape before journal ids (key: target alone) is migrated in
+// place; its rows get journal_id '' (a position of an unknown journal).
+template <typename Setup>
+Status PgApplierImpl::PrepareAppliedTable(const Setup& setup) {
+  HANDOFF_RETURN_IF_ERROR(setup(
+      "CREATE TABLE IF NOT EXISTS handoff_applied(target text NOT NULL, journal_id text NOT NULL DEFAULT '',"
+      " seq bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (target, journal_id))"));
+  PgRows rows;
+  const char* kHasColumn =
+      "SELECT 1 FROM pg_attribute WHERE attrelid = 'handoff_applied'::regclass AND attname = 'journal_id'"
+      " AND NOT attisdropped";
+  HANDOFF_RETURN_IF_ERROR(conn_->Query(kHasColumn, {}, &rows));
+  if (!rows.empty()) return Status::OK();
+  HANDOFF_RETURN_IF_ERROR(conn_->Exec("BEGIN"));
+  Status st = conn_->Exec("LOCK TABLE handoff_applied IN ACCESS EXCLUSIVE MODE");
+  if (st.ok()) st = conn_->Query(kHasColumn, {}, &rows);  // another worker may have done it
+  if (st.ok() && rows.empty()) {
+    st = conn_->Exec(
+        "ALTER TABLE handoff_applied ADD COLUMN journal_id text NOT NULL DEFAULT '',"
+        " DROP CONSTRAINT IF EXISTS handoff_applied_pkey, ADD PRIMARY KEY (target, journal_id)");
+    if (st.ok()) LogInfo("apply", "target {}: handoff_applied now keys positions by journal id", opts_.target.name);
+  }
+  if (st.ok()) return AsTransient(conn_->Exec("COMMIT"));
+  (void)conn_->Exec("ROLLBACK");
+  return st;
+}
+
+// Reads this journal's position in the target. A position another journal
+// recorded is never used: this journal is applied from its start (every
+// write is an idempotent upsert, delete or truncate), and that is logged.
+Status PgApplierImpl::ReadAppliedPosition() {
+  const std::string& name = opts_.target.name;
+  const std::string& id = opts_.journal->id();
+  PgRows rows;
+  HANDOFF_RETURN_IF_ERROR(
+      conn_->Query("SELECT journal_id, seq FROM handoff_applied WHERE target = $1 ORDER BY updated_at DESC",
+                   {name}, &rows));
+  applied_journal_id_ = id;
+  db_applied_ = 0;
+  std::optional<uint64_t> legacy;
+  std::string foreign;
+  uint64_t foreign_seq = 0;
+  for (const auto& row : rows) {
+    const std::string jid = row[0] ? *row[0] : std::string();
+    uint64_t seq = row[1] ? std::strtoull(row[1]->c_str(), nullptr, 10) : 0;
+    if (jid == id) {
+      db_applied_ = seq;
+      return Status::OK();
+    }
+    if (jid.empty()) legacy = seq;
+    if (foreign.empty()) foreign = jid.empty() ? "(written before journal ids)" : jid, foreign_seq = seq;
+  }
+  if (legacy && opts_.journal->legacy_id()) {
+    // Both predate journal ids: the target's row is this journal's.
+    applied_journal_id_.clear();
+    db_applied_ = *legacy;
+    return Status::OK();
+  }
+  if (!foreign.empty() && !foreign_reported_ && !opts_.replay_from_seq) {
+    foreign_reported_ = true;
+    LogWarn("apply",
+            "target {}: handoff_applied holds seq {} of journal {}, not of this engine's journal {}; that position "
+            "is not used, this journal is applied from its start (idempotent)",
+            name, foreign_seq, foreign, id);
+  }
   return Status::OK();
 }
 
@@ -357,9 +449,10 @@ Status PgApplierImpl::Commit() {
   HANDOFF_RETURN_IF_ERROR(Begin());
   // GREATEST: a replay of older entries never moves the position back.
   HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Query(
-      "INSERT INTO handoff_applied (target, seq) VALUES ($1, $2) ON CONFLICT (target) DO UPDATE"
+      "INSERT INTO handoff_applied (target, journal_id, seq) VALUES ($1, $2, $3)"
+      " ON CONFLICT (target, journal_id) DO UPDATE"
       " SET seq = GREATEST(handoff_applied.seq, EXCLUDED.seq), updated_at = now()",
-      {opts_.target.name, std::to_string(last_seq_)})));
+      {opts_.target.name, applied_journal_id_, std::to_string(last_seq_)})));
   // Written but not committed: a crash here must leave the target untouched.
   CrashPoint("apply.before_commit");
   // A failure here leaves the outcome unknown; the next session reads handoff_applied.

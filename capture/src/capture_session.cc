@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <limits>
+#include <set>
 
 #include "handoff/engine/clock.h"
+#include "handoff/engine/fault.h"
 #include "handoff/engine/log.h"
 
 namespace handoff {
@@ -14,7 +16,9 @@ namespace {
 using std::chrono::milliseconds;
 using SteadyClock = std::chrono::steady_clock;
 constexpr uint64_t kMaxOrdinal = std::numeric_limits<uint64_t>::max();
-constexpr const char* kEngineOrigin = "handoff";
+// Snapshot positions: attempt number above bit 40, row number below.
+constexpr int kEpochShift = 40;
+constexpr uint64_t kEpochRowMask = (uint64_t{1} << kEpochShift) - 1;
 // Streaming this long without error resets the reconnect backoff.
 constexpr std::chrono::seconds kProgressAfter{2};
 
@@ -41,20 +45,36 @@ Status CaptureSession::Run() {
   auto repl = PgConnection::Open(source_.dsn, /*replication=*/true);
   if (!repl.ok()) return repl.status();
   if (resume_.lsn == 0 && resume_.ordinal != kMaxOrdinal) {
+    ctx_.counters->health.Set(HealthState::kSnapshotting);
     HANDOFF_RETURN_IF_ERROR(Snapshot(&*repl));
   } else {
     auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
     if (!normal.ok()) return normal.status();
     HANDOFF_RETURN_IF_ERROR(CheckSlotExists(&*normal));
   }
+  CrashPoint("capture.before_stream");
   return Stream(&*repl);
 }
 
+// Creates the publication, or sets its tables to the configured ones. A
+// publication that already lists exactly those tables is left alone: changing
+// one needs ownership of the tables, so a least-privilege source role uses a
+// publication its table owner made.
 Status CaptureSession::PreparePublication(PgConnection* conn) {
   std::string list;
   for (const auto& t : ctx_.tables) list += (list.empty() ? "" : ", ") + t.Quoted();
   auto exists = conn->Exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {ctx_.publication});
   if (!exists.ok()) return exists.status();
+  if (PQntuples(exists->get()) > 0) {
+    auto listed = conn->Exec("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
+                             {ctx_.publication});
+    if (!listed.ok()) return listed.status();
+    std::set<std::pair<std::string, std::string>> have, want;
+    for (int i = 0; i < PQntuples(listed->get()); ++i)
+      have.emplace(PQgetvalue(listed->get(), i, 0), PQgetvalue(listed->get(), i, 1));
+    for (const auto& t : ctx_.tables) want.emplace(t.schema, t.table);
+    if (have == want) return Status::OK();
+  }
   std::string sql = PQntuples(exists->get()) == 0
                         ? "CREATE PUBLICATION " + QuoteIdent(ctx_.publication) + " FOR TABLE " + list
                         : "ALTER PUBLICATION " + QuoteIdent(ctx_.publication) + " SET TABLE " + list;
@@ -76,34 +96,79 @@ Status CaptureSession::CheckSlotExists(PgConnection* conn) {
   return Status::OK();
 }
 
+// Snapshot identity. Rows of snapshot attempt e carry {0, e << kEpochShift |
+// n}; before reading, the attempt journals the empty marker {0, e <<
+// kEpochShift}, after creating (or keeping) the slot. On a restart the
+// durable position therefore says which attempt was interrupted, and the
+// next one (e + 1) sorts above every row the interrupted one journaled: none
+// of its rows is taken for a duplicate. Correctness of the restart rests on
+// the slot: it was created before attempt 1's first row and nothing is
+// confirmed before the snapshot ends, so streaming from it replays every
+// change made since, including deletes of rows the interrupted attempt
+// journaled. Rows read by the later attempt may be older than changes the
+// stream then replays over them; every change carries the whole new row, so
+// the target converges on the source once the stream has passed the
+// snapshot's point.
 Status CaptureSession::Snapshot(PgConnection* repl) {
   auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
   if (!normal.ok()) return normal.status();
   HANDOFF_RETURN_IF_ERROR(PreparePublication(&*normal));
-  HANDOFF_RETURN_IF_ERROR(
-      normal->Exec("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
-                   {ctx_.slot})
-          .status());
-  auto slot = repl->Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(ctx_.slot) + " LOGICAL pgoutput EXPORT_SNAPSHOT");
-  if (!slot.ok()) return slot.status();
-  if (PQntuples(slot->get()) != 1 || PQnfields(slot->get()) < 3) {
-    return Status::Internal("CREATE_REPLICATION_SLOT returned an unexpected result");
+  const uint64_t interrupted = resume_.ordinal >> kEpochShift;  // 0: no attempt of this journal yet
+  const uint64_t epoch = interrupted + 1;
+  auto found = normal->Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {ctx_.slot});
+  if (!found.ok()) return found.status();
+  const bool slot_exists = PQntuples(found->get()) > 0;
+  CrashPoint("capture.before_slot");
+  std::string snapshot_name;  // empty: the slot is kept, read in a snapshot of our own
+  if (interrupted > 0 && slot_exists) {
+    LogInfo("capture",
+            "source {}: snapshot attempt {} was interrupted after {} rows; keeping slot \"{}\" (it holds every "
+            "change since that attempt began) and taking attempt {}",
+            source_.name, interrupted, resume_.ordinal & kEpochRowMask, ctx_.slot, epoch);
+  } else if (interrupted > 0) {
+    LogError("capture",
+             "source {}: replication slot \"{}\" disappeared while the initial snapshot (attempt {}) was "
+             "unfinished; changes made since it began cannot be captured, so rows deleted meanwhile could stay in "
+             "the targets. Start this source over on a new journal (or restore the slot).",
+             source_.name, ctx_.slot, interrupted);
+    return Status::NotFound("replication slot \"" + ctx_.slot + "\" does not exist (dropped during the initial snapshot)");
+  } else {
+    if (slot_exists) {
+      LogWarn("capture",
+              "source {}: dropping replication slot \"{}\": this journal holds nothing of it (a new journal, or "
+              "an attempt that stopped before its first row); a new slot and snapshot follow",
+              source_.name, ctx_.slot);
+      HANDOFF_RETURN_IF_ERROR(normal->Exec("SELECT pg_drop_replication_slot($1)", {ctx_.slot}).status());
+    }
+    auto slot = repl->Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(ctx_.slot) + " LOGICAL pgoutput EXPORT_SNAPSHOT");
+    if (!slot.ok()) return slot.status();
+    if (PQntuples(slot->get()) != 1 || PQnfields(slot->get()) < 3) {
+      return Status::Internal("CREATE_REPLICATION_SLOT returned an unexpected result");
+    }
+    snapshot_name = PQgetvalue(slot->get(), 0, 2);
+    LogInfo("capture", "source {}: created slot \"{}\" at {}", source_.name, ctx_.slot, PQgetvalue(slot->get(), 0, 1));
   }
-  std::string snapshot_name = PQgetvalue(slot->get(), 0, 2);
-  LogInfo("capture", "source {}: created slot \"{}\" at {}", source_.name, ctx_.slot, PQgetvalue(slot->get(), 0, 1));
+  SetUpto({0, epoch << kEpochShift});  // attempt `epoch` began on this slot
+  HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+  CrashPoint("capture.snapshot_begun");
 
   if (source_.snapshot) {
     HANDOFF_RETURN_IF_ERROR(normal->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
-    HANDOFF_RETURN_IF_ERROR(normal->Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name)).status());
+    if (!snapshot_name.empty())
+      HANDOFF_RETURN_IF_ERROR(normal->Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name)).status());
     TableSnapshotReader reader(&*normal);
-    uint64_t ordinal = resume_.ordinal;
+    uint64_t ordinal = epoch << kEpochShift;
     int64_t started_us = NowMicros();
+    bool first_table = true;
     for (const auto& table : ctx_.tables) {
+      if (!first_table) CrashPoint("capture.between_tables");
+      first_table = false;
       auto shape = reader.Describe(table);
       if (!shape.ok()) return shape.status();
       uint64_t rows = 0;
       HANDOFF_RETURN_IF_ERROR(reader.Copy(*shape, [&](std::vector<Column>&& row) -> Status {
         if (ctx_.stop->load(std::memory_order_relaxed)) return Status::Cancelled("stop requested");
+        CrashPoint("capture.snapshot_row");
         ChangeEvent ev = NewEvent(Op::kRead, {0, ++ordinal});
         ev.commit_time_us = started_us;
         ev.schema = table.schema;
@@ -118,6 +183,7 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
     }
     HANDOFF_RETURN_IF_ERROR(normal->Exec("COMMIT").status());
   }
+  CrashPoint("capture.snapshot_read");
   SetUpto({0, kMaxOrdinal});  // the snapshot-end marker
   return SendPending(/*wait=*/true);
 }
@@ -126,7 +192,8 @@ Status CaptureSession::Stream(PgConnection* repl) {
   ReplicationStream stream(repl);
   HANDOFF_RETURN_IF_ERROR(stream.Start(ctx_.slot, ctx_.publication));
   stream_ = &stream;
-  LogInfo("capture", "source {}: streaming from slot \"{}\"", source_.name, ctx_.slot);
+  if (ctx_.counters->health.Set(HealthState::kStreaming))
+    LogInfo("capture", "source {}: streaming from slot \"{}\"", source_.name, ctx_.slot);
   auto started = SteadyClock::now();
   last_status_ = started;
   Status st;
@@ -211,8 +278,11 @@ Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
       return Status::OK();
     case Kind::kOrigin:
       txn_origin_ = m.origin_name;
-      // Every origin the engine uses starts with "handoff" (one per target).
-      txn_skip_ = m.origin_name.rfind(kEngineOrigin, 0) == 0;
+      // The writes of handoff engines (every origin they apply under starts
+      // with a configured prefix, "handoff" by default): echo suppression.
+      txn_skip_ = false;
+      for (const std::string& prefix : source_.skip_origins)
+        txn_skip_ = txn_skip_ || m.origin_name.rfind(prefix, 0) == 0;
       return Status::OK();
     case Kind::kRelation:
       LogDebug("capture", "source {}: relation {} is {}.{} ({} columns)", source_.name, m.relation->id,

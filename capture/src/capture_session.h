@@ -4,7 +4,9 @@
 //
 // Positions (the journal skips events at or below a source's durable
 // position, so these rules are what makes resending harmless):
-//   snapshot rows          {0, n}, n counting on from the durable ordinal
+//   snapshot attempt e     an empty batch with upto {0, e << 40} once its slot
+//                          exists (e = 1 + the attempt the journal holds rows of)
+//   its rows               {0, e << 40 | n}, n = 1, 2, ...
 //   end of snapshot        an empty batch with upto {0, UINT64_MAX}
 //   streamed change i      {commit_lsn, i}, i = 1..k within the transaction
 //   the transaction's end  a kCommit event {commit_lsn, k+1}; once it has been

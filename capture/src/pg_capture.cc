@@ -6,6 +6,8 @@
 #include "handoff/capture/pg_capture.h"
 #include "handoff/capture/slot_watch.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -47,10 +49,11 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
       if (stop_.load()) break;
       if (progress) backoff = options_.min_backoff;
       milliseconds delay = Jitter(backoff);
-      LogWarn("capture", "source {}: {}; retrying in {} ms", options_.source.name, st.ToString(), delay.count());
+      ReportFailure(st, delay);
       WaitForStop(delay);
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
+    counters_.health.Set(HealthState::kStopped);
     LogInfo("capture", "source {}: stopped", options_.source.name);
     return Status::OK();
   }
@@ -90,6 +93,23 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
     return st;
   }
 
+  // A misconfiguration is logged at error once per change of its reason (it
+  // is still retried, so fixing it needs no restart); a transient failure is
+  // logged when it begins and then every tenth try.
+  void ReportFailure(const Status& st, milliseconds delay) {
+    const std::string& name = options_.source.name;
+    const bool misconfigured = IsSourceMisconfiguration(st);
+    const bool changed = counters_.health.Set(misconfigured ? HealthState::kFailed : HealthState::kRetrying, st.message());
+    const uint64_t tries = counters_.health.Get().failures;
+    if (misconfigured) {
+      if (changed) LogError("capture", "source {}: {}; the source is failed until this is fixed (retried every few seconds)", name, st.ToString());
+      else LogDebug("capture", "source {}: still failing: {}", name, st.ToString());
+    } else if (changed || tries % 10 == 0) {
+      LogWarn("capture", "source {}: {}; retrying in {} ms{}", name, st.ToString(), delay.count(),
+              tries > 1 ? fmt::format(" (still failing after {} tries)", tries) : std::string());
+    }
+  }
+
   // Uniform in [d/2, d].
   milliseconds Jitter(milliseconds d) {
     std::uniform_int_distribution<int64_t> dist(d.count() / 2, std::max<int64_t>(d.count(), 1));
@@ -114,6 +134,20 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
 };
 
 }  // namespace
+
+bool IsSourceMisconfiguration(const Status& st) {
+  if (st.ok() || st.code() == StatusCode::kCancelled) return false;
+  if (st.code() == StatusCode::kNotFound) return true;  // a missing slot or table
+  const std::string& m = st.message();
+  for (const char* sqlstate : {"(SQLSTATE 42501)", "(SQLSTATE 42P01)", "(SQLSTATE 42704)", "(SQLSTATE 3F000)",
+                               "(SQLSTATE 28000)", "(SQLSTATE 28P01)", "(SQLSTATE 3D000)"})
+    if (m.find(sqlstate) != std::string::npos) return true;
+  // Refused at connect time, where libpq reports no SQLSTATE.
+  for (const char* text : {"must be superuser or replication role", "wal_level", "password authentication failed",
+                           "no pg_hba.conf entry", "does not exist", "permission denied", "must be owner"})
+    if (m.find(text) != std::string::npos) return true;
+  return false;
+}
 
 Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions options) {
   const SourceConfig& src = options.source;

@@ -214,7 +214,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         continue;
       }
       r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull", "listen",
-                           "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external"});
+                           "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external",
+                           "skip_origins"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
@@ -232,6 +233,15 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         } catch (const YAML::Exception&) {
           problems.Add(s["external"], path + ".external", "must be true or false");
         }
+      }
+      if (YAML::Node so = s["skip_origins"]; so.IsDefined()) {
+        sc.skip_origins.clear();
+        bool ok = so.IsSequence();
+        for (size_t k = 0; ok && k < so.size(); ++k) {
+          ok = so[k].IsScalar() && !so[k].Scalar().empty();
+          if (ok) sc.skip_origins.push_back(so[k].Scalar());
+        }
+        if (!ok) problems.Add(so, path + ".skip_origins", "must be a list of replication origin name prefixes");
       }
       if (s["snapshot"].IsDefined()) {
         try {
@@ -389,8 +399,12 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     if (!engine.IsMap()) {
       problems.Add(engine, "engine", "must be a mapping");
     } else {
-      r.CheckKeys(engine, "engine", {"intake", "slot_check_interval", "slot_wal_warn"});
+      r.CheckKeys(engine, "engine", {"intake", "slot_check_interval", "slot_wal_warn", "origin"});
       cfg.intake_endpoint = r.Str(engine, "intake", "engine", false);
+      cfg.apply_origin = r.Str(engine, "origin", "engine", false);
+      static const std::regex origin_re(R"(^[A-Za-z0-9_]{1,200}$)");
+      if (!cfg.apply_origin.empty() && !std::regex_match(cfg.apply_origin, origin_re))
+        problems.Add(engine["origin"], "engine.origin", "must be 1 to 200 letters, digits or underscores");
       cfg.slot_check_interval_us = r.Duration(engine, "slot_check_interval", "engine", cfg.slot_check_interval_us);
       if (cfg.slot_check_interval_us <= 0)
         problems.Add(engine["slot_check_interval"], "engine.slot_check_interval", "must be longer than zero");
@@ -451,6 +465,11 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         }
       }
     }
+  }
+  for (SourceConfig& sc : cfg.sources) {
+    bool covered = false;
+    for (const auto& p : sc.skip_origins) covered = covered || (!cfg.apply_origin.empty() && cfg.apply_origin.rfind(p, 0) == 0);
+    if (!cfg.apply_origin.empty() && !covered) sc.skip_origins.push_back(cfg.apply_origin);
   }
   for (size_t i = 0; i < cfg.sources.size(); ++i)
     if (cfg.sources[i].external && cfg.intake_endpoint.empty())

@@ -16,12 +16,18 @@
 // nothing written) while fewer than HousekeepingReserve() bytes are free;
 // retention, positions, exceptions and meta may use that reserve. Free bytes
 // are the pages past the high-water mark plus the pages on LMDB's free list.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <unordered_set>
 
@@ -136,17 +142,36 @@ bool PeekJournaledAt(std::string_view rec, int64_t* at) {
   return true;
 }
 
+// 128 random bits as 32 lowercase hex digits.
+std::string NewJournalId() {
+  std::random_device rd;
+  std::string id;
+  static const char* kHex = "0123456789abcdef";
+  for (int i = 0; i < 4; ++i) {
+    uint32_t w = rd();
+    for (int b = 0; b < 8; ++b) id.push_back(kHex[(w >> (b * 4)) & 0xf]);
+  }
+  return id;
+}
+
 class LmdbJournal final : public Journal {
  public:
   explicit LmdbJournal(JournalOptions options) : options_(std::move(options)) {}
   ~LmdbJournal() override {
     if (env_) mdb_env_close(env_);
+    if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
   }
+
+  const std::string& id() const override { return id_; }
+  bool legacy_id() const override { return legacy_id_; }
 
   Status Init() {
     std::error_code ec;
+    const bool exists = std::filesystem::exists(options_.path + "/data.mdb", ec);
+    if (!exists && !options_.create_if_missing) return Status::NotFound("no journal at " + options_.path);
     std::filesystem::create_directories(options_.path, ec);
     if (ec) return Status::InvalidArgument("cannot create journal directory " + options_.path + ": " + ec.message());
+    if (options_.exclusive) HANDOFF_RETURN_IF_ERROR(TakeLock());
     int rc = mdb_env_create(&env_);
     if (rc) return LmdbError(rc, "mdb_env_create");
     mdb_env_set_maxdbs(env_, 16);
@@ -166,6 +191,7 @@ class LmdbJournal final : public Journal {
       rc = mdb_dbi_open(txn.get(), names[i], MDB_CREATE, dbis[i]);
       if (rc) return LmdbError(rc, std::string("open database ") + names[i]);
     }
+    if ((rc = InitIdentity(txn.get()))) return LmdbError(rc, "journal identity");
     rc = txn.Commit();
     if (rc) return LmdbError(rc, "commit journal open");
     return Status::OK();
@@ -404,6 +430,65 @@ class LmdbJournal final : public Journal {
   }
 
  private:
+  // The exclusive lock: flock on <path>/handoff.lock, which also holds the
+  // holder's pid for the message a second holder gets. flock (not fcntl)
+  // so that other Journal objects of this process conflict too.
+  Status TakeLock() {
+    std::string file = options_.path + "/handoff.lock";
+    lock_fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0) return Status::InvalidArgument("cannot open " + file + ": " + std::strerror(errno));
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      char buf[32] = {0};
+      ssize_t n = ::pread(lock_fd_, buf, sizeof(buf) - 1, 0);
+      std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+      while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+      ::close(lock_fd_);
+      lock_fd_ = -1;
+      if (err != EWOULDBLOCK) return Status::InvalidArgument("cannot lock " + file + ": " + std::strerror(err));
+      return Status::Conflict("the journal at " + options_.path + " is in use by another engine" +
+                              (pid.empty() ? std::string() : " (pid " + pid + ")") +
+                              "; one engine runs per journal");
+    }
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0) {
+      LogWarn("journal", "cannot write the pid into {}: {}", file, std::strerror(errno));
+    }
+    return Status::OK();
+  }
+
+  // Reads the journal id, or draws one: a journal with no events, sources
+  // or targets is new; one that has any predates identities (legacy).
+  int InitIdentity(MDB_txn* txn) {
+    MDB_val k = Val("journal_id"), v;
+    int rc = mdb_get(txn, meta_, &k, &v);
+    if (rc == MDB_SUCCESS) {
+      id_ = std::string(View(v));
+      MDB_val lk = Val("journal_id_legacy"), lv;
+      legacy_id_ = mdb_get(txn, meta_, &lk, &lv) == MDB_SUCCESS;
+      return MDB_SUCCESS;
+    }
+    if (rc != MDB_NOTFOUND) return rc;
+    bool used = false;
+    for (MDB_dbi dbi : {events_, sources_, targets_}) {
+      MDB_stat st;
+      if ((rc = mdb_stat(txn, dbi, &st))) return rc;
+      used = used || st.ms_entries > 0;
+    }
+    MDB_val lk = Val("last_seq"), lv;
+    used = used || mdb_get(txn, meta_, &lk, &lv) == MDB_SUCCESS;
+    id_ = NewJournalId();
+    MDB_val nv = Val(id_);
+    if ((rc = mdb_put(txn, meta_, &k, &nv, 0))) return rc;
+    if (used) {
+      legacy_id_ = true;
+      MDB_val mk = Val("journal_id_legacy"), one = Val("1");
+      if ((rc = mdb_put(txn, meta_, &mk, &one, 0))) return rc;
+      LogInfo("journal", "journal at {} predates journal ids; it is now {}", options_.path, id_);
+    }
+    return MDB_SUCCESS;
+  }
+
   uint64_t ExistingDataSize() {
     struct stat st;
     std::string file = options_.path + "/data.mdb";
@@ -691,6 +776,9 @@ class LmdbJournal final : public Journal {
   }
 
   JournalOptions options_;
+  std::string id_;
+  bool legacy_id_ = false;
+  int lock_fd_ = -1;
   MDB_env* env_ = nullptr;
   MDB_dbi events_ = 0, sources_ = 0, meta_ = 0, targets_ = 0, exceptions_ = 0, dedup_ = 0, dedup_age_ = 0;
   std::mutex writer_mu_;

@@ -157,9 +157,11 @@ TEST_F(CaptureSessionTest, FlushNeverPassesWhatTheEngineAcknowledged) {
   EXPECT_EQ(ConfirmedFlush(), initial);
   EXPECT_EQ(counters_.confirmed_lsn.load(), 0u);
   auto sent = client_.Sent();
-  ASSERT_GE(sent.size(), 2u);
+  ASSERT_GE(sent.size(), 3u);
   EXPECT_TRUE(sent[0].events.empty());
-  EXPECT_EQ(sent[0].upto, (SourcePosition{0, kMax}));  // the snapshot-end marker
+  EXPECT_EQ(sent[0].upto, (SourcePosition{0, uint64_t{1} << 40}));  // snapshot attempt 1 began
+  EXPECT_TRUE(sent[1].events.empty());
+  EXPECT_EQ(sent[1].upto, (SourcePosition{0, kMax}));  // the snapshot-end marker
   EXPECT_EQ(InsertedIds(sent), (std::set<int>{1, 2, 3, 4, 5}));
   // Once a transaction's Commit is seen, the batch covers the whole of it.
   EXPECT_EQ(sent.back().upto.ordinal, kMax);

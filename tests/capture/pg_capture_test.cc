@@ -120,11 +120,12 @@ TEST_F(CaptureTest, SnapshotThenStreamHasNothingMissingOrDoubled) {
   EXPECT_EQ(seen.begin()->first, 1);
   EXPECT_EQ(seen.rbegin()->first, total);
   EXPECT_EQ(agent_->agent().counters().snapshot_rows.load(), Events(Op::kRead).size());
-  // Snapshot rows are {0, n} with n = 1, 2, ...; streamed ones carry an LSN.
+  // Snapshot rows of attempt 1 are {0, 1 << 40 | n} with n = 1, 2, ...;
+  // streamed ones carry an LSN.
   auto reads = Events(Op::kRead);
   for (size_t i = 0; i < reads.size(); ++i) {
     ASSERT_EQ(reads[i].position.lsn, 0u);
-    ASSERT_EQ(reads[i].position.ordinal, i + 1);
+    ASSERT_EQ(reads[i].position.ordinal, (uint64_t{1} << 40) + i + 1);
   }
   for (const auto& e : Events(Op::kInsert)) ASSERT_GT(e.position.lsn, 0u);
   go = false;

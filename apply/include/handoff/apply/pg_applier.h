@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "handoff/engine/config.h"
+#include "handoff/engine/health.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/status.h"
 
@@ -23,6 +24,9 @@ struct PgApplierOptions {
   TargetConfig target;
   std::vector<RouteConfig> routes;  // the routes whose to_target is this target
   Journal* journal = nullptr;
+  // Prefix of the replication origin the target is written under
+  // (`engine.origin`); empty: "handoff_" + the first 16 digits of the journal id.
+  std::string origin;
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
   // Replay: start from this seq instead of the target's applied position, and
@@ -41,6 +45,7 @@ struct ApplyCounters {
   std::atomic<uint64_t> exceptions{0};      // changes parked
   std::atomic<uint64_t> retries{0};         // transient failures retried
   std::atomic<uint64_t> applied_seq{0};
+  HealthCell health;  // applying, retrying, paused or failed, with the reason
 };
 
 class PgApplier {

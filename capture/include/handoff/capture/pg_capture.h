@@ -13,6 +13,7 @@
 #include <string>
 
 #include "handoff/engine/config.h"
+#include "handoff/engine/health.h"
 #include "handoff/engine/status.h"
 #include "handoff/engine/transport.h"
 
@@ -38,7 +39,13 @@ struct CaptureCounters {
   std::atomic<uint64_t> reconnects{0};
   std::atomic<uint64_t> confirmed_lsn{0};  // last flush LSN sent upstream
   std::atomic<uint64_t> received_lsn{0};
+  HealthCell health;  // snapshotting, streaming, retrying or failed, with the reason
 };
+
+// Whether a capture failure is a condition a person must fix (no REPLICATION
+// attribute, wal_level below logical, a missing table, slot or privilege,
+// failed authentication) rather than one that passes by itself.
+bool IsSourceMisconfiguration(const Status& st);
 
 class PgCaptureAgent {
  public:

@@ -25,8 +25,9 @@ enum class SourceKind : uint8_t { kPostgres = 1, kWebhook = 2, kDebezium = 3 };
 const char* SourceKindName(SourceKind kind);
 
 // Where a change sits in its source. PostgreSQL: lsn = commit LSN of the
-// transaction (or the slot's consistent point for snapshot rows) and ordinal =
-// the change's place within it, from 1. Ordered lexicographically; a source's
+// transaction and ordinal = the change's place within it, from 1; snapshot
+// rows have lsn 0 and ordinal = attempt << 40 | row (see capture_session.h),
+// so each snapshot attempt has its own positions. Ordered lexicographically; a source's
 // positions only grow, which is what dedup relies on.
 struct SourcePosition {
   uint64_t lsn = 0;

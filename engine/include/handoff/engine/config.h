@@ -31,6 +31,10 @@ struct SourceConfig {
   std::string publication;  // default: handoff_<name>
   bool snapshot = true;     // copy existing rows on first start
   bool external = false;    // runs as a separate `handoff agent` process, not as a thread of `handoff run`
+  // postgres: transactions whose replication origin starts with one of these
+  // are not captured (the writes of handoff engines: echo suppression).
+  // `engine.origin` of this configuration is always added.
+  std::vector<std::string> skip_origins = {"handoff"};
 };
 
 struct TargetConfig {
@@ -62,6 +66,9 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::string admin_listen;     // host:port; empty disables
   std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
+  // `engine.origin`: the prefix of the replication origins this engine applies
+  // under (one per target: <origin>_<target>). Empty: handoff_<journal id>.
+  std::string apply_origin;
   // Replication slot watch (`engine.slot_check_interval`, `engine.slot_wal_warn`):
   // how often the engine reads each PostgreSQL source slot's retained WAL, and
   // the size past which a still growing slot is logged as a warning.

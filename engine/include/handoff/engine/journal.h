@@ -21,7 +21,15 @@
 namespace handoff {
 
 struct JournalOptions {
-  std::string path;                          // directory; created if absent
+  std::string path;                          // directory; created if absent (see create_if_missing)
+  // False: a path that holds no journal is kNotFound ("no journal at PATH");
+  // nothing is created. Every verb but `handoff run` opens this way.
+  bool create_if_missing = true;
+  // True: take the journal's exclusive lock (the file `handoff.lock` in the
+  // directory, flock(2), held until the Journal is destroyed). A second
+  // holder gets kConflict naming the pid of the first. Readers
+  // that do not take it run beside the holder.
+  bool exclusive = false;
   uint64_t map_size = 1ull << 30;            // initial LMDB map size in bytes
   uint64_t max_map_size = 64ull << 30;       // the map may grow up to this on MDB_MAP_FULL
   int64_t retention_us = 7ll * 24 * 3600 * 1000000;  // replay window
@@ -92,6 +100,14 @@ class Journal {
  public:
   static Result<std::unique_ptr<Journal>> Open(const JournalOptions& options);
   virtual ~Journal() = default;
+
+  // The journal's identity: 32 hex digits drawn when the journal was created
+  // (or, for a journal made before identities existed, when it was first
+  // opened by a version that has them; then legacy_id() is true). Every
+  // position a target keeps names it, so a position of another journal is
+  // never used to skip anything.
+  virtual const std::string& id() const = 0;
+  virtual bool legacy_id() const = 0;
 
   // Journals the batches in one durable LMDB write transaction (group commit).
   // Events whose position is not above the source's durable position are
