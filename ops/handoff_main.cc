@@ -12,6 +12,7 @@
 
 #include "agent_runner.h"
 #include "canonical_cli.h"
+#include "cli_suggest.h"
 #include "configured_journal.h"
 #include "engine_runner.h"
 #include "exceptions_cli.h"
@@ -284,6 +285,7 @@ int main(int argc, char** argv) {
   CLI::App app{"handoff: change-data-capture sync between CRM, PSA and ERP systems"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may follow the verb
+  app.set_version_flag("--version", "handoff " HANDOFF_VERSION, "print the version and exit");
   std::string config = "handoff.yaml";
   std::string log_format;
   app.add_option("--log-format", log_format, "log lines as text or json (one JSON object per line); overrides log.format")
@@ -386,6 +388,13 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      std::string unknown = UnknownVerbMessage(app, std::vector<std::string>(argv + 1, argv + argc));
+      if (!unknown.empty()) {
+        std::fprintf(stderr, "handoff: %s\n", unknown.c_str());
+        return 2;
+      }
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }

@@ -1,4 +1,4 @@
-// The business flows of DOMAIN.md §4 on top of the canonical router: an
+// The business flows of docs/DOMAIN.md §4 on top of the canonical router: an
 // engagement closed-won provisions its project (ERP and PSA) and billing
 // schedule; an approved time entry is checked and posted to the ERP labor
 // ledger at its effective-dated rate; billing close turns a period's approved

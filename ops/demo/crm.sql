@@ -1,4 +1,4 @@
--- CRM (demo database `crm`): accounts and opportunities (DOMAIN.md §3).
+-- CRM (demo database `crm`): accounts and opportunities (docs/DOMAIN.md §3).
 -- REPLICA IDENTITY FULL: updates carry the whole before-image, which the
 -- conflict detection compares with the canonical value.
 CREATE TABLE accounts (

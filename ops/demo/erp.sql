@@ -1,4 +1,4 @@
--- ERP / finance (demo database `erp`) (DOMAIN.md §3). Rows handoff writes are
+-- ERP / finance (demo database `erp`) (docs/DOMAIN.md §3). Rows handoff writes are
 -- keyed the way the pack targets them (customers by crm_account_id, projects
 -- by code, invoices by number); each keeps the ERP's own id as an identity.
 CREATE TABLE customers (

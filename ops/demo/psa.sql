@@ -1,4 +1,4 @@
--- PSA / time tracking (demo database `psa`) (DOMAIN.md §3; expenses' columns
+-- PSA / time tracking (demo database `psa`) (docs/DOMAIN.md §3; expenses' columns
 -- as in schemas/pack/README.md). Projects are provisioned by handoff on
 -- closed-won and keyed by their code.
 CREATE TABLE consultants (

@@ -12,7 +12,7 @@
 namespace handoff {
 namespace {
 
-// The default pack's ownership (DOMAIN.md §1): CRM owns the account's name,
+// The default pack's ownership (docs/DOMAIN.md §1): CRM owns the account's name,
 // industry and owner; ERP its legal and finance fields.
 Result<conflict::OwnershipRules> PackOwnership(const schemas::Model& model) {
   std::vector<std::string> entities;

@@ -1,5 +1,5 @@
 // libFuzzer target: cmake -DHANDOFF_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 ...
-// then ./debezium_fuzz ../shared/corpus/debezium/
+// then ./debezium_fuzz <dir> tests/data/debezium/ (the first directory collects new inputs)
 #include <cstddef>
 #include <cstdint>
 

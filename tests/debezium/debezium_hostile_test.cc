@@ -1,6 +1,7 @@
 // Malformed and hostile input: every case gives kInvalidArgument naming a
-// byte offset, never a crash. Also the bounded fuzz replay (corpus files plus
-// deterministic mutations through DebeziumFuzzOne, the libFuzzer entry).
+// byte offset, never a crash. Also the bounded fuzz replay (the own sample
+// events, plus the external corpus when present, and deterministic mutations
+// through DebeziumFuzzOne, the libFuzzer entry).
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -14,8 +15,8 @@
 namespace handoff {
 namespace {
 
-using testing::CorpusFile;
 using testing::CorpusFiles;
+using testing::OwnFiles;
 
 Status Decode(std::string_view in) {
   DebeziumDecoder d;
@@ -31,8 +32,9 @@ void ExpectRejected(std::string_view in, const std::string& reason_part) {
   EXPECT_NE(st.message().find(reason_part), std::string::npos) << st.message();
 }
 
-TEST(DebeziumHostileTest, TruncatedAtEveryByteOfEveryCorpusFile) {
-  for (const auto& f : CorpusFiles()) {
+// Every proper prefix of a whole document is rejected as invalid.
+void ExpectEveryPrefixRejected(const std::vector<std::filesystem::path>& files) {
+  for (const auto& f : files) {
     std::string doc = testing::ReadFile(f);
     while (!doc.empty() && (doc.back() == '\n' || doc.back() == ' ')) doc.pop_back();
     for (size_t n = 1; n < doc.size(); ++n) {
@@ -44,6 +46,17 @@ TEST(DebeziumHostileTest, TruncatedAtEveryByteOfEveryCorpusFile) {
       ASSERT_EQ(st.code(), StatusCode::kInvalidArgument);
     }
   }
+}
+
+TEST(DebeziumHostileTest, TruncatedAtEveryByteOfEveryOwnFile) {
+  auto files = OwnFiles();
+  ASSERT_FALSE(files.empty());
+  ExpectEveryPrefixRejected(files);
+}
+
+TEST(DebeziumHostileTest, TruncatedAtEveryByteOfEveryCorpusFile) {
+  HANDOFF_SKIP_WITHOUT_CORPUS("debezium");
+  ExpectEveryPrefixRejected(CorpusFiles());
 }
 
 TEST(DebeziumHostileTest, WrongTypes) {
@@ -125,7 +138,9 @@ TEST(DebeziumHostileTest, GarbageAndStrayCharacters) {
 
 TEST(DebeziumHostileTest, BoundedFuzzReplay) {
   std::vector<std::string> seeds;
-  for (const auto& f : CorpusFiles()) seeds.push_back(testing::ReadFile(f));
+  for (const auto& f : OwnFiles()) seeds.push_back(testing::ReadFile(f));
+  for (const auto& f : CorpusFiles()) seeds.push_back(testing::ReadFile(f));  // none when absent
+  ASSERT_FALSE(seeds.empty());
   for (const auto& s : seeds) DebeziumFuzzOne(reinterpret_cast<const uint8_t*>(s.data()), s.size());
   std::mt19937_64 rng(20240601);
   const char kTokens[][8] = {"{", "}", "[", "]", "\"", ",", ":", "null", "1e999", "-", "\\", "\xff", "0", "true"};
@@ -158,7 +173,7 @@ namespace {
 TEST(DebeziumHostileTest, DecoderDoesNotRunOnTheIcelakeKernel) {
   DebeziumDecoder d;
   std::vector<DecodedRecord> out;
-  EXPECT_TRUE(d.DecodeAll(testing::CorpusFile("decimal.json"), &out).ok());
+  EXPECT_TRUE(d.DecodeAll(testing::OwnFile("pg_update_invoice_decimals_with_schema.json"), &out).ok());
   if (std::getenv("SIMDJSON_FORCE_IMPLEMENTATION") == nullptr) {
     EXPECT_NE(simdjson::get_active_implementation()->name(), "icelake");
   }

@@ -1,37 +1,33 @@
-// Helpers for the Debezium codec tests: corpus access and column lookup.
+// Helpers for the Debezium codec tests: the project's own sample events
+// (tests/data/debezium), the optional external corpus, and column lookup.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "handoff/capture/debezium.h"
+#include "test_data.h"
 
 namespace handoff::testing {
 
-inline std::filesystem::path CorpusDir() {
-  return std::filesystem::path(HANDOFF_SOURCE_DIR) / ".." / "shared" / "corpus" / "debezium";
+inline std::string ReadFile(const std::filesystem::path& p) { return ReadDataFile(p); }
+
+// The project's own sample events.
+inline std::vector<std::filesystem::path> OwnFiles() { return JsonFilesIn(OwnDataDir("debezium")); }
+
+inline std::string OwnFile(const std::string& name) {
+  std::filesystem::path p = OwnDataDir("debezium") / name;
+  std::string text = ReadDataFile(p);
+  if (text.empty()) ADD_FAILURE() << "own test file missing or empty: " << p;
+  return text;
 }
 
-inline std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline std::vector<std::filesystem::path> CorpusFiles() {
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(CorpusDir())) {
-    if (e.path().extension() == ".json") files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
+// The external corpus (none when it is absent: tests using it skip first).
+inline std::filesystem::path CorpusDir() { return ExternalCorpusDir("debezium"); }
+inline std::vector<std::filesystem::path> CorpusFiles() { return JsonFilesIn(CorpusDir()); }
 
 inline std::string CorpusFile(const std::string& suffix) {
   for (const auto& f : CorpusFiles()) {

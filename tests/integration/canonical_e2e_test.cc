@@ -1,5 +1,5 @@
 // End to end: the canonical apply stage for the customer entity, crm.accounts
-// <-> erp.customers, with the ownership of DOMAIN.md §1 (CRM owns name,
+// <-> erp.customers, with the ownership of docs/DOMAIN.md §1 (CRM owns name,
 // industry, owner; ERP owns legal_entity, tax_region, payment_terms,
 // credit_limit, billing_status).
 #include <signal.h>

@@ -1,4 +1,4 @@
-// End to end: the professional-services flows of DOMAIN.md §4 with the default
+// End to end: the professional-services flows of docs/DOMAIN.md §4 with the default
 // pack (schemas/pack, schemas/ownership.yaml, schemas/flows.yaml) and the demo
 // tables (ops/demo/*.sql) on a real PostgreSQL: an opportunity closes and its
 // project appears in ERP and PSA; time is approved and posted at the

@@ -1,5 +1,6 @@
 // The Debezium verbs of the built handoff binary: `inspect debezium FILE|-`
-// over the corpus (../shared/corpus/debezium), malformed and hostile input,
+// over the project's sample events (tests/data/debezium) and, when present,
+// the external corpus; malformed and hostile input;
 // and `journal dump --format debezium` decoded back with DebeziumDecoder.
 // Runs ops/handoff as a child process; needs no PostgreSQL.
 #include <gtest/gtest.h>
@@ -16,6 +17,7 @@
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/journal.h"
 #include "process.h"
+#include "test_data.h"
 
 namespace handoff {
 namespace {
@@ -24,12 +26,10 @@ namespace fs = std::filesystem;
 using testing::HandoffBinary;
 using testing::RunCommand;
 
-const fs::path kCorpusDir = fs::path(HANDOFF_SOURCE_DIR) / "../shared/corpus/debezium";
-constexpr const char* kDecimalFile = "artie-labs__transfer__lib__cdc__util__decimal.json";
-constexpr const char* kUpdateFile =
-    "debezium__debezium__documentation__modules__ROOT__pages__connectors__postgresql__update_event_payload.json";
-constexpr const char* kTxnEndFile =
-    "debezium__debezium__documentation__modules__ROOT__pages__connectors__postgresql__transaction_END.json";
+const fs::path kDataDir = testing::OwnDataDir("debezium");
+constexpr const char* kDecimalFile = "pg_update_invoice_decimals_with_schema.json";
+constexpr const char* kUpdateFile = "pg_update_account_payload_only.json";
+constexpr const char* kTxnEndFile = "pg_txn_end.json";
 
 // What one run of the binary gave.
 struct CliRun {
@@ -63,14 +63,6 @@ std::vector<std::string> Lines(const std::string& s) {
 std::string ReadFile(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::vector<fs::path> CorpusFiles() {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::directory_iterator(kCorpusDir))
-    if (e.path().extension() == ".json") out.push_back(e.path());
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // The value of column `name` in the "after" (or "before") array of an
@@ -113,9 +105,8 @@ class TempDir {
   fs::path path_;
 };
 
-TEST(InspectDebeziumTest, EveryCorpusFileInspectsToJsonLines) {
-  auto files = CorpusFiles();
-  ASSERT_GE(files.size(), 25u);
+// Each file inspects to JSON lines, each naming its record kind.
+void ExpectEveryFileInspects(const std::vector<fs::path>& files) {
   simdjson::dom::parser parser;
   for (const auto& f : files) {
     CliRun r = Handoff({"inspect", "debezium", f.string()});
@@ -131,8 +122,21 @@ TEST(InspectDebeziumTest, EveryCorpusFileInspectsToJsonLines) {
   }
 }
 
+TEST(InspectDebeziumTest, EveryOwnFileInspectsToJsonLines) {
+  auto files = testing::JsonFilesIn(kDataDir);
+  ASSERT_GE(files.size(), 17u);
+  ExpectEveryFileInspects(files);
+}
+
+TEST(InspectDebeziumTest, EveryCorpusFileInspectsToJsonLines) {
+  HANDOFF_SKIP_WITHOUT_CORPUS("debezium");
+  auto files = testing::JsonFilesIn(testing::ExternalCorpusDir("debezium"));
+  ASSERT_GE(files.size(), 25u);
+  ExpectEveryFileInspects(files);
+}
+
 TEST(InspectDebeziumTest, PreciseDecimalsComeOutExact) {
-  CliRun r = Handoff({"inspect", "debezium", (kCorpusDir / kDecimalFile).string()});
+  CliRun r = Handoff({"inspect", "debezium", (kDataDir / kDecimalFile).string()});
   ASSERT_EQ(r.rc, 0) << r.err;
   auto lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 1u);
@@ -141,42 +145,43 @@ TEST(InspectDebeziumTest, PreciseDecimalsComeOutExact) {
   ASSERT_EQ(parser.parse(lines[0]).get(doc), simdjson::SUCCESS);
   EXPECT_EQ(Str(doc, "kind"), "change");
   EXPECT_EQ(Str(doc, "op"), "update");
-  EXPECT_EQ(Str(doc, "table"), "customers");
-  EXPECT_EQ(ColumnValue(doc, "after", "decimal_test"), "123.45");      // VariableScaleDecimal {2, "MDk="}
-  EXPECT_EQ(ColumnValue(doc, "after", "decimal_test_5_2"), "123.45");  // Decimal scale 2, "MDk="
-  EXPECT_EQ(ColumnValue(doc, "after", "decimal_test_5"), "123");       // Decimal scale 0, "ew=="
-  EXPECT_EQ(ColumnValue(doc, "after", "decimal_test_39"), "58569102859845154622791691858438258688");
-  EXPECT_EQ(ColumnValue(doc, "after", "decimal_test_39_6"), "585691028598451546227916918584388.123456");
-  EXPECT_EQ(ColumnValue(doc, "before", "decimal_test_5_2"), "<null>");
+  EXPECT_EQ(Str(doc, "table"), "invoices");
+  EXPECT_EQ(ColumnValue(doc, "after", "amount"), "987.65");        // VariableScaleDecimal {2, 98765}
+  EXPECT_EQ(ColumnValue(doc, "after", "unit_price"), "12345.67");  // Decimal scale 2
+  EXPECT_EQ(ColumnValue(doc, "after", "quantity"), "42");          // Decimal scale 0
+  EXPECT_EQ(ColumnValue(doc, "after", "credit"), "-1250.50");
+  EXPECT_EQ(ColumnValue(doc, "after", "ledger_total"), "123456789012345678901234567890123456789");
+  EXPECT_EQ(ColumnValue(doc, "after", "ledger_total_6"), "100000000000000000000000000000000.000001");
+  EXPECT_EQ(ColumnValue(doc, "before", "unit_price"), "<null>");
 }
 
 TEST(InspectDebeziumTest, UpdateAndTransactionEndValues) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  CliRun u = Handoff({"inspect", "debezium", (kCorpusDir / kUpdateFile).string()});
+  CliRun u = Handoff({"inspect", "debezium", (kDataDir / kUpdateFile).string()});
   ASSERT_EQ(u.rc, 0) << u.err;
   ASSERT_EQ(parser.parse(u.out).get(doc), simdjson::SUCCESS);
-  EXPECT_EQ(Str(doc, "source"), "PostgreSQL_server");
+  EXPECT_EQ(Str(doc, "source"), "crm");
   EXPECT_EQ(Str(doc, "schema"), "public");
   EXPECT_EQ(Str(doc, "op"), "update");
-  EXPECT_EQ(Str(doc, "position"), "0/16E9058#1");  // lsn 24023128
-  EXPECT_EQ(ColumnValue(doc, "after", "first_name"), "Anne Marie");
-  EXPECT_EQ(ColumnValue(doc, "before", "id"), "1");
+  EXPECT_EQ(Str(doc, "position"), "0/2A3B4C5#1");
+  EXPECT_EQ(ColumnValue(doc, "after", "name"), "Nordlicht Studio GmbH");
+  EXPECT_EQ(ColumnValue(doc, "before", "id"), "12");
   int64_t xid = 0;
   EXPECT_EQ(doc["xid"].get_int64().get(xid), simdjson::SUCCESS);
-  EXPECT_EQ(xid, 556);
+  EXPECT_EQ(xid, 8801);
 
-  CliRun e = Handoff({"inspect", "debezium", (kCorpusDir / kTxnEndFile).string()});
+  CliRun e = Handoff({"inspect", "debezium", (kDataDir / kTxnEndFile).string()});
   ASSERT_EQ(e.rc, 0) << e.err;
   ASSERT_EQ(parser.parse(e.out).get(doc), simdjson::SUCCESS);
   EXPECT_EQ(Str(doc, "kind"), "txn_end");
-  EXPECT_EQ(Str(doc, "txn_id"), "571:53195832");
+  EXPECT_EQ(Str(doc, "txn_id"), "9120:80123480");
 }
 
 TEST(InspectDebeziumTest, ReadsStandardInput) {
   for (const char* name : {kDecimalFile, kUpdateFile}) {
-    CliRun from_file = Handoff({"inspect", "debezium", (kCorpusDir / name).string()});
-    CliRun from_stdin = InspectStdin(kCorpusDir / name);
+    CliRun from_file = Handoff({"inspect", "debezium", (kDataDir / name).string()});
+    CliRun from_stdin = InspectStdin(kDataDir / name);
     EXPECT_EQ(from_stdin.rc, 0) << from_stdin.err;
     EXPECT_EQ(from_stdin.out, from_file.out);
   }
@@ -184,7 +189,7 @@ TEST(InspectDebeziumTest, ReadsStandardInput) {
 
 TEST(InspectDebeziumTest, ArrayAndNdjsonGiveOneLinePerDocument) {
   TempDir dir;
-  std::string a = ReadFile(kCorpusDir / kUpdateFile), b = ReadFile(kCorpusDir / kDecimalFile);
+  std::string a = ReadFile(kDataDir / kUpdateFile), b = ReadFile(kDataDir / kDecimalFile);
   for (const auto& input : {a + "\n" + b + "\n", "[" + a + "," + b + "]"}) {
     CliRun r = Handoff({"inspect", "debezium", dir.Write("two.json", input).string()});
     EXPECT_EQ(r.rc, 0) << r.err;
@@ -194,8 +199,8 @@ TEST(InspectDebeziumTest, ArrayAndNdjsonGiveOneLinePerDocument) {
 
 TEST(InspectDebeziumTest, TruncatedFileExitsOneNamingTheByteOffset) {
   TempDir dir;
-  std::string good = ReadFile(kCorpusDir / kUpdateFile) + "\n";
-  std::string bad = ReadFile(kCorpusDir / kDecimalFile);
+  std::string good = ReadFile(kDataDir / kUpdateFile) + "\n";
+  std::string bad = ReadFile(kDataDir / kDecimalFile);
   fs::path p = dir.Write("truncated.json", good + bad.substr(0, bad.size() / 2));
   CliRun r = Handoff({"inspect", "debezium", p.string()});
   EXPECT_EQ(r.rc, 1);
@@ -240,9 +245,10 @@ TEST(InspectDebeziumTest, RandomGarbageExitsOneWithoutCrash) {
     EXPECT_EQ(r.rc, 1) << "seed round " << i << ": " << r.err;
     EXPECT_NE(r.err.find("at byte "), std::string::npos) << r.err;
   }
-  // Mutated corpus documents: valid or not, never a signal.
+  // Mutated sample documents: valid or not, never a signal.
   const std::string alphabet = "{}[]\":,0123456789.-+eE \\nultrfase\xff\x80";
-  auto files = CorpusFiles();
+  auto files = testing::JsonFilesIn(kDataDir);
+  ASSERT_FALSE(files.empty());
   for (int i = 0; i < 40; ++i) {
     std::string doc = ReadFile(files[rng() % files.size()]);
     for (int k = 1 + rng() % 8; k > 0; --k) {

@@ -1,6 +1,7 @@
-// SignatureVerifier against the published test vectors in the shared corpus,
-// plus the failure cases (changed byte, wrong secret, stale timestamp) and
-// secret rotation.
+// SignatureVerifier against the project's own test vectors (one per scheme,
+// tests/data/webhooks/signature-*.txt, computed with openssl), the published
+// vectors of the external corpus when it is present, plus the failure cases
+// (changed byte, wrong secret, stale timestamp) and secret rotation.
 #include "signature_verifier.h"
 
 #include <gtest/gtest.h>
@@ -9,16 +10,21 @@
 #include <map>
 #include <sstream>
 
+#include "test_data.h"
+
 namespace handoff::webhook {
 namespace {
 
-const std::string kCorpus = HANDOFF_SOURCE_DIR "/../shared/corpus/webhooks/";
+// A file of the project's own webhook test data.
+std::string OwnFile(const std::string& name) {
+  std::string text = testing::ReadDataFile(testing::OwnDataDir("webhooks") / name);
+  EXPECT_FALSE(text.empty()) << name;
+  return text;
+}
 
-std::string ReadFile(const std::string& name) {
-  std::ifstream in(kCorpus + name, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// A file of the external corpus (tests calling it skip first when absent).
+std::string CorpusFile(const std::string& name) {
+  return testing::ReadDataFile(testing::ExternalCorpusDir("webhooks") / name);
 }
 
 // The value after "key:" on the first non-comment line starting with key.
@@ -57,17 +63,20 @@ struct StandardVector {
   std::string secret, id, ts, body, sig;
   int64_t now;
 };
-StandardVector LoadStandard() {
-  std::string t = ReadFile("standard-webhooks-test-vector.txt");
-  StandardVector v{FirstToken(Field(t, "secret")), Field(t, "webhook-id"), Field(t, "webhook-timestamp"),
-                   Field(t, "body (raw)"), Field(t, "webhook-signature"), 0};
+
+StandardVector LoadOwnStandard() {
+  std::string t = OwnFile("signature-standard.txt");
+  StandardVector v{Field(t, "secret"), Field(t, "webhook-id"),        Field(t, "webhook-timestamp"),
+                   Field(t, "body"),   Field(t, "webhook-signature"), 0};
   v.now = std::stoll(v.ts);
   return v;
 }
 
-TEST(SignatureVerifierTest, StandardWebhooksCorpusVectorVerifies) {
-  StandardVector v = LoadStandard();
-  ASSERT_EQ(v.body, "{\"test\": 2432232314}");
+// Own vectors -----------------------------------------------------------------
+
+TEST(SignatureVerifierTest, StandardOwnVectorVerifies) {
+  StandardVector v = LoadOwnStandard();
+  ASSERT_EQ(v.body, R"({"type":"invoice.sent","invoice":4711,"amount":"987.65"})");
   auto h = Headers({{"webhook-id", v.id}, {"webhook-timestamp", v.ts}, {"webhook-signature", v.sig}});
   EXPECT_TRUE(Make("standard", {v.secret}).Verify(v.body, h, v.now).ok());
   // Several signatures, space-separated, one of them valid (and a v1a one ignored).
@@ -76,35 +85,74 @@ TEST(SignatureVerifierTest, StandardWebhooksCorpusVectorVerifies) {
   EXPECT_TRUE(Make("standard", {v.secret}).Verify(v.body, h2, v.now).ok());
 }
 
-TEST(SignatureVerifierTest, GithubCorpusVectorVerifies) {
-  std::string t = ReadFile("github-x-hub-signature-256-test-vector.txt");
+TEST(SignatureVerifierTest, HmacSha256OwnVectorVerifies) {
+  std::string t = OwnFile("signature-hmac-sha256.txt");
+  std::string body = Field(t, "body");
+  ASSERT_EQ(body, "Deliveries are signed over the raw body.");
+  std::string sig = Field(t, "X-Hub-Signature-256");
+  ASSERT_TRUE(sig.starts_with("sha256="));
+  auto v = Make("hmac-sha256", {Field(t, "secret")}, "X-Hub-Signature-256");
+  EXPECT_TRUE(v.Verify(body, Headers({{"x-hub-signature-256", sig}}), 0).ok());
+  // Without the "sha256=" prefix too.
+  EXPECT_TRUE(v.Verify(body, Headers({{"X-Hub-Signature-256", sig.substr(7)}}), 0).ok());
+}
+
+TEST(SignatureVerifierTest, TogglStyleOwnVectorVerifies) {
+  std::string t = OwnFile("signature-hmac-sha256-toggl.txt");
+  std::string body = OwnFile(Field(t, "body file"));
+  auto v = Make("hmac-sha256", {Field(t, "secret")}, "X-Webhook-Signature-256");
+  EXPECT_TRUE(v.Verify(body, Headers({{"X-Webhook-Signature-256", Field(t, "X-Webhook-Signature-256")}}), 0).ok());
+  EXPECT_FALSE(
+      v.Verify(body + "\n", Headers({{"X-Webhook-Signature-256", Field(t, "X-Webhook-Signature-256")}}), 0).ok());
+}
+
+TEST(SignatureVerifierTest, StripeOwnVectorVerifies) {
+  std::string t = OwnFile("signature-stripe.txt");
+  auto v = Make("stripe", {Field(t, "secret")});
+  EXPECT_TRUE(v.Verify(Field(t, "body"), Headers({{"Stripe-Signature", Field(t, "Stripe-Signature")}}),
+                       std::stoll(Field(t, "t")))
+                  .ok());
+  // Several v1 entries (rotation on the sender's side): any match is enough.
+  std::string header = Field(t, "Stripe-Signature");
+  std::string both =
+      header.substr(0, header.find(",v1=")) + ",v1=" + std::string(64, '0') + header.substr(header.find(",v1="));
+  EXPECT_TRUE(v.Verify(Field(t, "body"), Headers({{"Stripe-Signature", both}}), std::stoll(Field(t, "t"))).ok());
+}
+
+// Published vectors from the external corpus (skipped when absent) ----------
+
+TEST(SignatureVerifierCorpusTest, StandardWebhooksVectorVerifies) {
+  HANDOFF_SKIP_WITHOUT_CORPUS("webhooks");
+  std::string t = CorpusFile("standard-webhooks-test-vector.txt");
+  std::string secret = FirstToken(Field(t, "secret")), ts = Field(t, "webhook-timestamp");
+  auto h = Headers({{"webhook-id", Field(t, "webhook-id")},
+                    {"webhook-timestamp", ts},
+                    {"webhook-signature", Field(t, "webhook-signature")}});
+  EXPECT_TRUE(Make("standard", {secret}).Verify(Field(t, "body (raw)"), h, std::stoll(ts)).ok());
+}
+
+TEST(SignatureVerifierCorpusTest, GithubVectorVerifies) {
+  HANDOFF_SKIP_WITHOUT_CORPUS("webhooks");
+  std::string t = CorpusFile("github-x-hub-signature-256-test-vector.txt");
   std::string body = Field(t, "payload (raw body, no trailing newline)");
-  ASSERT_EQ(body, "Hello, World!");
   auto v = Make("hmac-sha256", {Field(t, "secret")}, "X-Hub-Signature-256");
   EXPECT_TRUE(v.Verify(body, Headers({{"x-hub-signature-256", Field(t, "X-Hub-Signature-256")}}), 0).ok());
-  // Without the "sha256=" prefix too.
-  std::string hex = Field(t, "X-Hub-Signature-256").substr(7);
-  EXPECT_TRUE(v.Verify(body, Headers({{"X-Hub-Signature-256", hex}}), 0).ok());
 }
 
-TEST(SignatureVerifierTest, StripeCorpusVectorVerifies) {
-  std::string t = ReadFile("stripe-signature-scheme-vector.txt");
+TEST(SignatureVerifierCorpusTest, StripeVectorVerifies) {
+  HANDOFF_SKIP_WITHOUT_CORPUS("webhooks");
+  std::string t = CorpusFile("stripe-signature-scheme-vector.txt");
   std::string header = Field(t, "header");
   ASSERT_TRUE(header.starts_with("Stripe-Signature: "));
-  header = header.substr(18);
   auto v = Make("stripe", {Field(t, "secret")});
-  EXPECT_TRUE(v.Verify(Field(t, "body"), Headers({{"Stripe-Signature", header}}), std::stoll(Field(t, "t"))).ok());
+  EXPECT_TRUE(
+      v.Verify(Field(t, "body"), Headers({{"Stripe-Signature", header.substr(18)}}), std::stoll(Field(t, "t"))).ok());
 }
 
-TEST(SignatureVerifierTest, TogglStyleHeaderVerifies) {
-  std::string body = ReadFile("toggl-webhook-time_entry-created.json");
-  std::string sig = "sha256=" + HexEncode(HmacSha256("toggl-secret", {}, body));
-  auto v = Make("hmac-sha256", {"toggl-secret"}, "X-Webhook-Signature-256");
-  EXPECT_TRUE(v.Verify(body, Headers({{"X-Webhook-Signature-256", sig}}), 0).ok());
-}
+// Failures ------------------------------------------------------------------
 
 TEST(SignatureVerifierTest, ChangedByteFails) {
-  StandardVector v = LoadStandard();
+  StandardVector v = LoadOwnStandard();
   auto h = Headers({{"webhook-id", v.id}, {"webhook-timestamp", v.ts}, {"webhook-signature", v.sig}});
   std::string body = v.body;
   body[3] ^= 1;
@@ -115,18 +163,22 @@ TEST(SignatureVerifierTest, ChangedByteFails) {
 }
 
 TEST(SignatureVerifierTest, WrongSecretFails) {
-  StandardVector v = LoadStandard();
+  StandardVector v = LoadOwnStandard();
   auto h = Headers({{"webhook-id", v.id}, {"webhook-timestamp", v.ts}, {"webhook-signature", v.sig}});
   EXPECT_FALSE(Make("standard", {"whsec_" + Base64Encode("another key")}).Verify(v.body, h, v.now).ok());
-  std::string t = ReadFile("stripe-signature-scheme-vector.txt");
+  std::string t = OwnFile("signature-stripe.txt");
   auto s = Make("stripe", {"whsec_wrong"});
-  EXPECT_FALSE(s.Verify(Field(t, "body"), Headers({{"Stripe-Signature", Field(t, "header").substr(18)}}),
+  EXPECT_FALSE(s.Verify(Field(t, "body"), Headers({{"Stripe-Signature", Field(t, "Stripe-Signature")}}),
                         std::stoll(Field(t, "t")))
                    .ok());
+  std::string hv = OwnFile("signature-hmac-sha256.txt");
+  auto g = Make("hmac-sha256", {"not the secret"}, "X-Hub-Signature-256");
+  EXPECT_FALSE(
+      g.Verify(Field(hv, "body"), Headers({{"X-Hub-Signature-256", Field(hv, "X-Hub-Signature-256")}}), 0).ok());
 }
 
 TEST(SignatureVerifierTest, StaleOrFutureTimestampFails) {
-  StandardVector v = LoadStandard();
+  StandardVector v = LoadOwnStandard();
   auto h = Headers({{"webhook-id", v.id}, {"webhook-timestamp", v.ts}, {"webhook-signature", v.sig}});
   auto ver = Make("standard", {v.secret});
   EXPECT_TRUE(ver.Verify(v.body, h, v.now + 300).ok());
@@ -137,14 +189,14 @@ TEST(SignatureVerifierTest, StaleOrFutureTimestampFails) {
 }
 
 TEST(SignatureVerifierTest, SecondSecretVerifiesDuringRotation) {
-  StandardVector v = LoadStandard();
+  StandardVector v = LoadOwnStandard();
   auto h = Headers({{"webhook-id", v.id}, {"webhook-timestamp", v.ts}, {"webhook-signature", v.sig}});
   auto ver = Make("standard", {"whsec_" + Base64Encode("new key"), v.secret});
   EXPECT_TRUE(ver.Verify(v.body, h, v.now).ok());
 }
 
 TEST(SignatureVerifierTest, MissingHeadersFail) {
-  StandardVector v = LoadStandard();
+  StandardVector v = LoadOwnStandard();
   EXPECT_FALSE(Make("standard", {v.secret}).Verify(v.body, Headers({}), v.now).ok());
   EXPECT_FALSE(Make("stripe", {"x"}).Verify(v.body, Headers({}), v.now).ok());
   EXPECT_FALSE(Make("hmac-sha256", {"x"}, "X-Sig").Verify(v.body, Headers({}), v.now).ok());

@@ -1,6 +1,8 @@
-// End to end: a real HTTP client posts signed deliveries of the corpus
-// payloads to the webhook agent, which journals them through a real intake
-// into a real LMDB journal; the journal is read back to check what was kept.
+// End to end: a real HTTP client posts signed deliveries of the project's own
+// sample payloads (tests/data/) to the webhook agent, which journals them
+// through a real intake into a real LMDB journal; the journal is read back to
+// check what was kept. The captured payloads of the external corpus are
+// posted too when it is present.
 #include "handoff/capture/webhook_source.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "signature_verifier.h"
+#include "test_data.h"
 
 namespace handoff {
 namespace {
@@ -21,16 +24,21 @@ using webhook::Base64Encode;
 using webhook::HexEncode;
 using webhook::HmacSha256;
 
-const std::string kCorpus = HANDOFF_SOURCE_DIR "/../shared/corpus/";
-constexpr int64_t kNow = 1700000000;  // the agent's frozen clock
-const std::string kStdSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+constexpr int64_t kNow = 1718900000;  // the agent's frozen clock
+const std::string kStdSecret = "whsec_d2ViaG9vayBzb3VyY2UgdGVzdCBrZXkgMDE=";
 
+// A file under tests/data/ ("debezium/...", "webhooks/...").
 std::string ReadFile(const std::string& rel) {
-  std::ifstream in(kCorpus + rel, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  EXPECT_FALSE(ss.str().empty()) << rel;
-  return ss.str();
+  std::string text = testing::ReadDataFile(testing::OwnDataDir("") / rel);
+  EXPECT_FALSE(text.empty()) << rel;
+  return text;
+}
+
+// A file of the external corpus (tests calling it skip first when absent).
+std::string ReadCorpusFile(const std::string& rel) {
+  std::string text = testing::ReadDataFile(testing::ExternalCorpusDir("") / rel);
+  EXPECT_FALSE(text.empty()) << rel;
+  return text;
 }
 
 std::atomic<int> endpoint_counter{0};
@@ -139,8 +147,7 @@ class WebhookSourceTest : public ::testing::Test {
   std::unique_ptr<httplib::Client> client_;
 };
 
-const char kDbzUpdate[] =
-    "debezium/debezium__debezium__documentation__modules__ROOT__pages__connectors__postgresql__update_event_payload.json";
+const char kDbzUpdate[] = "debezium/pg_update_account_payload_only.json";
 
 TEST_F(WebhookSourceTest, StandardDebeziumDeliveryIsJournaledOnceWithAudit) {
   StartIntake();
@@ -213,8 +220,7 @@ TEST_F(WebhookSourceTest, RedeliveryToARestartedAgentIsDeduplicatedByTheJournal)
   StopAgent();  // forgets its in-memory ids
   StartAgent(Config("debezium", "standard", {kStdSecret}));
   ASSERT_EQ(Post(body, StandardHeaders("msg_r", body))->status, 200);
-  std::string other = ReadFile(
-      "debezium/debezium__debezium__documentation__modules__ROOT__pages__connectors__postgresql__delete_event_payload.json");
+  std::string other = ReadFile("debezium/pg_delete_time_entry_no_schema.json");
   ASSERT_EQ(Post(other, StandardHeaders("msg_s", other))->status, 200);
   auto entries = ReadAll();
   ASSERT_EQ(entries.size(), 4u);
@@ -287,15 +293,15 @@ TEST_F(WebhookSourceTest, OtherPathsAndMethodsGet404) {
 
 TEST_F(WebhookSourceTest, MixedDeliveriesJournalExactlyTheValidOnesOnce) {
   StartIntake();
-  StartAgent(Config("salesforce", "stripe", {"whsec_test_secret"}));
+  StartAgent(Config("salesforce", "stripe", {"whsec_mixed_delivery_secret"}));
   auto sign = [](const std::string& body) {
     std::string t = std::to_string(kNow);
     return httplib::Headers{
-        {"Stripe-Signature", "t=" + t + ",v1=" + HexEncode(HmacSha256("whsec_test_secret", t + ".", body))}};
+        {"Stripe-Signature", "t=" + t + ",v1=" + HexEncode(HmacSha256("whsec_mixed_delivery_secret", t + ".", body))}};
   };
-  std::string create = ReadFile("webhooks/salesforce-cdc-create-employee.cometd.json");
-  std::string update = ReadFile("webhooks/salesforce-cdc-update-employee.cometd.json");
-  std::string del = ReadFile("webhooks/salesforce-cdc-delete-employee.cometd.json");
+  std::string create = ReadFile("webhooks/salesforce-cdc-create-engagement.json");
+  std::string update = ReadFile("webhooks/salesforce-cdc-update-engagement.json");
+  std::string del = ReadFile("webhooks/salesforce-cdc-delete-engagement.json");
   EXPECT_EQ(Post(create, sign(create))->status, 200);
   EXPECT_EQ(Post(create, sign(create))->status, 200);                  // duplicate (same replayId)
   EXPECT_EQ(Post(update, sign(create))->status, 401);                  // signature of another body
@@ -311,16 +317,28 @@ TEST_F(WebhookSourceTest, MixedDeliveriesJournalExactlyTheValidOnesOnce) {
     if (e.event.schema == "salesforce") ops.push_back(e.event.op);
   EXPECT_EQ(ops, (std::vector<Op>{Op::kInsert, Op::kUpdate, Op::kDelete}));
   const ChangeEvent& c = entries[1].event;
-  EXPECT_EQ(c.table, "Employee__c");
-  EXPECT_EQ(c.delivery_id, "salesforce:replayId:32872942");
+  EXPECT_EQ(c.table, "Engagement__c");
+  EXPECT_EQ(c.delivery_id, "salesforce:replayId:51000101");
   EXPECT_EQ(c.key_columns, std::vector<std::string>{"Id"});
   ASSERT_NE(c.FindAfter("Id"), nullptr);
-  EXPECT_EQ(c.FindAfter("Id")->data, "a00B000000AVWaZIAX");
-  ASSERT_NE(c.FindAfter("Tenure__c"), nullptr);
-  EXPECT_EQ(c.FindAfter("Tenure__c")->data, "20");
-  EXPECT_EQ(c.FindAfter("Tenure__c")->type_oid, 20u);
-  EXPECT_EQ(c.commit_time_us, 1556796456000000);
-  EXPECT_EQ(entries[5].event.before.at(0).data, "a00B000000AVWaZIAX");
+  EXPECT_EQ(c.FindAfter("Id")->data, "a0R7Q00000HdFfLUAV");
+  ASSERT_NE(c.FindAfter("Budget_Hours__c"), nullptr);
+  EXPECT_EQ(c.FindAfter("Budget_Hours__c")->data, "120");
+  EXPECT_EQ(c.FindAfter("Budget_Hours__c")->type_oid, 20u);
+  ASSERT_NE(c.FindAfter("Rate__c"), nullptr);
+  EXPECT_EQ(c.FindAfter("Rate__c")->data, "145.50");  // the JSON literal, never a double
+  EXPECT_EQ(c.FindAfter("Rate__c")->type_oid, 1700u);
+  ASSERT_NE(c.FindAfter("Active__c"), nullptr);
+  EXPECT_EQ(c.FindAfter("Active__c")->data, "t");
+  EXPECT_EQ(c.commit_time_us, 1718800000000000);
+  const ChangeEvent& u = entries[3].event;
+  EXPECT_EQ(u.delivery_id, "salesforce:replayId:51000188");
+  ASSERT_NE(u.FindAfter("Budget_Hours__c"), nullptr);
+  EXPECT_EQ(u.FindAfter("Budget_Hours__c")->data, "160");
+  ASSERT_NE(u.FindAfter("Rate__c"), nullptr);
+  EXPECT_TRUE(u.FindAfter("Rate__c")->is_null());  // nulledFields
+  EXPECT_EQ(u.FindAfter("Name"), nullptr) << "only the fields sent";
+  EXPECT_EQ(entries[5].event.before.at(0).data, "a0R7Q00000HdFfLUAV");
 }
 
 std::string SalesforceEvent(const std::string& change_type, const std::string& record_ids, const std::string& extra) {
@@ -373,16 +391,16 @@ TEST_F(WebhookSourceTest, TogglPingHandshakeAndTimeEntries) {
   StartIntake();
   SourceConfig cfg = Config("toggl", "hmac-sha256", {"toggl-secret"});
   StartAgent(cfg);  // header defaults to X-Webhook-Signature-256 for toggl
-  std::string ping = ReadFile("webhooks/toggl-webhook-ping.json");
+  std::string ping = ReadFile("webhooks/toggl-ping.json");
   auto r = Post(ping, HmacHeaders("X-Webhook-Signature-256", "toggl-secret", ping));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_EQ(r->body, R"({"validation_code":"89627dd73f2044f2f73815d665bbce33"})");
+  EXPECT_EQ(r->body, R"({"validation_code":"5f0c2a9be14d47d3a8e6b0c91d2f7a44"})");
   EXPECT_TRUE(ReadAll().empty());
   EXPECT_EQ(Post(ping, HmacHeaders("X-Webhook-Signature-256", "wrong", ping))->status, 401);
 
-  std::string created = ReadFile("webhooks/toggl-webhook-time_entry-created.json");
-  std::string updated = ReadFile("webhooks/toggl-webhook-time_entry-updated.json");
+  std::string created = ReadFile("webhooks/toggl-time_entry-created.json");
+  std::string updated = ReadFile("webhooks/toggl-time_entry-updated.json");
   EXPECT_EQ(Post(created, HmacHeaders("X-Webhook-Signature-256", "toggl-secret", created))->status, 200);
   EXPECT_EQ(Post(updated, HmacHeaders("X-Webhook-Signature-256", "toggl-secret", updated))->status, 200);
   EXPECT_EQ(Post(created, HmacHeaders("X-Webhook-Signature-256", "toggl-secret", created))->status, 200);
@@ -392,16 +410,18 @@ TEST_F(WebhookSourceTest, TogglPingHandshakeAndTimeEntries) {
   EXPECT_EQ(c.schema, "toggl");
   EXPECT_EQ(c.table, "time_entries");
   EXPECT_EQ(c.op, Op::kInsert);
-  EXPECT_EQ(c.delivery_id, "toggl:8023169274704072");
-  EXPECT_EQ(c.FindAfter("id")->data, "3050537739");
+  EXPECT_EQ(c.delivery_id, "toggl:9100000000000123");  // event_id > 2^53, exact
+  EXPECT_EQ(c.FindAfter("id")->data, "4100000001");
   EXPECT_EQ(c.FindAfter("id")->type_oid, 20u);
-  EXPECT_EQ(c.FindAfter("duration")->data, "-1689594212");
+  EXPECT_EQ(c.FindAfter("duration")->data, "-1718805600");
   EXPECT_TRUE(c.FindAfter("stop")->is_null());
   EXPECT_EQ(c.FindAfter("billable")->data, "f");
   EXPECT_EQ(c.FindAfter("tags")->data, "[]");
-  EXPECT_EQ(c.commit_time_us, 1689594212827000);
+  EXPECT_EQ(c.commit_time_us, 1718805600250000);
   EXPECT_EQ(entries[3].event.op, Op::kUpdate);
-  EXPECT_EQ(entries[3].event.FindAfter("stop")->data, "2023-08-22T12:40:52Z");
+  EXPECT_EQ(entries[3].event.delivery_id, "toggl:9100000000000456");
+  EXPECT_EQ(entries[3].event.FindAfter("stop")->data, "2024-06-19T15:30:00Z");
+  EXPECT_EQ(entries[3].event.FindAfter("billable")->data, "t");
 }
 
 TEST_F(WebhookSourceTest, NoIntakeGets503WithRetryAfter) {
@@ -435,6 +455,27 @@ TEST_F(WebhookSourceTest, StoppedIntakeGets503ThenRecovers) {
   ASSERT_EQ(Post(body2, {})->status, 200);
   ASSERT_EQ(Post(body2, {})->status, 200);
   EXPECT_EQ(ReadAll().size(), 4u);
+}
+
+// The captured payloads of the external corpus go through the same path.
+TEST_F(WebhookSourceTest, CorpusDeliveriesAreJournaled) {
+  HANDOFF_SKIP_WITHOUT_CORPUS("webhooks");
+  StartIntake();
+  StartAgent(Config("salesforce", "hmac-sha256", {"corpus-secret"}));
+  size_t changes = 0;
+  for (const char* name : {"salesforce-cdc-create-employee.cometd.json", "salesforce-cdc-update-employee.cometd.json",
+                           "salesforce-cdc-delete-employee.cometd.json"}) {
+    std::string body = ReadCorpusFile(std::string("webhooks/") + name);
+    auto r = Post(body, HmacHeaders("X-Hub-Signature-256", "corpus-secret", body));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << name << ": " << r->body;
+    ++changes;
+  }
+  auto entries = ReadAll();
+  ASSERT_EQ(entries.size(), 2 * changes);  // audit + one change each
+  EXPECT_EQ(entries[1].event.op, Op::kInsert);
+  EXPECT_EQ(entries[3].event.op, Op::kUpdate);
+  EXPECT_EQ(entries[5].event.op, Op::kDelete);
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 //     (audited; the canonical value goes back to the source in corrections)
 //     or park (exception). An edit of a locked entity by any other system is
 //     the kLockedEdit case.
-//  2. Detection (DOMAIN.md §2). The field conflicts when its canonical value
+//  2. Detection (docs/DOMAIN.md §2). The field conflicts when its canonical value
 //     was set by another system and the source did not see it: with a
 //     before-image, before != canonical; without one, the canonical value's
 //     source time is later than the change's commit time.

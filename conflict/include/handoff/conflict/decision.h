@@ -39,7 +39,7 @@ struct FieldDecision {
   std::string field;
   FieldOutcome outcome = FieldOutcome::kApplied;
   Policy policy = Policy::kOwnerWins;
-  bool conflict = false;  // detected per DOMAIN.md §2 (or a stale/out-of-order write)
+  bool conflict = false;  // detected per docs/DOMAIN.md §2 (or a stale/out-of-order write)
 };
 
 // One audited decision, with both images, readable by a finance user.

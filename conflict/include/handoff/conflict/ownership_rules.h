@@ -6,7 +6,7 @@
 // YAML shape (every key optional except the entity names):
 //
 //   ownership:
-//     customer:                                  # a canonical entity (DOMAIN.md §1)
+//     customer:                                  # a canonical entity (docs/DOMAIN.md §1)
 //       default: { owner: crm, policy: owner_wins, non_owner: ignore }
 //       fields:
 //         payment_terms: { owner: erp }          # inherits policy/non_owner from default
@@ -95,7 +95,7 @@ class OwnershipRules {
   std::map<std::string, EntityRules> entities_;
 };
 
-// The canonical entities of DOMAIN.md §1 (customer, engagement, project, ...).
+// The canonical entities of docs/DOMAIN.md §1 (customer, engagement, project, ...).
 const std::vector<std::string>& CanonicalEntities();
 
 // Parses the `ownership:` section of `yaml` (other top-level keys are left to

@@ -9,7 +9,7 @@
 
 namespace handoff::conflict {
 
-// How a conflict on a field is resolved (DOMAIN.md §2).
+// How a conflict on a field is resolved (docs/DOMAIN.md §2).
 enum class Policy : unsigned char {
   kOwnerWins = 0,       // only the owner system(s) may set it; the owner's latest write stands
   kLastWriterWins,      // later source commit time wins; ties: system name sorting first wins
@@ -24,7 +24,7 @@ enum class NonOwnerAction : unsigned char {
   kPark,        // park it as an exception for review
 };
 
-// The named edge cases of DOMAIN.md §2, each counted in Decision::named_case.
+// The named edge cases of docs/DOMAIN.md §2, each counted in Decision::named_case.
 enum class NamedCase : unsigned char {
   kNone = 0,
   kInsertExists,       // insert of a key that already exists (and is not deleted)

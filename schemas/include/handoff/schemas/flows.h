@@ -1,5 +1,5 @@
 // Flows: the business steps of the professional-services pack that go beyond
-// mapping one row onto one entity (DOMAIN.md §4), as configuration. The
+// mapping one row onto one entity (docs/DOMAIN.md §4), as configuration. The
 // canonical apply stage runs them; this file only holds their settings.
 //
 //   flows:
