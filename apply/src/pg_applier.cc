@@ -491,6 +491,12 @@ Status PgApplierImpl::Commit() {
   in_txn_ = false;
   committed_seq_ = last_seq_;
   db_applied_ = std::max(db_applied_, last_seq_);
+  // Closed before the new position is published: whoever sees it sees the pause over.
+  if (pauses_.paused() && committed_seq_ >= pauses_.seq()) {
+    pauses_.Resumed(resume_actor_);
+    resume_actor_.clear();
+    pause_attempt_ = 0;
+  }
   counters_.rows.fetch_add(txn_rows_);
   counters_.exceptions.fetch_add(txn_exceptions_);
   counters_.transactions.fetch_add(1);
@@ -498,11 +504,6 @@ Status PgApplierImpl::Commit() {
   txn_rows_ = txn_exceptions_ = 0;
   attempt_ = 0;
   catalog_.ForgetMissing();
-  if (pauses_.paused() && committed_seq_ >= pauses_.seq()) {
-    pauses_.Resumed(resume_actor_);
-    resume_actor_.clear();
-    pause_attempt_ = 0;
-  }
   Status st = opts_.journal->SetTargetApplied(opts_.target.name, db_applied_);
   if (!st.ok()) LogWarn("apply", "target {}: cannot record applied seq in the journal: {}", opts_.target.name,
                         st.message());
