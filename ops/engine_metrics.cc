@@ -100,6 +100,12 @@ void ApplySeries(const EngineComponents& c, const JournalStats& js, MetricsText*
              [&](const TargetView& t) { return js.last_seq > t.applied ? js.last_seq - t.applied : 0; });
   per_target("handoff_apply_lag_events", "gauge", "Journal entries not yet applied (older name).",
              [&](const TargetView& t) { return js.last_seq > t.applied ? js.last_seq - t.applied : 0; });
+  per_target("handoff_target_paused", "gauge",
+             "1 while the target is paused because it refuses changes for a reason not about the change "
+             "(missing table, privilege, ...); see handoff status.",
+             [](const TargetView& t) { return t.counters->paused.load(); });
+  per_target("handoff_target_held_changes", "gauge", "Changes held while the target is paused.",
+             [](const TargetView& t) { return t.counters->held.load(); });
   const int64_t now = NowMicros();
   per_target("handoff_apply_lag_seconds", "gauge",
              "Seconds the oldest change not yet applied to the target has waited since it was journaled.",

@@ -4,11 +4,13 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include <chrono>
 #include <thread>
 
 #include "handoff/apply/canonical_router.h"
+#include "handoff/apply/target_pause.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/journal.h"
@@ -100,6 +102,187 @@ Status MarkClosed(Journal* j, ExceptionRecord rec, ExceptionState state, const E
   rec.note = a.note;
   rec.updated_us = NowMicros();
   return j->PutException(rec);
+}
+
+// A pause record is not a parked change: it closes when the target takes the
+// changes it holds. Prints why it is not acted on.
+bool RefusePauseRecord(const ExceptionRecord& rec, const char* verb) {
+  if (rec.code != kTargetPausedCode) return false;
+  std::fprintf(stderr,
+               "handoff: %s/%llu records a pause of target %s, not a parked change; it is not %s: it closes by "
+               "itself when the target takes the held changes (fix the target, then `handoff resume --target %s`)\n",
+               rec.target.c_str(), static_cast<unsigned long long>(rec.seq), rec.target.c_str(), verb,
+               rec.target.c_str());
+  return true;
+}
+
+// Bulk selection: exactly one of --seq, --reason, --all.
+bool BulkArgsValid(const ExceptionsArgs& a, const char* verb) {
+  const int chosen = (a.seq > 0) + !a.reason.empty() + a.all;
+  if (chosen != 1) {
+    std::fprintf(stderr, "handoff: exceptions %s needs exactly one of --seq N, --reason CODE or --all\n", verb);
+    return false;
+  }
+  if (a.seq > 0 && a.yes) {
+    std::fprintf(stderr, "handoff: --yes confirms a bulk %s (--reason or --all); --seq acts on its own\n", verb);
+    return false;
+  }
+  if (a.seq == 0 && a.state != "open") {
+    std::fprintf(stderr, "handoff: a bulk %s acts on open exceptions only (--state open), not '%s'\n", verb,
+                 a.state.c_str());
+    return false;
+  }
+  if (a.reason == kTargetPausedCode) {
+    std::fprintf(stderr, "handoff: target_paused records close by themselves when the target takes the held "
+                         "changes; use `handoff resume --target %s`\n", a.target.c_str());
+    return false;
+  }
+  return true;
+}
+
+// The open records a bulk verb acts on; prints how many match. Pause records
+// are left out (and counted). nullopt when the queue cannot be read.
+std::optional<std::vector<ExceptionRecord>> BulkSelect(Journal* j, const ExceptionsArgs& a, const char* verb) {
+  auto list = j->Exceptions(ExceptionState::kOpen);
+  if (!list.ok()) {
+    std::fprintf(stderr, "handoff: cannot read the exception queue: %s\n", list.status().ToString().c_str());
+    return std::nullopt;
+  }
+  std::vector<ExceptionRecord> out;
+  size_t pauses = 0;
+  for (ExceptionRecord& r : *list) {
+    if (r.target != a.target || (!a.all && r.code != a.reason)) continue;
+    if (r.code == kTargetPausedCode) ++pauses;
+    else out.push_back(std::move(r));
+  }
+  const std::string what = a.all ? std::string("all reasons") : "reason " + a.reason;
+  std::printf("%zu open exception(s) of target %s match (%s)\n", out.size(), a.target.c_str(), what.c_str());
+  if (pauses > 0)
+    std::printf("%zu pause record(s) left alone: they close when the target takes the held changes\n", pauses);
+  if (!out.empty() && !a.yes)
+    std::printf("would %s them; nothing done: add --yes to %s them\n", verb, verb);
+  return out;
+}
+
+// Retries `seqs` of a non-canonical target in groups (one applier run per
+// group); closes each that went through. Stops after a group in which a
+// change was refused for a target reason: the rest would meet it too.
+int BulkRetryTarget(const Config& cfg, Journal* j, const ExceptionsArgs& a, const std::vector<ExceptionRecord>& recs) {
+  const TargetConfig* t = cfg.FindTarget(a.target);
+  if (t == nullptr) {
+    std::fprintf(stderr, "handoff: target %s is no longer configured\n", a.target.c_str());
+    return kFailure;
+  }
+  ExceptionsArgs closed = a;
+  if (closed.actor.empty()) closed.actor = "retry";
+  size_t done = 0, applied = 0, again = 0;
+  std::string refusal;
+  for (size_t group = 1; done < recs.size() && refusal.empty(); group = 500) {  // one first: a cheap probe
+    const size_t end = std::min(recs.size(), done + group);
+    std::map<uint64_t, std::string> parked;  // seq -> code
+    TargetRun run;
+    for (size_t i = done; i < end; ++i) run.only_seqs.insert(recs[i].seq);
+    run.on_parked = [&parked](uint64_t seq, const std::string& code) { parked[seq] = code; };
+    auto w = MakeTarget(cfg, *t, j, run);
+    if (!w.ok()) {
+      std::fprintf(stderr, "handoff: %s\n", w.status().ToString().c_str());
+      return kFailure;
+    }
+    Status st = (*w)->Run();
+    if (!st.ok()) {
+      std::fprintf(stderr, "handoff: retrying to %s failed: %s; %zu applied before it\n", a.target.c_str(),
+                   st.ToString().c_str(), applied);
+      return kFailure;
+    }
+    for (size_t i = done; i < end; ++i) {
+      auto it = parked.find(recs[i].seq);
+      if (it != parked.end()) {
+        ++again;
+        if (IsTargetRefusal(it->second) && refusal.empty()) {
+          auto rec = j->GetException(a.target, recs[i].seq);
+          refusal = rec.ok() && rec->has_value() ? (*rec)->reason : it->second;
+        }
+        continue;
+      }
+      Status c = MarkClosed(j, recs[i], ExceptionState::kRetried, closed);
+      if (!c.ok()) {
+        std::fprintf(stderr, "handoff: %s/%llu applied, but cannot close the record: %s\n", a.target.c_str(),
+                     static_cast<unsigned long long>(recs[i].seq), c.ToString().c_str());
+        return kFailure;
+      }
+      ++applied;
+    }
+    done = end;
+  }
+  std::printf("retried %zu of %zu: %zu applied, %zu parked again (still open)\n", done, recs.size(), applied, again);
+  if (!refusal.empty())
+    std::printf("stopped: the target still refuses changes (%zu not tried): %s\n", recs.size() - done,
+                refusal.c_str());
+  return applied == recs.size() ? kOk : kFailure;
+}
+
+// Canonical exceptions are re-run by the engine's router: queue each, then
+// wait for the router to take them all.
+int BulkRetryCanonical(Journal* j, const ExceptionsArgs& a, const std::vector<ExceptionRecord>& recs) {
+  for (const ExceptionRecord& r : recs) {
+    Status st = RequestCanonicalRetry(j, r.seq, a.actor.empty() ? "retry" : a.actor);
+    if (!st.ok()) {
+      std::fprintf(stderr, "handoff: cannot queue the retry of canonical/%llu: %s\n",
+                   static_cast<unsigned long long>(r.seq), st.ToString().c_str());
+      return kFailure;
+    }
+  }
+  auto pending = [&] {
+    size_t n = 0;
+    for (const ExceptionRecord& r : recs) n += CanonicalRetryPending(j, r.seq);
+    return n;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(a.wait_seconds);
+  while (pending() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  size_t applied = 0;
+  for (const ExceptionRecord& r : recs) {
+    auto after = j->GetException("canonical", r.seq);
+    applied += after.ok() && after->has_value() && (*after)->state == ExceptionState::kRetried;
+  }
+  const size_t left = pending();
+  std::printf("retried %zu of %zu canonical exception(s): %zu applied", recs.size() - left, recs.size(), applied);
+  if (left > 0) std::printf("; %zu queued, no running engine took them within %d s", left, a.wait_seconds);
+  std::printf("\n");
+  return applied == recs.size() ? kOk : kFailure;
+}
+
+int BulkRetry(const Config& cfg, const ExceptionsArgs& a) {
+  auto j = OpenJournalOrReport(cfg);
+  if (!j) return kFailure;
+  auto recs = BulkSelect(j.get(), a, "retry");
+  if (!recs) return kFailure;
+  if (recs->empty()) return kOk;
+  if (!a.yes) return kUsage;
+  if (a.target == "canonical") return BulkRetryCanonical(j.get(), a, *recs);
+  return BulkRetryTarget(cfg, j.get(), a, *recs);
+}
+
+int BulkDiscard(const Config& cfg, const ExceptionsArgs& a) {
+  auto j = OpenJournalOrReport(cfg);
+  if (!j) return kFailure;
+  auto recs = BulkSelect(j.get(), a, "discard");
+  if (!recs) return kFailure;
+  if (recs->empty()) return kOk;
+  if (!a.yes) return kUsage;
+  size_t n = 0;
+  for (const ExceptionRecord& r : *recs) {
+    Status st = MarkClosed(j.get(), r, ExceptionState::kDiscarded, a);
+    if (!st.ok()) {
+      std::fprintf(stderr, "handoff: cannot discard %s/%llu: %s (%zu discarded before it)\n", r.target.c_str(),
+                   static_cast<unsigned long long>(r.seq), st.ToString().c_str(), n);
+      return kFailure;
+    }
+    ++n;
+  }
+  std::printf("discarded %zu exception(s) of target %s by %s: %s\n", n, a.target.c_str(), a.actor.c_str(),
+              a.note.c_str());
+  return kOk;
 }
 
 }  // namespace
@@ -195,10 +378,13 @@ int RetryCanonical(Journal* j, const ExceptionRecord& rec, const ExceptionsArgs&
 }
 
 int ExceptionsRetry(const Config& cfg, const ExceptionsArgs& a) {
+  if (!BulkArgsValid(a, "retry")) return kUsage;
+  if (a.seq == 0) return BulkRetry(cfg, a);
   auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
   auto rec = Find(j.get(), a);
   if (!rec) return kFailure;
+  if (RefusePauseRecord(*rec, "retried")) return kUsage;
   if (rec->state != ExceptionState::kOpen) {
     std::fprintf(stderr, "handoff: exception %s/%llu is %s, not open\n", a.target.c_str(),
                  static_cast<unsigned long long>(a.seq), ExceptionStateName(rec->state));
@@ -238,6 +424,7 @@ int ExceptionsResolve(const Config& cfg, const ExceptionsArgs& a) {
   if (!j) return kFailure;
   auto rec = Find(j.get(), a);
   if (!rec) return kFailure;
+  if (RefusePauseRecord(*rec, "resolved")) return kUsage;
   if (rec->state != ExceptionState::kOpen) {
     std::fprintf(stderr, "handoff: exception %s/%llu is %s, not open\n", a.target.c_str(),
                  static_cast<unsigned long long>(a.seq), ExceptionStateName(rec->state));
@@ -300,10 +487,13 @@ int ExceptionsDiscard(const Config& cfg, const ExceptionsArgs& a) {
     std::fprintf(stderr, "handoff: discard needs --actor (who) and --note (why)\n");
     return kUsage;
   }
+  if (!BulkArgsValid(a, "discard")) return kUsage;
+  if (a.seq == 0) return BulkDiscard(cfg, a);
   auto j = OpenJournalOrReport(cfg);
   if (!j) return kFailure;
   auto rec = Find(j.get(), a);
   if (!rec) return kFailure;
+  if (RefusePauseRecord(*rec, "discarded")) return kUsage;
   Status st = MarkClosed(j.get(), *rec, ExceptionState::kDiscarded, a);
   if (!st.ok()) {
     std::fprintf(stderr, "handoff: cannot discard: %s\n", st.ToString().c_str());

@@ -16,6 +16,7 @@
 #include "configured_journal.h"
 #include "engine_runner.h"
 #include "exceptions_cli.h"
+#include "pause_cli.h"
 #include "target_factory.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
@@ -122,8 +123,9 @@ int CmdStatus(const std::string& path, bool json) {
     out += "],\"targets\":[";
     for (size_t i = 0; i < cfg.targets.size(); ++i) {
       uint64_t a = applied_of(cfg.targets[i].name);
-      out += fmt::format("{}{{\"name\":\"{}\",\"applied_seq\":{},\"lag_events\":{}}}", i ? "," : "",
-                         cfg.targets[i].name, a, js.last_seq > a ? js.last_seq - a : 0);
+      out += fmt::format("{}{{\"name\":\"{}\",\"applied_seq\":{},\"lag_events\":{},\"paused\":{}}}", i ? "," : "",
+                         cfg.targets[i].name, a, js.last_seq > a ? js.last_seq - a : 0,
+                         PauseStatusJson(journal.get(), cfg.targets[i].name));
     }
     out += fmt::format("],\"exceptions_open\":{},\"exceptions_by_reason\":{{", open->size());
     std::map<std::string, size_t> by_code;
@@ -152,6 +154,7 @@ int CmdStatus(const std::string& path, bool json) {
     uint64_t a = applied_of(t.name);
     std::printf("  %-12s applied seq %llu, lag %llu events\n", t.name.c_str(), static_cast<unsigned long long>(a),
                 static_cast<unsigned long long>(js.last_seq > a ? js.last_seq - a : 0));
+    std::printf("%s", PauseStatusText(journal.get(), t.name).c_str());
   }
   std::printf("exceptions open: %zu\n", open->size());
   std::map<std::string, size_t> by_code;
@@ -174,7 +177,7 @@ int CmdReplay(const std::string& path, const std::string& target, uint64_t from_
                  static_cast<unsigned long long>(js.first_seq));
     return kExitFailure;
   }
-  auto applier = MakeTarget(cfg, *t, journal.get(), TargetRun{from_seq, {}, {}});
+  auto applier = MakeTarget(cfg, *t, journal.get(), TargetRun{from_seq, {}, {}, {}, {}});
   if (!applier.ok()) {
     std::fprintf(stderr, "handoff: %s\n", applier.status().ToString().c_str());
     return kExitFailure;
@@ -339,16 +342,22 @@ int main(int argc, char** argv) {
   ex_list->add_option("--state", ex.state, "open (default), retried, resolved, discarded or all");
   ex_list->add_option("--target", ex.target, "only this target");
   ex_list->add_flag("--json", ex.json, "print JSON lines");
-  auto add_id = [&](CLI::App* c) {
+  auto add_id = [&](CLI::App* c, bool bulk = false) {
     c->add_option("--config", config, "configuration file")->required();
     c->add_option("--target", ex.target, "target of the exception")->required();
-    c->add_option("--seq", ex.seq, "journal seq of the exception")->required();
+    auto* seq = c->add_option("--seq", ex.seq, "journal seq of the exception");
+    if (!bulk) seq->required();
+    if (!bulk) return;
+    c->add_option("--reason", ex.reason, "instead of --seq: every open exception of the target with this code");
+    c->add_flag("--all", ex.all, "instead of --seq: every open exception of the target");
+    c->add_option("--state", ex.state, "bulk: open (the only state acted on)");
+    c->add_flag("--yes", ex.yes, "bulk: act (without it: print the count, do nothing, exit 2)");
   };
   auto* ex_show = exc->add_subcommand("show", "show one exception: reason, old, new and current images, the change");
   add_id(ex_show);
   ex_show->add_flag("--json", ex.json, "print JSON");
   auto* ex_retry = exc->add_subcommand("retry", "apply the change again (after the data was fixed)");
-  add_id(ex_retry);
+  add_id(ex_retry, true);
   ex_retry->add_option("--actor", ex.actor, "who retried");
   auto* ex_resolve = exc->add_subcommand("resolve", "apply the change with operator-chosen values");
   add_id(ex_resolve);
@@ -357,11 +366,19 @@ int main(int argc, char** argv) {
   ex_resolve->add_option("--actor", ex.actor, "who decided")->required();
   ex_resolve->add_option("--note", ex.note, "why");
   auto* ex_discard = exc->add_subcommand("discard", "close the exception without applying, recording who and why");
-  add_id(ex_discard);
+  add_id(ex_discard, true);
   ex_discard->add_option("--actor", ex.actor, "who decided")->required();
   ex_discard->add_option("--note", ex.note, "why")->required();
 
   ex_retry->add_option("--wait", ex.wait_seconds, "canonical exceptions: seconds to wait for the engine (default 60)");
+
+  std::string resume_actor;
+  int resume_wait = 60;
+  auto* resume = app.add_subcommand("resume", "retry a paused target now (the running engine does it)");
+  resume->add_option("--config", config, "configuration file")->required();
+  resume->add_option("--target", target, "the paused target")->required();
+  resume->add_option("--actor", resume_actor, "who asked");
+  resume->add_option("--wait", resume_wait, "seconds to wait for the engine's retry (default 60)");
 
   std::string trace_ref;
   auto* trace = app.add_subcommand("trace", "show the path of an engagement: decisions, derived changes, rows written");
@@ -423,6 +440,7 @@ int main(int argc, char** argv) {
   if (ex_retry->parsed()) return ExceptionsRetry(LoadOrExit(config), ex);
   if (ex_resolve->parsed()) return ExceptionsResolve(LoadOrExit(config), ex);
   if (ex_discard->parsed()) return ExceptionsDiscard(LoadOrExit(config), ex);
+  if (resume->parsed()) return CmdResume(LoadOrExit(config), target, resume_actor, resume_wait);
   if (trace->parsed()) return CmdTrace(LoadOrExit(config), trace_ref, json, brief);
   if (close->parsed()) return CmdBillingClose(LoadOrExit(config), period, billing_wait);
   return 2;

@@ -28,8 +28,11 @@ Result<std::unique_ptr<TargetWriter>> Build(const Config& config, const TargetCo
   o.journal = journal;
   if constexpr (std::is_same_v<Options, PgApplierOptions>) o.origin = config.apply_origin;
   o.replay_from_seq = run.only_seq ? run.only_seq : run.replay_from_seq;
+  if (!run.only_seqs.empty()) o.replay_from_seq = *run.only_seqs.begin();
   o.only_seq = run.only_seq;
   o.replacement = run.replacement;
+  o.only_seqs = run.only_seqs;
+  o.on_parked = run.on_parked;
   for (const auto& r : config.routes)
     if (r.to_target == target.name) o.routes.push_back(r);
   auto a = Applier::Create(std::move(o));

@@ -7,7 +7,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "handoff/apply/pg_applier.h"
@@ -32,6 +35,10 @@ struct TargetRun {
   std::optional<uint64_t> replay_from_seq;
   std::optional<uint64_t> only_seq;
   std::optional<ChangeEvent> replacement;
+  // Bulk retry: several journal entries at once (no replacement); each one
+  // parked again is reported to on_parked.
+  std::set<uint64_t> only_seqs;
+  std::function<void(uint64_t seq, const std::string& code)> on_parked;
 };
 
 // The writer for `target`, fed by the routes of `config` that end there.

@@ -44,6 +44,7 @@ struct PendingChange {
   std::shared_ptr<const TableMeta> meta;
   std::vector<RowOp> ops;
   ChangeEvent event;  // kept for exception records
+  bool boundary = false;  // no source transaction was open before it (PgApplier pauses)
 };
 
 class ChunkWriter {

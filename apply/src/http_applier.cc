@@ -129,7 +129,9 @@ Status HttpApplierImpl::Run() {
     if (!Sleep(NextBackoff(attempt))) return Status::OK();
   }
   const bool replay = opts_.replay_from_seq.has_value();
-  const uint64_t replay_end = !replay ? 0 : opts_.only_seq ? *opts_.only_seq : opts_.journal->LastSeq();
+  std::set<uint64_t> only = opts_.only_seqs;  // empty: every entry
+  if (opts_.only_seq) only.insert(*opts_.only_seq);
+  const uint64_t replay_end = !replay ? 0 : !only.empty() ? *only.rbegin() : opts_.journal->LastSeq();
   uint64_t next = replay ? std::max<uint64_t>(1, *opts_.replay_from_seq) : recorded_ + 1;
   counters_.applied_seq.store(recorded_);
   counters_.health.Set(HealthState::kApplying);
@@ -162,7 +164,7 @@ Status HttpApplierImpl::Run() {
     for (const JournalEntry& e : entries) {
       if (stopping() || (replay && e.seq > replay_end)) break;
       if (e.seq < next) continue;  // defensive: never send twice in a run
-      if (opts_.only_seq && e.seq != *opts_.only_seq) {
+      if (!only.empty() && only.count(e.seq) == 0) {
         next = e.seq + 1;
         continue;
       }
@@ -275,6 +277,7 @@ Status HttpApplierImpl::Park(const JournalEntry& entry, const std::string& code,
     if (!Sleep(NextBackoff(attempt))) return Status::Cancelled("stopped");
   }
   counters_.exceptions.fetch_add(1);
+  if (opts_.on_parked) opts_.on_parked(entry.seq, code);
   LogWarn("apply", "target {}: parked seq {} [{}]: {}", opts_.target.name, entry.seq, code, reason);
   return Status::OK();
 }

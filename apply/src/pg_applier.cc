@@ -20,6 +20,15 @@
 // serialization, deadlock, resources) abandons the session: roll back,
 // reconnect with backoff, re-read handoff_applied (which also settles a commit
 // whose outcome was unknown) and redo from there.
+//
+// Pauses. A target refusal (a missing table, privilege, ...: sqlstate.h) is
+// not the change's fault, and every later change would meet it too. The
+// session ends at the first such change S instead: when no source transaction
+// was open before S, what came before it is committed with position S - 1
+// (the prefix is whole transactions); otherwise the transaction is rolled
+// back. Then Run() pauses (PauseRecorder): it retries with its own backoff,
+// or at once on `handoff resume`, and the first commit past S resumes it. A
+// replay stops at S with an error; a retry of parked entries parks S again.
 #include "handoff/apply/pg_applier.h"
 
 #include <fmt/format.h>
@@ -34,9 +43,11 @@
 #include <tuple>
 
 #include "chunk_writer.h"
+#include "handoff/apply/target_pause.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/fault.h"
 #include "handoff/engine/log.h"
+#include "pause_recorder.h"
 #include "pg_connection.h"
 #include "row_op.h"
 #include "table_catalog.h"
@@ -75,9 +86,15 @@ std::string OriginOf(const PgApplierOptions& o) {
 
 class PgApplierImpl final : public PgApplier {
  public:
-  explicit PgApplierImpl(PgApplierOptions o) : opts_(std::move(o)), rng_(std::random_device{}()) {
+  explicit PgApplierImpl(PgApplierOptions o)
+      : opts_(std::move(o)),
+        rng_(std::random_device{}()),
+        pauses_(opts_.journal, opts_.target.name, &counters_,
+                [this](const ChangeEvent& ev) { return routes_.count({ev.source, ev.schema, ev.table}) > 0; }) {
     for (const RouteConfig& r : opts_.routes)
       if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;
+    only_ = opts_.only_seqs;
+    if (opts_.only_seq) only_.insert(*opts_.only_seq);
   }
 
   Status Run() override;
@@ -97,7 +114,7 @@ class PgApplierImpl final : public PgApplier {
   Status PrepareAppliedTable(const Setup& setup);
   Status ReadAppliedPosition();
   Status ApplyEntry(JournalEntry& entry);
-  Status AddChange(uint64_t seq, const RouteConfig& route, ChangeEvent&& ev);
+  Status AddChange(uint64_t seq, bool boundary, const RouteConfig& route, ChangeEvent&& ev);
   Status Begin();
   Status FlushChunk();
   Status ApplyOne(const PendingChange& change);
@@ -105,7 +122,15 @@ class PgApplierImpl final : public PgApplier {
   void Rollback();
   Status Park(uint64_t seq, const std::string& table, const apply::TableMeta* meta, const ChangeEvent& ev,
               const std::string& code, const std::string& message);
+  // A change met a target refusal: see "Pauses" above.
+  Status Refused(uint64_t seq, bool boundary, const std::string& table, const apply::TableMeta* meta,
+                 const ChangeEvent& ev, const std::string& code, const std::string& message);
+  // After a session ended at hold_: commits the whole transactions before it.
+  void CommitBeforeHold();
+  // Waits out one pause delay; returns early on Stop() or `handoff resume`.
+  void WaitPaused();
   std::chrono::milliseconds NextBackoff();
+  bool pausing() const { return !opts_.replay_from_seq.has_value(); }
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
 
   PgApplierOptions opts_;
@@ -117,6 +142,13 @@ class PgApplierImpl final : public PgApplier {
   std::condition_variable cv_;
   std::mt19937_64 rng_;
   int attempt_ = 0;  // consecutive transient failures
+  std::set<uint64_t> only_;  // retry of parked entries: only these seqs (empty: all)
+
+  // Pause state (apply thread only).
+  apply::PauseRecorder pauses_;
+  std::optional<apply::HoldCause> hold_;  // the refusal that ended the session
+  int pause_attempt_ = 0;                 // retries of the current pause
+  std::string resume_actor_;              // who asked for the running retry (`handoff resume`)
 
   // Session state (apply thread only).
   std::unique_ptr<PgConnection> conn_;
@@ -142,8 +174,11 @@ class PgApplierImpl final : public PgApplier {
 };
 
 Status PgApplierImpl::Run() {
+  if (pausing()) pauses_.Load();
   while (!stopping()) {
+    hold_.reset();
     Status st = RunSession();
+    if (hold_ && pausing()) CommitBeforeHold();
     Rollback();
     if (st.ok() || stopping()) break;
     conn_.reset();
@@ -153,6 +188,20 @@ Status PgApplierImpl::Run() {
       LogError("apply", "target {}: {}; apply stopped", opts_.target.name, st.message());
       return st;
     }
+    if (hold_ || pauses_.paused()) {
+      // Paused: one log line per change of state (PauseRecorder), none per retry.
+      if (hold_) pauses_.Hold(*hold_, committed_seq_ + 1);
+      else pauses_.Tried();
+      if (hold_) {
+        LogDebug("apply", "target {}: attempt {} held at seq {}", opts_.target.name, pause_attempt_, hold_->seq);
+      } else {
+        LogDebug("apply", "target {}: retry while paused failed: {}", opts_.target.name, st.message());
+      }
+      resume_actor_.clear();
+      WaitPaused();
+      continue;
+    }
+    pause_attempt_ = 0;
     counters_.retries.fetch_add(1);
     const auto delay = NextBackoff();
     const bool changed = counters_.health.Set(HealthState::kRetrying, st.message());
@@ -167,6 +216,45 @@ Status PgApplierImpl::Run() {
   writer_.reset();
   counters_.health.Set(HealthState::kStopped);
   return Status::OK();
+}
+
+void PgApplierImpl::CommitBeforeHold() {
+  if (!hold_->boundary || !in_txn_ || !conn_ || !conn_->alive() || hold_->seq <= committed_seq_ + 1) return;
+  chunk_.clear();  // changes at and after the held one; those before are written
+  open_sources_.clear();
+  last_seq_ = hold_->seq - 1;
+  Status st = Commit();
+  if (!st.ok()) LogDebug("apply", "target {}: cannot commit before seq {}: {}", opts_.target.name, hold_->seq,
+                         st.message());
+}
+
+void PgApplierImpl::WaitPaused() {
+  const int64_t lo = std::max<int64_t>(1, opts_.pause_min_backoff.count());
+  const int64_t hi = std::max<int64_t>(lo, opts_.pause_max_backoff.count());
+  int64_t d = lo;
+  for (int i = 0; i < pause_attempt_ && d < hi; ++i) d *= 2;
+  ++pause_attempt_;
+  const auto now = std::chrono::steady_clock::now();
+  const auto deadline = now + std::chrono::milliseconds(std::min(d, hi));
+  auto next_count = now + std::chrono::seconds(1);
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping()) {
+    lock.unlock();
+    const bool resume = pauses_.TakeResumeRequest(&resume_actor_);
+    if (std::chrono::steady_clock::now() >= next_count) {
+      pauses_.CountHeld();
+      next_count = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    }
+    lock.lock();
+    if (resume) {
+      LogInfo("apply", "target {}: resume requested by {}; retrying now", opts_.target.name, resume_actor_);
+      return;
+    }
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) return;
+    cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(200)),
+                 [this] { return stopping(); });
+  }
 }
 
 std::chrono::milliseconds PgApplierImpl::NextBackoff() {
@@ -213,7 +301,7 @@ Status PgApplierImpl::Connect() {
   if (opts_.replay_from_seq) {
     if (!replay_started_) {
       replay_started_ = true;
-      replay_end_ = opts_.only_seq ? *opts_.only_seq : opts_.journal->LastSeq();
+      replay_end_ = !only_.empty() ? *only_.rbegin() : opts_.journal->LastSeq();
       committed_seq_ = *opts_.replay_from_seq > 0 ? *opts_.replay_from_seq - 1 : 0;
     }
   } else {
@@ -222,8 +310,12 @@ Status PgApplierImpl::Connect() {
   next_seq_ = last_seq_ = committed_seq_;
   ++next_seq_;
   counters_.applied_seq.store(db_applied_);
-  LogInfo("apply", "target {}: connected (backend {}), applying from seq {}", name, conn_->backend_pid(), next_seq_);
-  counters_.health.Set(HealthState::kApplying);
+  if (pauses_.paused()) {  // a retry: quiet, the pause has its own log lines
+    LogDebug("apply", "target {}: connected (backend {}), retrying from seq {}", name, conn_->backend_pid(), next_seq_);
+  } else {
+    LogInfo("apply", "target {}: connected (backend {}), applying from seq {}", name, conn_->backend_pid(), next_seq_);
+    counters_.health.Set(HealthState::kApplying);
+  }
   return Status::OK();
 }
 
@@ -340,25 +432,28 @@ Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
     return Status::OK();
   }
   if (ev.op == Op::kMessage) return Status::OK();
+  const bool boundary = open_sources_.empty();  // every source transaction before this entry is whole
   if (IsTransactional(ev)) open_sources_.insert(ev.source);
-  if (opts_.only_seq) {
-    if (entry.seq != *opts_.only_seq) return Status::OK();
+  if (!only_.empty()) {
+    if (only_.count(entry.seq) == 0) return Status::OK();
     if (opts_.replacement) ev = *opts_.replacement;
   }
   auto it = routes_.find({ev.source, ev.schema, ev.table});
   if (it == routes_.end()) return Status::OK();  // not for this target
-  return AddChange(entry.seq, it->second, std::move(ev));
+  return AddChange(entry.seq, boundary, it->second, std::move(ev));
 }
 
-Status PgApplierImpl::AddChange(uint64_t seq, const RouteConfig& route, ChangeEvent&& ev) {
+Status PgApplierImpl::AddChange(uint64_t seq, bool boundary, const RouteConfig& route, ChangeEvent&& ev) {
   const std::string table = route.to_schema + "." + route.to_table;
   auto meta = catalog_.Get(*conn_, route.to_schema, route.to_table);
   if (!meta.ok()) {
     if (meta.status().IsUnavailable()) return meta.status();
     const bool missing = meta.status().code() == StatusCode::kNotFound;
-    return Park(seq, table, nullptr, ev, missing ? "42P01" : "no_primary_key", meta.status().message());
+    HANDOFF_RETURN_IF_ERROR(FlushChunk());  // what came before is written first
+    return Refused(seq, boundary, table, nullptr, ev, missing ? "42P01" : "no_primary_key", meta.status().message());
   }
   PendingChange change{seq, *meta, {}, std::move(ev)};
+  change.boundary = boundary;
   Status built = apply::BuildRowOps(**meta, change.event, &change.ops);
   if (!built.ok()) return Park(seq, table, meta->get(), change.event, "invalid_change", built.message());
   if (change.ops.empty()) return Status::OK();
@@ -394,8 +489,13 @@ Status PgApplierImpl::FlushChunk() {
     return Status::OK();
   }
   if (st.IsUnavailable()) return st;
-  LogInfo("apply", "target {}: a chunk of {} changes failed ({}); isolating the failing change", opts_.target.name,
-          chunk_.size(), st.message());
+  if (pauses_.paused()) {  // a retry while paused: the pause has its own log lines
+    LogDebug("apply", "target {}: a chunk of {} changes failed ({}); isolating the failing change", opts_.target.name,
+             chunk_.size(), st.message());
+  } else {
+    LogInfo("apply", "target {}: a chunk of {} changes failed ({}); isolating the failing change", opts_.target.name,
+            chunk_.size(), st.message());
+  }
   HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_chunk")));
   // The failure may come from a table definition that changed: reload it later.
   std::vector<std::shared_ptr<const apply::TableMeta>> tables;
@@ -420,7 +520,30 @@ Status PgApplierImpl::ApplyOne(const PendingChange& change) {
   const std::string code = conn_->last_sqlstate(), message = conn_->last_message();
   HANDOFF_RETURN_IF_ERROR(
       AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_change; RELEASE SAVEPOINT handoff_change")));
+  if (IsTargetRefusal(code))
+    return Refused(change.seq, change.boundary, change.meta->Name(), change.meta.get(), change.event, code, message);
   return Park(change.seq, change.meta->Name(), change.meta.get(), change.event, code, message);
+}
+
+Status PgApplierImpl::Refused(uint64_t seq, bool boundary, const std::string& table, const apply::TableMeta* meta,
+                              const ChangeEvent& ev, const std::string& code, const std::string& message) {
+  if (!only_.empty()) return Park(seq, table, meta, ev, code, message);  // a retry reports it as before
+  if (!hold_) {
+    apply::HoldCause h;
+    h.seq = seq;
+    h.boundary = boundary;
+    h.table = table;
+    h.code = code;
+    h.message = message;
+    h.change = fmt::format("the {} of key {} (source {} at {})", OpName(ev.op), apply::DescribeKey(meta, ev),
+                           ev.source, FormatPosition(ev.position));
+    if (!ev.after.empty()) h.new_image = apply::ImageJson(ev.after);
+    hold_ = std::move(h);
+  }
+  if (!pausing())
+    return Status::Permanent(fmt::format("replay stopped at seq {}: {} refuses changes [{}]: {}", seq, table, code,
+                                         message));
+  return Status::Unavailable(fmt::format("held at seq {}", seq));  // ends the session; Run() pauses
 }
 
 Status PgApplierImpl::Park(uint64_t seq, const std::string& table, const apply::TableMeta* meta,
@@ -440,6 +563,7 @@ Status PgApplierImpl::Park(uint64_t seq, const std::string& table, const apply::
   Status st = opts_.journal->PutException(r);
   if (!st.ok()) return Status::Unavailable("cannot park seq " + std::to_string(seq) + ": " + st.message());
   ++txn_exceptions_;
+  if (opts_.on_parked) opts_.on_parked(seq, code);
   LogWarn("apply", "target {}: parked seq {} [{}]: {}", opts_.target.name, seq, code, r.reason);
   return Status::OK();
 }
@@ -460,6 +584,12 @@ Status PgApplierImpl::Commit() {
   in_txn_ = false;
   committed_seq_ = last_seq_;
   db_applied_ = std::max(db_applied_, last_seq_);
+  // Closed before the new position is published: whoever sees it sees the pause over.
+  if (pauses_.paused() && committed_seq_ >= pauses_.seq()) {
+    pauses_.Resumed(resume_actor_);
+    resume_actor_.clear();
+    pause_attempt_ = 0;
+  }
   counters_.rows.fetch_add(txn_rows_);
   counters_.exceptions.fetch_add(txn_exceptions_);
   counters_.transactions.fetch_add(1);

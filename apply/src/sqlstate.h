@@ -11,11 +11,20 @@ namespace handoff::apply {
 enum class ErrorKind {
   kTransient,  // roll back, reconnect with backoff, redo from the applied seq
   kPermanent,  // the change itself is at fault: park it, carry on
+  kTarget,     // the target refuses every change alike: pause it until it is fixed
 };
 
 // Classifies an error. `sqlstate` is the five-character code (empty when the
 // server sent none); `connection_ok` is false when the connection is gone,
 // which makes any error transient.
+//
+// Target (a Permanent Status; handoff::IsTargetRefusal in target_pause.h): the target is
+// not set up to take the changes at all, so every change after this one would
+// fail the same way. 42P01 undefined table, 3F000 invalid schema name, 42501
+// insufficient privilege, 42703 undefined column (only a trigger or rule can
+// raise it: the writer drops source columns the target lacks), 42883
+// undefined function and 42704 undefined object (a trigger, default or type
+// the target's definition needs).
 //
 // Transient: class 08 (connection), 57P (shutdown), 57014 (cancelled), 40001
 // (serialization), 40P01 (deadlock), class 53 (resources, 53300 too many

@@ -16,8 +16,10 @@ using testing::U;
 TEST(SqlStateTest, ClassifiesTransientAndPermanentErrors) {
   for (const char* s : {"08006", "08001", "57P01", "57P03", "40001", "40P01", "53300", "53200", "55006"})
     EXPECT_EQ(ClassifySqlState(s, true), ErrorKind::kTransient) << s;
-  for (const char* s : {"22001", "22P02", "23505", "23502", "23514", "42P01", "42703", "P0001", "0A000"})
+  for (const char* s : {"22001", "22P02", "23505", "23502", "23514", "P0001", "0A000", "42804"})
     EXPECT_EQ(ClassifySqlState(s, true), ErrorKind::kPermanent) << s;
+  for (const char* s : {"42P01", "3F000", "42501", "42703", "42883", "42704"})
+    EXPECT_EQ(ClassifySqlState(s, true), ErrorKind::kTarget) << s;
   EXPECT_EQ(ClassifySqlState("", true), ErrorKind::kTransient);
   EXPECT_EQ(ClassifySqlState("23505", false), ErrorKind::kTransient);  // connection gone: retry
 }

@@ -66,23 +66,7 @@ TEST_F(PgApplierFaultTest, ConstraintViolationParksExactlyTheOffendingChange) {
   EXPECT_EQ(Count("SELECT seq FROM handoff_applied"), static_cast<int64_t>(last));
 }
 
-TEST_F(PgApplierFaultTest, MissingTargetTableParksItsChangesAndTheRestLands) {
-  Sql("CREATE TABLE t(id int PRIMARY KEY, v text)");
-  SourceFeed psa("psa");
-  uint64_t last = Append(psa.Txn({Change(Op::kInsert, "t", {T("id", "1"), T("v", "x")}),
-                                  Change(Op::kInsert, "ghost", {T("id", "1")}),
-                                  Change(Op::kInsert, "ghost", {T("id", "2")}),
-                                  Change(Op::kInsert, "t", {T("id", "2"), T("v", "y")})}));
-  RunningApplier a(Options({"t", "ghost"}));
-  ASSERT_TRUE(WaitApplied(a, last));
-  EXPECT_EQ(Count("SELECT count(*) FROM t"), 2);
-  auto ex = Exceptions();
-  ASSERT_EQ(ex.size(), 2u);
-  for (const auto& e : ex) {
-    EXPECT_EQ(e.code, "42P01");
-    EXPECT_NE(e.reason.find("public.ghost does not exist"), std::string::npos) << e.reason;
-  }
-}
+// A missing target table pauses the target: target_pause_test.cc.
 
 TEST_F(PgApplierFaultTest, TerminatedBackendMidTransactionIsRetriedToCompletion) {
   Sql("CREATE TABLE t(id int PRIMARY KEY, v text NOT NULL)");

@@ -11,8 +11,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "handoff/apply/pg_applier.h"  // ApplyCounters
@@ -37,6 +40,9 @@ struct HttpApplierOptions {
   // nothing else, then return.
   std::optional<uint64_t> only_seq;
   std::optional<ChangeEvent> replacement;
+  // Bulk retry and park callback: as in PgApplierOptions.
+  std::set<uint64_t> only_seqs;
+  std::function<void(uint64_t seq, const std::string& code)> on_parked;
 };
 
 // Counters: rows = changes delivered (2xx); transactions = successful requests

@@ -1,7 +1,9 @@
 // PostgreSQL target writer: reads the journal in order from the target's
 // applied position, batches whole source transactions into one target
 // transaction with set-based writes, and records the applied seq in the
-// target's handoff_applied table inside that same transaction.
+// target's handoff_applied table inside that same transaction. A target that
+// refuses changes for a reason not about the change pauses instead of parking
+// them (handoff/apply/target_pause.h).
 //
 // Thread-safety: Run() on one thread; Stop() and counters() from any.
 #pragma once
@@ -9,8 +11,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "handoff/engine/config.h"
@@ -37,6 +42,15 @@ struct PgApplierOptions {
   // nothing else, then return.
   std::optional<uint64_t> only_seq;
   std::optional<ChangeEvent> replacement;
+  // Bulk retry: like only_seq for each of these entries (no replacement);
+  // replay_from_seq is the smallest.
+  std::set<uint64_t> only_seqs;
+  // Called for each change parked (seq, code); retries use it to know which
+  // entries went through.
+  std::function<void(uint64_t seq, const std::string& code)> on_parked;
+  // Pauses (handoff/apply/target_pause.h): retry delays, doubling from min to max.
+  std::chrono::milliseconds pause_min_backoff{1000};
+  std::chrono::milliseconds pause_max_backoff{60000};
 };
 
 struct ApplyCounters {
@@ -45,6 +59,8 @@ struct ApplyCounters {
   std::atomic<uint64_t> exceptions{0};      // changes parked
   std::atomic<uint64_t> retries{0};         // transient failures retried
   std::atomic<uint64_t> applied_seq{0};
+  std::atomic<uint64_t> paused{0};          // 1 while the target is paused
+  std::atomic<uint64_t> held{0};            // changes held while paused
   HealthCell health;  // applying, retrying, paused or failed, with the reason
 };
 

@@ -1,0 +1,116 @@
+#include "pause_cli.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <optional>
+#include <thread>
+
+#include "configured_journal.h"
+#include "handoff/apply/target_pause.h"
+#include "handoff/engine/clock.h"
+#include "handoff/engine/event_json.h"
+
+namespace handoff {
+namespace {
+
+constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+
+std::string Utc(int64_t us) {
+  if (us <= 0) return "-";
+  std::time_t s = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::optional<TargetPause> PauseOf(Journal* journal, const std::string& target) {
+  auto p = ReadTargetPause(journal, target);
+  if (!p.ok()) return std::nullopt;
+  return *p;
+}
+
+}  // namespace
+
+std::string PauseStatusText(Journal* journal, const std::string& target) {
+  auto p = PauseOf(journal, target);
+  if (!p) return "";
+  return fmt::format(
+      "    PAUSED since {} at seq {}: {} refuses changes [{}]: {}\n"
+      "    {} change(s) held from seq {}; {} attempt(s), last {}; exception {}/{}; `handoff resume --target {}`\n",
+      Utc(p->since_us), p->failed_seq, p->table, p->code, p->message, p->held, p->held_from, p->tries,
+      Utc(p->last_try_us), target, p->seq, target);
+}
+
+std::string PauseStatusJson(Journal* journal, const std::string& target) {
+  auto p = PauseOf(journal, target);
+  if (!p) return "null";
+  std::string out = fmt::format("{{\"seq\":{},\"failed_seq\":{},\"held_from\":{},\"held\":{},\"tries\":{},\"since\":",
+                                p->seq, p->failed_seq, p->held_from, p->held, p->tries);
+  AppendJsonString(&out, Utc(p->since_us));
+  out += ",\"last_try\":";
+  AppendJsonString(&out, Utc(p->last_try_us));
+  out += ",\"table\":";
+  AppendJsonString(&out, p->table);
+  out += ",\"code\":";
+  AppendJsonString(&out, p->code);
+  out += ",\"message\":";
+  AppendJsonString(&out, p->message);
+  return out + "}";
+}
+
+int CmdResume(const Config& config, const std::string& target, const std::string& actor, int wait_seconds) {
+  const TargetConfig* t = config.FindTarget(target);
+  if (t == nullptr) {
+    std::fprintf(stderr, "handoff: --target %s names no configured target\n", target.c_str());
+    return kUsage;
+  }
+  auto j = OpenJournalOrReport(config);
+  if (!j) return kFailure;
+  if (!PauseOf(j.get(), target)) {
+    std::printf("target %s is not paused\n", target.c_str());
+    return kOk;
+  }
+  const int64_t asked_us = NowMicros();
+  Status st = RequestTargetResume(j.get(), target, actor.empty() ? "handoff resume" : "handoff resume by " + actor);
+  if (!st.ok()) {
+    std::fprintf(stderr, "handoff: cannot queue the resume: %s\n", st.ToString().c_str());
+    return kFailure;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+  auto wait = [&](const std::function<bool()>& done) {
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return done();
+  };
+  if (!wait([&] { return !TargetResumePending(j.get(), target); })) {
+    std::printf("resume of %s is queued; no running engine took it within %d s (it will when it runs)\n",
+                target.c_str(), wait_seconds);
+    return kFailure;
+  }
+  // Taken: the writer retries now. It either commits past the held change
+  // (the pause record goes) or records another failed attempt.
+  std::optional<TargetPause> after;
+  wait([&] {
+    after = PauseOf(j.get(), target);
+    return !after || after->last_try_us >= asked_us;
+  });
+  if (!after) {
+    std::printf("resumed %s: the held changes are being applied\n", target.c_str());
+    return kOk;
+  }
+  if (after->last_try_us < asked_us) {
+    std::printf("the retry of %s is still running after %d s; see `handoff status`\n", target.c_str(), wait_seconds);
+    return kFailure;
+  }
+  std::fprintf(stderr, "handoff: %s is still paused: %s refuses changes [%s]: %s\n", target.c_str(),
+               after->table.c_str(), after->code.c_str(), after->message.c_str());
+  return kFailure;
+}
+
+}  // namespace handoff

@@ -1,0 +1,219 @@
+// Failure storms through the real binary: a route to a target table that does
+// not exist pauses the target under one exception record while thousands of
+// changes arrive; once the table exists everything held lands exactly once
+// and the pause closes by itself; `handoff resume` retries at once; bulk
+// retry and discard act on many records, only when confirmed.
+#include <signal.h>
+
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "admin_client.h"
+#include "apply_ledger.h"
+#include "spine_fixture.h"
+
+namespace handoff::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr const char* kTimeEntries = R"sql(
+CREATE TABLE time_entries (
+  id bigint PRIMARY KEY, consultant_id int NOT NULL, project_code text, work_date date,
+  hours numeric(10,2), billable boolean, status text, notes text, approved_at timestamptz,
+  updated_at timestamp, ref uuid, tags text[], meta jsonb, version int NOT NULL DEFAULT 1);
+)sql";
+
+size_t Occurrences(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
+class TargetPauseE2eTest : public SpineTest {
+ protected:
+  void Start() {
+    admin_port_ = FreeTcpPort();
+    WriteConfig("admin: { listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\" }\n");
+    StartEngine();
+  }
+  std::string Status(bool json = true) {
+    std::string out, err;
+    std::vector<std::string> args{"status", "--config", config_};
+    if (json) args.push_back("--json");
+    EXPECT_EQ(Handoff(args, &out, &err), 0) << err;
+    return out;
+  }
+  // A number field of the pause in `status --json`; -1 when not paused.
+  long PauseField(const std::string& field) {
+    std::smatch m;
+    const std::string s = Status();
+    if (!std::regex_search(s, m, std::regex("\"paused\":\\{[^}]*\"" + field + "\":([0-9]+)"))) return -1;
+    return std::stol(m[1]);
+  }
+  std::optional<double> Metric(const std::string& series) {
+    HttpReply r = HttpGet(admin_port_, "/metrics");
+    return r.status == 200 ? MetricValue(r.body, series) : std::nullopt;
+  }
+  std::string List(const std::string& state = "open", bool json = false) {
+    std::string out, err;
+    std::vector<std::string> args{"exceptions", "list", "--config", config_, "--state", state};
+    if (json) args.push_back("--json");
+    EXPECT_EQ(Handoff(args, &out, &err), 0) << err;
+    return out;
+  }
+  std::string EngineLog() { return LogTail(1 << 24); }
+  void Src(const std::string& sql) { ASSERT_TRUE(server_->Exec(src_db_, sql).ok()) << sql; }
+  void Dst(const std::string& sql) { ASSERT_TRUE(server_->Exec(dst_db_, sql).ok()) << sql; }
+
+  int admin_port_ = 0;
+};
+
+TEST_F(TargetPauseE2eTest, MissingTableIsOnePauseAndEverythingHeldLandsOnceItExists) {
+  CreateDatabases(name_);
+  Dst("DROP TABLE time_entries");
+  Start();
+  Src("INSERT INTO consultants VALUES ('before@x', 'Before', 100, true, 1)");
+  ASSERT_TRUE(WaitUntil([&] { return Contents(dst_db_, "consultants") == Contents(src_db_, "consultants"); }))
+      << LogTail();
+  // Thousands of changes for the missing table, in several transactions, then
+  // one for a table that exists: all held behind the first.
+  for (int b = 0; b < 6; ++b)
+    Src("INSERT INTO time_entries (id, consultant_id, project_code, hours, status) SELECT g, g % 7, 'P-' || g, "
+        "1.5, 'draft' FROM generate_series(" + std::to_string(b * 500 + 1) + ", " + std::to_string(b * 500 + 500) +
+        ") g");
+  Src("UPDATE time_entries SET version = 2, status = 'approved' WHERE id <= 200");
+  Src("INSERT INTO consultants VALUES ('after@x', 'After', 200, true, 2)");
+  ASSERT_TRUE(WaitUntil([&] { return PauseField("held") == 3201; }, 90s)) << Status() << LogTail();
+
+  EXPECT_NE(List().find("1 open exception(s); target_paused: 1"), std::string::npos) << List();
+  const std::string log = EngineLog();
+  EXPECT_EQ(Occurrences(log, "paused at seq"), 1u) << log.substr(0, 4000);
+  EXPECT_EQ(Occurrences(log, "parked seq"), 0u) << "nothing is parked";
+  EXPECT_EQ(Occurrences(log, "error [apply]"), 1u) << "one error line for the change of state";
+  EXPECT_EQ(server_->Dump(dst_db_, "SELECT email FROM consultants ORDER BY 1"), "before@x\n")
+      << "nothing after the held change is applied";
+  EXPECT_EQ(Metric("handoff_target_paused{target=\"erp\"}"), 1.0);
+  EXPECT_EQ(Metric("handoff_target_held_changes{target=\"erp\"}"), 3201.0);
+  EXPECT_EQ(HttpGet(admin_port_, "/readyz").status, 200) << "a paused target degrades, it does not unready";
+  const std::string text = Status(false);
+  EXPECT_NE(text.find("PAUSED"), std::string::npos) << text;
+  EXPECT_NE(text.find("public.time_entries refuses changes [42P01]"), std::string::npos) << text;
+  EXPECT_NE(text.find("3201 change(s) held"), std::string::npos) << text;
+  const std::string rec = List("open", true);
+  EXPECT_NE(rec.find("\"code\":\"target_paused\""), std::string::npos) << rec;
+  EXPECT_NE(rec.find("3201 change(s) held"), std::string::npos) << rec;
+  const std::string pause_seq = std::to_string(PauseField("seq"));
+  std::string out, err;
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--seq", pause_seq}, &out, &err),
+            2) << "a pause record is not a parked change";
+  EXPECT_NE(err.find("handoff resume"), std::string::npos) << err;
+  EXPECT_EQ(Handoff({"exceptions", "discard", "--config", config_, "--target", "erp", "--seq", pause_seq, "--actor",
+                     "a", "--note", "n"}, &out, &err), 2);
+
+  // The table appears, with a ledger of every row version written.
+  ASSERT_TRUE(server_->Exec(dst_db_, std::string(kTimeEntries) +
+                                         "CREATE TABLE applied_log (id bigint, version int);"
+                                         "CREATE FUNCTION log_apply() RETURNS trigger LANGUAGE plpgsql AS "
+                                         "$$ BEGIN INSERT INTO applied_log VALUES (NEW.id, NEW.version); RETURN NEW; "
+                                         "END $$; CREATE TRIGGER log_apply AFTER INSERT OR UPDATE ON time_entries "
+                                         "FOR EACH ROW EXECUTE FUNCTION log_apply();").ok());
+  ASSERT_TRUE(WaitForEqual(120s)) << "the pause resumes by itself";
+  EXPECT_EQ(LedgerDuplicates(*server_, dst_db_), "") << "a row version applied twice";
+  // An update may collapse onto its insert within one chunk: 3000 to 3200 versions.
+  EXPECT_GE(LedgerRows(*server_, dst_db_), 3000);
+  EXPECT_LE(LedgerRows(*server_, dst_db_), 3200);
+  ASSERT_TRUE(WaitUntil([&] { return PauseField("held") == -1; }));
+  const std::string all = List("all", true);
+  EXPECT_NE(all.find("\"state\":\"retried\""), std::string::npos) << all;
+  EXPECT_NE(all.find("resumed after 3201 change(s) held"), std::string::npos) << all;
+  EXPECT_NE(List().find("0 open exception(s)"), std::string::npos);
+  EXPECT_EQ(Status(false).find("PAUSED"), std::string::npos);
+  EXPECT_EQ(Metric("handoff_target_paused{target=\"erp\"}"), 0.0);
+  EXPECT_EQ(Occurrences(EngineLog(), "resumed at seq"), 1u);
+  EXPECT_EQ(Occurrences(EngineLog(), "paused at seq"), 1u);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(TargetPauseE2eTest, ResumeCommandRetriesAtOnce) {
+  CreateDatabases(name_);
+  Dst("DROP TABLE consultants");
+  Start();
+  Src("INSERT INTO consultants SELECT 'c' || g || '@x', 'C', g, true, 1 FROM generate_series(1, 50) g");
+  // Four attempts (1 + 2 + 4 s apart): the next one by itself is 8 s away.
+  ASSERT_TRUE(WaitUntil([&] { return PauseField("tries") >= 4; }, 60s)) << Status() << LogTail();
+  Dst("CREATE TABLE consultants (email text PRIMARY KEY, name text, rate numeric(12,4), active boolean, "
+      "small smallint)");
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string out, err;
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp", "--actor", "ana"}, &out, &err), 0)
+      << out << err << LogTail();
+  EXPECT_NE(out.find("resumed erp"), std::string::npos) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 6s) << "resumed on request, not by the next retry";
+  ASSERT_TRUE(WaitForEqual(30s));
+  EXPECT_NE(List("all", true).find("\"actor\":\"handoff resume by ana\""), std::string::npos) << List("all", true);
+  EXPECT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0);
+  EXPECT_NE(out.find("is not paused"), std::string::npos) << out;
+  EXPECT_EQ(Handoff({"resume", "--config", config_, "--target", "nope"}, &out, &err), 2);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(TargetPauseE2eTest, BulkRetryAndDiscardByReasonAndAllOnlyWhenConfirmed) {
+  CreateDatabases(name_);
+  Dst("ALTER TABLE consultants ADD CONSTRAINT rate_cap CHECK (rate < 1000);"
+      "ALTER TABLE consultants ALTER COLUMN name SET NOT NULL");
+  Start();
+  Src("INSERT INTO consultants SELECT 'high' || g || '@x', 'High', 1500, true, 1 FROM generate_series(1, 30) g");
+  Src("INSERT INTO consultants SELECT 'anon' || g || '@x', NULL, 10, true, 1 FROM generate_series(1, 20) g");
+  Src("INSERT INTO consultants VALUES ('ok@x', 'Ok', 100, true, 1)");
+  ASSERT_TRUE(WaitUntil([&] { return List().find("50 open exception(s); 23502: 20; 23514: 30") != std::string::npos; }))
+      << List() << LogTail();
+  std::string out, err;
+  // Without --yes: the count and what it would do; nothing done, exit 2.
+  EXPECT_EQ(Handoff({"exceptions", "discard", "--config", config_, "--target", "erp", "--reason", "23502", "--actor",
+                     "bo", "--note", "test rows"}, &out, &err), 2);
+  EXPECT_NE(out.find("20 open exception(s) of target erp match (reason 23502)"), std::string::npos) << out;
+  EXPECT_NE(out.find("would discard them; nothing done"), std::string::npos) << out;
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--all"}, &out, &err), 2);
+  EXPECT_NE(out.find("50 open exception(s) of target erp match (all reasons)"), std::string::npos) << out;
+  EXPECT_NE(List().find("50 open exception(s)"), std::string::npos) << "nothing done without --yes";
+  // Usage errors: two selections, no selection, --yes with --seq, a bad state.
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--seq", "3", "--all"}, &out,
+                    &err), 2);
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp"}, &out, &err), 2);
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--seq", "3", "--yes"}, &out,
+                    &err), 2);
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--all", "--state", "retried",
+                     "--yes"}, &out, &err), 2);
+
+  // Discard by reason, confirmed.
+  ASSERT_EQ(Handoff({"exceptions", "discard", "--config", config_, "--target", "erp", "--reason", "23502", "--actor",
+                     "bo", "--note", "test rows", "--yes"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("discarded 20 exception(s) of target erp by bo: test rows"), std::string::npos) << out;
+  EXPECT_NE(List().find("30 open exception(s); 23514: 30"), std::string::npos) << List();
+  // Retry before the fix: refused again, all still open, exit 1.
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--reason", "23514", "--yes"},
+                    &out, &err), 1);
+  EXPECT_NE(out.find("retried 30 of 30: 0 applied, 30 parked again"), std::string::npos) << out;
+  EXPECT_NE(List().find("30 open exception(s); 23514: 30"), std::string::npos) << List();
+  // Fix the target, retry all: applied, closed.
+  Dst("ALTER TABLE consultants DROP CONSTRAINT rate_cap");
+  ASSERT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--all", "--yes", "--actor",
+                     "ana"}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("retried 30 of 30: 30 applied, 0 parked again"), std::string::npos) << out;
+  EXPECT_EQ(server_->Dump(dst_db_, "SELECT count(*) FROM consultants WHERE email LIKE 'high%'"), "30\n");
+  EXPECT_EQ(server_->Dump(dst_db_, "SELECT count(*) FROM consultants WHERE email LIKE 'anon%'"), "0\n");
+  EXPECT_NE(List().find("0 open exception(s)"), std::string::npos) << List();
+  const std::string all = List("all", true);
+  EXPECT_EQ(Occurrences(all, "\"state\":\"retried\""), 30u);
+  EXPECT_EQ(Occurrences(all, "\"state\":\"discarded\""), 20u);
+  EXPECT_EQ(Occurrences(all, "\"actor\":\"ana\""), 30u);
+  // Nothing left: a bulk verb says so and succeeds.
+  EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--all"}, &out, &err), 0);
+  EXPECT_NE(out.find("0 open exception(s) of target erp match"), std::string::npos) << out;
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace handoff::testing
