@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <map>
 #include <optional>
 #include <vector>
 
 #include "handoff/engine/clock.h"
+#include "pause_cli.h"
 #include "handoff/engine/event_json.h"
 
 namespace handoff {
@@ -154,11 +156,21 @@ std::string EngineStatusJson(const EngineComponents& c, const EngineFlags& flags
   for (size_t i = 0; i < v.targets.size(); ++i) {
     const TargetView& t = v.targets[i];
     out += fmt::format("{}{{\"name\":{},{},\"applied_seq\":{},\"lag_changes\":{},\"lag_seconds\":{:.3f},"
-                       "\"changes_applied\":{}}}",
+                       "\"changes_applied\":{},\"paused\":{}}}",
                        i ? "," : "", Quoted(t.name), HealthJson(t.health), t.applied, t.lag_changes, t.lag_seconds,
-                       t.changes_applied);
+                       t.changes_applied, PauseStatusJson(c.journal, t.name));
   }
-  return out + "]}";
+  out += "],\"exceptions_by_reason\":{";
+  auto open = c.journal->Exceptions(ExceptionState::kOpen);
+  std::map<std::string, size_t> by_code;
+  size_t n_open = 0;
+  if (open.ok()) {
+    n_open = open->size();
+    for (const auto& r : *open) ++by_code[r.code];
+  }
+  size_t k = 0;
+  for (const auto& [code, n] : by_code) out += fmt::format("{}{}:{}", k++ ? "," : "", Quoted(code), n);
+  return out + fmt::format("}},\"exceptions_open\":{}}}", n_open);
 }
 
 std::string EngineStatusText(const EngineComponents& c, const EngineFlags& flags) {
@@ -189,8 +201,16 @@ std::string EngineStatusText(const EngineComponents& c, const EngineFlags& flags
   for (const auto& t : v.targets) {
     out += fmt::format("  {:<12} {}\n    applied seq {}, lag {} changes, {:.1f} s\n", t.name, Describe(t.health),
                        t.applied, t.lag_changes, t.lag_seconds);
+    out += PauseStatusText(c.journal, t.name);
     if (!t.health.last_error.empty() && t.health.last_error != t.health.reason)
       out += "    last error: " + t.health.last_error + "\n";
+  }
+  auto open = c.journal->Exceptions(ExceptionState::kOpen);
+  if (open.ok()) {
+    std::map<std::string, size_t> by_code;
+    for (const auto& r : *open) ++by_code[r.code];
+    out += fmt::format("exceptions open: {}\n", open->size());
+    for (const auto& [code, n] : by_code) out += fmt::format("  {:<14} {}\n", code, n);
   }
   return out;
 }

@@ -192,7 +192,10 @@ TEST_F(PgApplierTest, AppliedWritesCarryTheHandoffOrigin) {
   RunningApplier a(Options({"t"}));
   ASSERT_TRUE(WaitApplied(a, last));
   Sql("INSERT INTO t VALUES (3, 'local write')");
-  EXPECT_EQ(Count("SELECT count(*) FROM pg_replication_origin WHERE roname LIKE 'handoff\\_%'"), 1);
+  // The pipeline's own origin: handoff_<first 16 digits of the journal id>_<target>.
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_replication_origin WHERE roname = 'handoff_" + journal_->id().substr(0, 16) +
+                  "_erp'"),
+            1);
   // Every change decodes; only the local write survives the only-local filter.
   // (The server runs with synchronous_commit=off: wait until the WAL is flushed.)
   ASSERT_TRUE(WaitUntil([&] {

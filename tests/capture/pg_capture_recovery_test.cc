@@ -237,7 +237,11 @@ TEST_F(CaptureTest, CrashMidSnapshotResnapshotsWithFreshSlotAndPublication) {
   ASSERT_TRUE(WaitSnapshotDone());
   auto reads = Events(Op::kRead);
   ASSERT_EQ(reads.size(), 3u + 11);
-  for (size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(reads[i].position, (SourcePosition{0, i + 1}));
+  // The interrupted rows predate snapshot attempts (positions {0, n}); the
+  // new attempt's rows are {0, 1 << 40 | n}, above every one of them.
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(reads[i].position, (SourcePosition{0, i + 1}));
+  for (size_t i = 3; i < reads.size(); ++i)
+    EXPECT_EQ(reads[i].position, (SourcePosition{0, (uint64_t{1} << 40) + i - 2}));
   std::vector<ChangeEvent> fresh(reads.begin() + 3, reads.end());
   ExpectExactlyOnce(fresh, 1, 11);
   EXPECT_EQ(fresh[0].key_columns, std::vector<std::string>{"id"});
