@@ -43,8 +43,12 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
       if (!first) counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
       first = false;
       bool progress = false;
-      Status st = RunSession(&progress);
+      bool refused = false;
+      Status st = RunSession(&progress, &refused);
       if (stop_.load()) break;
+      // The source's tables cannot be captured as configured (table_checks.h):
+      // retrying cannot help, and the publication was left alone.
+      if (refused) return st;
       if (progress) backoff = options_.min_backoff;
       milliseconds delay = Jitter(backoff);
       LogWarn("capture", "source {}: {}; retrying in {} ms", options_.source.name, st.ToString(), delay.count());
@@ -64,7 +68,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
   const CaptureCounters& counters() const override { return counters_; }
 
  private:
-  Status RunSession(bool* progress) {
+  Status RunSession(bool* progress, bool* refused) {
     if (!client_) {
       // A short Hello timeout keeps Stop() prompt; an unanswered Hello is retried.
       auto client = AgentClient::Connect(options_.context, {options_.intake_endpoint, options_.source.name,
@@ -83,6 +87,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
     CaptureSession session(std::move(ctx));
     Status st = session.Run();
     *progress = session.made_progress();
+    *refused = session.refused();
     if (st.ok() || st.code() == StatusCode::kCancelled) return st;
     // Start the next session from a clean engine connection.
     Status reset = client_->Reset();
@@ -114,6 +119,16 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
 };
 
 }  // namespace
+
+bool CaptureCounters::AddUnrouted(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ++unrouted_[table] == 1;
+}
+
+std::vector<std::pair<std::string, uint64_t>> CaptureCounters::Unrouted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {unrouted_.begin(), unrouted_.end()};
+}
 
 Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions options) {
   const SourceConfig& src = options.source;
