@@ -75,6 +75,15 @@ int CmdValidate(const std::string& path) {
     }
     ++checked;
     for (const auto& p : report->problems) problems.push_back(fmt::format("{}: source {}: {}", path, s.name, p));
+    if (!report->ok() || s.partitions != "each") continue;
+    for (const auto& r : cfg.routes) {  // a route may name a partition: one that exists
+      if (r.from_source != s.name) continue;
+      bool found = false;
+      for (const auto& rel : report->relations) found |= rel.schema == r.from_schema && rel.table == r.from_table;
+      if (!found)
+        problems.push_back(fmt::format("{}: route from {}.{}.{}: the source captures no such table or partition",
+                                       path, r.from_source, r.from_schema, r.from_table));
+    }
   }
   for (const auto& u : unchecked) std::fprintf(stderr, "handoff: %s\n", u.c_str());
   if (!problems.empty()) {

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <limits>
-#include <tuple>
 
 #include "handoff/engine/clock.h"
 #include "handoff/engine/log.h"
@@ -72,19 +71,7 @@ Status CaptureSession::PreparePublication(PgConnection* conn) {
                               " SET (" + via_root + ")";
   HANDOFF_RETURN_IF_ERROR(conn->Exec(sql).status());
   // The snapshot reads what the stream carries: the routed relations.
-  std::vector<TableName> read;
-  for (const auto& t : ctx_.tables) {
-    if (partitioned_.count(t.schema + "." + t.table) && source_.partitions == "each") {
-      for (const auto& [name, route] : routes_)
-        if (route.configured == t.schema + "." + t.table) read.push_back(route.name);
-    } else if (auto it = routes_.find(t.schema + "." + t.table); it != routes_.end()) {
-      read.push_back(it->second.name);
-    }
-  }
-  std::sort(read.begin(), read.end(), [](const TableName& a, const TableName& b) {
-    return std::tie(a.schema, a.table) < std::tie(b.schema, b.table);
-  });
-  ctx_.tables = std::move(read);
+  ctx_.tables = snapshot_tables_;
   return Status::OK();
 }
 
@@ -113,8 +100,20 @@ Status CaptureSession::LoadRoutes(PgConnection* conn) {
         fmt::format("source {}: its tables cannot be captured as configured: {}", source_.name, report->Summary()));
   }
   routes_.clear();
+  snapshot_tables_.clear();
+  const bool each = source_.partitions == "each";
   for (const auto& r : report->relations) {
-    routes_[r.schema + "." + r.table] = Route{TableName{r.schema, r.table, r.key}, r.configured};
+    const std::string name = r.schema + "." + r.table;
+    if (!each && name != r.configured) {
+      // A partition in `root` mode: captured under its root's name.
+      auto root = ParseTableName(r.configured);
+      if (!root.ok()) return root.status();
+      root->key = r.key;
+      routes_[name] = Route{*root, true};
+      continue;
+    }
+    routes_[name] = Route{TableName{r.schema, r.table, r.key}, false};
+    snapshot_tables_.push_back(routes_[name].name);
   }
   partitioned_ = {report->partitioned.begin(), report->partitioned.end()};
   routes_loaded_ = true;
@@ -311,7 +310,7 @@ Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
   return Status::OK();
 }
 
-Status CaptureSession::Captured(const PgRelation& rel, const TableName** route) {
+Status CaptureSession::Captured(const PgRelation& rel, bool truncate, const TableName** route) {
   *route = nullptr;
   const std::string name = rel.schema + "." + rel.table;
   if (!routes_loaded_) {
@@ -329,6 +328,18 @@ Status CaptureSession::Captured(const PgRelation& rel, const TableName** route) 
         reloaded_.insert(name).second) {
       HANDOFF_RETURN_IF_ERROR(ReloadRoutes());
       it = routes_.find(name);
+    }
+    if (it != routes_.end() && it->second.partition && truncate) {
+      // Only WAL decoded while the publication did not publish through the
+      // root names a partition; its truncate cannot be applied to the root's rows.
+      if (ctx_.counters->AddUnrouted(name)) {
+        LogError("capture",
+                 "source {}: a TRUNCATE of partition {} alone is not captured: {} is captured through its root, "
+                 "and truncating the root's rows would remove the other partitions' too (counted in "
+                 "handoff_capture_unrouted_total)",
+                 source_.name, name, name);
+      }
+      return Status::OK();
     }
     if (it != routes_.end()) {
       *route = &it->second.name;
@@ -379,14 +390,14 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
     std::vector<std::pair<const PgRelation*, const TableName*>> captured;
     for (const auto& rel : m.truncated) {
       const TableName* route = nullptr;
-      HANDOFF_RETURN_IF_ERROR(Captured(*rel, &route));
+      HANDOFF_RETURN_IF_ERROR(Captured(*rel, /*truncate=*/true, &route));
       if (route != nullptr) captured.emplace_back(rel.get(), route);
     }
     for (size_t i = 0; i < captured.size(); ++i) {
       const auto& [rel, route] = captured[i];
       ChangeEvent ev = NewEvent(Op::kTruncate, {txn_lsn_, ++txn_ordinal_});
-      ev.schema = rel->schema;
-      ev.table = rel->table;
+      ev.schema = route->schema;
+      ev.table = route->table;
       ev.key_columns = KeyOf(*rel, *route);
       ev.truncate_options = m.flags & (kTruncateCascade | kTruncateRestartIdentity);
       ev.truncate_index = static_cast<uint32_t>(i);
@@ -402,12 +413,12 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
   }
   const PgRelation& rel = *m.relation;
   const TableName* route = nullptr;
-  HANDOFF_RETURN_IF_ERROR(Captured(rel, &route));
+  HANDOFF_RETURN_IF_ERROR(Captured(rel, /*truncate=*/false, &route));
   if (route == nullptr) return Status::OK();
   Op op = m.kind == Kind::kInsert ? Op::kInsert : m.kind == Kind::kUpdate ? Op::kUpdate : Op::kDelete;
   ChangeEvent ev = NewEvent(op, {txn_lsn_, ++txn_ordinal_});
-  ev.schema = rel.schema;
-  ev.table = rel.table;
+  ev.schema = route->schema;
+  ev.table = route->table;
   ev.key_columns = KeyOf(rel, *route);
   ev.has_before = m.old_kind != 0;
   ev.before = m.old_tuple;

@@ -92,9 +92,10 @@ class CaptureSession {
   Status HandleStandaloneMessage(const PgOutputMessage& m);
   Status Finish();
 
-  // Sets *route to the captured table `rel` is, or nullptr (then the change
-  // was counted and, the first time for `rel`, logged as unrouted).
-  Status Captured(const PgRelation& rel, const TableName** route);
+  // Sets *route to the table a change of `rel` (a truncate with `truncate`)
+  // is captured as, or nullptr (then the change was counted and, the first
+  // time for `rel`, logged as unrouted).
+  Status Captured(const PgRelation& rel, bool truncate, const TableName** route);
   // The key columns of a change of `rel` captured as `route`.
   static std::vector<std::string> KeyOf(const PgRelation& rel, const TableName& route);
   ChangeEvent NewEvent(Op op, SourcePosition position) const;
@@ -124,10 +125,11 @@ class CaptureSession {
   // Routes: "schema.table" of a stream relation -> the table it is captured as.
   bool routes_loaded_ = false;
   struct Route {
-    TableName name;          // the relation, with its key
-    std::string configured;  // the configured table it belongs to
+    TableName name;          // what its changes are captured as, with the key
+    bool partition = false;  // a leaf partition captured as its root (`root` mode)
   };
   std::unordered_map<std::string, Route> routes_;
+  std::vector<TableName> snapshot_tables_;  // what the snapshot reads, in order
   std::unordered_set<std::string> partitioned_;  // configured partitioned tables
   std::unordered_set<std::string> reloaded_;     // relations a reload was tried for
 

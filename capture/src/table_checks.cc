@@ -174,8 +174,10 @@ Status CheckTable(PgConnection* conn, const SourceConfig& source, const TableNam
       report->problems.push_back(problem);
       continue;
     }
-    // Through the root, rows carry the root's key; a FULL partition is fine then.
-    if (each) report->relations.push_back({leaf.schema, leaf.table, configured, leaf_key});
+    // Through the root, rows carry the root's name and key (a FULL partition
+    // is fine then); a partition's own name only comes from WAL decoded
+    // while the publication did not publish through the root.
+    report->relations.push_back({leaf.schema, leaf.table, configured, each ? leaf_key : key});
   }
   return Status::OK();
 }

@@ -272,11 +272,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         for (size_t j = 0; j < tables.size(); ++j) {
           const std::string at = path + ".tables[" + std::to_string(j) + "]";
           YAML::Node entry = tables[j];
-          YAML::Node name = entry;
-          if (entry.IsMap()) {  // { table: schema.table, key: [col, ...] }
-            r.CheckKeys(entry, at, {"table", "key"});
-            name = entry["table"];
-          }
+          if (entry.IsMap()) r.CheckKeys(entry, at, {"table", "key"});  // { table: schema.table, key: [col, ...] }
+          // (A fresh node: assigning to a yaml-cpp Node would rewrite the entry it shares.)
+          YAML::Node name = entry.IsMap() ? entry["table"] : entry;
           std::vector<std::string> parts;
           std::string t = name.IsScalar() ? name.Scalar() : "";
           if (!SplitQualified(t, 2, &parts)) {
@@ -376,7 +374,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           if (sc == nullptr) {
             problems.Add(n["from"], path + ".from", "names no configured source '" + f[0] + "'");
           } else {
-            bool listed = sc->kind != "postgres" && sc->tables.empty();
+            // With `partitions: each` a route names a partition of a listed table
+            // (`config validate` checks it against the source).
+            bool listed = (sc->kind != "postgres" && sc->tables.empty()) || sc->partitions == "each";
             for (const auto& tbl : sc->tables) listed |= (tbl == f[1] + "." + f[2]);
             if (!listed)
               problems.Add(n["from"], path + ".from", "table " + f[1] + "." + f[2] + " is not in the tables of source '" + f[0] + "'");

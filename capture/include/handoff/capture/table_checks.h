@@ -28,7 +28,7 @@ namespace handoff {
 // `partitions: each` mode one leaf partition of a configured partitioned table.
 struct CapturedRelation {
   std::string schema, table;
-  std::string configured;        // the configured "schema.table" it belongs to
+  std::string configured;        // the configured "schema.table" it is (or is a partition of)
   std::vector<std::string> key;  // the columns that identify a row, in key order
 };
 
@@ -37,7 +37,8 @@ struct SourceTableReport {
   // when every table passed.
   std::vector<std::string> problems;
   // The relations capture routes, when there are no problems: the configured
-  // tables, or their leaf partitions in `each` mode for partitioned ones.
+  // tables, then the leaf partitions of partitioned ones (with the root's key
+  // in `root` mode, their own in `each` mode), in configuration order.
   std::vector<CapturedRelation> relations;
   // Configured tables that are partitioned ("schema.table").
   std::vector<std::string> partitioned;
