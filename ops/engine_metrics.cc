@@ -46,6 +46,10 @@ void CaptureSeries(const EngineComponents& c, MetricsText* m) {
              [](const SourceAgentStats& s) { return s.malformed; });
   per_source("handoff_capture_reconnects_total", "Capture sessions restarted after a failure.",
              [](const SourceAgentStats& s) { return s.reconnects; });
+  m->Family("handoff_capture_unrouted_total", "counter",
+            "Changes the source's stream carried for a relation that is no configured table (not captured).");
+  for (const auto& [source, st] : stats)
+    for (const auto& [table, n] : st.unrouted) m->Sample({{"source", source}, {"table", table}}, n);
   m->Family("handoff_capture_confirmed_lsn", "gauge", "Last flush LSN confirmed to the source server.");
   for (const auto& [source, st] : stats) m->Sample({{"source", source}}, st.confirmed_lsn);
   m->Family("handoff_source_up", "gauge",

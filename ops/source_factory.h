@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "handoff/engine/config.h"
 #include "handoff/engine/health.h"
@@ -20,6 +22,8 @@ struct SourceAgentStats {
   uint64_t malformed = 0;   // bad input seen (Debezium lines, webhook bodies)
   uint64_t reconnects = 0;  // PostgreSQL sessions restarted
   uint64_t confirmed_lsn = 0;
+  // PostgreSQL: changes of relations that are no configured table, per "schema.table".
+  std::vector<std::pair<std::string, uint64_t>> unrouted;
 };
 
 class SourceAgent {

@@ -1,6 +1,7 @@
 #include "chunk_writer.h"
 
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -114,6 +115,14 @@ std::string UpsertSql(const TableMeta& meta, const std::vector<bool>& present, c
   std::string set = SetList(meta, present, "EXCLUDED.");
   return "INSERT INTO " + meta.quoted + " AS t (" + ColumnList(meta, present, "") + ") OVERRIDING SYSTEM VALUE " +
          values + " ON CONFLICT (" + KeyList(meta) + ") DO " + (set.empty() ? "NOTHING" : "UPDATE SET " + set);
+}
+
+// " RESTART IDENTITY CASCADE" as the source's TRUNCATE had them.
+std::string TruncateOptions(const ChangeEvent& ev) {
+  std::string out;
+  if (ev.truncate_options & kTruncateRestartIdentity) out += " RESTART IDENTITY";
+  if (ev.truncate_options & kTruncateCascade) out += " CASCADE";
+  return out;
 }
 
 // Writes the collapsed rows of one table.
@@ -276,7 +285,7 @@ Status ChunkWriter::WriteOne(const PendingChange& change) {
     };
     switch (op.kind) {
       case RowOp::Kind::kTruncate:
-        sql = "TRUNCATE " + meta.quoted;
+        sql = "TRUNCATE " + meta.quoted + TruncateOptions(change.event);
         break;
       case RowOp::Kind::kDelete:
         sql = "DELETE FROM " + meta.quoted + where_key(key_values(op.image));
@@ -306,6 +315,14 @@ Status ChunkWriter::WriteOne(const PendingChange& change) {
     HANDOFF_RETURN_IF_ERROR(conn_->Query(sql, params));
   }
   return Status::OK();
+}
+
+Status ChunkWriter::WriteTruncate(const std::vector<PendingChange>& group) {
+  std::string list;
+  std::set<std::string> named;  // two source tables routed to one target table: named once
+  for (const PendingChange& c : group)
+    if (named.insert(c.meta->quoted).second) list += (list.empty() ? "" : ", ") + c.meta->quoted;
+  return conn_->Exec("TRUNCATE " + list + TruncateOptions(group.front().event));
 }
 
 Status ChunkWriter::DropStages(const std::vector<std::shared_ptr<const TableMeta>>& tables) {

@@ -60,6 +60,11 @@ class ChunkWriter {
   // REQUIRES: a transaction is open.
   Status WriteOne(const PendingChange& change);
 
+  // Truncates the tables of one TRUNCATE statement (one change each, all of
+  // one group) with one statement and the options of the source's.
+  // REQUIRES: a transaction is open; `group` is not empty.
+  Status WriteTruncate(const std::vector<PendingChange>& group);
+
   // Drops the staging tables of `tables` (after a failure that may come from
   // a stale table definition). REQUIRES: not inside a failed transaction.
   Status DropStages(const std::vector<std::shared_ptr<const TableMeta>>& tables);

@@ -13,6 +13,12 @@
 // is written (ChunkWriter, set-based) inside the open transaction, so a source
 // transaction of any size needs only one chunk of memory.
 //
+// Truncates. A TRUNCATE naming several captured tables arrives as a group of
+// truncate events (truncate_index 0..count-1, consecutive in their source's
+// transaction). The routed members are gathered and applied as one TRUNCATE
+// statement with the source's options, so tables tied by a foreign key go
+// together (one at a time, the referenced one fails with 0A000).
+//
 // Failures. Each chunk runs under a savepoint. A permanent error (data,
 // constraint) rolls back to it and re-applies the chunk change by change, each
 // under its own savepoint; a change that fails is parked in the journal's
@@ -115,6 +121,10 @@ class PgApplierImpl final : public PgApplier {
   Status ReadAppliedPosition();
   Status ApplyEntry(JournalEntry& entry);
   Status AddChange(uint64_t seq, bool boundary, const RouteConfig& route, ChangeEvent&& ev);
+  // Gathers a member of a multi-table truncate; applies the group once complete.
+  Status AddTruncateMember(uint64_t seq, bool boundary, ChangeEvent&& ev);
+  // Applies what was gathered of `source`'s truncate group, if any.
+  Status FinishTruncate(const std::string& source);
   Status Begin();
   Status FlushChunk();
   Status ApplyOne(const PendingChange& change);
@@ -169,6 +179,12 @@ class PgApplierImpl final : public PgApplier {
   bool in_txn_ = false;
   std::set<std::string> open_sources_;  // sources with a transaction whose kCommit is unread
   std::vector<PendingChange> chunk_;
+  struct TruncateGroup {
+    uint32_t count = 0;  // tables of the statement
+    uint32_t next = 0;   // index of the next member expected
+    std::vector<PendingChange> members;  // the routed ones
+  };
+  std::map<std::string, TruncateGroup> truncates_;  // per source: a group being gathered
   uint64_t txn_rows_ = 0;
   uint64_t txn_exceptions_ = 0;
 };
@@ -427,6 +443,8 @@ Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
   if (entry.seq < next_seq_) return Status::OK();  // defensive: never apply twice in a run
   next_seq_ = entry.seq + 1;
   last_seq_ = entry.seq;
+  const bool grouped = ev.op == Op::kTruncate && ev.truncate_count > 1 && only_.empty();
+  if (!grouped && !truncates_.empty()) HANDOFF_RETURN_IF_ERROR(FinishTruncate(ev.source));
   if (ev.op == Op::kCommit) {
     open_sources_.erase(ev.source);
     return Status::OK();
@@ -434,10 +452,11 @@ Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
   if (ev.op == Op::kMessage) return Status::OK();
   const bool boundary = open_sources_.empty();  // every source transaction before this entry is whole
   if (IsTransactional(ev)) open_sources_.insert(ev.source);
-  if (!only_.empty()) {
+  if (!only_.empty()) {  // a retried member of a truncate group is applied on its own
     if (only_.count(entry.seq) == 0) return Status::OK();
     if (opts_.replacement) ev = *opts_.replacement;
   }
+  if (grouped) return AddTruncateMember(entry.seq, boundary, std::move(ev));
   auto it = routes_.find({ev.source, ev.schema, ev.table});
   if (it == routes_.end()) return Status::OK();  // not for this target
   return AddChange(entry.seq, boundary, it->second, std::move(ev));
@@ -465,6 +484,74 @@ Status PgApplierImpl::AddChange(uint64_t seq, bool boundary, const RouteConfig& 
   }
   chunk_.push_back(std::move(change));
   if (chunk_.size() >= kChunkRows) return FlushChunk();
+  return Status::OK();
+}
+
+Status PgApplierImpl::AddTruncateMember(uint64_t seq, bool boundary, ChangeEvent&& ev) {
+  const std::string source = ev.source;
+  TruncateGroup& group = truncates_[source];
+  if (ev.truncate_index == 0 || ev.truncate_index != group.next || ev.truncate_count != group.count) {
+    // A new statement; a group cut short (never expected) is applied as far as it came.
+    if (!group.members.empty()) HANDOFF_RETURN_IF_ERROR(FinishTruncate(source));
+    TruncateGroup& fresh = truncates_[source];
+    fresh.count = ev.truncate_count;
+    fresh.next = ev.truncate_index;
+  }
+  TruncateGroup& g = truncates_[source];
+  g.next = ev.truncate_index + 1;
+  const bool last = g.next >= g.count;
+  auto route = routes_.find({ev.source, ev.schema, ev.table});
+  if (route != routes_.end()) {
+    const RouteConfig& r = route->second;
+    auto meta = catalog_.Get(*conn_, r.to_schema, r.to_table);
+    if (!meta.ok()) {
+      if (meta.status().IsUnavailable()) return meta.status();
+      const bool missing = meta.status().code() == StatusCode::kNotFound;
+      // A condition of the whole target: the target pauses at the statement's
+      // first member, none of it applied (the retry reads the group again).
+      const uint64_t first = g.members.empty() ? seq : g.members.front().seq;
+      const bool first_boundary = g.members.empty() ? boundary : g.members.front().boundary;
+      truncates_.erase(source);
+      HANDOFF_RETURN_IF_ERROR(FlushChunk());
+      return Refused(first, first_boundary, r.to_schema + "." + r.to_table, nullptr, ev,
+                     missing ? "42P01" : "no_primary_key", meta.status().message());
+    } else {
+      PendingChange change{seq, *meta, {}, std::move(ev)};
+      change.boundary = boundary;
+      HANDOFF_RETURN_IF_ERROR(apply::BuildRowOps(**meta, change.event, &change.ops));
+      g.members.push_back(std::move(change));
+    }
+  }
+  return last ? FinishTruncate(source) : Status::OK();
+}
+
+Status PgApplierImpl::FinishTruncate(const std::string& source) {
+  auto it = truncates_.find(source);
+  if (it == truncates_.end()) return Status::OK();
+  std::vector<PendingChange> members = std::move(it->second.members);
+  truncates_.erase(it);
+  if (members.empty()) return Status::OK();
+  HANDOFF_RETURN_IF_ERROR(FlushChunk());
+  HANDOFF_RETURN_IF_ERROR(Begin());
+  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("SAVEPOINT handoff_change")));
+  Status st = writer_->WriteTruncate(members);
+  if (st.ok()) {
+    HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("RELEASE SAVEPOINT handoff_change")));
+    txn_rows_ += members.size();
+    return Status::OK();
+  }
+  if (st.IsUnavailable()) return st;
+  const std::string code = conn_->last_sqlstate(), message = conn_->last_message();
+  HANDOFF_RETURN_IF_ERROR(
+      AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_change; RELEASE SAVEPOINT handoff_change")));
+  // The statement failed as a whole: a condition of the target (privilege,
+  // a missing table) pauses it at the first member; anything else parks
+  // every member with its reason.
+  if (IsTargetRefusal(code))
+    return Refused(members.front().seq, members.front().boundary, members.front().meta->Name(),
+                   members.front().meta.get(), members.front().event, code, message);
+  for (const PendingChange& m : members)
+    HANDOFF_RETURN_IF_ERROR(Park(m.seq, m.meta->Name(), m.meta.get(), m.event, code, message));
   return Status::OK();
 }
 
@@ -607,6 +694,7 @@ void PgApplierImpl::Rollback() {
   if (in_txn_ && conn_ && conn_->alive()) (void)conn_->Exec("ROLLBACK");
   in_txn_ = false;
   chunk_.clear();
+  truncates_.clear();
   open_sources_.clear();
   txn_rows_ = txn_exceptions_ = 0;
   last_seq_ = committed_seq_;

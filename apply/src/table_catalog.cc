@@ -6,10 +6,11 @@ namespace handoff::apply {
 namespace {
 
 // One row per insertable column: relation oid, name, place in the primary key (or NULL).
+// Only the key columns count, not the INCLUDE columns after them (indnkeyatts).
 constexpr const char* kColumnsSql =
     "SELECT a.attrelid::oid::text, a.attname::text,"
     " (SELECT k.ord FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, ord)"
-    "   WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.n = a.attnum)::text"
+    "   WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.n = a.attnum AND k.ord <= i.indnkeyatts)::text"
     " FROM pg_attribute a"
     " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
     " ORDER BY a.attnum";

@@ -9,6 +9,7 @@
 #include "handoff/engine/clock.h"
 #include "handoff/engine/fault.h"
 #include "handoff/engine/log.h"
+#include "table_checks.h"
 
 namespace handoff {
 namespace {
@@ -61,27 +62,101 @@ Status CaptureSession::Run() {
 // one needs ownership of the tables, so a least-privilege source role uses a
 // publication its table owner made.
 Status CaptureSession::PreparePublication(PgConnection* conn) {
+  // Checked before the publication changes: adding a table that cannot
+  // identify its rows would break the application's next UPDATE of it.
+  HANDOFF_RETURN_IF_ERROR(LoadRoutes(conn));
   std::string list;
   for (const auto& t : ctx_.tables) list += (list.empty() ? "" : ", ") + t.Quoted();
   auto exists = conn->Exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {ctx_.publication});
   if (!exists.ok()) return exists.status();
+  const std::string pub = QuoteIdent(ctx_.publication);
+  // Through the root, a partitioned table's changes carry its own name (and
+  // a row moving between partitions is one update); without it, each
+  // partition's name.
+  const bool want_root = source_.partitions != "each";
+  const std::string via_root = std::string("publish_via_partition_root = ") + (want_root ? "true" : "false");
   if (PQntuples(exists->get()) > 0) {
-    auto listed = conn->Exec("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1",
-                             {ctx_.publication});
+    auto listed = conn->Exec(
+        "SELECT t.schemaname, t.tablename, p.pubviaroot FROM pg_publication p"
+        " LEFT JOIN pg_publication_tables t ON t.pubname = p.pubname WHERE p.pubname = $1",
+        {ctx_.publication});
     if (!listed.ok()) return listed.status();
     std::set<std::pair<std::string, std::string>> have, want;
-    for (int i = 0; i < PQntuples(listed->get()); ++i)
-      have.emplace(PQgetvalue(listed->get(), i, 0), PQgetvalue(listed->get(), i, 1));
+    bool via_root_matches = true;
+    for (int i = 0; i < PQntuples(listed->get()); ++i) {
+      if (!PQgetisnull(listed->get(), i, 0))
+        have.emplace(PQgetvalue(listed->get(), i, 0), PQgetvalue(listed->get(), i, 1));
+      via_root_matches = (PQgetvalue(listed->get(), i, 2)[0] == 't') == want_root || partitioned_.empty();
+    }
     for (const auto& t : ctx_.tables) want.emplace(t.schema, t.table);
-    if (have == want) return Status::OK();
+    if (have == want && via_root_matches) {
+      ctx_.tables = snapshot_tables_;
+      return Status::OK();
+    }
   }
   std::string sql = PQntuples(exists->get()) == 0
-                        ? "CREATE PUBLICATION " + QuoteIdent(ctx_.publication) + " FOR TABLE " + list
-                        : "ALTER PUBLICATION " + QuoteIdent(ctx_.publication) + " SET TABLE " + list;
-  return conn->Exec(sql).status();
+                        ? "CREATE PUBLICATION " + pub + " FOR TABLE " + list + " WITH (" + via_root + ")"
+                        : "ALTER PUBLICATION " + pub + " SET TABLE " + list + "; ALTER PUBLICATION " + pub +
+                              " SET (" + via_root + ")";
+  HANDOFF_RETURN_IF_ERROR(conn->Exec(sql).status());
+  // The snapshot reads what the stream carries: the routed relations.
+  ctx_.tables = snapshot_tables_;
+  return Status::OK();
+}
+
+Status CaptureSession::PrepareResume(PgConnection* conn) {
+  HANDOFF_RETURN_IF_ERROR(LoadRoutes(conn));
+  if (partitioned_.empty()) return Status::OK();
+  auto res = conn->Exec("SELECT pubviaroot FROM pg_publication WHERE pubname = $1", {ctx_.publication});
+  if (!res.ok()) return res.status();
+  if (PQntuples(res->get()) == 0) return Status::OK();  // starting the stream reports it
+  const bool want = source_.partitions != "each";
+  if ((PQgetvalue(res->get(), 0, 0)[0] == 't') == want) return Status::OK();
+  LogInfo("capture", "source {}: setting publish_via_partition_root = {} on publication \"{}\"", source_.name,
+          want, ctx_.publication);
+  return conn
+      ->Exec("ALTER PUBLICATION " + QuoteIdent(ctx_.publication) +
+             " SET (publish_via_partition_root = " + (want ? "true" : "false") + ")")
+      .status();
+}
+
+Status CaptureSession::LoadRoutes(PgConnection* conn) {
+  auto report = CheckSourceTables(conn, source_);
+  if (!report.ok()) return report.status();
+  if (!report->ok()) {
+    refused_ = true;
+    return Status::InvalidArgument(
+        fmt::format("source {}: its tables cannot be captured as configured: {}", source_.name, report->Summary()));
+  }
+  routes_.clear();
+  snapshot_tables_.clear();
+  const bool each = source_.partitions == "each";
+  for (const auto& r : report->relations) {
+    const std::string name = r.schema + "." + r.table;
+    if (!each && name != r.configured) {
+      // A partition in `root` mode: captured under its root's name.
+      auto root = ParseTableName(r.configured);
+      if (!root.ok()) return root.status();
+      root->key = r.key;
+      routes_[name] = Route{*root, true};
+      continue;
+    }
+    routes_[name] = Route{TableName{r.schema, r.table, r.key}, false};
+    snapshot_tables_.push_back(routes_[name].name);
+  }
+  partitioned_ = {report->partitioned.begin(), report->partitioned.end()};
+  routes_loaded_ = true;
+  return Status::OK();
+}
+
+Status CaptureSession::ReloadRoutes() {
+  auto conn = PgConnection::Open(source_.dsn, /*replication=*/false);
+  if (!conn.ok()) return conn.status();
+  return LoadRoutes(&*conn);
 }
 
 Status CaptureSession::CheckSlotExists(PgConnection* conn) {
+  HANDOFF_RETURN_IF_ERROR(PrepareResume(conn));
   auto res = conn->Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {ctx_.slot});
   if (!res.ok()) return res.status();
   if (PQntuples(res->get()) == 0) {
@@ -314,10 +389,59 @@ Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
   return Status::OK();
 }
 
-bool CaptureSession::Captured(const PgRelation& rel) const {
-  for (const auto& t : ctx_.tables)
-    if (t.schema == rel.schema && t.table == rel.table) return true;
-  return false;
+Status CaptureSession::Captured(const PgRelation& rel, bool truncate, const TableName** route) {
+  *route = nullptr;
+  const std::string name = rel.schema + "." + rel.table;
+  if (!routes_loaded_) {
+    for (const auto& t : ctx_.tables) {
+      if (t.schema == rel.schema && t.table == rel.table) {
+        *route = &t;
+        return Status::OK();
+      }
+    }
+  } else {
+    auto it = routes_.find(name);
+    // In `each` mode a partition attached since the routes were read is
+    // routed once they are read again.
+    if (it == routes_.end() && source_.partitions == "each" && !partitioned_.count(name) &&
+        reloaded_.insert(name).second) {
+      HANDOFF_RETURN_IF_ERROR(ReloadRoutes());
+      it = routes_.find(name);
+    }
+    if (it != routes_.end() && it->second.partition && truncate) {
+      // Only WAL decoded while the publication did not publish through the
+      // root names a partition; its truncate cannot be applied to the root's rows.
+      if (ctx_.counters->AddUnrouted(name)) {
+        LogError("capture",
+                 "source {}: a TRUNCATE of partition {} alone is not captured: {} is captured through its root, "
+                 "and truncating the root's rows would remove the other partitions' too (counted in "
+                 "handoff_capture_unrouted_total)",
+                 source_.name, name, name);
+      }
+      return Status::OK();
+    }
+    if (it != routes_.end()) {
+      *route = &it->second.name;
+      return Status::OK();
+    }
+    // A TRUNCATE of a partitioned table names it besides its partitions,
+    // which in `each` mode carry the rows.
+    if (partitioned_.count(name)) return Status::OK();
+  }
+  if (ctx_.counters->AddUnrouted(name)) {
+    LogError("capture",
+             "source {}: the stream carries changes of {}, which is not a configured table (nor a partition of "
+             "one); they are not captured and are counted in handoff_capture_unrouted_total. Add the table to "
+             "the source's tables, or remove it from publication \"{}\"",
+             source_.name, name, ctx_.publication);
+  }
+  return Status::OK();
+}
+
+std::vector<std::string> CaptureSession::KeyOf(const PgRelation& rel, const TableName& route) {
+  // FULL marks every column as key; the checked key says which identify a row.
+  if (rel.replica_identity == 'f' && !route.key.empty()) return route.key;
+  return rel.key_columns;
 }
 
 ChangeEvent CaptureSession::NewEvent(Op op, SourcePosition position) const {
@@ -340,12 +464,23 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
   if (!txn_open_) return Status::Corruption(fmt::format("'{}' change outside a transaction", static_cast<char>(m.kind)));
   if (txn_skip_) return Status::OK();  // the engine's own write: echo suppression
   if (m.kind == Kind::kTruncate) {
+    // One statement's tables stay one group with its options: a target
+    // truncates them together (tables tied by a foreign key need that).
+    std::vector<std::pair<const PgRelation*, const TableName*>> captured;
     for (const auto& rel : m.truncated) {
-      if (!Captured(*rel)) continue;
+      const TableName* route = nullptr;
+      HANDOFF_RETURN_IF_ERROR(Captured(*rel, /*truncate=*/true, &route));
+      if (route != nullptr) captured.emplace_back(rel.get(), route);
+    }
+    for (size_t i = 0; i < captured.size(); ++i) {
+      const auto& [rel, route] = captured[i];
       ChangeEvent ev = NewEvent(Op::kTruncate, {txn_lsn_, ++txn_ordinal_});
-      ev.schema = rel->schema;
-      ev.table = rel->table;
-      ev.key_columns = rel->key_columns;
+      ev.schema = route->schema;
+      ev.table = route->table;
+      ev.key_columns = KeyOf(*rel, *route);
+      ev.truncate_options = m.flags & (kTruncateCascade | kTruncateRestartIdentity);
+      ev.truncate_index = static_cast<uint32_t>(i);
+      ev.truncate_count = static_cast<uint32_t>(captured.size());
       HANDOFF_RETURN_IF_ERROR(AddEvent(std::move(ev)));
     }
     return Status::OK();
@@ -356,12 +491,14 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
     return AddEvent(std::move(ev));
   }
   const PgRelation& rel = *m.relation;
-  if (!Captured(rel)) return Status::OK();
+  const TableName* route = nullptr;
+  HANDOFF_RETURN_IF_ERROR(Captured(rel, /*truncate=*/false, &route));
+  if (route == nullptr) return Status::OK();
   Op op = m.kind == Kind::kInsert ? Op::kInsert : m.kind == Kind::kUpdate ? Op::kUpdate : Op::kDelete;
   ChangeEvent ev = NewEvent(op, {txn_lsn_, ++txn_ordinal_});
-  ev.schema = rel.schema;
-  ev.table = rel.table;
-  ev.key_columns = rel.key_columns;
+  ev.schema = route->schema;
+  ev.table = route->table;
+  ev.key_columns = KeyOf(rel, *route);
   ev.has_before = m.old_kind != 0;
   ev.before = m.old_tuple;
   ev.after = m.new_tuple;

@@ -12,8 +12,17 @@
 //   the transaction's end  a kCommit event {commit_lsn, k+1}; once it has been
 //                          seen the batch upto is {commit_lsn, UINT64_MAX}
 // Transactions from the replication origin "handoff" (the engine's own
-// writes) and changes of unconfigured tables send no events but still move
-// `upto`, so the flush LSN advances past them.
+// writes) send no events but still move `upto`, so the flush LSN advances
+// past them. So do changes of relations that are no configured table, but
+// those are logged (once per relation) and counted, never passed in silence.
+//
+// Tables. Before the publication is created or changed, and before a resumed
+// session streams, the configured tables are checked (table_checks.h); a
+// problem ends the session with refused() set and the publication untouched.
+// The check also gives the routes: which relations of the stream are
+// captured, under which name, with which key. Partitioned tables are
+// published through their root (publish_via_partition_root), or with
+// `partitions: each` every leaf partition is captured as its own table.
 //
 // Thread-safety: not thread-safe; runs on the agent thread. `stop` may be set
 // from any thread.
@@ -23,6 +32,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "flush_tracker.h"
@@ -60,10 +71,22 @@ class CaptureSession {
   // True once streaming ran long enough that the next failure deserves a
   // fresh (minimal) backoff.
   bool made_progress() const { return made_progress_; }
+  // True when the source's tables failed the checks: retrying cannot help.
+  bool refused() const { return refused_; }
 
  private:
   Status Snapshot(PgConnection* repl);
+  // Checks the tables, then creates or updates the publication; replaces
+  // ctx_.tables with the relations the snapshot reads (with their keys).
   Status PreparePublication(PgConnection* conn);
+  // On a resumed session: checks the tables and sets the publication's
+  // publish_via_partition_root when partitioned tables need it.
+  Status PrepareResume(PgConnection* conn);
+  // Runs the table checks over `conn` and takes the routes from them.
+  Status LoadRoutes(PgConnection* conn);
+  // LoadRoutes over a connection of its own (a partition attached while
+  // streaming in `each` mode).
+  Status ReloadRoutes();
   Status CheckSlotExists(PgConnection* conn);
   Status Stream(PgConnection* repl);
   Status HandleMessage(const PgOutputMessage& m);
@@ -71,7 +94,12 @@ class CaptureSession {
   Status HandleStandaloneMessage(const PgOutputMessage& m);
   Status Finish();
 
-  bool Captured(const PgRelation& rel) const;
+  // Sets *route to the table a change of `rel` (a truncate with `truncate`)
+  // is captured as, or nullptr (then the change was counted and, the first
+  // time for `rel`, logged as unrouted).
+  Status Captured(const PgRelation& rel, bool truncate, const TableName** route);
+  // The key columns of a change of `rel` captured as `route`.
+  static std::vector<std::string> KeyOf(const PgRelation& rel, const TableName& route);
   ChangeEvent NewEvent(Op op, SourcePosition position) const;
   // Queues an event (dropped when not above the resume position) and sends
   // the batch once full, waiting for credit.
@@ -94,6 +122,18 @@ class CaptureSession {
   FlushTracker tracker_;
   ReplicationStream* stream_ = nullptr;  // set while streaming
   bool made_progress_ = false;
+  bool refused_ = false;
+
+  // Routes: "schema.table" of a stream relation -> the table it is captured as.
+  bool routes_loaded_ = false;
+  struct Route {
+    TableName name;          // what its changes are captured as, with the key
+    bool partition = false;  // a leaf partition captured as its root (`root` mode)
+  };
+  std::unordered_map<std::string, Route> routes_;
+  std::vector<TableName> snapshot_tables_;  // what the snapshot reads, in order
+  std::unordered_set<std::string> partitioned_;  // configured partitioned tables
+  std::unordered_set<std::string> reloaded_;     // relations a reload was tried for
 
   AppendBatch pending_;
   bool pending_dirty_ = false;  // upto moved past what was sent

@@ -45,11 +45,15 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
       if (!first) counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
       first = false;
       bool progress = false;
-      Status st = RunSession(&progress);
+      bool refused = false;
+      Status st = RunSession(&progress, &refused);
       if (stop_.load()) break;
       if (progress) backoff = options_.min_backoff;
       milliseconds delay = Jitter(backoff);
-      ReportFailure(st, delay);
+      // The source's tables cannot be captured as configured (table_checks.h):
+      // the publication was left alone, and the source is failed until a
+      // person fixes the tables (it is retried, so no restart is needed).
+      ReportFailure(st, delay, refused);
       WaitForStop(delay);
       backoff = std::min(options_.max_backoff, backoff * 2);
     }
@@ -67,7 +71,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
   const CaptureCounters& counters() const override { return counters_; }
 
  private:
-  Status RunSession(bool* progress) {
+  Status RunSession(bool* progress, bool* refused) {
     if (!client_) {
       // A short Hello timeout keeps Stop() prompt; an unanswered Hello is retried.
       auto client = AgentClient::Connect(options_.context, {options_.intake_endpoint, options_.source.name,
@@ -86,6 +90,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
     CaptureSession session(std::move(ctx));
     Status st = session.Run();
     *progress = session.made_progress();
+    *refused = session.refused();
     if (st.ok() || st.code() == StatusCode::kCancelled) return st;
     // Start the next session from a clean engine connection.
     Status reset = client_->Reset();
@@ -96,9 +101,9 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
   // A misconfiguration is logged at error once per change of its reason (it
   // is still retried, so fixing it needs no restart); a transient failure is
   // logged when it begins and then every tenth try.
-  void ReportFailure(const Status& st, milliseconds delay) {
+  void ReportFailure(const Status& st, milliseconds delay, bool refused) {
     const std::string& name = options_.source.name;
-    const bool misconfigured = IsSourceMisconfiguration(st);
+    const bool misconfigured = refused || IsSourceMisconfiguration(st);
     const bool changed = counters_.health.Set(misconfigured ? HealthState::kFailed : HealthState::kRetrying, st.message());
     const uint64_t tries = counters_.health.Get().failures;
     if (misconfigured) {
@@ -147,6 +152,16 @@ bool IsSourceMisconfiguration(const Status& st) {
                            "no pg_hba.conf entry", "does not exist", "permission denied", "must be owner"})
     if (m.find(text) != std::string::npos) return true;
   return false;
+}
+
+bool CaptureCounters::AddUnrouted(const std::string& table) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ++unrouted_[table] == 1;
+}
+
+std::vector<std::pair<std::string, uint64_t>> CaptureCounters::Unrouted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {unrouted_.begin(), unrouted_.end()};
 }
 
 Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions options) {

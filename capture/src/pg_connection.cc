@@ -43,11 +43,12 @@ std::string QuoteLiteral(const std::string& value) {
   return out + "'";
 }
 
-Result<PgConnection> PgConnection::Open(const std::string& dsn, bool replication) {
+Result<PgConnection> PgConnection::Open(const std::string& dsn, bool replication, int connect_timeout_s) {
   // connect_timeout first so that one in the DSN (expanded in place of
   // dbname) overrides it; without any, an unreachable host would block Stop().
   const char* keys[] = {"connect_timeout", "dbname", replication ? "replication" : nullptr, nullptr};
-  const char* values[] = {"10", dsn.c_str(), replication ? "database" : nullptr, nullptr};
+  const std::string timeout = std::to_string(connect_timeout_s);
+  const char* values[] = {timeout.c_str(), dsn.c_str(), replication ? "database" : nullptr, nullptr};
   PgConnection conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (!conn.conn_) return Status::Unavailable("libpq: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {

@@ -37,8 +37,9 @@ class PgConnection {
  public:
   // Connects to `dsn` (keyword/value or URI). With `replication`, opens a
   // logical replication connection (replication=database).
-  // Fails with kUnavailable when the server cannot be reached.
-  static Result<PgConnection> Open(const std::string& dsn, bool replication);
+  // Fails with kUnavailable when the server cannot be reached. A
+  // connect_timeout in `dsn` wins over `connect_timeout_s`.
+  static Result<PgConnection> Open(const std::string& dsn, bool replication, int connect_timeout_s = 10);
 
   PgConnection() = default;
   PgConnection(PgConnection&&) noexcept = default;

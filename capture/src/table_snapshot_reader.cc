@@ -30,7 +30,8 @@ Result<TableShape> TableSnapshotReader::Describe(const TableName& name) {
   static const char* kSql =
       "SELECT a.attname, a.atttypid::int8,"
       "  CASE WHEN c.relreplident = 'f' THEN true ELSE EXISTS ("
-      "    SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY(i.indkey)"
+      "    SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid"
+      "      AND a.attnum = ANY((i.indkey::int2[])[0:i.indnkeyatts - 1])"
       "      AND ((c.relreplident = 'd' AND i.indisprimary) OR (c.relreplident = 'i' AND i.indisreplident)))"
       "  END"
       " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
@@ -45,9 +46,10 @@ Result<TableShape> TableSnapshotReader::Describe(const TableName& name) {
     Column c;
     c.name = PQgetvalue(r, i, 0);
     c.type_oid = static_cast<uint32_t>(std::stoull(PQgetvalue(r, i, 1)));
-    if (PQgetvalue(r, i, 2)[0] == 't') shape.key_columns.push_back(c.name);
+    if (name.key.empty() && PQgetvalue(r, i, 2)[0] == 't') shape.key_columns.push_back(c.name);
     shape.columns.push_back(std::move(c));
   }
+  if (!name.key.empty()) shape.key_columns = name.key;
   return shape;
 }
 

@@ -19,13 +19,17 @@ namespace handoff {
 struct TableName {
   std::string schema;
   std::string table;
+  // The columns identifying a row when the catalog's replica identity does
+  // not (REPLICA IDENTITY FULL with a configured key); empty otherwise.
+  std::vector<std::string> key;
   std::string Quoted() const { return QuoteIdent(schema) + "." + QuoteIdent(table); }
   bool operator==(const TableName&) const = default;
 };
 Result<TableName> ParseTableName(const std::string& configured);
 
 // The columns of a table as pgoutput would describe them (no dropped or
-// generated columns), with the replica identity as key columns.
+// generated columns), with the replica identity as key columns: the key
+// columns of its index (not INCLUDE columns), or TableName::key when set.
 struct TableShape {
   TableName name;
   std::vector<Column> columns;  // name and type_oid set

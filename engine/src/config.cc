@@ -164,6 +164,12 @@ void ReadWebhook(Reader& r, Problems& problems, YAML::Node s, const std::string&
 
 }  // namespace
 
+const std::vector<std::string>* ConfiguredKey(const SourceConfig& source, const std::string& table) {
+  for (const auto& [t, key] : source.table_keys)
+    if (t == table) return &key;
+  return nullptr;
+}
+
 const SourceConfig* Config::FindSource(const std::string& name) const {
   for (const auto& s : sources)
     if (s.name == name) return &s;
@@ -215,7 +221,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       }
       r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull", "listen",
                            "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external",
-                           "skip_origins"});
+                           "skip_origins", "partitions"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
@@ -250,6 +256,11 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           problems.Add(s["snapshot"], path + ".snapshot", "must be true or false");
         }
       }
+      sc.partitions = r.Str(s, "partitions", path, false, "root");
+      if (sc.partitions != "root" && sc.partitions != "each")
+        problems.Add(s["partitions"], path + ".partitions", "must be root or each, not '" + sc.partitions + "'");
+      if (s["partitions"].IsDefined() && sc.kind != "postgres")
+        problems.Add(s["partitions"], path + ".partitions", "is only for sources of kind postgres");
       if (!sc.kind.empty() && sc.kind != "postgres" && !debezium && !webhook)
         problems.Add(s["kind"], path + ".kind",
                      "unknown source kind '" + sc.kind + "' (known: postgres, debezium, webhook)");
@@ -269,12 +280,31 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         problems.Add(tables.IsDefined() ? tables : s, path + ".tables", "must be a non-empty list of schema.table");
       } else {
         for (size_t j = 0; j < tables.size(); ++j) {
+          const std::string at = path + ".tables[" + std::to_string(j) + "]";
+          YAML::Node entry = tables[j];
+          if (entry.IsMap()) r.CheckKeys(entry, at, {"table", "key"});  // { table: schema.table, key: [col, ...] }
+          // (A fresh node: assigning to a yaml-cpp Node would rewrite the entry it shares.)
+          YAML::Node name = entry.IsMap() ? entry["table"] : entry;
           std::vector<std::string> parts;
-          std::string t = tables[j].IsScalar() ? tables[j].Scalar() : "";
-          if (!SplitQualified(t, 2, &parts))
-            problems.Add(tables[j], path + ".tables[" + std::to_string(j) + "]", "must be schema.table, not '" + t + "'");
+          std::string t = name.IsScalar() ? name.Scalar() : "";
+          if (!SplitQualified(t, 2, &parts)) {
+            problems.Add(entry, at, entry.IsMap() ? "table must be schema.table, not '" + t + "'"
+                                                  : "must be schema.table, not '" + t + "'");
+            continue;
+          }
+          sc.tables.push_back(t);
+          if (!entry.IsMap() || !entry["key"].IsDefined()) continue;
+          YAML::Node key = entry["key"];
+          std::vector<std::string> cols;
+          if (key.IsSequence())
+            for (const auto& c : key)
+              if (c.IsScalar() && !c.Scalar().empty()) cols.push_back(c.Scalar());
+          if (!key.IsSequence() || cols.size() != key.size() || cols.empty())
+            problems.Add(key, at + ".key", "must be a non-empty list of column names");
+          else if (sc.kind != "postgres")
+            problems.Add(key, at + ".key", "is only for sources of kind postgres");
           else
-            sc.tables.push_back(t);
+            sc.table_keys.emplace_back(t, std::move(cols));
         }
       }
       cfg.sources.push_back(std::move(sc));
@@ -354,7 +384,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
           if (sc == nullptr) {
             problems.Add(n["from"], path + ".from", "names no configured source '" + f[0] + "'");
           } else {
-            bool listed = sc->kind != "postgres" && sc->tables.empty();
+            // With `partitions: each` a route names a partition of a listed table
+            // (`config validate` checks it against the source).
+            bool listed = (sc->kind != "postgres" && sc->tables.empty()) || sc->partitions == "each";
             for (const auto& tbl : sc->tables) listed |= (tbl == f[1] + "." + f[2]);
             if (!listed)
               problems.Add(n["from"], path + ".from", "table " + f[1] + "." + f[2] + " is not in the tables of source '" + f[0] + "'");

@@ -57,13 +57,16 @@ void EncodeEvent(const ChangeEvent& e, int64_t journaled_at_us, std::string* out
   for (const auto& k : e.key_columns) PutString(out, k);
   PutColumns(out, e.before);
   PutColumns(out, e.after);
+  out->push_back(static_cast<char>(e.truncate_options));
+  PutVarint(out, e.truncate_index);
+  PutVarint(out, e.truncate_count);
 }
 
 Status DecodeEvent(std::string_view in, ChangeEvent* e, int64_t* journaled_at_us) {
   Reader r(in);
   uint8_t version, flags, op, kind;
   if (!r.Byte(&version)) return Status::Corruption("empty journal record");
-  if (version != kEventFormatVersion)
+  if (version != 1 && version != kEventFormatVersion)
     return Status::Corruption("journal record has unknown format version " + std::to_string(version));
   uint64_t jat, ct;
   if (!r.Byte(&flags) || !r.Byte(&op) || !r.Byte(&kind) || !r.Varint(&jat) || !r.Varint(&e->position.lsn) ||
@@ -86,6 +89,17 @@ Status DecodeEvent(std::string_view in, ChangeEvent* e, int64_t* journaled_at_us
     if (!r.String(&k)) return Status::Corruption("journal record key list is truncated");
   if (!GetColumns(&r, &e->before)) return Status::Corruption("journal record before image is malformed");
   if (!GetColumns(&r, &e->after)) return Status::Corruption("journal record after image is malformed");
+  e->truncate_options = 0;
+  e->truncate_index = e->truncate_count = 0;
+  if (version >= 2) {
+    uint64_t index, count;
+    if (!r.Byte(&e->truncate_options) || !r.Varint(&index) || !r.Varint(&count))
+      return Status::Corruption("journal record truncate group is truncated");
+    if (index > UINT32_MAX || count > UINT32_MAX || (count != 0 && index >= count))
+      return Status::Corruption("journal record truncate group is bad");
+    e->truncate_index = static_cast<uint32_t>(index);
+    e->truncate_count = static_cast<uint32_t>(count);
+  }
   if (r.remaining() != 0) return Status::Corruption("journal record has trailing bytes");
   return Status::OK();
 }

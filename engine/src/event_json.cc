@@ -95,6 +95,11 @@ std::string EntryToJson(const JournalEntry& entry) {
     }
     out += "]";
   }
+  if (e.op == Op::kTruncate) {
+    out += fmt::format(",\"truncate\":{{\"cascade\":{},\"restart_identity\":{},\"index\":{},\"count\":{}}}",
+                       (e.truncate_options & kTruncateCascade) != 0,
+                       (e.truncate_options & kTruncateRestartIdentity) != 0, e.truncate_index, e.truncate_count);
+  }
   if (e.has_before) out += ",\"before\":" + ImageToJson(e.before);
   if (!e.after.empty()) out += ",\"after\":" + ImageToJson(e.after);
   out += ",\"correlation_id\":";

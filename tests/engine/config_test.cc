@@ -33,6 +33,41 @@ TEST(ConfigTest, ParsesTheDocumentedKeys) {
   EXPECT_EQ(c->admin_listen, "127.0.0.1:9187");
 }
 
+TEST(ConfigTest, TableKeysAndPartitions) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: psa, kind: postgres, dsn: "x", partitions: each,
+      tables: [public.a, { table: public.notes, key: [id, region] }] }
+  - { name: crm, kind: postgres, dsn: "x", tables: [public.b] }
+)", "h.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const SourceConfig& psa = c->sources[0];
+  EXPECT_EQ(psa.tables, (std::vector<std::string>{"public.a", "public.notes"}));
+  EXPECT_EQ(psa.partitions, "each");
+  ASSERT_NE(ConfiguredKey(psa, "public.notes"), nullptr);
+  EXPECT_EQ(*ConfiguredKey(psa, "public.notes"), (std::vector<std::string>{"id", "region"}));
+  EXPECT_EQ(ConfiguredKey(psa, "public.a"), nullptr);
+  EXPECT_EQ(c->sources[1].partitions, "root");
+}
+
+TEST(ConfigTest, BadTableEntriesAndPartitionsAreNamed) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: psa, kind: postgres, dsn: "x", partitions: some,
+      tables: [{ table: public.n, key: [] }, { table: nodot }, { table: public.m, keys: [a] }] }
+  - { name: dbz, kind: debezium, file: /x, partitions: root }
+)", "h.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.status().message();
+  EXPECT_NE(m.find("sources[0].partitions: must be root or each, not 'some'"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[0].tables[0].key: must be a non-empty list of column names"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[0].tables[1]: table must be schema.table, not 'nodot'"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[0].tables[2].keys: is not a known key"), std::string::npos) << m;
+  EXPECT_NE(m.find("sources[1].partitions: is only for sources of kind postgres"), std::string::npos) << m;
+}
+
 TEST(ConfigTest, MissingEnvironmentVariableIsNamed) {
   unsetenv("HANDOFF_TEST_SECRET");
   auto c = ParseConfig(kGood, "handoff.yaml");

@@ -95,6 +95,54 @@ TEST(EventCodecTest, BitFlipsNeverCrash) {
   EXPECT_GT(rejected, 0);
 }
 
+TEST(EventCodecTest, TruncateGroupAndOptionsRoundTrip) {
+  ChangeEvent e = Sample();
+  e.op = Op::kTruncate;
+  e.has_before = false;
+  e.before.clear();
+  e.after.clear();
+  e.truncate_options = kTruncateCascade | kTruncateRestartIdentity;
+  e.truncate_index = 1;
+  e.truncate_count = 3;
+  std::string buf;
+  EncodeEvent(e, 7, &buf);
+  ChangeEvent d;
+  ASSERT_TRUE(DecodeEvent(buf, &d, nullptr).ok());
+  EXPECT_EQ(d, e);
+}
+
+TEST(EventCodecTest, IndexBeyondTheGroupIsRejected) {
+  ChangeEvent e = Sample();
+  e.op = Op::kTruncate;
+  e.truncate_index = 2;
+  e.truncate_count = 2;
+  std::string buf;
+  EncodeEvent(e, 7, &buf);
+  ChangeEvent d;
+  Status st = DecodeEvent(buf, &d, nullptr);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("truncate group"), std::string::npos) << st.ToString();
+}
+
+// A version 1 record is a version 2 record without the truncate fields.
+TEST(EventCodecTest, VersionOneRecordsStillDecode) {
+  ChangeEvent e = Sample();
+  e.op = Op::kTruncate;
+  std::string buf;
+  EncodeEvent(e, 9, &buf);
+  std::string v1 = buf.substr(0, buf.size() - 3);  // options byte, index and count varints (small)
+  v1[0] = 1;
+  ChangeEvent d;
+  int64_t at = 0;
+  ASSERT_TRUE(DecodeEvent(v1, &d, &at).ok());
+  EXPECT_EQ(at, 9);
+  EXPECT_EQ(d, e);
+  EXPECT_EQ(d.truncate_count, 0u);
+  // A record that is version 1 in its first byte but carries more is rejected.
+  buf[0] = 1;
+  EXPECT_EQ(DecodeEvent(buf, &d, nullptr).code(), StatusCode::kCorruption);
+}
+
 TEST(PositionTest, OrderAndFormat) {
   EXPECT_LT((SourcePosition{1, 5}), (SourcePosition{2, 0}));
   EXPECT_LT((SourcePosition{2, 1}), (SourcePosition{2, 2}));

@@ -9,8 +9,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "handoff/engine/config.h"
 #include "handoff/engine/health.h"
@@ -32,6 +36,10 @@ struct PgCaptureOptions {
 };
 
 struct CaptureCounters {
+  CaptureCounters() = default;
+  CaptureCounters(const CaptureCounters&) = delete;
+  CaptureCounters& operator=(const CaptureCounters&) = delete;
+
   std::atomic<uint64_t> changes{0};       // row changes sent to the engine
   std::atomic<uint64_t> transactions{0};  // committed transactions seen
   std::atomic<uint64_t> skipped_origin{0};  // transactions of origin "handoff" (echoes) not sent
@@ -40,6 +48,16 @@ struct CaptureCounters {
   std::atomic<uint64_t> confirmed_lsn{0};  // last flush LSN sent upstream
   std::atomic<uint64_t> received_lsn{0};
   HealthCell health;  // snapshotting, streaming, retrying or failed, with the reason
+
+  // Changes of relations the stream carried that are no configured table (a
+  // publication changed by hand, say), per "schema.table". Returns true for
+  // the first change of `table`, which is the one to log.
+  bool AddUnrouted(const std::string& table);
+  std::vector<std::pair<std::string, uint64_t>> Unrouted() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, uint64_t> unrouted_;
 };
 
 // Whether a capture failure is a condition a person must fix (no REPLICATION

@@ -21,6 +21,10 @@ enum class Op : uint8_t {
 };
 const char* OpName(Op op);
 
+// Bits of ChangeEvent::truncate_options (the pgoutput Truncate option bits).
+inline constexpr uint8_t kTruncateCascade = 1;
+inline constexpr uint8_t kTruncateRestartIdentity = 2;
+
 enum class SourceKind : uint8_t { kPostgres = 1, kWebhook = 2, kDebezium = 3 };
 const char* SourceKindName(SourceKind kind);
 
@@ -69,6 +73,12 @@ struct ChangeEvent {
   std::vector<Column> before;  // old image (full or key only), when has_before
   std::vector<Column> after;   // new image (insert, update, read)
   std::string correlation_id;  // tracing id; defaults to source:position
+  // Truncate only: the statement's options (kTruncateCascade, kTruncateRestartIdentity) and this
+  // table's place among the captured tables of one TRUNCATE statement, which a target applies as
+  // one statement. truncate_count 0 (older records) means a truncate of its own.
+  uint8_t truncate_options = 0;
+  uint32_t truncate_index = 0;
+  uint32_t truncate_count = 0;
 
   bool operator==(const ChangeEvent&) const = default;
 

@@ -16,6 +16,12 @@ struct SourceConfig {
   std::string kind;  // "postgres", "debezium" or "webhook"
   std::string dsn;                  // postgres
   std::vector<std::string> tables;  // "schema.table"; for debezium optional (empty = every table)
+  // postgres: per-table key columns (a `{table: s.t, key: [...]}` entry of `tables`), for a table
+  // whose REPLICA IDENTITY FULL sends whole rows; "schema.table" -> column names.
+  std::vector<std::pair<std::string, std::vector<std::string>>> table_keys;
+  // postgres: how a partitioned table is captured. "root": published through its root, its
+  // changes carry the configured name. "each": every leaf partition is its own table.
+  std::string partitions = "root";
   std::string file;                 // debezium: NDJSON file, followed like `tail -f`
   std::string pull;                 // debezium: ZeroMQ PULL endpoint to bind
   // webhook: an embedded HTTP server taking signed deliveries.
@@ -36,6 +42,9 @@ struct SourceConfig {
   // `engine.origin` of this configuration is always added.
   std::vector<std::string> skip_origins = {"handoff"};
 };
+
+// The configured key of `table` ("schema.table") of `source`, or nullptr.
+const std::vector<std::string>* ConfiguredKey(const SourceConfig& source, const std::string& table);
 
 struct TargetConfig {
   std::string name;

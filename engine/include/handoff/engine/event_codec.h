@@ -12,7 +12,7 @@
 
 namespace handoff {
 
-inline constexpr uint8_t kEventFormatVersion = 1;
+inline constexpr uint8_t kEventFormatVersion = 2;  // DecodeEvent also reads version 1
 
 // Appends the encoding of `event` (journaled at `journaled_at_us`) to `*out`.
 void EncodeEvent(const ChangeEvent& event, int64_t journaled_at_us, std::string* out);
