@@ -3,6 +3,7 @@
 #include <csignal>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fmt/format.h>
 #include <fstream>
@@ -240,9 +241,13 @@ int RunEngine(const Config& base_config) {
           config.journal_path);
   NotifyServiceManager("READY=1");
 
-  // Retention runs every 30 s, and every 5 s while intake holds because the
-  // journal is full (trimming applied entries is what frees the map).
-  auto next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  // Retention runs every 30 s, and every second while intake holds because
+  // the journal is full: trimming applied entries is what frees the map, and
+  // what the targets apply meanwhile should become room without waiting out
+  // the 30 s (the hold is noticed on the next tick, not at the next pass).
+  constexpr auto kRetentionEvery = std::chrono::seconds(30);
+  constexpr auto kRetentionWhileHolding = std::chrono::seconds(1);
+  auto next_retention = std::chrono::steady_clock::now() + kRetentionEvery;
   while (!fatal.load()) {
     timespec ts{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&sigs, nullptr, &ts);
@@ -251,12 +256,13 @@ int RunEngine(const Config& base_config) {
                         "transaction", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
     }
-    if (std::chrono::steady_clock::now() >= next_retention) {
+    const auto now = std::chrono::steady_clock::now();
+    if ((*intake)->counters().holding.load()) next_retention = std::min(next_retention, now + kRetentionWhileHolding);
+    if (now >= next_retention) {
       auto trimmed = (*journal)->ApplyRetention(target_names, NowMicros());
       if (trimmed.ok() && *trimmed > 0) LogInfo("engine", "retention removed {} journal entries", *trimmed);
       if (!trimmed.ok()) LogWarn("engine", "retention: {}", trimmed.status().ToString());
-      const bool holding = (*intake)->counters().holding.load();
-      next_retention = std::chrono::steady_clock::now() + std::chrono::seconds(holding ? 5 : 30);
+      next_retention = std::chrono::steady_clock::now() + kRetentionEvery;
     }
   }
   // Drain: stop capture first (nothing new arrives), then intake, then apply.

@@ -14,8 +14,25 @@
 // trimmed by retention, nor take a target's applied position. Once the map
 // is at max_map_size, appends of events are refused (kResourceExhausted,
 // nothing written) while fewer than HousekeepingReserve() bytes are free;
-// retention, positions, exceptions and meta may use that reserve. Free bytes
-// are the pages past the high-water mark plus the pages on LMDB's free list.
+// retention, positions, exceptions and meta may use that reserve.
+//
+// Free space is what the next write transaction can use: the pages past the
+// high-water mark, plus the free-list pages LMDB will hand out again. LMDB
+// files each page a commit frees under that commit's transaction id, and a
+// writer reuses a page only when the freeing commit is older than both the
+// writer's predecessor and every reader's snapshot, so that no snapshot that
+// may still be read (including the previous meta page) loses its pages. Two
+// things therefore keep freed pages out of reach although they sit on the
+// free list:
+//   - the last commit itself: what retention's trim freed cannot be used by
+//     the very next transaction. With nothing else writing, a refused append
+//     aborts, so every retry is "the next transaction" again and the map
+//     stays full for good. Trim and a full map commit one small extra
+//     transaction to move past it.
+//   - a reader older than the freeing commit, in this process or another,
+//     or the slot of a reader whose process was killed.
+//     Such pages are not counted as free; stale slots are cleared at open and
+//     whenever the map is found full.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -23,6 +40,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <condition_variable>
 #include <filesystem>
@@ -197,6 +216,17 @@ class LmdbJournal final : public Journal {
     return Status::OK();
   }
 
+  // A process killed inside a read transaction leaves its reader slot, and
+  // the slot's snapshot would keep every page freed since (see the top).
+  // Returns how many slots were cleared.
+  int ClearStaleReaders() {
+    int dead = 0;
+    if (mdb_reader_check(env_, &dead) != MDB_SUCCESS) return 0;
+    if (dead > 0)
+      LogWarn("journal", "cleared {} reader slots left by processes that ended while reading the journal", dead);
+    return dead;
+  }
+
   Status Append(std::vector<AppendBatch>& batches, AppendResult* result) override {
     return AppendWithMeta(batches, SideWrites{}, result);
   }
@@ -204,10 +234,15 @@ class LmdbJournal final : public Journal {
   Status AppendWithMeta(std::vector<AppendBatch>& batches, const SideWrites& side, AppendResult* result) override {
     std::lock_guard<std::mutex> wlock(writer_mu_);
     int64_t now = NowMicros();
-    MDB_envinfo info;
-    mdb_env_info(env_, &info);
-    if (info.me_mapsize >= options_.max_map_size && Space().free_bytes < HousekeepingReserve())
-      return MapFull(info.me_mapsize);
+    bool reclaimed = false;
+    if (AtMaxMapSize()) {
+      MapSpace space = Space();
+      if (space.free_bytes < HousekeepingReserve()) {
+        reclaimed = true;
+        if (ReclaimFreedPages(HousekeepingReserve() - space.free_bytes)) space = Space();
+      }
+      if (space.free_bytes < HousekeepingReserve()) return MapFull(space);
+    }
     for (int attempt = 0;; ++attempt) {
       AppendResult res;
       int rc = TryAppend(batches, side, now, &res);
@@ -220,6 +255,15 @@ class LmdbJournal final : public Journal {
         }
         wait_cv_.notify_all();
         return Status::OK();
+      }
+      if (rc == MDB_MAP_FULL && AtMaxMapSize()) {
+        // The batch needs more than the reusable pages: retry once if freed
+        // pages can be brought within reach, else hold (nothing was written).
+        if (!reclaimed) {
+          reclaimed = true;
+          if (ReclaimFreedPages(kMarkerWorthBytes)) continue;
+        }
+        return MapFull(Space());
       }
       if (rc == MDB_MAP_FULL && attempt < 8) {
         HANDOFF_RETURN_IF_ERROR(Grow());
@@ -413,8 +457,16 @@ class LmdbJournal final : public Journal {
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
     }
     cur.Close();
-    if ((rc = TrimDedup(txn.get(), cutoff_us))) return LmdbError(rc, "journal trim dedup");
+    uint64_t dedup_removed = 0;
+    if ((rc = TrimDedup(txn.get(), cutoff_us, &dedup_removed))) return LmdbError(rc, "journal trim dedup");
     if ((rc = txn.Commit())) return LmdbError(rc, "journal trim commit");
+    rlock.unlock();  // CommitMarker takes it again
+    // What the trim freed is out of reach of the next transaction (see the
+    // top of the file); one more commit makes it usable by the next append
+    // and counted as free at once. Should it fail, a full map's append makes
+    // it again; the trim itself stands.
+    if (removed + dedup_removed > 0 && (rc = CommitMarker()))
+      LogWarn("journal", "commit after the trim: {}", LmdbError(rc, "marker").ToString());
     return removed;
   }
 
@@ -509,12 +561,12 @@ class LmdbJournal final : public Journal {
 
   // Removes delivery ids journaled before cutoff_us (bounded per call, like
   // the event trim). Returns an LMDB code.
-  int TrimDedup(MDB_txn* txn, int64_t cutoff_us) {
+  int TrimDedup(MDB_txn* txn, int64_t cutoff_us, uint64_t* removed_out) {
     LmdbCursor cur;
     int rc = cur.Open(txn, dedup_age_);
     if (rc) return rc;
     MDB_val k, v;
-    uint64_t removed = 0;
+    uint64_t& removed = *removed_out;
     rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
     while (rc == MDB_SUCCESS && removed < 100000 && k.mv_size >= 8) {
       if (static_cast<int64_t>(GetFixed64BE(k.mv_data)) >= cutoff_us) break;
@@ -640,11 +692,17 @@ class LmdbJournal final : public Journal {
   }
 
   Status Grow() {
+    // At the limit there is nothing to resize: do not wait for the readers
+    // to finish (the exclusive lock would), hold at once.
+    if (AtMaxMapSize()) return MapFull(Space());
     std::unique_lock<std::shared_mutex> lk(resize_mu_);
     MDB_envinfo info;
     mdb_env_info(env_, &info);
     uint64_t cur = info.me_mapsize;
-    if (cur >= options_.max_map_size) return MapFull(cur);
+    if (cur >= options_.max_map_size) {
+      lk.unlock();  // Space() reads
+      return MapFull(Space());
+    }
     uint64_t next = std::min<uint64_t>(options_.max_map_size, std::max<uint64_t>(cur * 2, cur + (64ull << 20)));
     int rc = mdb_env_set_mapsize(env_, next);
     if (rc) return LmdbError(rc, "grow journal map");
@@ -652,17 +710,35 @@ class LmdbJournal final : public Journal {
     return Status::OK();
   }
 
+  struct MapSpace {
+    uint64_t map_size = 0;
+    uint64_t free_bytes = 0;         // usable by the next write transaction
+    uint64_t last_commit_bytes = 0;  // freed by the last commit: usable after one more
+    uint64_t reader_held_bytes = 0;  // freed after the oldest reader's snapshot
+    int oldest_reader_pid = 0;
+  };
+
+  bool AtMaxMapSize() {
+    MDB_envinfo info;
+    mdb_env_info(env_, &info);
+    return info.me_mapsize >= options_.max_map_size;
+  }
+
   // REQUIRES: writer_mu_ is held. Logs the condition once until an append succeeds again.
-  Status MapFull(uint64_t map_size) {
+  Status MapFull(const MapSpace& space) {
+    std::string detail = std::to_string(space.free_bytes >> 10) + " KiB reusable";
+    if (space.reader_held_bytes > 0)
+      detail += ", " + std::to_string(space.reader_held_bytes >> 10) + " KiB freed but still visible to a read " +
+                "transaction of pid " + std::to_string(space.oldest_reader_pid) + " that began before it was freed";
     if (!full_reported_)
       LogError("journal",
-               "journal map is full at {} MiB and journal.max_map_size allows no more; intake holds (nothing is "
-               "acknowledged upstream) until retention frees space or the engine restarts with a larger "
+               "journal map is full at {} MiB ({}) and journal.max_map_size allows no more; intake holds (nothing "
+               "is acknowledged upstream) until retention frees space or the engine restarts with a larger "
                "journal.max_map_size",
-               map_size >> 20);
+               space.map_size >> 20, detail);
     full_reported_ = true;
-    return Status::ResourceExhausted("journal map is full at " + std::to_string(map_size >> 20) +
-                                     " MiB and may not grow past journal.max_map_size");
+    return Status::ResourceExhausted("journal map is full at " + std::to_string(space.map_size >> 20) + " MiB (" +
+                                     detail + ") and may not grow past journal.max_map_size");
   }
 
   // What appends leave free for housekeeping once the map cannot grow:
@@ -671,10 +747,39 @@ class LmdbJournal final : public Journal {
     return std::clamp<uint64_t>(options_.max_map_size / 64, 256ull << 10, 256ull << 20);
   }
 
-  struct MapSpace {
-    uint64_t map_size = 0;
-    uint64_t free_bytes = 0;  // past the high-water mark, plus LMDB's free list
+  // The oldest snapshot any reader slot holds, other than `self` (one slot of
+  // this process at that snapshot). UINT64_MAX when there is none.
+  struct OldestReader {
+    uint64_t txnid = UINT64_MAX;
+    int pid = 0;
   };
+  OldestReader FindOldestReader(uint64_t self) {
+    struct Scan {
+      OldestReader oldest;
+      uint64_t self;
+      int own_pid;
+      bool self_seen = false;
+    } scan{{}, self, static_cast<int>(::getpid())};
+    // mdb_reader_list is LMDB's only view of the reader table: one text line
+    // per slot, "pid thread txnid", the txnid "-" for an idle slot.
+    mdb_reader_list(
+        env_,
+        [](const char* line, void* ctx) -> int {
+          auto* sc = static_cast<Scan*>(ctx);
+          int pid = 0;
+          char thread[32], txn[32];
+          if (std::sscanf(line, "%d %31s %31s", &pid, thread, txn) != 3 || txn[0] < '0' || txn[0] > '9') return 0;
+          uint64_t id = std::strtoull(txn, nullptr, 10);
+          if (!sc->self_seen && pid == sc->own_pid && id == sc->self) {
+            sc->self_seen = true;
+            return 0;
+          }
+          if (id < sc->oldest.txnid) sc->oldest = {id, pid};
+          return 0;
+        },
+        &scan);
+    return scan.oldest;
+  }
 
   MapSpace Space() {
     MDB_envinfo info;
@@ -685,24 +790,72 @@ class LmdbJournal final : public Journal {
     MapSpace space;
     space.map_size = info.me_mapsize;
     const uint64_t high_water = (info.me_last_pgno + 1) * page;
-    uint64_t free_pages = 0;
-    // Database 0 is LMDB's free list: each record is a page-number list
-    // whose first element is its length. It is readable only in read-only
-    // transactions.
+    uint64_t free_pages = 0, last_commit_pages = 0, reader_pages = 0;
+    // Database 0 is LMDB's free list: the key is the id of the transaction
+    // that freed the pages, the value a page-number list whose first element
+    // is its length. It is readable only in read-only transactions. A record
+    // is reusable when its id is below both the last commit (this snapshot)
+    // and the oldest other reader's snapshot.
     Status st = WithReadTxn([&](MDB_txn* txn) -> Status {
+      const uint64_t last = mdb_txn_id(txn);
+      const OldestReader reader = FindOldestReader(last);
+      space.oldest_reader_pid = reader.pid;
       LmdbCursor cur;
       if (cur.Open(txn, 0)) return Status::OK();
       MDB_val k, v;
       int rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
       while (rc == MDB_SUCCESS) {
-        if (v.mv_size >= sizeof(size_t)) free_pages += *static_cast<const size_t*>(v.mv_data);
+        size_t freed_by = 0, pages = 0;
+        if (k.mv_size == sizeof(freed_by)) std::memcpy(&freed_by, k.mv_data, sizeof(freed_by));
+        if (v.mv_size >= sizeof(pages)) std::memcpy(&pages, v.mv_data, sizeof(pages));
+        if (freed_by >= reader.txnid) {
+          reader_pages += pages;
+        } else if (freed_by >= last) {
+          last_commit_pages += pages;
+        } else {
+          free_pages += pages;
+        }
         rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
       }
       return Status::OK();
     });
     (void)st;
     space.free_bytes = (space.map_size > high_water ? space.map_size - high_water : 0) + free_pages * page;
+    space.last_commit_bytes = last_commit_pages * page;
+    space.reader_held_bytes = reader_pages * page;
     return space;
+  }
+
+  // REQUIRES: writer_mu_ is held. Brings freed pages within reach of the
+  // next write where that is possible: clears the reader slots of dead
+  // processes, and commits past the last commit when it freed pages. Returns
+  // whether anything changed (then Space() is worth asking again).
+  // The extra commit is made only when the last commit freed at least
+  // `worth` bytes, so a map that stays full is not rewritten on every retry.
+  bool ReclaimFreedPages(uint64_t worth) {
+    bool changed = ClearStaleReaders() > 0;
+    // Asked after the slots are cleared: what they held may now wait only
+    // for the last commit.
+    const uint64_t waiting = Space().last_commit_bytes;
+    if (waiting > 0 && waiting >= worth && CommitMarker() == MDB_SUCCESS) changed = true;
+    return changed;
+  }
+
+  // More than the few pages the extra commit itself copies and frees.
+  static constexpr uint64_t kMarkerWorthBytes = 64 << 10;
+
+  // REQUIRES: writer_mu_ is held. A small commit (the last_seq mark rewritten
+  // unchanged) whose only purpose is to make the pages the previous commit
+  // freed reusable. Returns an LMDB code.
+  int CommitMarker() {
+    std::shared_lock<std::shared_mutex> rlock(resize_mu_);
+    LmdbTxn txn;
+    int rc = txn.Begin(env_, false);
+    if (rc) return rc;
+    std::string sv = SeqKey(LastSeqIn(txn.get()));
+    MDB_val mk = Val("last_seq"), mv = Val(sv);
+    if ((rc = mdb_put(txn.get(), meta_, &mk, &mv, 0))) return rc;
+    return txn.Commit();
   }
 
   template <typename F>
@@ -796,6 +949,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options) {
   auto j = std::make_unique<LmdbJournal>(options);
   Status st = j->Init();
   if (!st.ok()) return st;
+  j->ClearStaleReaders();
   return std::unique_ptr<Journal>(std::move(j));
 }
 

@@ -1,7 +1,9 @@
 // IntakeServer (ROUTER) and AgentClient (DEALER) over cppzmq.
 #include "handoff/engine/transport.h"
 
+#include <algorithm>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -75,6 +77,7 @@ class ZmqIntakeServer final : public IntakeServer {
     size_t events = 0, bytes = 0;
     auto retry_at = Clock::time_point::min();
     auto next_hold_log = Clock::time_point::min();
+    size_t group_limit = SIZE_MAX;  // batches per append; lowered while the journal is full
     while (!stop_.load()) {
       // While the journal refuses (full map), read nothing new: agents run out of credit.
       if (!pending.empty() && Clock::now() < retry_at) {
@@ -102,12 +105,25 @@ class ZmqIntakeServer final : public IntakeServer {
         }
       }
       if (batches.empty()) continue;
+      // A full journal may take a few of the group's batches but not all:
+      // then journal them in halves (each batch stays atomic and is
+      // acknowledged alone) rather than wait for room for the whole group.
+      const size_t take = std::min(batches.size(), group_limit);
+      std::vector<AppendBatch> part;
+      if (take < batches.size()) part.assign(std::make_move_iterator(batches.begin()),
+                                             std::make_move_iterator(batches.begin() + take));
+      std::vector<AppendBatch>& group = take < batches.size() ? part : batches;
       AppendResult res;
-      Status st = journal_->Append(batches, &res);
+      Status st = journal_->Append(group, &res);
+      if (&group == &part) std::move(part.begin(), part.end(), batches.begin());
       if (!st.ok()) {
         if (st.code() == StatusCode::kCorruption || st.code() == StatusCode::kInternal) return st;
         counters_.map_full.fetch_add(st.IsResourceExhausted() ? 1 : 0);
         counters_.append_retries.fetch_add(1);
+        if (st.IsResourceExhausted() && take > 1) {
+          group_limit = (take + 1) / 2;  // try a smaller group at once
+          continue;
+        }
         // Nothing is acknowledged, so no agent confirms these positions
         // upstream; the source keeps the data until the journal takes it.
         if (!counters_.holding.exchange(true) || Clock::now() >= next_hold_log) {
@@ -127,19 +143,23 @@ class ZmqIntakeServer final : public IntakeServer {
       counters_.batches.fetch_add(batches.size());
       {
         std::lock_guard<std::mutex> lock(by_source_mu_);
-        for (size_t i = 0; i < batches.size(); ++i) journaled_by_source_[batches[i].source] += res.AppendedIn(i);
+        for (size_t i = 0; i < take; ++i) journaled_by_source_[batches[i].source] += res.AppendedIn(i);
       }
       std::map<std::string, SourcePosition> durable;
-      for (const auto& b : batches) {
-        if (durable.count(b.source)) continue;
-        auto pos = journal_->SourceDurable(b.source);
-        durable[b.source] = pos.ok() ? *pos : SourcePosition{};
+      for (size_t i = 0; i < take; ++i) {
+        if (durable.count(batches[i].source)) continue;
+        auto pos = journal_->SourceDurable(batches[i].source);
+        durable[batches[i].source] = pos.ok() ? *pos : SourcePosition{};
       }
-      for (size_t i = 0; i < pending.size(); ++i)
+      for (size_t i = 0; i < take; ++i)
         Reply(pending[i].identity, wire::MsgType::kAck, wire::EncodeAck(pending[i].batch_id, durable[batches[i].source]));
-      batches.clear();
-      pending.clear();
-      events = bytes = 0;
+      // The rest of a split group goes next, before anything new is read.
+      batches.erase(batches.begin(), batches.begin() + take);
+      pending.erase(pending.begin(), pending.begin() + take);
+      if (batches.empty()) {
+        events = bytes = 0;
+        group_limit = SIZE_MAX;
+      }
     }
     return Status::OK();
   }

@@ -2,10 +2,18 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "handoff/engine/clock.h"
+
+// Only to stand in for another process reading the journal.
+#include <lmdb.h>
 
 namespace handoff {
 namespace {
@@ -39,6 +47,29 @@ class JournalTest : public ::testing::Test {
     e.key_columns = {"id"};
     e.after = {{"id", 20, Column::Kind::kText, std::to_string(ord)}, {"v", 25, Column::Kind::kText, payload}};
     return e;
+  }
+
+  // Appends batches of `per_batch` events with `payload` until the journal
+  // refuses one; *t numbers the batches (one source transaction each).
+  // Returns the events accepted and leaves the refusal in *last.
+  static uint64_t FillUntilFull(Journal* j, uint64_t* t, size_t per_batch, const std::string& payload,
+                                Status* last) {
+    uint64_t accepted = 0;
+    for (int i = 0; i < 100000; ++i) {
+      *last = AppendOne(j, ++*t, per_batch, payload);
+      if (!last->ok()) {
+        --*t;
+        break;
+      }
+      accepted += per_batch;
+    }
+    return accepted;
+  }
+
+  static Status AppendOne(Journal* j, uint64_t t, size_t n, const std::string& payload) {
+    std::vector<AppendBatch> b{{"psa", {t, n}, {}}};
+    for (uint64_t i = 1; i <= n; ++i) b[0].events.push_back(Row("psa", t, i, payload));
+    return j->Append(b, nullptr);
   }
 
   std::string dir_;
@@ -224,6 +255,140 @@ TEST_F(JournalTest, WaitForWakesOnAppend) {
   EXPECT_TRUE(j->WaitFor(1, std::chrono::milliseconds(5000)));
   writer.join();
   EXPECT_FALSE(j->WaitFor(2, std::chrono::milliseconds(20)));
+}
+
+// A batch far larger than the housekeeping reserve, appended right after the
+// retention that made room for it: the pages retention freed must be usable
+// by the very next write, not only after some unrelated later commit.
+TEST_F(JournalTest, FullMapTakesALargeBatchRightAfterRetention) {
+  auto j = OpenJournal(2 << 20, 2 << 20);
+  const std::string payload(900, 'p');
+  uint64_t t = 0;
+  Status last;
+  const uint64_t accepted = FillUntilFull(j.get(), &t, 20, payload, &last);
+  ASSERT_EQ(last.code(), StatusCode::kResourceExhausted) << "the map never filled";
+  ASSERT_GT(accepted, 1000u);
+  ASSERT_TRUE(j->SetTargetApplied("erp", accepted).ok());
+  auto trimmed = j->Trim(*j->TargetApplied("erp"), NowMicros() + 1);
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status().ToString();
+  ASSERT_EQ(*trimmed, accepted - 1);
+  // About 700 KiB in one transaction: nearly three times the reserve.
+  Status big = AppendOne(j.get(), ++t, 700, payload);
+  ASSERT_TRUE(big.ok()) << big.ToString();
+  // And the whole map is usable again, not just the first batch's worth.
+  const uint64_t again = FillUntilFull(j.get(), &t, 20, payload, &last);
+  EXPECT_EQ(last.code(), StatusCode::kResourceExhausted);
+  EXPECT_GT(700 + again, accepted * 9 / 10);
+}
+
+// A read transaction older than the trim keeps the pages the trim freed:
+// LMDB reuses a freed page only once no reader can still see it. The free
+// space the journal reports must not count them, appends must be refused
+// (not fail mid-transaction) while the reader lasts, and must resume once
+// it ends.
+TEST_F(JournalTest, LongReaderHoldsFreedPagesUntilItEnds) {
+  auto j = OpenJournal(2 << 20, 2 << 20);
+  const std::string payload(900, 'p');
+  uint64_t t = 0;
+  Status last;
+  const uint64_t accepted = FillUntilFull(j.get(), &t, 20, payload, &last);
+  ASSERT_EQ(last.code(), StatusCode::kResourceExhausted) << "the map never filled";
+  ASSERT_TRUE(j->SetTargetApplied("erp", accepted).ok());
+  const uint64_t used_full = j->Stats().used_bytes;
+
+  // Another thread scans the meta store and stalls inside the scan, so its
+  // read snapshot predates the trim below.
+  std::promise<void> inside, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread reader([&] {
+    bool signalled = false;
+    Status st = j->ScanMeta("", [&](std::string_view, std::string_view) {
+      if (!signalled) {
+        signalled = true;
+        inside.set_value();
+        released.wait();
+      }
+      return true;
+    });
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  });
+  bool ended = false;
+  auto end_reader = [&] {
+    if (ended) return;
+    ended = true;
+    release.set_value();
+    reader.join();
+  };
+  // Ends the reader on every way out, failed assertions included.
+  struct Guard {
+    std::function<void()> f;
+    ~Guard() { f(); }
+  } guard{[&] { end_reader(); }};
+  inside.get_future().wait();
+  auto trimmed = j->Trim(*j->TargetApplied("erp"), NowMicros() + 1);
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status().ToString();
+  ASSERT_EQ(*trimmed, accepted - 1);
+  // The reader still sees the trimmed events, so their pages are not free.
+  EXPECT_GT(j->Stats().used_bytes, used_full * 9 / 10);
+  Status pinned = AppendOne(j.get(), ++t, 700, payload);
+  EXPECT_EQ(pinned.code(), StatusCode::kResourceExhausted) << pinned.ToString();
+  EXPECT_NE(pinned.message().find("read transaction of pid " + std::to_string(getpid())), std::string::npos)
+      << pinned.message();
+  if (!pinned.ok()) --t;
+  end_reader();
+  // The reader is gone: the same batch fits, and so does a map's worth more.
+  EXPECT_LT(j->Stats().used_bytes, used_full / 4);
+  Status big = AppendOne(j.get(), ++t, 700, payload);
+  ASSERT_TRUE(big.ok()) << big.ToString();
+  const uint64_t again = FillUntilFull(j.get(), &t, 20, payload, &last);
+  EXPECT_GT(700 + again, accepted * 9 / 10);
+}
+
+// A process that was killed while reading leaves its reader slot behind; the
+// slot's old snapshot would keep every page freed since. The journal clears
+// such slots when it meets a full map, so retention's space is usable.
+TEST_F(JournalTest, ReaderSlotOfAKilledProcessDoesNotHoldSpace) {
+  auto j = OpenJournal(2 << 20, 2 << 20);
+  const std::string payload(900, 'p');
+  uint64_t t = 0;
+  Status last;
+  const uint64_t accepted = FillUntilFull(j.get(), &t, 20, payload, &last);
+  ASSERT_EQ(last.code(), StatusCode::kResourceExhausted) << "the map never filled";
+  ASSERT_TRUE(j->SetTargetApplied("erp", accepted).ok());
+
+  // A child process opens the journal read-only, begins a read transaction,
+  // says so, and waits to be killed.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(ready[0]);
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    char ok = 'n';
+    if (mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 16) == 0 &&
+        mdb_env_open(env, dir_.c_str(), MDB_RDONLY | MDB_NOTLS, 0644) == 0 &&
+        mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0)
+      ok = 'y';
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  ASSERT_EQ(ok, 'y') << "the child could not open the journal";
+  auto trimmed = j->Trim(*j->TargetApplied("erp"), NowMicros() + 1);
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status().ToString();
+  ASSERT_EQ(*trimmed, accepted - 1);
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  Status big = AppendOne(j.get(), ++t, 700, payload);
+  ASSERT_TRUE(big.ok()) << big.ToString();
+  const uint64_t again = FillUntilFull(j.get(), &t, 20, payload, &last);
+  EXPECT_GT(700 + again, accepted * 9 / 10);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "handoff/engine/clock.h"
+
 namespace handoff {
 namespace {
 
@@ -104,6 +106,56 @@ TEST_F(TransportTest, HelloTimesOutWithoutEngine) {
   auto hello = c->Hello();
   ASSERT_FALSE(hello.ok());
   EXPECT_EQ(hello.status().code(), StatusCode::kUnavailable);
+}
+
+// A group of batches that no longer fits a full journal as a whole is
+// journaled in parts: the batch that fits is acknowledged at once instead of
+// the whole group waiting for room it may never get.
+TEST_F(TransportTest, FullJournalTakesTheBatchesOfAGroupThatFit) {
+  std::string dir = dir_ + "/small";
+  JournalOptions jo;
+  jo.path = dir;
+  jo.map_size = jo.max_map_size = 2 << 20;
+  jo.retention_us = 0;
+  auto journal = std::move(Journal::Open(jo)).value();
+  IntakeOptions o;
+  o.endpoints = {"inproc://t-full"};
+  o.max_wait = std::chrono::milliseconds(1000);  // both batches land in one group
+  auto server = std::move(IntakeServer::Create(ctx_, journal.get(), o)).value();
+  std::thread run([&] { EXPECT_TRUE(server->Run().ok()); });
+  auto c = std::move(AgentClient::Connect(ctx_, {"inproc://t-full", "psa", 2})).value();
+  ASSERT_TRUE(c->Hello().ok());
+  // 100 values of 9000 bytes, three pages each: about 1.2 MiB per batch, so
+  // one fits the 2 MiB map and two do not.
+  auto big = [](uint64_t lsn) {
+    AppendBatch b = Batch(lsn, 100);
+    for (auto& e : b.events) e.after.push_back({"v", 25, Column::Kind::kText, std::string(9000, 'v')});
+    return b;
+  };
+  ASSERT_TRUE(c->Send(big(10)).ok());
+  ASSERT_TRUE(c->Send(big(11)).ok());
+  auto wait_durable = [&](SourcePosition want) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (c->Durable() < want && std::chrono::steady_clock::now() < deadline)
+      EXPECT_TRUE(c->Poll(std::chrono::milliseconds(50)).ok());
+    return !(c->Durable() < want);
+  };
+  EXPECT_TRUE(wait_durable({10, 100})) << "the batch that fits was held with the group";
+  EXPECT_EQ(journal->LastSeq(), 100u);
+  EXPECT_EQ(c->InFlight(), 1u);
+  // The second is held (it is tried after the first was acknowledged).
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!server->counters().holding.load() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(server->counters().holding.load());
+  EXPECT_EQ(journal->LastSeq(), 100u);
+  // Retention frees the first batch; the second follows without a resend.
+  ASSERT_TRUE(journal->SetTargetApplied("erp", 100).ok());
+  ASSERT_TRUE(journal->ApplyRetention({"erp"}, NowMicros() + 1).ok());
+  EXPECT_TRUE(wait_durable({11, 100}));
+  EXPECT_EQ(journal->LastSeq(), 200u);
+  server->Stop();
+  run.join();
 }
 
 }  // namespace

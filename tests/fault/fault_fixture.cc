@@ -97,12 +97,14 @@ void FaultTest::CreateDatabases() {
                   .ok());
 }
 
-void FaultTest::WriteConfig(const std::string& journal_extra, const std::string& intake) {
+void FaultTest::WriteConfig(const std::string& journal_extra, const std::string& intake,
+                            const std::string& target_extra) {
   std::ostringstream c;
   c << "journal: { path: " << dir_ << "/journal" << (journal_extra.empty() ? "" : ", " + journal_extra) << " }\n"
     << "sources:\n  - { name: " << name_ << ", kind: postgres, dsn: \"" << src_->Dsn(src_db_)
     << "\", tables: [public.time_entries]" << (intake.empty() ? "" : ", external: true") << " }\n"
-    << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << dst_->Dsn(dst_db_) << "\" }\n"
+    << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << dst_->Dsn(dst_db_) << "\""
+    << (target_extra.empty() ? "" : ", " + target_extra) << " }\n"
     << "routes:\n  - { from: " << name_ << ".public.time_entries, to: erp.public.time_entries }\n"
     << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
     << "engine: { slot_check_interval: 1s" << (intake.empty() ? "" : ", intake: \"" + intake + "\"") << " }\n"

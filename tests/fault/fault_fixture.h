@@ -32,8 +32,10 @@ class FaultTest : public ::testing::Test {
   void CreateDatabases();
   // Writes the engine config. `journal_extra` goes inside `journal: {...}`
   // (e.g. "map_size: 2MiB"); with a non-empty `intake` the source is
-  // external and the engine binds that endpoint.
-  void WriteConfig(const std::string& journal_extra = "", const std::string& intake = "");
+  // external and the engine binds that endpoint. `target_extra` goes inside
+  // the target's `{...}` (e.g. "batch_rows: 1000").
+  void WriteConfig(const std::string& journal_extra = "", const std::string& intake = "",
+                   const std::string& target_extra = "");
   // A config for `handoff agent` that reaches the engine through `intake`.
   std::string WriteAgentConfig(const std::string& intake);
   SourceWriterOptions WriterOptions(long rows) const;

@@ -162,20 +162,33 @@ TEST_F(FaultTest, JournalMapFillsThenGrowsOnRestart) {
   EXPECT_EQ(StopEngine(SIGTERM), 0);
 }
 
+// The map fills while the target is down, so retention has nothing to free
+// until it is back, however fast or slow this machine is. Then the target
+// applies what was journaled, retention removes it, and intake must resume on
+// its own: the first write after the trim is the held append itself.
 TEST_F(FaultTest, JournalMapFullFreedByRetention) {
   CreateDatabases();
-  // A map that may not grow, and no replay window: what every target applied may go.
-  WriteConfig("map_size: 2MiB, max_map_size: 2MiB, retention: 0s");
-  // Fast enough to fill the map before the first retention pass (30 s after start).
+  // A map that may not grow, and no replay window: what every target applied
+  // may go. A target transaction ends only between source transactions, and
+  // the one cut off at the full map's end waits for the held rest: the
+  // target must commit well inside one map's worth (about 8,000 changes), or
+  // retention never gets what it applied.
+  WriteConfig("map_size: 2MiB, max_map_size: 2MiB, retention: 0s", "", "batch_rows: 1000");
+  StartEngine();
+  ASSERT_TRUE(WaitConverged(seconds(60)));  // the seed rows
+  dst_->Stop();
   SourceWriterOptions o = WriterOptions(15000);
   o.max_rows_per_txn = 200;
   o.pause = milliseconds(0);
   SourceWriter writer(o);
   writer.Start();
-  StartEngine();
-  ASSERT_TRUE(WaitForMetric("handoff_journal_full_total", 1, seconds(25))) << "the journal never filled";
-  Fault("journal map full, freed by retention");
-  EXPECT_TRUE(writer.WaitDone(seconds(120)));
+  ASSERT_TRUE(WaitForMetric("handoff_journal_holding", 1, seconds(120))) << "the journal never filled";
+  const double full_at = Metric("handoff_journal_last_seq");
+  Fault("journal map full while the target is down, freed by retention once it is back");
+  dst_->Resume();
+  EXPECT_TRUE(WaitForMetric("handoff_journal_last_seq", full_at + 1, seconds(120)))
+      << "intake did not resume after retention (journal at seq " << full_at << ")";
+  EXPECT_TRUE(writer.WaitDone(seconds(180)));
   writer.Stop();
   ASSERT_TRUE(WaitConverged(kCatchUp));
   ExpectConsistent();
