@@ -46,7 +46,6 @@ Status CaptureSession::Run() {
   auto repl = PgConnection::Open(source_.dsn, /*replication=*/true);
   if (!repl.ok()) return repl.status();
   if (resume_.lsn == 0 && resume_.ordinal != kMaxOrdinal) {
-    ctx_.counters->health.Set(HealthState::kSnapshotting);
     HANDOFF_RETURN_IF_ERROR(Snapshot(&*repl));
   } else {
     auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
@@ -225,6 +224,8 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
   }
   SetUpto({0, epoch << kEpochShift});  // attempt `epoch` began on this slot
   HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+  if (ctx_.counters->health.Set(HealthState::kSnapshotting))
+    LogInfo("capture", "source {}: snapshot attempt {} of {} table(s)", source_.name, epoch, ctx_.tables.size());
   CrashPoint("capture.snapshot_begun");
 
   if (source_.snapshot) {

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include "debezium/connect_schema.h"
@@ -410,6 +411,17 @@ class DebeziumDecoder::Impl {
         HANDOFF_RETURN_IF_ERROR(ReadStr(fv, "source.delivery_id", &ev->delivery_id));
       } else if (key == "correlation_id") {
         HANDOFF_RETURN_IF_ERROR(ReadStr(fv, "source.correlation_id", &ev->correlation_id));
+      } else if (key == "truncate") {
+        std::string t;
+        HANDOFF_RETURN_IF_ERROR(ReadStr(fv, "source.truncate", &t));
+        unsigned index = 0, count = 0, options = 0;
+        char tail = 0;
+        if (!t.empty() && (std::sscanf(t.c_str(), "%u/%u/%u%c", &index, &count, &options, &tail) != 3 ||
+                           index >= count || options > 255))
+          return Bad("source.truncate: expected \"<index>/<count>/<options>\"");
+        ev->truncate_index = index;
+        ev->truncate_count = count;
+        ev->truncate_options = static_cast<uint8_t>(options);
       }
     }
     if (!have_schema) ev->schema = std::move(db);  // MySQL: the database is the schema

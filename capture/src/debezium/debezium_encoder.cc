@@ -372,6 +372,11 @@ void ValueEncoder::AppendSource(std::string* out) {
   extra("origin", e_.origin);
   extra("delivery_id", e_.delivery_id);
   extra("correlation_id", e_.correlation_id);
+  // One table of a multi-table TRUNCATE: "<index>/<count>/<option bits>"
+  // (handoff's own field; Debezium sends one truncate record per table).
+  if (e_.op == Op::kTruncate && e_.truncate_count > 0)
+    extra("truncate", std::to_string(e_.truncate_index) + "/" + std::to_string(e_.truncate_count) + "/" +
+                          std::to_string(e_.truncate_options));
   out->push_back('}');
 }
 
@@ -394,7 +399,8 @@ constexpr std::string_view kSourceSchema =
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"},"
     "{\"type\":\"string\",\"optional\":true,\"field\":\"origin\"},"
     "{\"type\":\"string\",\"optional\":true,\"field\":\"delivery_id\"},"
-    "{\"type\":\"string\",\"optional\":true,\"field\":\"correlation_id\"}],"
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"correlation_id\"},"
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"truncate\"}],"
     "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"field\":\"source\"}";
 
 constexpr std::string_view kTailSchema =
