@@ -51,7 +51,9 @@ wait_for() {
 settle() {
   local last="" now i=0
   while :; do
-    now=$("$HANDOFF" status --config "$CFG" --json | tr -d '\n' | md5sum)
+    # The journal's last seq and every target's applied seq (the live status
+    # also carries times and byte counts that move while nothing happens).
+    now=$("$HANDOFF" status --config "$CFG" --json | grep -o '"\(last_seq\|applied_seq\)":[0-9]*' | md5sum)
     [ "$now" = "$last" ] && break
     last=$now
     i=$((i + 1))
