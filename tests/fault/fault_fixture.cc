@@ -189,7 +189,9 @@ void FaultTest::ExpectConsistent(bool expect_refused) {
   // Every change the target refused is in the exception queue, once.
   const long refused = std::atol(src_->Dump(src_db_, "SELECT count(*) FROM time_entries WHERE NOT (" + kNotRefused + ")")
                                      .c_str());
-  if (expect_refused) EXPECT_GT(refused, 0) << "the spike made no refused change";
+  if (expect_refused) {
+    EXPECT_GT(refused, 0) << "the spike made no refused change";
+  }
   // Absent (-1) when the queue holds no such exception.
   const std::string series = "handoff_exceptions_open{reason=\"23514\"}";
   const double want = refused > 0 ? static_cast<double>(refused) : -1;
