@@ -109,6 +109,7 @@ TEST_F(IdentityTest, SnapshotSurvivesSigkillsAtEveryStage) {
     const std::string point = at(rows);
     StartEngine({"HANDOFF_CRASH_AT=" + point});
     EXPECT_EQ(engine_.Wait(seconds(90)), 128 + SIGKILL) << point << " did not fire\n" << LogTail();
+    if (engine_.running()) engine_.Stop(SIGKILL);  // it did not fire: leave no engine behind
     Fault("SIGKILL at " + point);
     // Changes while the engine is down: each round deletes rows of every part
     // of the table (the interrupted attempt journaled the low ids), updates
