@@ -31,6 +31,19 @@ Status KeyOf(const ChangeEvent& ev, const std::vector<Column>& image, const char
 
 }  // namespace
 
+Status CheckJsonText(const ChangeEvent& ev) {
+  for (const auto* image : {&ev.before, &ev.after}) {
+    for (const Column& c : *image) {
+      if (c.kind != Column::Kind::kText) continue;
+      if (size_t bad = FirstInvalidUtf8(c.data); bad != std::string_view::npos)
+        return Status::Permanent(fmt::format("column {} of {}.{} holds bytes that are not valid UTF-8 (offset {}), "
+                                             "which a JSON body cannot carry",
+                                             c.name, ev.schema, ev.table, bad));
+    }
+  }
+  return Status::OK();
+}
+
 std::string ChangeId(const ChangeEvent& ev) {
   return fmt::format("{}:{}:{}.{}:{}", ev.source, FormatPosition(ev.position), ev.schema, ev.table, OpName(ev.op));
 }

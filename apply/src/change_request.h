@@ -45,6 +45,12 @@ std::string IdempotencyKey(const ChangeEvent& event);
 // Lowercase hex SHA-256 of `data`.
 std::string Sha256Hex(const std::string& data);
 
+// Checks that every text value of `event` is valid UTF-8, so the JSON body
+// carries it exactly (a NUL byte or any other control byte travels as its
+// \u escape). kPermanent naming the column and offset otherwise: JSON
+// strings cannot carry such bytes and replacing them would change the value.
+Status CheckJsonText(const ChangeEvent& event);
+
 // Builds the request for `event` routed to `resource`.
 // REQUIRES: event.op is insert, read, update or delete.
 // kPermanent, naming the problem, when the change cannot be sent as is: a

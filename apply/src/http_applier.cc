@@ -199,6 +199,12 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
                     "safe equivalent; empty {} by hand if intended",
                     ev.schema, ev.table, ev.source, FormatPosition(ev.position), opts_.target.name, route.to_table),
         "");
+  if (Status text = apply::CheckJsonText(ev); !text.ok())
+    return Park(entry, "invalid_bytes",
+                fmt::format("could not send the {} of {}.{} key {} (source {} at {}) to {}: {}", OpName(ev.op),
+                            ev.schema, ev.table, apply::DescribeKey(nullptr, ev), ev.source,
+                            FormatPosition(ev.position), opts_.target.name, text.message()),
+                "");
   ChangeRequest cr;
   Status built = apply::BuildChangeRequest(ev, route.to_table, &cr);
   if (!built.ok()) {

@@ -473,6 +473,10 @@ Status PgApplierImpl::AddChange(uint64_t seq, bool boundary, const RouteConfig& 
   }
   PendingChange change{seq, *meta, {}, std::move(ev)};
   change.boundary = boundary;
+  // Bytes the target cannot hold are parked before anything is sent: never
+  // truncated, and a key cut short never reaches another key's row.
+  Status storable = apply::CheckStorable(**meta, change.event);
+  if (!storable.ok()) return Park(seq, table, meta->get(), change.event, "invalid_bytes", storable.message());
   Status built = apply::BuildRowOps(**meta, change.event, &change.ops);
   if (!built.ok()) return Park(seq, table, meta->get(), change.event, "invalid_change", built.message());
   if (change.ops.empty()) return Status::OK();

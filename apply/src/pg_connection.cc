@@ -50,6 +50,11 @@ bool PgConnection::alive() const { return conn_ && PQstatus(conn_.get()) == CONN
 
 int PgConnection::backend_pid() const { return conn_ ? PQbackendPID(conn_.get()) : 0; }
 
+std::string PgConnection::client_encoding() const {
+  const char* enc = conn_ ? PQparameterStatus(conn_.get(), "client_encoding") : nullptr;
+  return enc ? enc : "";
+}
+
 Status PgConnection::Fail(const PGresult* res) {
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
@@ -100,7 +105,16 @@ Status PgConnection::Exec(const std::string& sql) {
 Status PgConnection::Query(const std::string& sql, const PgParams& params, PgRows* rows) {
   std::vector<const char*> values;
   values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& p = params[i];
+    if (p && p->find('\0') != std::string::npos) {
+      last_sqlstate_ = "invalid_bytes";
+      last_message_ = "parameter $" + std::to_string(i + 1) + " holds a NUL byte (offset " +
+                      std::to_string(p->find('\0')) + "), which PostgreSQL text cannot store; nothing was sent";
+      return Status::Permanent(last_sqlstate_ + ": " + last_message_);
+    }
+    values.push_back(p ? p->c_str() : nullptr);  // no NUL inside: the C string is the whole value
+  }
   if (!PQsendQueryParams(conn_.get(), sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
                          nullptr, 0))
     return Fail(nullptr);

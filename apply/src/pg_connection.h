@@ -31,6 +31,9 @@ class PgConnection {
   // Runs one or more parameterless statements (simple query protocol).
   Status Exec(const std::string& sql);
   // Runs one statement with text parameters; result rows go to *rows when not null.
+  // libpq reads text parameters up to their first NUL byte, so a parameter
+  // holding one is refused (kPermanent, last_sqlstate() "invalid_bytes")
+  // before anything is sent: a value is never cut short.
   Status Query(const std::string& sql, const PgParams& params, PgRows* rows = nullptr);
   // Runs `copy_sql` (COPY ... FROM STDIN, text format) and sends `data`.
   Status CopyIn(const std::string& copy_sql, std::string_view data);
@@ -38,6 +41,8 @@ class PgConnection {
   // Whether the connection is still usable.
   bool alive() const;
   int backend_pid() const;
+  // The client_encoding the server reported ("UTF8", "SQL_ASCII", ...).
+  std::string client_encoding() const;
   // SQLSTATE ("" when none) and server message of the last failed call.
   const std::string& last_sqlstate() const { return last_sqlstate_; }
   const std::string& last_message() const { return last_message_; }

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "handoff/engine/event_json.h"
 
 namespace handoff::apply {
@@ -59,7 +61,60 @@ RowImage KeyOnly(const TableMeta& meta, const RowImage& image) {
 }
 
 
+Status CheckValue(const TableMeta& meta, const Column& c, bool key) {
+  const char* what = key ? "key column" : "column";
+  if (size_t nul = c.data.find('\0'); nul != std::string::npos)
+    return Status::Permanent(fmt::format("{} {} of {} holds a NUL byte (offset {}), which PostgreSQL text cannot "
+                                         "store",
+                                         what, c.name, meta.Name(), nul));
+  if (!meta.utf8) return Status::OK();
+  if (size_t bad = FirstInvalidUtf8(c.data); bad != std::string_view::npos)
+    return Status::Permanent(fmt::format("{} {} of {} holds bytes that are not valid UTF-8 (offset {}), which a "
+                                         "UTF8 database refuses",
+                                         what, c.name, meta.Name(), bad));
+  return Status::OK();
+}
+
+// `s` with control bytes and bytes that are not UTF-8 written as \xNN, so a
+// hostile key cannot cut or garble a reason or a log line.
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 1;
+    if (c >= 0x80) {
+      const size_t bad = FirstInvalidUtf8(std::string_view(s).substr(i, std::min<size_t>(4, s.size() - i)));
+      n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+      if (bad == 0 || i + n > s.size()) n = 0;
+    }
+    if (n == 0 || c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+Status CheckStorable(const TableMeta& meta, const ChangeEvent& ev) {
+  const bool key_only = ev.op == Op::kDelete;  // a delete sends its key only
+  for (const Column& c : ev.after) {
+    const int idx = meta.Find(c.name);
+    if (idx < 0 || c.kind != Column::Kind::kText || (key_only && !meta.IsKey(idx))) continue;
+    HANDOFF_RETURN_IF_ERROR(CheckValue(meta, c, meta.IsKey(idx)));
+  }
+  if (!ev.has_before) return Status::OK();
+  for (const Column& c : ev.before) {  // only its key is sent
+    const int idx = meta.Find(c.name);
+    if (idx < 0 || c.kind != Column::Kind::kText || !meta.IsKey(idx)) continue;
+    HANDOFF_RETURN_IF_ERROR(CheckValue(meta, c, true));
+  }
+  return Status::OK();
+}
 
 Status BuildRowOps(const TableMeta& meta, const ChangeEvent& ev, std::vector<RowOp>* out) {
   RowOp op;
@@ -146,7 +201,7 @@ std::string DescribeKey(const TableMeta* meta, const ChangeEvent& ev) {
         if (col.name == name) c = &col;
     if (!lhs.empty()) lhs += ", ", rhs += ", ";
     lhs += name;
-    rhs += (c && c->kind == Column::Kind::kText) ? c->data : (c && c->is_null() ? "NULL" : "?");
+    rhs += (c && c->kind == Column::Kind::kText) ? Printable(c->data) : (c && c->is_null() ? "NULL" : "?");
   }
   return "(" + lhs + ")=(" + rhs + ")";
 }

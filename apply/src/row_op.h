@@ -45,6 +45,14 @@ struct RowOp {
 // key column without value, a binary-form value.
 Status BuildRowOps(const TableMeta& meta, const ChangeEvent& event, std::vector<RowOp>* out);
 
+// Checks that every value `event` would send to `meta` can be stored there:
+// no NUL byte (PostgreSQL text cannot hold one) and, when meta.utf8, valid
+// UTF-8 (a UTF8 database refuses anything else with 22021). Looks at the
+// after image's columns of the target and the before image's key columns.
+// kPermanent naming the column, the table and the offset otherwise; the
+// applier parks such a change as `invalid_bytes` before sending anything.
+Status CheckStorable(const TableMeta& meta, const ChangeEvent& event);
+
 // A byte string identifying the key of `image` (for collapsing by key).
 std::string KeyOf(const TableMeta& meta, const RowImage& image);
 

@@ -30,6 +30,7 @@ Result<std::shared_ptr<const TableMeta>> TableCatalog::Get(PgConnection& conn, c
   meta->schema = schema;
   meta->table = table;
   meta->quoted = QuoteQualified(schema, table);
+  meta->utf8 = conn.client_encoding() == "UTF8";
   PgRows rows;
   Status st = conn.Query(kColumnsSql, {meta->quoted}, &rows);
   if (!st.ok()) return Status::Unavailable("reading the catalog entry of " + meta->Name() + ": " + st.message());

@@ -25,6 +25,7 @@ struct TableMeta {
   std::vector<std::string> columns;  // insertable columns in attnum order (no generated ones)
   std::vector<size_t> pk;            // indexes into `columns`, in primary-key order
   std::unordered_map<std::string, size_t> index;  // column name -> index into `columns`
+  bool utf8 = true;  // the connection's client encoding is UTF8: text must be valid UTF-8
 
   // Column index by name, or -1.
   int Find(const std::string& name) const {

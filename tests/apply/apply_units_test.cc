@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "apply_fixture.h"
+#include "handoff/engine/event_json.h"
 #include "row_op.h"
 #include "sqlstate.h"
 
@@ -67,6 +68,40 @@ TEST(RowOpTest, DescribesKeysAndImages) {
   auto ev = Change(Op::kDelete, "t", {}, {T("id", "42")});
   EXPECT_EQ(DescribeKey(&m, ev), "(id)=(42)");
   EXPECT_EQ(ImageJson({T("a", "q\"\n"), N("b"), U("c")}), R"({"a":"q\"\n","b":null,"c":{"unchanged_toast":true}})");
+}
+
+TEST(RowOpTest, BytesTheTargetCannotHoldAreRefusedNamingTheColumn) {
+  using namespace std::string_literals;
+  TableMeta m = Meta();
+  Status st = CheckStorable(m, Change(Op::kInsert, "t", {T("id", "1"), T("a", "ab\0cd"s)}));
+  EXPECT_EQ(st.code(), StatusCode::kPermanent);
+  EXPECT_EQ(st.message(), "column a of public.t holds a NUL byte (offset 2), which PostgreSQL text cannot store");
+  st = CheckStorable(m, Change(Op::kDelete, "t", {}, {T("id", "victim\0evil"s)}));
+  EXPECT_NE(st.message().find("key column id of public.t holds a NUL byte (offset 6)"), std::string::npos)
+      << st.message();
+  EXPECT_EQ(DescribeKey(&m, Change(Op::kDelete, "t", {}, {T("id", "victim\0evil\xff"s)})),
+            "(id)=(victim\\x00evil\\xff)");
+  st = CheckStorable(m, Change(Op::kUpdate, "t", {T("id", "1"), T("b", "ok \xc3\x28")}));
+  EXPECT_NE(st.message().find("column b of public.t holds bytes that are not valid UTF-8 (offset 3)"),
+            std::string::npos)
+      << st.message();
+  // A non-UTF8 target connection takes any byte but NUL.
+  m.utf8 = false;
+  EXPECT_TRUE(CheckStorable(m, Change(Op::kUpdate, "t", {T("id", "1"), T("b", "ok \xc3\x28")})).ok());
+  m.utf8 = true;
+  // Columns the target has not, and non-key columns of a before image, are not sent: not checked.
+  EXPECT_TRUE(CheckStorable(m, Change(Op::kInsert, "t", {T("id", "1"), T("zz", "a\0"s)})).ok());
+  EXPECT_TRUE(CheckStorable(m, Change(Op::kUpdate, "t", {T("id", "1")}, {T("id", "1"), T("a", "a\0"s)})).ok());
+  EXPECT_TRUE(CheckStorable(m, Change(Op::kInsert, "t", {T("id", "1"), T("a", "Zoë 日本 🎉 \\ '\"\n"), N("b")})).ok());
+}
+
+TEST(Utf8Test, FindsTheFirstByteThatIsNotWellFormed) {
+  EXPECT_EQ(FirstInvalidUtf8("plain Zoë 日本 🎉"), std::string_view::npos);
+  EXPECT_EQ(FirstInvalidUtf8("ab\xff"), 2u);
+  EXPECT_EQ(FirstInvalidUtf8("\xc0\xaf"), 0u);          // overlong '/'
+  EXPECT_EQ(FirstInvalidUtf8("x\xed\xa0\x80"), 1u);     // a surrogate
+  EXPECT_EQ(FirstInvalidUtf8("\xf4\x90\x80\x80"), 0u); // above U+10FFFF
+  EXPECT_EQ(FirstInvalidUtf8("\xe6\x97"), 0u);          // cut short
 }
 
 }  // namespace

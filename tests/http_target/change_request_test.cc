@@ -21,6 +21,23 @@ ChangeEvent Event(Op op) {
   return e;
 }
 
+TEST(ChangeRequestTest, BodyCarriesNulExactlyAndRefusesInvalidUtf8) {
+  using namespace std::string_literals;
+  ChangeEvent e = Event(Op::kInsert);
+  e.after = {Text("id", "victim\0evil"s), Text("notes", "ab\0cd\x01 \"q\" \\ \n"s)};
+  ASSERT_TRUE(CheckJsonText(e).ok());
+  ChangeRequest cr;
+  ASSERT_TRUE(BuildChangeRequest(e, "entries", &cr).ok());
+  EXPECT_NE(cr.body.find(R"("key":{"id":"victim\u0000evil"})"), std::string::npos) << cr.body;
+  EXPECT_NE(cr.body.find(R"("notes":"ab\u0000cd\u0001 \"q\" \\ \n")"), std::string::npos) << cr.body;
+  e.after[1].data = "ok \xc3\x28";
+  Status st = CheckJsonText(e);
+  EXPECT_EQ(st.code(), StatusCode::kPermanent);
+  EXPECT_EQ(st.message(),
+            "column notes of public.time_entries holds bytes that are not valid UTF-8 (offset 3), which a JSON body "
+            "cannot carry");
+}
+
 TEST(ChangeRequestTest, IdempotencyKeyIsTheSha256OfTheChangeId) {
   ChangeEvent e = Event(Op::kInsert);
   e.position = {0x10, 1};

@@ -14,6 +14,11 @@ namespace handoff {
 
 // Appends s as a JSON string literal (quoted, escaped; invalid UTF-8 bytes as \ufffd).
 void AppendJsonString(std::string* out, std::string_view s);
+// Offset of the first byte of s that does not start a well-formed UTF-8
+// sequence (overlong forms, surrogates and code points above U+10FFFF are not
+// well formed), or std::string_view::npos when s is valid UTF-8. PostgreSQL
+// refuses exactly these bytes in a UTF8 database (SQLSTATE 22021).
+size_t FirstInvalidUtf8(std::string_view s);
 // {"col": "text", ...}
 std::string ImageToJson(const std::vector<Column>& image);
 // One line describing the whole journaled event.
