@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <regex>
 #include <thread>
@@ -121,7 +122,7 @@ int CmdBillingClose(const Config& config, const std::string& period, int wait_se
               static_cast<unsigned long long>(*seq));
   auto routed = [&] {
     auto v = j->GetMeta(kCanonicalSeqKey);
-    return v.ok() && v->has_value() && std::stoull(**v) >= *seq;
+    return v.ok() && v->has_value() && std::strtoull((*v)->c_str(), nullptr, 10) >= *seq;
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   while (!routed() && std::chrono::steady_clock::now() < deadline)

@@ -1,6 +1,7 @@
 #include "pg_connection.h"
 
 #include "sqlstate.h"
+#include "handoff/engine/config.h"
 
 namespace handoff::apply {
 namespace {
@@ -41,7 +42,8 @@ Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& d
   PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   std::unique_ptr<PgConnection> conn(new PgConnection(raw));
   if (raw == nullptr) return Status::Unavailable("out of memory allocating a libpq connection");
-  if (PQstatus(raw) != CONNECTION_OK) return Status::Unavailable(Trim(PQerrorMessage(raw)));
+  // libpq may echo parts of the DSN; the password never leaves this function.
+  if (PQstatus(raw) != CONNECTION_OK) return Status::Unavailable(RedactPassword(Trim(PQerrorMessage(raw)), dsn));
   PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
   return conn;
 }

@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "handoff/engine/config.h"
+
 namespace handoff {
 namespace {
 
@@ -52,7 +54,8 @@ Result<PgConnection> PgConnection::Open(const std::string& dsn, bool replication
   PgConnection conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (!conn.conn_) return Status::Unavailable("libpq: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    return Status::Unavailable("cannot connect: " + Trim(PQerrorMessage(conn.get())));
+    // libpq may echo parts of the DSN; the password never leaves this function.
+    return Status::Unavailable("cannot connect: " + RedactPassword(Trim(PQerrorMessage(conn.get())), dsn));
   }
   PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
   return conn;

@@ -52,6 +52,82 @@ std::string Substitute(const std::string& in, std::vector<std::string>* missing)
   return out + in.substr(last);
 }
 
+// Decimal digits only, at most `max`; no sign, no spaces, no overflow.
+bool ParseUnsigned(const std::string& s, uint64_t max, uint64_t* out) {
+  if (s.empty() || s.size() > 20) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (d > max || v > (max - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  *out = v;
+  return true;
+}
+
+bool IsUri(const std::string& s) { return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0; }
+
+std::string PercentEncode(const std::string& v) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string PercentDecode(const std::string& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+      out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += v[i];
+    }
+  }
+  return out;
+}
+
+// The password of a URI (user:password@ or ?password=), decoded; empty if none.
+std::string UriPassword(const std::string& uri) {
+  size_t start = uri.find("://") + 3;
+  size_t end = uri.find_first_of("/?", start);
+  std::string authority = uri.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  size_t at = authority.rfind('@');
+  if (at != std::string::npos) {
+    size_t colon = authority.find(':');
+    if (colon < at) return PercentDecode(authority.substr(colon + 1, at - colon - 1));
+  }
+  size_t q = uri.find('?');
+  while (q != std::string::npos) {
+    size_t amp = uri.find('&', q + 1);
+    std::string kv = uri.substr(q + 1, amp == std::string::npos ? std::string::npos : amp - q - 1);
+    if (kv.rfind("password=", 0) == 0) return PercentDecode(kv.substr(9));
+    q = amp;
+  }
+  return "";
+}
+
+// The first line of a password file, or an error naming the file.
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read the password file " + path);
+  std::string line;
+  std::getline(in, line);
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return Status::InvalidArgument("the password file " + path + " has an empty first line");
+  return line;
+}
+
 struct Reader {
   Problems* problems;
 
@@ -72,44 +148,170 @@ struct Reader {
     return v;
   }
 
+  // Whether `n` (map[key]) is a set scalar; a mapping or a list is a problem.
+  // (A yaml-cpp Node is copied, never assigned: assigning an absent key's node throws.)
+  bool IsSetScalar(const YAML::Node& n, const std::string& key_path) {
+    if (!n.IsDefined() || n.IsNull()) return false;
+    if (!n.IsScalar()) {
+      problems->Add(n, key_path, "must be a single value, not a mapping or a list");
+      return false;
+    }
+    return true;
+  }
+
+  // A PostgreSQL DSN with `${NAME}` substituted inside single values (see
+  // SourceConfig::dsn) and the password of `password_file`, if set.
+  std::string Dsn(const YAML::Node& map, const std::string& path, bool required, const std::string& config_file) {
+    const std::string key_path = path + ".dsn";
+    YAML::Node n = map["dsn"];
+    std::string password;
+    bool have_password_file = false;
+    if (YAML::Node pf = map["password_file"]; pf.IsDefined()) {
+      std::string file = Str(map, "password_file", path, true);
+      if (!file.empty() && file[0] != '/') {
+        std::filesystem::path base = std::filesystem::path(config_file).parent_path();
+        if (!base.empty()) file = (base / file).string();
+      }
+      if (!file.empty()) {
+        auto pw = ReadPasswordFile(file);
+        if (pw.ok()) password = *pw, have_password_file = true;
+        else problems->Add(pf, path + ".password_file", pw.status().message());
+      }
+    }
+    if (!n.IsDefined() || n.IsNull()) {
+      if (required) problems->Add(map, key_path, "is required");
+      return "";
+    }
+    if (!n.IsScalar()) {
+      problems->Add(n, key_path, "must be a string");
+      return "";
+    }
+    const std::string& raw = n.Scalar();
+    std::vector<std::string> missing;
+    std::string out;
+    if (IsUri(raw)) {
+      static const std::regex re(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)\})");
+      size_t last = 0;
+      for (auto it = std::sregex_iterator(raw.begin(), raw.end(), re); it != std::sregex_iterator(); ++it) {
+        out += raw.substr(last, it->position() - last);
+        std::string name = (*it)[1];
+        const char* v = std::getenv(name.c_str());
+        if (v == nullptr) missing.push_back(name);
+        out += PercentEncode(v ? v : "");
+        last = it->position() + it->length();
+      }
+      out += raw.substr(last);
+      if (have_password_file)
+        out += std::string(out.find('?') == std::string::npos ? "?" : "&") + "password=" + PercentEncode(password);
+    } else {
+      // A bare word is a database name, as libpq takes it.
+      auto pairs = raw.find('=') == std::string::npos ? Result<std::vector<ConninfoPair>>(std::vector<ConninfoPair>{{"dbname", raw}})
+                                                      : ParseConninfo(raw);
+      if (!pairs.ok()) {
+        problems->Add(n, key_path, pairs.status().message());
+        return "";
+      }
+      for (auto& p : *pairs) p.value = Substitute(p.value, &missing);
+      if (have_password_file) {
+        std::vector<ConninfoPair> kept;
+        for (auto& p : *pairs)
+          if (p.key != "password") kept.push_back(std::move(p));
+        kept.push_back({"password", password});
+        *pairs = std::move(kept);
+      }
+      out = FormatConninfo(*pairs);
+    }
+    for (const auto& m : missing) problems->Add(n, key_path, "environment variable " + m + " is not set");
+    return out;
+  }
+
   uint64_t Size(const YAML::Node& map, const std::string& key, const std::string& path, uint64_t def) {
     YAML::Node n = map[key];
-    if (!n.IsDefined() || n.IsNull()) return def;
-    std::string s = n.IsScalar() ? n.Scalar() : "";
+    if (!IsSetScalar(n, path + "." + key)) return def;
+    std::string s = n.Scalar();
     std::smatch m;
     static const std::regex re(R"(^\s*(\d+)\s*([KMGT]i?B?)?\s*$)", std::regex::icase);
     if (!std::regex_match(s, m, re)) {
       problems->Add(n, path + "." + key, "must be a size such as 1GiB or 512MiB, not '" + s + "'");
       return def;
     }
-    uint64_t v = std::stoull(m[1]);
     std::string unit = m[2];
     char u = unit.empty() ? 'B' : static_cast<char>(std::toupper(unit[0]));
     int shift = u == 'K' ? 10 : u == 'M' ? 20 : u == 'G' ? 30 : u == 'T' ? 40 : 0;
+    uint64_t v = 0;
+    if (!ParseUnsigned(m[1], UINT64_MAX >> shift, &v)) {
+      problems->Add(n, path + "." + key, "is too large: '" + s + "' does not fit in 64 bits");
+      return def;
+    }
     return v << shift;
   }
 
   int64_t Duration(const YAML::Node& map, const std::string& key, const std::string& path, int64_t def_us) {
     YAML::Node n = map[key];
-    if (!n.IsDefined() || n.IsNull()) return def_us;
-    std::string s = n.IsScalar() ? n.Scalar() : "";
+    if (!IsSetScalar(n, path + "." + key)) return def_us;
+    std::string s = n.Scalar();
     std::smatch m;
     static const std::regex re(R"(^\s*(\d+)\s*(ms|s|m|h|d)\s*$)");
     if (!std::regex_match(s, m, re)) {
       problems->Add(n, path + "." + key, "must be a duration such as 7d, 12h, 30m or 10s, not '" + s + "'");
       return def_us;
     }
-    int64_t v = std::stoll(m[1]);
     std::string unit = m[2];
     int64_t mult = unit == "ms" ? 1000 : unit == "s" ? 1000000 : unit == "m" ? 60000000ll
                  : unit == "h" ? 3600000000ll : 86400000000ll;
-    return v * mult;
+    uint64_t v = 0;
+    if (!ParseUnsigned(m[1], static_cast<uint64_t>(INT64_MAX / mult), &v)) {
+      problems->Add(n, path + "." + key, "is too long: '" + s + "' does not fit in 64-bit microseconds");
+      return def_us;
+    }
+    return static_cast<int64_t>(v) * mult;
+  }
+
+  // A whole number in [lo, hi]; anything else (a sign, a fraction, text, too
+  // large) is a problem naming the allowed range.
+  uint64_t Count(const YAML::Node& map, const std::string& key, const std::string& path, uint64_t def,
+                 uint64_t lo, uint64_t hi) {
+    YAML::Node n = map[key];
+    if (!IsSetScalar(n, path + "." + key)) return def;
+    std::string s = n.Scalar();
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    while (!s.empty() && s.front() == ' ') s.erase(0, 1);
+    uint64_t v = 0;
+    if (!ParseUnsigned(s, hi, &v) || v < lo) {
+      problems->Add(n, path + "." + key, "must be a whole number from " + std::to_string(lo) + " to " +
+                                             std::to_string(hi) + ", not '" + n.Scalar() + "'");
+      return def;
+    }
+    return v;
+  }
+
+  bool Bool(const YAML::Node& map, const std::string& key, const std::string& path, bool def) {
+    YAML::Node n = map[key];
+    if (!IsSetScalar(n, path + "." + key)) return def;
+    bool v = def;
+    if (!YAML::convert<bool>::decode(n, v)) problems->Add(n, path + "." + key, "must be true or false");
+    return v;
+  }
+
+  // A host:port value; the port is 0 (any free port) to 65535.
+  void HostPort(const YAML::Node& at, const std::string& key_path, const std::string& value) {
+    static const std::regex re(R"(^[A-Za-z0-9_.\-\[\]:]+:(\d{1,5})$)");
+    std::smatch m;
+    uint64_t port = 0;
+    if (!std::regex_match(value, m, re))
+      problems->Add(at, key_path, "must be host:port, not '" + value + "'");
+    else if (!ParseUnsigned(m[1], 65535, &port))
+      problems->Add(at, key_path, "port must be 0 to 65535, not " + std::string(m[1]));
   }
 
   void CheckKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& allowed) {
     if (!map.IsMap()) return;
     for (const auto& kv : map) {
-      std::string k = kv.first.as<std::string>();
+      if (!kv.first.IsScalar()) {
+        problems->Add(kv.first, path.empty() ? "(key)" : path + ".(key)", "a key must be a plain name, not a mapping or a list");
+        continue;
+      }
+      const std::string& k = kv.first.Scalar();
       if (!allowed.count(k)) problems->Add(kv.first, path + "." + k, "is not a known key");
     }
   }
@@ -126,12 +328,16 @@ bool SplitQualified(const std::string& s, size_t parts, std::vector<std::string>
   return true;
 }
 
+bool IsLoopbackListen(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
 // The keys of a webhook source.
 void ReadWebhook(Reader& r, Problems& problems, YAML::Node s, const std::string& path, SourceConfig* sc) {
   sc->listen = r.Str(s, "listen", path, true);
-  static const std::regex hostport(R"(^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$)");
-  if (!sc->listen.empty() && !std::regex_match(sc->listen, hostport))
-    problems.Add(s["listen"], path + ".listen", "must be host:port, not '" + sc->listen + "'");
+  if (!sc->listen.empty()) r.HostPort(s["listen"], path + ".listen", sc->listen);
   sc->path = r.Str(s, "path", path, false, "/");
   if (sc->path.empty() || sc->path[0] != '/') problems.Add(s["path"], path + ".path", "must start with /");
   sc->format = r.Str(s, "format", path, true);
@@ -158,11 +364,97 @@ void ReadWebhook(Reader& r, Problems& problems, YAML::Node s, const std::string&
   if (sig != "none" && !sig.empty() && sc->secrets.empty())
     problems.Add(secrets.IsDefined() ? secrets : s, path + ".secrets",
                  "needs at least one secret for signature scheme '" + sig + "'");
+  // Unsigned deliveries are only taken from this host unless the operator says
+  // otherwise: anyone who can reach the port could write into the journal.
+  sc->allow_unsigned = r.Bool(s, "allow_unsigned", path, false);
+  if (sig == "none" && !sc->listen.empty() && !IsLoopbackListen(sc->listen)) {
+    if (!sc->allow_unsigned)
+      problems.Add(s["signature"], path + ".signature",
+                   "none on " + sc->listen + " (not a loopback address) lets anyone who reaches the port write "
+                   "changes; use a signature scheme, listen on 127.0.0.1, or set allow_unsigned: true");
+    else
+      LogWarn("config", "{}: source {} takes UNSIGNED webhook deliveries on {} (allow_unsigned: true): anyone "
+              "who reaches this port can write changes", path, sc->name, sc->listen);
+  }
+  if (s["allow_unsigned"].IsDefined() && sig != "none")
+    problems.Add(s["allow_unsigned"], path + ".allow_unsigned", "is only for signature: none");
   sc->tolerance_us = r.Duration(s, "tolerance", path, sc->tolerance_us);
   sc->max_body = r.Size(s, "max_body", path, sc->max_body);
 }
 
 }  // namespace
+
+Result<std::vector<ConninfoPair>> ParseConninfo(const std::string& text) {
+  std::vector<ConninfoPair> out;
+  size_t i = 0, n = text.size();
+  auto space = [&](size_t k) { return k < n && std::isspace(static_cast<unsigned char>(text[k])); };
+  while (true) {
+    while (space(i)) ++i;
+    if (i >= n) break;
+    size_t start = i;
+    while (i < n && text[i] != '=' && !space(i)) ++i;
+    std::string key = text.substr(start, i - start);
+    while (space(i)) ++i;
+    if (i >= n || text[i] != '=')
+      return Status::InvalidArgument("not a connection string: missing '=' after the keyword at character " +
+                                     std::to_string(start + 1) + " (keyword=value pairs, or a postgresql:// URI)");
+    if (key.empty()) return Status::InvalidArgument("a value without a keyword at character " + std::to_string(i + 1));
+    ++i;
+    while (space(i)) ++i;
+    std::string value;
+    if (i < n && text[i] == '\'') {
+      ++i;
+      bool closed = false;
+      while (i < n) {
+        char c = text[i++];
+        if (c == '\\' && i < n) {
+          value += text[i++];
+        } else if (c == '\'') {
+          closed = true;
+          break;
+        } else {
+          value += c;
+        }
+      }
+      if (!closed) return Status::InvalidArgument("the quoted value of " + key + " is not closed");
+    } else {
+      while (i < n && !space(i)) {
+        if (text[i] == '\\' && i + 1 < n) ++i;
+        value += text[i++];
+      }
+    }
+    out.push_back({key, value});
+  }
+  return out;
+}
+
+std::string FormatConninfo(const std::vector<ConninfoPair>& pairs) {
+  std::string out;
+  for (const auto& p : pairs) {
+    if (!out.empty()) out += ' ';
+    out += p.key + "='";
+    for (char c : p.value) {
+      if (c == '\'' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '\'';
+  }
+  return out;
+}
+
+std::string RedactPassword(std::string text, const std::string& dsn) {
+  std::string password;
+  if (IsUri(dsn)) {
+    password = UriPassword(dsn);
+  } else if (auto pairs = ParseConninfo(dsn); pairs.ok()) {
+    for (const auto& p : *pairs)
+      if (p.key == "password") password = p.value;
+  }
+  if (password.empty()) return text;
+  for (size_t at = text.find(password); at != std::string::npos; at = text.find(password, at + 3))
+    text.replace(at, password.size(), "***");
+  return text;
+}
 
 const std::vector<std::string>* ConfiguredKey(const SourceConfig& source, const std::string& table) {
   for (const auto& [t, key] : source.table_keys)
@@ -181,7 +473,21 @@ const TargetConfig* Config::FindTarget(const std::string& name) const {
   return nullptr;
 }
 
+static Result<Config> ParseConfigUnguarded(const std::string& text, const std::string& file);
+
+// Hostile input must end as a listed problem (exit 2), never as an exception
+// escaping into main (abort, exit 134).
 Result<Config> ParseConfig(const std::string& text, const std::string& file) {
+  try {
+    return ParseConfigUnguarded(text, file);
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(file + ": cannot read the configuration: " + e.what());
+  }
+}
+
+static Result<Config> ParseConfigUnguarded(const std::string& text, const std::string& file) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -221,25 +527,20 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       }
       r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull", "listen",
                            "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external",
-                           "skip_origins", "partitions"});
+                           "allow_unsigned",
+                           "skip_origins", "partitions", "password_file"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
       const bool debezium = sc.kind == "debezium";
       const bool webhook = sc.kind == "webhook";
-      sc.dsn = r.Str(s, "dsn", path, !debezium && !webhook);
+      sc.dsn = r.Dsn(s, path, !debezium && !webhook, file);
       if (webhook) ReadWebhook(r, problems, s, path, &sc);
       sc.file = r.Str(s, "file", path, false);
       sc.pull = r.Str(s, "pull", path, false);
       sc.slot = r.Str(s, "slot", path, false, "handoff_" + sc.name);
       sc.publication = r.Str(s, "publication", path, false, "handoff_" + sc.name);
-      if (s["external"].IsDefined()) {
-        try {
-          sc.external = s["external"].as<bool>();
-        } catch (const YAML::Exception&) {
-          problems.Add(s["external"], path + ".external", "must be true or false");
-        }
-      }
+      sc.external = r.Bool(s, "external", path, sc.external);
       if (YAML::Node so = s["skip_origins"]; so.IsDefined()) {
         sc.skip_origins.clear();
         bool ok = so.IsSequence();
@@ -249,13 +550,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         }
         if (!ok) problems.Add(so, path + ".skip_origins", "must be a list of replication origin name prefixes");
       }
-      if (s["snapshot"].IsDefined()) {
-        try {
-          sc.snapshot = s["snapshot"].as<bool>();
-        } catch (const YAML::Exception&) {
-          problems.Add(s["snapshot"], path + ".snapshot", "must be true or false");
-        }
-      }
+      sc.snapshot = r.Bool(s, "snapshot", path, sc.snapshot);
       sc.partitions = r.Str(s, "partitions", path, false, "root");
       if (sc.partitions != "root" && sc.partitions != "each")
         problems.Add(s["partitions"], path + ".partitions", "must be root or each, not '" + sc.partitions + "'");
@@ -321,12 +616,12 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         problems.Add(t, path, "must be a mapping");
         continue;
       }
-      r.CheckKeys(t, path, {"name", "kind", "dsn", "batch_rows", "url", "headers", "timeout"});
+      r.CheckKeys(t, path, {"name", "kind", "dsn", "password_file", "batch_rows", "url", "headers", "timeout"});
       TargetConfig tc;
       tc.name = r.Str(t, "name", path, true);
       tc.kind = r.Str(t, "kind", path, true);
       const bool http = tc.kind == "http";
-      tc.dsn = r.Str(t, "dsn", path, !http);
+      tc.dsn = r.Dsn(t, path, !http, file);
       if (http) {
         tc.url = r.Str(t, "url", path, true);
         if (!tc.url.empty() && tc.url.rfind("http://", 0) != 0 && tc.url.rfind("https://", 0) != 0)
@@ -336,20 +631,18 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
         if (hs.IsDefined() && !hs.IsMap()) problems.Add(hs, path + ".headers", "must be a mapping of header: value");
         if (hs.IsMap())
           for (const auto& kv : hs) {
-            std::string k = kv.first.as<std::string>();
+            if (!kv.first.IsScalar()) {
+              problems.Add(kv.first, path + ".headers.(key)", "a header name must be a plain name");
+              continue;
+            }
+            const std::string k = kv.first.Scalar();
             tc.headers.emplace_back(k, r.Str(hs, k, path + ".headers", true));
           }
         tc.timeout_us = r.Duration(t, "timeout", path, tc.timeout_us);
       } else if (t["url"].IsDefined() || t["headers"].IsDefined()) {
         problems.Add(t["url"].IsDefined() ? t["url"] : t["headers"], path, "url and headers are only for http targets");
       }
-      if (t["batch_rows"].IsDefined()) {
-        try {
-          tc.batch_rows = t["batch_rows"].as<size_t>();
-        } catch (const YAML::Exception&) {
-          problems.Add(t["batch_rows"], path + ".batch_rows", "must be a positive integer");
-        }
-      }
+      tc.batch_rows = r.Count(t, "batch_rows", path, tc.batch_rows, 1, 100000000);
       if (!tc.kind.empty() && tc.kind != "postgres" && !http)
         problems.Add(t["kind"], path + ".kind", "unknown target kind '" + tc.kind + "' (known: postgres, http)");
       // Target names are their own namespace: in canonical mode a system is both
@@ -421,9 +714,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     } else {
       r.CheckKeys(admin, "admin", {"listen"});
       cfg.admin_listen = r.Str(admin, "listen", "admin", false);
-      static const std::regex re(R"(^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$)");
-      if (!cfg.admin_listen.empty() && !std::regex_match(cfg.admin_listen, re))
-        problems.Add(admin["listen"], "admin.listen", "must be host:port, not '" + cfg.admin_listen + "'");
+      if (!cfg.admin_listen.empty()) r.HostPort(admin["listen"], "admin.listen", cfg.admin_listen);
     }
   }
   YAML::Node engine = root["engine"];
@@ -488,14 +779,8 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       cfg.canonical_schemas = resolve(r.Str(canonical, "schemas", "canonical", true));
       cfg.canonical_ownership = resolve(r.Str(canonical, "ownership", "canonical", true));
       cfg.canonical_flows = resolve(r.Str(canonical, "flows", "canonical", false));
-      if (YAML::Node t = canonical["tombstone_days"]; t.IsDefined()) {
-        try {
-          cfg.canonical_tombstone_days = t.as<int64_t>();
-          if (cfg.canonical_tombstone_days < 0) throw YAML::Exception(t.Mark(), "negative");
-        } catch (const YAML::Exception&) {
-          problems.Add(t, "canonical.tombstone_days", "must be a whole number of days, 0 or more");
-        }
-      }
+      cfg.canonical_tombstone_days = static_cast<int64_t>(
+          r.Count(canonical, "tombstone_days", "canonical", static_cast<uint64_t>(cfg.canonical_tombstone_days), 0, 36500));
     }
   }
   for (SourceConfig& sc : cfg.sources) {

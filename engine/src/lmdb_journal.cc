@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -191,6 +192,7 @@ class LmdbJournal final : public Journal {
     std::filesystem::create_directories(options_.path, ec);
     if (ec) return Status::InvalidArgument("cannot create journal directory " + options_.path + ": " + ec.message());
     if (options_.exclusive) HANDOFF_RETURN_IF_ERROR(TakeLock());
+    HANDOFF_RETURN_IF_ERROR(EnsureRoom(exists));
     int rc = mdb_env_create(&env_);
     if (rc) return LmdbError(rc, "mdb_env_create");
     mdb_env_set_maxdbs(env_, 16);
@@ -689,6 +691,35 @@ class LmdbJournal final : public Journal {
     }
     cur.Close();
     return txn.Commit();
+  }
+
+  // LMDB writes its reader table through a shared map of lock.mdb: on a full
+  // file system touching an unallocated page of it is SIGBUS, not an error.
+  // So the lock file's blocks are allocated first, and a new journal needs
+  // room for its initial map. (data.mdb is written with pwrite, not through
+  // the map, so running out of room later is ENOSPC from a commit.)
+  Status EnsureRoom(bool exists) {
+    constexpr uint64_t kLockBytes = 64 << 10;  // 256 reader slots of 64 bytes and the header
+    struct statvfs vfs;
+    if (::statvfs(options_.path.c_str(), &vfs) == 0) {
+      const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+      const uint64_t need = kLockBytes + (exists ? 0 : options_.map_size);
+      if (avail < need)
+        return NoSpace(need, avail, exists ? "" : " (journal.map_size " + std::to_string(options_.map_size) + " for a new journal)");
+    }
+    const std::string lock = options_.path + "/lock.mdb";
+    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::InvalidArgument("cannot open " + lock + ": " + std::strerror(errno));
+    int rc = ::posix_fallocate(fd, 0, kLockBytes);
+    ::close(fd);
+    if (rc == ENOSPC) return NoSpace(kLockBytes, 0, " (the lock file)");
+    // Other errors (a file system without fallocate) leave it to LMDB.
+    return Status::OK();
+  }
+
+  Status NoSpace(uint64_t need, uint64_t avail, const std::string& what) {
+    return Status::ResourceExhausted("no space left on device at " + options_.path + ", need " + std::to_string(need) +
+                                     " bytes" + what + ", " + std::to_string(avail) + " available");
   }
 
   Status Grow() {

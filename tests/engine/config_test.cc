@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 
 namespace handoff {
 namespace {
@@ -26,7 +27,7 @@ TEST(ConfigTest, ParsesTheDocumentedKeys) {
   EXPECT_EQ(c->journal_retention_us, 2ll * 86400 * 1000000);
   EXPECT_EQ(c->journal_max_map_size, 8ull << 30);
   ASSERT_EQ(c->sources.size(), 1u);
-  EXPECT_EQ(c->sources[0].dsn, "host=db dbname=psa password=s3cret");
+  EXPECT_EQ(c->sources[0].dsn, "host='db' dbname='psa' password='s3cret'");
   EXPECT_EQ(c->sources[0].slot, "handoff_psa");
   ASSERT_EQ(c->routes.size(), 1u);
   EXPECT_EQ(c->routes[0].to_table, "time_entries");
@@ -188,6 +189,155 @@ targets:
       << bad.status().message();
   EXPECT_NE(bad.status().message().find("canonical.ownership: is required"), std::string::npos)
       << bad.status().message();
+}
+
+// Hostile values and keys: each is a listed problem naming its key and line,
+// never an exception or an abort.
+TEST(ConfigTest, HostileNumbersAndKeysAreNamedProblems) {
+  struct Case {
+    const char* yaml;
+    const char* expect;  // key path (with the line) that the problem names
+  };
+  const std::string tgt = "targets:\n  - { name: t, kind: postgres, dsn: x, ";
+  const std::string canon = "canonical: { schemas: p, ownership: o, ";
+  const std::string hook = "sources:\n  - { name: w, kind: webhook, format: debezium, signature: stripe, secrets: [s], ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"journal: { path: /j, max_map_size: 99999999999999999999999 }\n", "x.yaml:1: journal.max_map_size: is too large"},
+      {"journal: { path: /j, max_map_size: 20000000TiB }\n", "x.yaml:1: journal.max_map_size: is too large"},
+      {"journal: { path: /j, map_size: -1 }\n", "x.yaml:1: journal.map_size: must be a size"},
+      {"journal: { path: /j, map_size: lots }\n", "x.yaml:1: journal.map_size: must be a size"},
+      {"journal: { path: /j, map_size: [1, 2] }\n", "x.yaml:1: journal.map_size: must be a single value"},
+      {"journal: { path: /j, map_size: { a: 1 } }\n", "x.yaml:1: journal.map_size: must be a single value"},
+      {"journal: { path: /j, retention: 99999999999999999999d }\n", "x.yaml:1: journal.retention: is too long"},
+      {"journal: { path: /j, retention: 106751992d }\n", "x.yaml:1: journal.retention: is too long"},
+      {"journal: { path: /j, retention: -5d }\n", "x.yaml:1: journal.retention: must be a duration"},
+      {"journal: { path: /j, retention: [7d] }\n", "x.yaml:1: journal.retention: must be a single value"},
+      {"journal: { path: /j }\n? [a, b]\n: 1\n", "x.yaml:2: (key): a key must be a plain name"},
+      {"journal: { path: /j, ? { a: 1 } : 2 }\n", "x.yaml:1: journal.(key): a key must be a plain name"},
+      {"journal: { path: /j }\n" + tgt + "batch_rows: -1 }\n", "x.yaml:3: targets[0].batch_rows: must be a whole number"},
+      {"journal: { path: /j }\n" + tgt + "batch_rows: 0 }\n", "x.yaml:3: targets[0].batch_rows: must be a whole number"},
+      {"journal: { path: /j }\n" + tgt + "batch_rows: 1.5 }\n", "x.yaml:3: targets[0].batch_rows: must be a whole number"},
+      {"journal: { path: /j }\n" + tgt + "batch_rows: 99999999999999999999999 }\n",
+       "x.yaml:3: targets[0].batch_rows: must be a whole number"},
+      {"journal: { path: /j }\n" + tgt + "batch_rows: [1] }\n", "x.yaml:3: targets[0].batch_rows: must be a single value"},
+      {"journal: { path: /j }\ntargets:\n  - { name: h, kind: http, url: http://x, timeout: 99999999999999999999s }\n", "x.yaml:3: targets[0].timeout: is too long"},
+      {"journal: { path: /j }\ntargets:\n  - { name: h, kind: http, url: http://x, headers: { ? [a] : b } }\n",
+       "x.yaml:3: targets[0].headers.(key): a header name must be a plain name"},
+      {"journal: { path: /j }\n" + canon + "tombstone_days: -3 }\n", "x.yaml:2: canonical.tombstone_days: must be a whole number"},
+      {"journal: { path: /j }\n" + canon + "tombstone_days: 9999999999999999999999 }\n",
+       "x.yaml:2: canonical.tombstone_days: must be a whole number"},
+      {"journal: { path: /j }\n" + canon + "tombstone_days: { a: 1 } }\n", "x.yaml:2: canonical.tombstone_days: must be a single value"},
+      {"journal: { path: /j }\nengine: { slot_check_interval: 0s }\n", "x.yaml:2: engine.slot_check_interval: must be longer than zero"},
+      {"journal: { path: /j }\nengine: { slot_wal_warn: 999999999999999999999 }\n", "x.yaml:2: engine.slot_wal_warn: is too large"},
+      {"journal: { path: /j }\nadmin: { listen: \"127.0.0.1:99999\" }\n", "x.yaml:2: admin.listen: port must be 0 to 65535"},
+      {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:70000\" }\n", "x.yaml:3: sources[0].listen: port must be 0 to 65535"},
+      {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:1\", max_body: 99999999999999999999999 }\n",
+       "x.yaml:3: sources[0].max_body: is too large"},
+      {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:1\", tolerance: 999999999999999999h }\n",
+       "x.yaml:3: sources[0].tolerance: is too long"},
+      {"journal: { path: /j }\nsources:\n  - { name: p, kind: postgres, dsn: x, tables: [a.b], snapshot: maybe }\n",
+       "x.yaml:3: sources[0].snapshot: must be true or false"},
+      {"journal: { path: /j }\nsources:\n  - { name: p, kind: postgres, dsn: x, tables: [a.b], external: [1] }\n",
+       "x.yaml:3: sources[0].external: must be a single value"},
+  };
+  for (const auto& [yaml, expect] : cases) {
+    Result<Config> c = Status::InvalidArgument("not parsed");
+    ASSERT_NO_THROW(c = ParseConfig(yaml, "x.yaml")) << yaml;
+    ASSERT_FALSE(c.ok()) << yaml;
+    EXPECT_NE(c.status().message().find(expect), std::string::npos)
+        << "config:\n" << yaml << "message:\n" << c.status().message();
+  }
+}
+
+TEST(ConfigTest, LargestValuesThatFitAreTaken) {
+  auto c = ParseConfig("journal: { path: /j, map_size: 1MiB, max_map_size: 16777215TiB, retention: 106751991d }\n"
+                       "targets:\n  - { name: t, kind: postgres, dsn: x, batch_rows: 100000000 }\n", "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->journal_max_map_size, 16777215ull << 40);
+  EXPECT_EQ(c->journal_retention_us, 106751991ll * 86400000000ll);
+  EXPECT_EQ(c->targets[0].batch_rows, 100000000u);
+}
+
+TEST(ConfigTest, UnsignedWebhookOnlyOnLoopbackUnlessAllowed) {
+  const std::string head = "journal: { path: /j }\nsources:\n  - { name: w, kind: webhook, format: debezium, signature: none, ";
+  auto open = ParseConfig(head + "listen: \"0.0.0.0:8443\" }\n", "x.yaml");
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.status().message().find("x.yaml:3: sources[0].signature: none on 0.0.0.0:8443"), std::string::npos)
+      << open.status().message();
+  EXPECT_NE(open.status().message().find("allow_unsigned: true"), std::string::npos);
+  for (const char* local : {"127.0.0.1:8443", "localhost:1", "[::1]:8443"}) {
+    auto c = ParseConfig(head + "listen: \"" + local + "\" }\n", "x.yaml");
+    EXPECT_TRUE(c.ok()) << local << ": " << c.status().ToString();
+  }
+  auto allowed = ParseConfig(head + "listen: \"0.0.0.0:8443\", allow_unsigned: true }\n", "x.yaml");
+  ASSERT_TRUE(allowed.ok()) << allowed.status().ToString();
+  EXPECT_TRUE(allowed->sources[0].allow_unsigned);
+  auto misplaced = ParseConfig("journal: { path: /j }\nsources:\n  - { name: w, kind: webhook, format: debezium, "
+                               "signature: stripe, secrets: [s], listen: \"0.0.0.0:1\", allow_unsigned: true }\n",
+                               "x.yaml");
+  ASSERT_FALSE(misplaced.ok());
+  EXPECT_NE(misplaced.status().message().find("sources[0].allow_unsigned: is only for signature: none"),
+            std::string::npos);
+}
+
+TEST(ConfigTest, EnvironmentValuesStayInsideOneDsnValue) {
+  setenv("HANDOFF_TEST_PW", "S3cr3t Leak=1 dbname=other 'q' \\x", 1);
+  setenv("HANDOFF_TEST_DB", "psa host=evil", 1);
+  auto c = ParseConfig("journal: { path: /j }\nsources:\n  - { name: p, kind: postgres, tables: [a.b], "
+                       "dsn: \"host=db1 dbname=${HANDOFF_TEST_DB} password=${HANDOFF_TEST_PW} application_name='x y'\" }\n"
+                       "targets:\n  - { name: t, kind: postgres, dsn: \"postgresql://u:${HANDOFF_TEST_PW}@db2/erp?sslmode=${HANDOFF_TEST_DB}\" }\n"
+                       "  - { name: u, kind: postgres, dsn: erp }\n",
+                       "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto pairs = ParseConninfo(c->sources[0].dsn);
+  ASSERT_TRUE(pairs.ok()) << pairs.status().ToString();
+  ASSERT_EQ(pairs->size(), 4u) << c->sources[0].dsn;
+  EXPECT_EQ((*pairs)[0].key, "host");
+  EXPECT_EQ((*pairs)[0].value, "db1");
+  EXPECT_EQ((*pairs)[1].key, "dbname");
+  EXPECT_EQ((*pairs)[1].value, "psa host=evil");
+  EXPECT_EQ((*pairs)[2].key, "password");
+  EXPECT_EQ((*pairs)[2].value, "S3cr3t Leak=1 dbname=other 'q' \\x");
+  EXPECT_EQ((*pairs)[3].value, "x y");
+  // A URI gets the value percent-encoded: no '@', '/', '?', '&' or space can end it.
+  EXPECT_EQ(c->targets[0].dsn,
+            "postgresql://u:S3cr3t%20Leak%3D1%20dbname%3Dother%20%27q%27%20%5Cx@db2/erp?sslmode=psa%20host%3Devil");
+  EXPECT_EQ(c->targets[1].dsn, "dbname='erp'");
+  EXPECT_EQ(RedactPassword("failed for S3cr3t Leak=1 dbname=other 'q' \\x here", c->sources[0].dsn),
+            "failed for *** here");
+  EXPECT_EQ(RedactPassword("x S3cr3t Leak=1 dbname=other 'q' \\x", c->targets[0].dsn), "x ***");
+  unsetenv("HANDOFF_TEST_PW");
+  unsetenv("HANDOFF_TEST_DB");
+}
+
+TEST(ConfigTest, PasswordFileAndBadDsnsAreNamedWithoutTheirValues) {
+  const std::string dir = ::testing::TempDir();
+  const std::string pw = dir + "/handoff_pw_test";
+  {
+    std::ofstream f(pw);
+    f << "pass word=x\nsecond line\n";
+  }
+  auto c = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"host=h password=old\", "
+                       "password_file: " + pw + " }\n", "x.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto pairs = ParseConninfo(c->targets[0].dsn);
+  ASSERT_TRUE(pairs.ok());
+  ASSERT_EQ(pairs->size(), 2u);
+  EXPECT_EQ((*pairs)[1].key, "password");
+  EXPECT_EQ((*pairs)[1].value, "pass word=x");
+  auto missing = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"host=h\", "
+                             "password_file: /nonexistent/pw }\n", "x.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("x.yaml:3: targets[0].password_file: cannot read the password file "
+                                            "/nonexistent/pw"), std::string::npos) << missing.status().message();
+  auto bad = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"host=h S3cr3t-Leak\" }\n"
+                         "  - { name: u, kind: postgres, dsn: \"host=h password='S3cr3t-Leak\" }\n", "x.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("targets[0].dsn: not a connection string"), std::string::npos)
+      << bad.status().message();
+  EXPECT_NE(bad.status().message().find("targets[1].dsn: the quoted value of password is not closed"), std::string::npos)
+      << bad.status().message();
+  EXPECT_EQ(bad.status().message().find("S3cr3t"), std::string::npos) << bad.status().message();
 }
 
 }  // namespace

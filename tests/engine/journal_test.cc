@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -389,6 +390,37 @@ TEST_F(JournalTest, ReaderSlotOfAKilledProcessDoesNotHoldSpace) {
   ASSERT_TRUE(big.ok()) << big.ToString();
   const uint64_t again = FillUntilFull(j.get(), &t, 20, payload, &last);
   EXPECT_GT(700 + again, accepted * 9 / 10);
+}
+
+// A journal on a file system without room for its initial map is a clear
+// error at open, not SIGBUS from LMDB touching its mapped lock file.
+TEST_F(JournalTest, FullFileSystemAtOpenIsAnError) {
+  const std::string mnt = dir_ + "/small";
+  std::filesystem::create_directories(mnt);
+  if (std::system(("mount -t tmpfs -o size=1m tmpfs " + mnt + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a 1 MiB tmpfs here (needs root); the full-disk check is not exercised";
+  JournalOptions o;
+  o.path = mnt + "/journal";
+  o.map_size = 1ull << 30;
+  auto j = Journal::Open(o);
+  ASSERT_FALSE(j.ok());
+  EXPECT_TRUE(j.status().IsResourceExhausted()) << j.status().ToString();
+  EXPECT_NE(j.status().message().find("no space left on device at " + o.path + ", need "), std::string::npos)
+      << j.status().ToString();
+  // Filled to the last byte, even the lock file has no room.
+  std::system(("dd if=/dev/zero of=" + mnt + "/fill bs=4k 2>/dev/null").c_str());
+  o.map_size = 0;
+  auto full = Journal::Open(o);
+  EXPECT_FALSE(full.ok());
+  if (!full.ok()) EXPECT_NE(full.status().message().find("no space left on device"), std::string::npos) << full.status().ToString();
+  std::filesystem::remove(mnt + "/fill");
+  // With room for a small map it opens and takes writes.
+  o.map_size = 256 << 10;
+  o.max_map_size = 512 << 10;
+  auto ok = Journal::Open(o);
+  EXPECT_TRUE(ok.ok()) << ok.status().ToString();
+  ok = Status::Cancelled("closed");
+  std::system(("umount " + mnt).c_str());
 }
 
 }  // namespace
