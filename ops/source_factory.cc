@@ -36,7 +36,7 @@ class DebeziumSource final : public SourceAgent {
   HealthReport Health() const override { return health_.Get(); }
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
-    return {c.changes.load(), c.malformed.load(), 0, 0};
+    return {c.changes.load(), c.malformed.load(), 0, 0, {}};
   }
 
  private:
@@ -58,7 +58,7 @@ class WebhookSource final : public SourceAgent {
   HealthReport Health() const override { return health_.Get(); }
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
-    return {c.changes.load(), c.malformed.load() + c.bad_signature.load(), 0, 0};
+    return {c.changes.load(), c.malformed.load() + c.bad_signature.load(), 0, 0, {}};
   }
 
  private:

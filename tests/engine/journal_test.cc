@@ -412,7 +412,9 @@ TEST_F(JournalTest, FullFileSystemAtOpenIsAnError) {
   o.map_size = 0;
   auto full = Journal::Open(o);
   EXPECT_FALSE(full.ok());
-  if (!full.ok()) EXPECT_NE(full.status().message().find("no space left on device"), std::string::npos) << full.status().ToString();
+  if (!full.ok()) {
+    EXPECT_NE(full.status().message().find("no space left on device"), std::string::npos) << full.status().ToString();
+  }
   std::filesystem::remove(mnt + "/fill");
   // With room for a small map it opens and takes writes.
   o.map_size = 256 << 10;
