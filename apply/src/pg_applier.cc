@@ -125,6 +125,8 @@ class PgApplierImpl final : public PgApplier {
   Status AddTruncateMember(uint64_t seq, bool boundary, ChangeEvent&& ev);
   // Applies what was gathered of `source`'s truncate group, if any.
   Status FinishTruncate(const std::string& source);
+  template <typename Write>
+  Status UnderSavepoint(const Write& write, std::string* code, std::string* message);
   Status Begin();
   Status FlushChunk();
   Status ApplyOne(const PendingChange& change);
@@ -537,17 +539,12 @@ Status PgApplierImpl::FinishTruncate(const std::string& source) {
   if (members.empty()) return Status::OK();
   HANDOFF_RETURN_IF_ERROR(FlushChunk());
   HANDOFF_RETURN_IF_ERROR(Begin());
-  HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("SAVEPOINT handoff_change")));
-  Status st = writer_->WriteTruncate(members);
-  if (st.ok()) {
-    HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("RELEASE SAVEPOINT handoff_change")));
+  std::string code, message;
+  HANDOFF_RETURN_IF_ERROR(UnderSavepoint([&] { return writer_->WriteTruncate(members); }, &code, &message));
+  if (code.empty()) {
     txn_rows_ += members.size();
     return Status::OK();
   }
-  if (st.IsUnavailable()) return st;
-  const std::string code = conn_->last_sqlstate(), message = conn_->last_message();
-  HANDOFF_RETURN_IF_ERROR(
-      AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_change; RELEASE SAVEPOINT handoff_change")));
   // The statement failed as a whole: a condition of the target (privilege,
   // a missing table) pauses it at the first member; anything else parks
   // every member with its reason.
@@ -599,18 +596,29 @@ Status PgApplierImpl::FlushChunk() {
   return Status::OK();
 }
 
-Status PgApplierImpl::ApplyOne(const PendingChange& change) {
+// Runs `write` under a savepoint. OK with *code empty: it was written; OK
+// with *code set: the statement failed with that SQLSTATE (rolled back to the
+// savepoint, the transaction goes on); an error: the session is lost.
+template <typename Write>
+Status PgApplierImpl::UnderSavepoint(const Write& write, std::string* code, std::string* message) {
+  code->clear();
   HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("SAVEPOINT handoff_change")));
-  Status st = writer_->WriteOne(change);
-  if (st.ok()) {
-    HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Exec("RELEASE SAVEPOINT handoff_change")));
+  Status st = write();
+  if (st.ok()) return AsTransient(conn_->Exec("RELEASE SAVEPOINT handoff_change"));
+  if (st.IsUnavailable()) return st;
+  *code = conn_->last_sqlstate();
+  *message = conn_->last_message();
+  if (code->empty()) *code = "XX000";  // refused without a SQLSTATE: still the statement's failure
+  return AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_change; RELEASE SAVEPOINT handoff_change"));
+}
+
+Status PgApplierImpl::ApplyOne(const PendingChange& change) {
+  std::string code, message;
+  HANDOFF_RETURN_IF_ERROR(UnderSavepoint([&] { return writer_->WriteOne(change); }, &code, &message));
+  if (code.empty()) {
     ++txn_rows_;
     return Status::OK();
   }
-  if (st.IsUnavailable()) return st;
-  const std::string code = conn_->last_sqlstate(), message = conn_->last_message();
-  HANDOFF_RETURN_IF_ERROR(
-      AsTransient(conn_->Exec("ROLLBACK TO SAVEPOINT handoff_change; RELEASE SAVEPOINT handoff_change")));
   if (IsTargetRefusal(code))
     return Refused(change.seq, change.boundary, change.meta->Name(), change.meta.get(), change.event, code, message);
   return Park(change.seq, change.meta->Name(), change.meta.get(), change.event, code, message);
