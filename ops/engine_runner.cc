@@ -106,6 +106,7 @@ int RunEngine(const Config& base_config) {
   IntakeOptions io;
   io.endpoints = {kInprocIntake};
   if (!config.intake_endpoint.empty()) io.endpoints.push_back(config.intake_endpoint);
+  io.max_message_bytes = config.intake_max_message_bytes;
   auto intake = IntakeServer::Create(ctx, journal->get(), io);
   if (!intake.ok()) {
     LogError("engine", "cannot start intake: {}", intake.status().ToString());

@@ -431,7 +431,7 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
     if (!engine.IsMap()) {
       problems.Add(engine, "engine", "must be a mapping");
     } else {
-      r.CheckKeys(engine, "engine", {"intake", "slot_check_interval", "slot_wal_warn", "origin"});
+      r.CheckKeys(engine, "engine", {"intake", "intake_max_message", "slot_check_interval", "slot_wal_warn", "origin"});
       cfg.intake_endpoint = r.Str(engine, "intake", "engine", false);
       cfg.apply_origin = r.Str(engine, "origin", "engine", false);
       static const std::regex origin_re(R"(^[A-Za-z0-9_]{1,200}$)");
@@ -441,6 +441,9 @@ Result<Config> ParseConfig(const std::string& text, const std::string& file) {
       if (cfg.slot_check_interval_us <= 0)
         problems.Add(engine["slot_check_interval"], "engine.slot_check_interval", "must be longer than zero");
       cfg.slot_wal_warn_bytes = r.Size(engine, "slot_wal_warn", "engine", cfg.slot_wal_warn_bytes);
+      cfg.intake_max_message_bytes = r.Size(engine, "intake_max_message", "engine", cfg.intake_max_message_bytes);
+      if (cfg.intake_max_message_bytes < (64u << 10) || cfg.intake_max_message_bytes > (1ull << 31))
+        problems.Add(engine["intake_max_message"], "engine.intake_max_message", "must be between 64KiB and 2GiB");
       if (!cfg.intake_endpoint.empty() && cfg.intake_endpoint.rfind("tcp://", 0) != 0 &&
           cfg.intake_endpoint.rfind("ipc://", 0) != 0)
         problems.Add(engine["intake"], "engine.intake", "must be a tcp:// or ipc:// endpoint");

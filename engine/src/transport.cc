@@ -47,6 +47,7 @@ class ZmqIntakeServer final : public IntakeServer {
     try {
       router_.set(zmq::sockopt::linger, kLingerMs);
       router_.set(zmq::sockopt::rcvhwm, 0);
+      router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes));
       for (const auto& ep : options_.endpoints) router_.bind(ep);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument("cannot bind intake endpoint: " + std::string(e.what()));
@@ -241,6 +242,8 @@ class ZmqAgentClient final : public AgentClient {
       dealer_ = std::make_unique<zmq::socket_t>(Ctx(ctx_), zmq::socket_type::dealer);
       dealer_->set(zmq::sockopt::linger, kLingerMs);
       dealer_->set(zmq::sockopt::sndhwm, 0);
+      // Engine replies are a few bytes; nothing larger is read from the socket.
+      dealer_->set(zmq::sockopt::maxmsgsize, int64_t{1} << 20);
       dealer_->set(zmq::sockopt::reconnect_ivl, 100);
       dealer_->set(zmq::sockopt::reconnect_ivl_max, 2000);
       dealer_->connect(options_.endpoint);

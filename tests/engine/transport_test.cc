@@ -2,13 +2,90 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <thread>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "handoff/engine/clock.h"
 
 namespace handoff {
 namespace {
+
+// A free loopback TCP port (the kernel's pick; released before use).
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+void Varint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+void Str(std::string* out, const std::string& s) {
+  Varint(out, s.size());
+  out->append(s);
+}
+
+// A peer that writes raw intake frames, as any process reaching the endpoint can.
+class RawPeer {
+ public:
+  explicit RawPeer(const std::string& endpoint) : sock_(ctx_, zmq::socket_type::dealer) {
+    sock_.set(zmq::sockopt::linger, 0);
+    sock_.connect(endpoint);
+  }
+  void Send(uint8_t type, const std::string& payload) {
+    std::string header{'\x01', static_cast<char>(type)};
+    std::array<zmq::const_buffer, 2> frames{zmq::buffer(header), zmq::buffer(payload)};
+    ASSERT_TRUE(zmq::send_multipart(sock_, frames));
+  }
+  // The next reply's type and payload, or type 0 when none came within `wait`.
+  std::pair<int, std::string> Receive(std::chrono::milliseconds wait) {
+    zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, wait);
+    if (!(item.revents & ZMQ_POLLIN)) return {0, ""};
+    std::vector<zmq::message_t> parts;
+    (void)zmq::recv_multipart(sock_, std::back_inserter(parts));
+    if (parts.size() != 2 || parts[0].size() != 2) return {-1, ""};
+    return {static_cast<uint8_t>(parts[0].to_string()[1]), parts[1].to_string()};
+  }
+  void Hello(const std::string& source) {
+    std::string p;
+    Str(&p, source);
+    Send(1, p);
+    ASSERT_EQ(Receive(std::chrono::seconds(5)).first, 3) << "no WELCOME";
+  }
+
+ private:
+  zmq::context_t ctx_{1};
+  zmq::socket_t sock_;
+};
+
+// BATCH payload head: source, batch id, upto, event count.
+std::string BatchHead(const std::string& source, uint64_t id, SourcePosition upto, uint64_t n) {
+  std::string p;
+  Str(&p, source);
+  Varint(&p, id);
+  Varint(&p, upto.lsn);
+  Varint(&p, upto.ordinal);
+  Varint(&p, n);
+  return p;
+}
 
 class TransportTest : public ::testing::Test {
  protected:
@@ -25,9 +102,10 @@ class TransportTest : public ::testing::Test {
     StopServer();
     std::filesystem::remove_all(dir_);
   }
-  void StartServer(const std::string& endpoint) {
+  void StartServer(const std::string& endpoint, uint64_t max_message_bytes = 64ull << 20) {
     IntakeOptions o;
     o.endpoints = {endpoint};
+    o.max_message_bytes = max_message_bytes;
     server_ = std::move(IntakeServer::Create(ctx_, journal_.get(), o)).value();
     thread_ = std::thread([this] { EXPECT_TRUE(server_->Run().ok()); });
   }
@@ -156,6 +234,50 @@ TEST_F(TransportTest, FullJournalTakesTheBatchesOfAGroupThatFit) {
   EXPECT_EQ(journal->LastSeq(), 200u);
   server->Stop();
   run.join();
+}
+
+// Messages that would make the decoder allocate far more than they hold, or
+// that exceed the intake's message limit, are refused over a real TCP socket;
+// the engine keeps serving and journals a well-formed batch afterwards.
+TEST_F(TransportTest, OversizedAndCountAmplifiedMessagesAreRefused) {
+  const std::string ep = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  StartServer(ep, /*max_message_bytes=*/1 << 20);
+  {
+    RawPeer peer(ep);
+    peer.Hello("psa");
+    // Claims 2^40 events in a few bytes.
+    peer.Send(2, BatchHead("psa", 1, {1, 1}, 1ull << 40) + std::string(64, '\0'));
+    auto reply = peer.Receive(std::chrono::seconds(5));
+    ASSERT_EQ(reply.first, 5) << "want ERROR";
+    EXPECT_NE(reply.second.find("claims 1099511627776 events"), std::string::npos) << reply.second;
+    // One event record claiming 2^40 key columns.
+    std::string rec{'\x02', '\0', '\x01', '\x01'};
+    for (int i = 0; i < 5; ++i) Varint(&rec, 1);
+    Str(&rec, "psa");
+    for (int i = 0; i < 5; ++i) Str(&rec, "");
+    Varint(&rec, 1ull << 40);
+    rec += std::string(32, 'k');
+    std::string p = BatchHead("psa", 2, {1, 1}, 1);
+    Str(&p, rec);
+    peer.Send(2, p);
+    reply = peer.Receive(std::chrono::seconds(5));
+    ASSERT_EQ(reply.first, 5) << "want ERROR";
+    EXPECT_NE(reply.second.find("key list"), std::string::npos) << reply.second;
+  }
+  {
+    // Larger than the 1 MiB limit: the connection is dropped, nothing is answered.
+    RawPeer peer(ep);
+    peer.Hello("psa");
+    peer.Send(2, BatchHead("psa", 1, {1, 1}, 0) + std::string(2 << 20, 'x'));
+    EXPECT_EQ(peer.Receive(std::chrono::milliseconds(500)).first, 0);
+  }
+  EXPECT_EQ(journal_->LastSeq(), 0u);
+  auto c = std::move(AgentClient::Connect(ctx_, {ep, "psa", 2})).value();
+  ASSERT_TRUE(c->Hello().ok());
+  ASSERT_TRUE(c->Send(Batch(10, 3)).ok());
+  ASSERT_TRUE(Drain(c.get()));
+  EXPECT_EQ(c->Durable(), (SourcePosition{10, 3}));
+  EXPECT_EQ(journal_->LastSeq(), 3u);
 }
 
 }  // namespace

@@ -75,6 +75,9 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::string admin_listen;     // host:port; empty disables
   std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
+  // `engine.intake_max_message`: the largest intake message accepted; a peer
+  // sending a bigger one is disconnected before it is read.
+  uint64_t intake_max_message_bytes = 64ull << 20;
   // `engine.origin`: the prefix of the replication origins this engine applies
   // under (one per target: <origin>_<target>). Empty: handoff_<journal id>.
   std::string apply_origin;

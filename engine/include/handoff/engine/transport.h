@@ -32,6 +32,9 @@ struct IntakeOptions {
   size_t max_batch_events = 20000;                // group-commit bounds
   size_t max_batch_bytes = 16u << 20;
   std::chrono::milliseconds max_wait{2};
+  // ZMQ_MAXMSGSIZE of the intake socket: a peer sending a larger message is
+  // disconnected by ZeroMQ before the message is buffered.
+  uint64_t max_message_bytes = 64ull << 20;
 };
 
 struct IntakeCounters {
