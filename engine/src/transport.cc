@@ -200,6 +200,7 @@ class ZmqIntakeServer final : public IntakeServer {
                                                         "say HELLO and resume from the durable position")));
         return;
       }
+      if (st.ok() && !FromThisProcess(parts[1])) LimitUpto(&batch);
       if (st.ok()) {
         *events += batch.events.size();
         *bytes += parts[2].size();
@@ -214,6 +215,43 @@ class ZmqIntakeServer final : public IntakeServer {
     Reply(identity, wire::MsgType::kError, wire::EncodeError(0, st));
   }
 
+  // inproc:// peers are threads of this process; messages that came over a
+  // network transport (tcp://, ipc://) carry the ZMTP handshake's metadata.
+  static bool FromThisProcess(zmq::message_t& frame) {
+    return zmq_msg_gets(frame.handle(), "Socket-Type") == nullptr;
+  }
+
+  // A peer outside this process is not trusted with `upto` beyond what its
+  // batch shows: the recorded (and acknowledged) position is cut back to the
+  // last event, or to {lsn, end} after a commit marker or a standalone
+  // message. Snapshot positions (lsn 0) are taken as sent. A forged far-ahead
+  // upto would otherwise be confirmed upstream and make the journal drop
+  // later real events as duplicates.
+  void LimitUpto(AppendBatch* batch) {
+    if (batch->upto.lsn == 0) return;
+    SourcePosition allowed;
+    const ChangeEvent* last = nullptr;
+    for (const ChangeEvent& e : batch->events)
+      if (!last || e.position > last->position) last = &e;
+    if (last) {
+      allowed = last->position;
+      const bool standalone = last->op == Op::kMessage && last->xid == 0 && last->position.ordinal == 1 &&
+                              last->source_kind == SourceKind::kPostgres;
+      if (last->op == Op::kCommit || standalone) allowed.ordinal = UINT64_MAX;
+    }
+    if (!(allowed < batch->upto)) return;
+    counters_.upto_limited.fetch_add(1);
+    auto& next = next_limit_log_[batch->source];
+    if (Clock::now() >= next) {
+      LogWarn("intake",
+              "source {}: a peer outside this process sent upto {}/{} past its last event; recording {}/{} "
+              "(positions past the events are taken only from in-process agents)",
+              batch->source, batch->upto.lsn, batch->upto.ordinal, allowed.lsn, allowed.ordinal);
+      next = Clock::now() + std::chrono::seconds(60);
+    }
+    batch->upto = allowed;
+  }
+
   void Reply(const std::string& identity, wire::MsgType type, const std::string& payload) {
     const std::string header = wire::Header(type);
     std::array<zmq::const_buffer, 3> frames{zmq::buffer(identity), zmq::buffer(header), zmq::buffer(payload)};
@@ -226,6 +264,7 @@ class ZmqIntakeServer final : public IntakeServer {
   IntakeOptions options_;
   zmq::socket_t router_;
   std::set<std::string> greeted_;  // identities that said HELLO to this engine
+  std::map<std::string, Clock::time_point> next_limit_log_;  // per source, rate-limits LimitUpto's warning
   std::atomic<bool> stop_{false};
   IntakeCounters counters_;
   mutable std::mutex by_source_mu_;

@@ -87,6 +87,21 @@ std::string BatchHead(const std::string& source, uint64_t id, SourcePosition upt
   return p;
 }
 
+// Reads an ACK payload: batch id, durable position.
+bool ParseAck(const std::string& p, uint64_t* id, SourcePosition* pos) {
+  size_t i = 0;
+  auto next = [&](uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; i < p.size() && shift <= 63; shift += 7) {
+      uint8_t b = static_cast<uint8_t>(p[i++]);
+      *v |= uint64_t{b & 0x7fu} << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  };
+  return next(id) && next(&pos->lsn) && next(&pos->ordinal) && i == p.size();
+}
+
 class TransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -278,6 +293,61 @@ TEST_F(TransportTest, OversizedAndCountAmplifiedMessagesAreRefused) {
   ASSERT_TRUE(Drain(c.get()));
   EXPECT_EQ(c->Durable(), (SourcePosition{10, 3}));
   EXPECT_EQ(journal_->LastSeq(), 3u);
+}
+
+// A process outside the engine may not move a source's position past what its
+// batch holds: a forged far-ahead upto is neither journaled nor acknowledged.
+// In-process agents (filtered transactions move upto with no events) keep that.
+TEST_F(TransportTest, UptoFromOutsideIsLimitedToTheBatch) {
+  const std::string ep = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  IntakeOptions o;
+  o.endpoints = {ep, "inproc://t-upto"};
+  server_ = std::move(IntakeServer::Create(ctx_, journal_.get(), o)).value();
+  thread_ = std::thread([this] { EXPECT_TRUE(server_->Run().ok()); });
+  RawPeer peer(ep);
+  peer.Hello("psa");
+  peer.Send(2, BatchHead("psa", 1, {1u << 30, UINT64_MAX}, 0));
+  auto reply = peer.Receive(std::chrono::seconds(5));
+  ASSERT_EQ(reply.first, 4) << "want ACK";
+  uint64_t id;
+  SourcePosition durable;
+  ASSERT_TRUE(ParseAck(reply.second, &id, &durable));
+  EXPECT_TRUE(durable.IsZero()) << durable.lsn << "/" << durable.ordinal;
+  EXPECT_TRUE(journal_->SourceDurable("psa")->IsZero());
+  EXPECT_EQ(server_->counters().upto_limited.load(), 1u);
+
+  // A later real change is journaled (not dropped as a duplicate of the forged position).
+  auto c = std::move(AgentClient::Connect(ctx_, {ep, "psa", 2})).value();
+  ASSERT_TRUE(c->Hello().ok());
+  AppendBatch b = Batch(10, 2);
+  ChangeEvent commit = b.events.back();
+  commit.op = Op::kCommit;
+  commit.position = {10, 3};
+  commit.after.clear();
+  b.events.push_back(commit);
+  b.upto = {10, UINT64_MAX};  // after a commit marker: the transaction's end
+  ASSERT_TRUE(c->Send(b).ok());
+  AppendBatch ahead = Batch(11, 1);
+  ahead.upto = {5000, UINT64_MAX};
+  ASSERT_TRUE(c->Send(ahead).ok());
+  ASSERT_TRUE(Drain(c.get()));
+  EXPECT_EQ(journal_->LastSeq(), 4u);
+  EXPECT_EQ(c->Durable(), (SourcePosition{11, 1}));
+  // Snapshot markers (lsn 0) pass as sent.
+  AppendBatch snap{"psb", {0, 1ull << 40}, {}};
+  auto cb = std::move(AgentClient::Connect(ctx_, {ep, "psb", 2})).value();
+  ASSERT_TRUE(cb->Hello().ok());
+  ASSERT_TRUE(cb->Send(snap).ok());
+  ASSERT_TRUE(Drain(cb.get()));
+  EXPECT_EQ(cb->Durable(), (SourcePosition{0, 1ull << 40}));
+
+  // In process: an empty batch past a filtered transaction moves the position.
+  auto local = std::move(AgentClient::Connect(ctx_, {"inproc://t-upto", "psa", 2})).value();
+  ASSERT_TRUE(local->Hello().ok());
+  ASSERT_TRUE(local->Send(AppendBatch{"psa", {6000, UINT64_MAX}, {}}).ok());
+  ASSERT_TRUE(Drain(local.get()));
+  EXPECT_EQ(local->Durable(), (SourcePosition{6000, UINT64_MAX}));
+  EXPECT_EQ(server_->counters().upto_limited.load(), 2u);
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ struct IntakeCounters {
   std::atomic<uint64_t> map_full{0};       // appends refused because the journal is full
   std::atomic<uint64_t> append_retries{0};  // refused appends retried (any reason)
   std::atomic<bool> holding{false};         // batches held unacknowledged: the journal refuses writes
+  std::atomic<uint64_t> upto_limited{0};    // batches whose upto was cut back to their events (untrusted peer)
 };
 
 // The engine side: receives agent batches, journals them with group commit,
