@@ -49,11 +49,18 @@ class RawPeer {
     sock_.set(zmq::sockopt::linger, 0);
     sock_.connect(endpoint);
   }
-  void Send(uint8_t type, const std::string& payload) {
+  // False when no connection to the engine came up within a second.
+  bool TrySend(uint8_t type, const std::string& payload) {
     std::string header{'\x01', static_cast<char>(type)};
     std::array<zmq::const_buffer, 2> frames{zmq::buffer(header), zmq::buffer(payload)};
-    ASSERT_TRUE(zmq::send_multipart(sock_, frames));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (!zmq::send_multipart(sock_, frames, zmq::send_flags::dontwait)) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
   }
+  void Send(uint8_t type, const std::string& payload) { ASSERT_TRUE(TrySend(type, payload)); }
   // The next reply's type and payload, or type 0 when none came within `wait`.
   std::pair<int, std::string> Receive(std::chrono::milliseconds wait) {
     zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
@@ -348,6 +355,68 @@ TEST_F(TransportTest, UptoFromOutsideIsLimitedToTheBatch) {
   ASSERT_TRUE(Drain(local.get()));
   EXPECT_EQ(local->Durable(), (SourcePosition{6000, UINT64_MAX}));
   EXPECT_EQ(server_->counters().upto_limited.load(), 2u);
+}
+
+// With CURVE on the intake, a process without a listed key cannot connect,
+// and a key may speak only as its own sources; in-process agents are not
+// affected.
+TEST_F(TransportTest, CurveIntakeAdmitsOnlyListedKeysForTheirSources) {
+  if (!CurveAvailable()) GTEST_SKIP() << "libzmq without CURVE";
+  const CurveKeys server = NewCurveKeys().value(), a = NewCurveKeys().value(), stranger = NewCurveKeys().value();
+  const std::string ep = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  IntakeOptions o;
+  o.endpoints = {ep, "inproc://t-curve"};
+  o.curve = server;
+  o.clients = {{a.public_key, {"psa"}}};
+  server_ = std::move(IntakeServer::Create(ctx_, journal_.get(), o)).value();
+  thread_ = std::thread([this] { EXPECT_TRUE(server_->Run().ok()); });
+  auto connect = [&](const CurveKeys* keys, const std::string& source) {
+    auto ctx = TransportContext::Create();
+    if (keys) ctx->SetClientCurve(*keys, server.public_key);
+    AgentClientOptions co{ep, source, 2, std::chrono::milliseconds(1000)};
+    return std::make_pair(ctx, std::move(AgentClient::Connect(ctx, co)).value());
+  };
+  {
+    // No key at all: the handshake fails, nothing is answered or journaled.
+    RawPeer peer(ep);
+    std::string p;
+    Str(&p, "psa");
+    if (peer.TrySend(1, p)) EXPECT_EQ(peer.Receive(std::chrono::milliseconds(1000)).first, 0);
+    if (peer.TrySend(2, BatchHead("psa", 1, {1u << 30, UINT64_MAX}, 0)))
+      EXPECT_EQ(peer.Receive(std::chrono::milliseconds(300)).first, 0);
+  }
+  {
+    auto [ctx, c] = connect(&stranger, "psa");  // a key the engine does not list
+    auto hello = c->Hello();
+    EXPECT_FALSE(hello.ok());
+    EXPECT_EQ(hello.status().code(), StatusCode::kUnavailable);
+  }
+  {
+    auto [ctx, c] = connect(&a, "psb");  // a listed key, but not for this source
+    auto hello = c->Hello();
+    ASSERT_FALSE(hello.ok());
+    EXPECT_EQ(hello.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(hello.status().message().find("may not speak as source psb"), std::string::npos);
+  }
+  // The keyless peer fails the handshake (mechanism mismatch) before ZAP is asked.
+  EXPECT_GE(server_->counters().refused_peers.load(), 2u);
+  EXPECT_TRUE(journal_->SourceDurable("psa")->IsZero());
+  EXPECT_EQ(journal_->LastSeq(), 0u);
+  {
+    // The key of psa speaks as psa; upto past the events is trusted from it.
+    auto [ctx, c] = connect(&a, "psa");
+    ASSERT_TRUE(c->Hello().ok());
+    AppendBatch b = Batch(10, 2);
+    b.upto = {20, UINT64_MAX};
+    ASSERT_TRUE(c->Send(b).ok());
+    ASSERT_TRUE(Drain(c.get()));
+    EXPECT_EQ(c->Durable(), (SourcePosition{20, UINT64_MAX}));
+    EXPECT_EQ(journal_->LastSeq(), 2u);
+  }
+  auto local = std::move(AgentClient::Connect(ctx_, {"inproc://t-curve", "psb", 2})).value();
+  ASSERT_TRUE(local->Hello().ok());
+  ASSERT_TRUE(local->Send(AppendBatch{"psb", Batch(5, 1).upto, {}}).ok());
+  ASSERT_TRUE(Drain(local.get()));
 }
 
 }  // namespace
