@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -514,6 +515,17 @@ Result<CurveKeys> NewCurveKeys() {
   if (!CurveAvailable() || zmq_curve_keypair(pub, sec) != 0)
     return Status::Unavailable("libzmq cannot make CURVE keys (built without CURVE support)");
   return CurveKeys{pub, sec};
+}
+
+Result<std::string> ReadCurveSecret(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read CURVE secret key file " + path);
+  std::string key;
+  in >> key;
+  uint8_t raw[32];
+  if (key.size() != 40 || !zmq_z85_decode(raw, key.c_str()))
+    return Status::InvalidArgument("CURVE secret key file " + path + " does not hold a Z85 key of 40 characters");
+  return key;
 }
 
 Result<std::unique_ptr<IntakeServer>> IntakeServer::Create(std::shared_ptr<TransportContext> ctx, Journal* journal,

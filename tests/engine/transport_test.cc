@@ -381,9 +381,12 @@ TEST_F(TransportTest, CurveIntakeAdmitsOnlyListedKeysForTheirSources) {
     RawPeer peer(ep);
     std::string p;
     Str(&p, "psa");
-    if (peer.TrySend(1, p)) EXPECT_EQ(peer.Receive(std::chrono::milliseconds(1000)).first, 0);
-    if (peer.TrySend(2, BatchHead("psa", 1, {1u << 30, UINT64_MAX}, 0)))
+    if (peer.TrySend(1, p)) {
+      EXPECT_EQ(peer.Receive(std::chrono::milliseconds(1000)).first, 0);
+    }
+    if (peer.TrySend(2, BatchHead("psa", 1, {1u << 30, UINT64_MAX}, 0))) {
       EXPECT_EQ(peer.Receive(std::chrono::milliseconds(300)).first, 0);
+    }
   }
   {
     auto [ctx, c] = connect(&stranger, "psa");  // a key the engine does not list

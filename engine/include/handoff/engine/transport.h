@@ -49,6 +49,8 @@ class TransportContext {
 // Whether libzmq can do CURVE; a new key pair.
 bool CurveAvailable();
 Result<CurveKeys> NewCurveKeys();
+// Reads a secret key file: the Z85 key, surrounding whitespace ignored.
+Result<std::string> ReadCurveSecret(const std::string& path);
 
 // One client key of the intake and the sources it may speak as.
 struct IntakeClient {
