@@ -265,8 +265,10 @@ class ZmqIntakeServer final : public IntakeServer {
         if (!(item.revents & ZMQ_POLLIN)) continue;
         std::vector<zmq::message_t> req;
         if (!zmq::recv_multipart(*zap_, std::back_inserter(req))) continue;
-        if (req.size() < 6) continue;  // not a ZAP request; REP still owes a reply
-        const std::string mechanism = req[5].to_string();
+        // REP owes every request a reply; a malformed one (libzmq sends none) is refused.
+        const std::string mechanism = req.size() >= 6 ? req[5].to_string() : "";
+        const std::string request_id = req.size() >= 2 ? req[1].to_string() : "";
+        const std::string address = req.size() >= 4 ? req[3].to_string() : "";
         std::string key;
         if (mechanism == "CURVE" && req.size() >= 7 && req[6].size() == 32) {
           char z85[41];
@@ -276,10 +278,10 @@ class ZmqIntakeServer final : public IntakeServer {
         const bool ok = !key.empty() && allowed_.count(key) > 0;
         if (!ok) {
           counters_.refused_peers.fetch_add(1);
-          LogWarn("intake", "refusing a {} connection from {}: {}", mechanism, req[3].to_string(),
+          LogWarn("intake", "refusing a {} connection from {}: {}", mechanism, address,
                   key.empty() ? "no CURVE key" : "key " + key + " is not in engine.intake_clients");
         }
-        std::array<std::string, 6> reply{"1.0", req[1].to_string(), ok ? "200" : "400",
+        std::array<std::string, 6> reply{"1.0", request_id, ok ? "200" : "400",
                                          ok ? "OK" : "unknown client key", ok ? key : "", ""};
         std::array<zmq::const_buffer, 6> frames;
         for (size_t i = 0; i < reply.size(); ++i) frames[i] = zmq::buffer(reply[i]);
