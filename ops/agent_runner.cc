@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cstdio>
 #include <memory>
 #include <thread>
 
@@ -32,6 +33,16 @@ int RunAgent(const Config& config, const std::string& source) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   auto ctx = TransportContext::Create();
+  if (!config.intake_curve.public_key.empty()) {
+    const auto& key = config.intake_client_key;
+    auto secret = ReadCurveSecret(key.secret_key_file);
+    if (key.public_key.empty() || !secret.ok()) {
+      LogError("agent", "the engine intake uses CURVE: engine.intake_client_key needs public_key and a readable "
+                        "secret_key_file{}", secret.ok() ? "" : " (" + secret.status().ToString() + ")");
+      return 2;
+    }
+    ctx->SetClientCurve({key.public_key, *secret}, config.intake_curve.public_key);
+  }
   auto agent = MakeSource(*src, ctx, config.intake_endpoint);
   if (!agent.ok()) {
     LogError("agent", "source {}: {}", source, agent.status().ToString());
@@ -57,6 +68,16 @@ int RunAgent(const Config& config, const std::string& source) {
   (*agent)->Stop();
   worker.join();
   return failed.load() ? 1 : 0;
+}
+
+int RunAgentKeygen() {
+  auto keys = NewCurveKeys();
+  if (!keys.ok()) {
+    LogError("agent", "{}", keys.status().ToString());
+    return 1;
+  }
+  std::printf("public_key: %s\nsecret_key: %s\n", keys->public_key.c_str(), keys->secret_key.c_str());
+  return 0;
 }
 
 }  // namespace handoff

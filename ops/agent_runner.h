@@ -17,5 +17,8 @@ namespace handoff {
 // Returns the process exit code: 0 after SIGTERM/SIGINT, 1 on a fatal error,
 // 2 when the configuration cannot run this agent.
 int RunAgent(const Config& config, const std::string& source);
+// `handoff agent keygen`: prints a new CURVE key pair (Z85) for
+// engine.intake_curve or engine.intake_client_key / intake_clients.
+int RunAgentKeygen();
 
 }  // namespace handoff

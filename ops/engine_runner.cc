@@ -106,6 +106,18 @@ int RunEngine(const Config& base_config) {
   IntakeOptions io;
   io.endpoints = {kInprocIntake};
   if (!config.intake_endpoint.empty()) io.endpoints.push_back(config.intake_endpoint);
+  io.max_message_bytes = config.intake_max_message_bytes;
+  if (!config.intake_curve.public_key.empty()) {
+    auto secret = ReadCurveSecret(config.intake_curve.secret_key_file);
+    if (config.intake_curve.secret_key_file.empty() || !secret.ok()) {
+      LogError("engine", "engine.intake_curve: {}",
+               config.intake_curve.secret_key_file.empty() ? std::string("secret_key_file is required to run the engine")
+                                                           : secret.status().ToString());
+      return 2;
+    }
+    io.curve = {config.intake_curve.public_key, *secret};
+    for (const auto& c : config.intake_clients) io.clients.push_back({c.public_key, c.sources});
+  }
   auto intake = IntakeServer::Create(ctx, journal->get(), io);
   if (!intake.ok()) {
     LogError("engine", "cannot start intake: {}", intake.status().ToString());

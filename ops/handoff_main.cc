@@ -332,8 +332,10 @@ int main(int argc, char** argv) {
 
   std::string agent_source;
   auto* agent = app.add_subcommand("agent", "run one capture agent as its own process, sending to engine.intake");
-  agent->add_option("--config", config, "configuration file")->required();
-  agent->add_option("--source", agent_source, "source name")->required();
+  // Not required by the parser so that `agent keygen` needs neither; checked below.
+  auto* agent_config_opt = agent->add_option("--config", config, "configuration file (required)");
+  auto* agent_source_opt = agent->add_option("--source", agent_source, "source name (required)");
+  auto* keygen = agent->add_subcommand("keygen", "print a new CURVE key pair (Z85) for the intake's engine.intake_* keys");
 
   bool json = false;
   auto* status = app.add_subcommand("status", "show sources, journal, targets and open exceptions");
@@ -455,7 +457,14 @@ int main(int argc, char** argv) {
     g_log_format_flag = true;
   }
   if (run->parsed()) return RunEngine(LoadOrExit(config));
-  if (agent->parsed()) return RunAgent(LoadOrExit(config), agent_source);
+  if (keygen->parsed()) return RunAgentKeygen();
+  if (agent->parsed()) {
+    if (agent_config_opt->count() == 0 || agent_source_opt->count() == 0) {
+      std::fprintf(stderr, "handoff agent: --config and --source are required\n");
+      return 2;
+    }
+    return RunAgent(LoadOrExit(config), agent_source);
+  }
   if (status->parsed()) return CmdStatus(config, json);
   if (replay->parsed()) return CmdReplay(config, target, from_seq);
   if (dump->parsed()) {

@@ -722,7 +722,8 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
     if (!engine.IsMap()) {
       problems.Add(engine, "engine", "must be a mapping");
     } else {
-      r.CheckKeys(engine, "engine", {"intake", "slot_check_interval", "slot_wal_warn", "origin"});
+      r.CheckKeys(engine, "engine", {"intake", "intake_max_message", "intake_curve", "intake_clients", "intake_client_key",
+                                     "slot_check_interval", "slot_wal_warn", "origin"});
       cfg.intake_endpoint = r.Str(engine, "intake", "engine", false);
       cfg.apply_origin = r.Str(engine, "origin", "engine", false);
       static const std::regex origin_re(R"(^[A-Za-z0-9_]{1,200}$)");
@@ -732,9 +733,62 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
       if (cfg.slot_check_interval_us <= 0)
         problems.Add(engine["slot_check_interval"], "engine.slot_check_interval", "must be longer than zero");
       cfg.slot_wal_warn_bytes = r.Size(engine, "slot_wal_warn", "engine", cfg.slot_wal_warn_bytes);
+      cfg.intake_max_message_bytes = r.Size(engine, "intake_max_message", "engine", cfg.intake_max_message_bytes);
+      if (cfg.intake_max_message_bytes < (64u << 10) || cfg.intake_max_message_bytes > (1ull << 31))
+        problems.Add(engine["intake_max_message"], "engine.intake_max_message", "must be between 64KiB and 2GiB");
       if (!cfg.intake_endpoint.empty() && cfg.intake_endpoint.rfind("tcp://", 0) != 0 &&
           cfg.intake_endpoint.rfind("ipc://", 0) != 0)
         problems.Add(engine["intake"], "engine.intake", "must be a tcp:// or ipc:// endpoint");
+      static const std::regex z85_re(R"(^[0-9A-Za-z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}$)");
+      auto key_map = [&](const char* key, Config::CurveKeyConfig* out) {
+        YAML::Node n = engine[key];
+        if (!n.IsDefined() || n.IsNull()) return;
+        const std::string path = std::string("engine.") + key;
+        if (!n.IsMap()) {
+          problems.Add(n, path, "must be a mapping with public_key and secret_key_file");
+          return;
+        }
+        r.CheckKeys(n, path, {"public_key", "secret_key_file"});
+        out->public_key = r.Str(n, "public_key", path, true);
+        out->secret_key_file = r.Str(n, "secret_key_file", path, false);
+        if (!out->public_key.empty() && !std::regex_match(out->public_key, z85_re))
+          problems.Add(n["public_key"], path + ".public_key", "must be a Z85 key of 40 characters (handoff agent keygen)");
+      };
+      key_map("intake_curve", &cfg.intake_curve);
+      key_map("intake_client_key", &cfg.intake_client_key);
+      YAML::Node clients = engine["intake_clients"];
+      if (clients.IsDefined() && !clients.IsSequence()) problems.Add(clients, "engine.intake_clients", "must be a list");
+      if (clients.IsSequence()) {
+        for (size_t i = 0; i < clients.size(); ++i) {
+          const std::string path = "engine.intake_clients[" + std::to_string(i) + "]";
+          YAML::Node c = clients[i];
+          if (!c.IsMap()) {
+            problems.Add(c, path, "must be a mapping with public_key and sources");
+            continue;
+          }
+          r.CheckKeys(c, path, {"public_key", "sources"});
+          Config::IntakeClientConfig ic;
+          ic.public_key = r.Str(c, "public_key", path, true);
+          if (!ic.public_key.empty() && !std::regex_match(ic.public_key, z85_re))
+            problems.Add(c["public_key"], path + ".public_key", "must be a Z85 key of 40 characters");
+          YAML::Node srcs = c["sources"];
+          if (!srcs.IsSequence() || srcs.size() == 0) {
+            problems.Add(srcs.IsDefined() ? srcs : c, path + ".sources", "must be a non-empty list of source names");
+          } else {
+            for (const auto& sn : srcs) ic.sources.push_back(sn.IsScalar() ? sn.Scalar() : "");
+          }
+          cfg.intake_clients.push_back(std::move(ic));
+        }
+      }
+      if (!cfg.intake_clients.empty() && cfg.intake_curve.public_key.empty())
+        problems.Add(clients, "engine.intake_clients", "needs engine.intake_curve (the engine's key)");
+      // Anything that can reach a non-loopback endpoint could speak as any
+      // source: such an intake must authenticate its peers.
+      static const std::regex loopback_re(R"(^tcp://(127\.[0-9.]+|localhost|\[::1\]|::1):[0-9*]+$)");
+      if (cfg.intake_endpoint.rfind("tcp://", 0) == 0 && !std::regex_match(cfg.intake_endpoint, loopback_re) &&
+          cfg.intake_curve.public_key.empty())
+        problems.Add(engine["intake"], "engine.intake",
+                     "is not a loopback address: set engine.intake_curve and engine.intake_clients (CURVE) for it");
     }
   }
   YAML::Node log = root["log"];

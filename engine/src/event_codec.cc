@@ -1,6 +1,8 @@
 // Encoder and decoder for the journal record format of event_format.md.
 #include "handoff/engine/event_codec.h"
 
+#include <algorithm>
+
 #include "varint.h"
 
 namespace handoff {
@@ -18,9 +20,13 @@ void PutColumns(std::string* out, const std::vector<Column>& cols) {
 
 bool GetColumns(Reader* r, std::vector<Column>* cols) {
   uint64_t n;
-  if (!r->Varint(&n) || n > r->remaining()) return false;
-  cols->resize(n);
-  for (Column& c : *cols) {
+  // A column takes at least 3 bytes (name length, oid, kind): a count the
+  // bytes cannot hold is refused before anything is allocated for it.
+  if (!r->Varint(&n) || n > r->remaining() / 3) return false;
+  cols->clear();
+  cols->reserve(static_cast<size_t>(std::min<uint64_t>(n, 1024)));
+  for (uint64_t i = 0; i < n; ++i) {
+    Column& c = cols->emplace_back();
     uint64_t oid;
     uint8_t kind;
     if (!r->String(&c.name) || !r->Varint(&oid) || !r->Byte(&kind) || oid > UINT32_MAX) return false;
@@ -84,9 +90,10 @@ Status DecodeEvent(std::string_view in, ChangeEvent* e, int64_t* journaled_at_us
     return Status::Corruption("journal record strings are truncated");
   uint64_t nkeys;
   if (!r.Varint(&nkeys) || nkeys > r.remaining()) return Status::Corruption("journal record key list is bad");
-  e->key_columns.resize(nkeys);
-  for (auto& k : e->key_columns)
-    if (!r.String(&k)) return Status::Corruption("journal record key list is truncated");
+  e->key_columns.clear();
+  e->key_columns.reserve(static_cast<size_t>(std::min<uint64_t>(nkeys, 1024)));
+  for (uint64_t i = 0; i < nkeys; ++i)
+    if (!r.String(&e->key_columns.emplace_back())) return Status::Corruption("journal record key list is truncated");
   if (!GetColumns(&r, &e->before)) return Status::Corruption("journal record before image is malformed");
   if (!GetColumns(&r, &e->after)) return Status::Corruption("journal record after image is malformed");
   e->truncate_options = 0;

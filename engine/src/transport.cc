@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -43,10 +44,24 @@ class ZmqIntakeServer final : public IntakeServer {
   ZmqIntakeServer(std::shared_ptr<TransportContext> ctx, Journal* journal, IntakeOptions options)
       : ctx_(std::move(ctx)), journal_(journal), options_(std::move(options)), router_(Ctx(ctx_), zmq::socket_type::router) {}
 
+  ~ZmqIntakeServer() override {
+    stop_.store(true);
+    if (zap_thread_.joinable()) zap_thread_.join();
+  }
+
   Status Bind() {
+    if (!options_.curve.secret_key.empty()) HANDOFF_RETURN_IF_ERROR(StartZap());
     try {
       router_.set(zmq::sockopt::linger, kLingerMs);
       router_.set(zmq::sockopt::rcvhwm, 0);
+      router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(options_.max_message_bytes));
+      if (curve_) {
+        router_.set(zmq::sockopt::zap_domain, "handoff-intake");
+        router_.set(zmq::sockopt::curve_server, true);
+        const std::string& sk = options_.curve.secret_key;
+        if (zmq_setsockopt(router_.handle(), ZMQ_CURVE_SECRETKEY, sk.c_str(), sk.size() + 1) != 0)
+          return Status::InvalidArgument("intake CURVE secret key is not a Z85 key of 40 characters");
+      }
       for (const auto& ep : options_.endpoints) router_.bind(ep);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument("cannot bind intake endpoint: " + std::string(e.what()));
@@ -176,6 +191,7 @@ class ZmqIntakeServer final : public IntakeServer {
     if (st.ok() && type == wire::MsgType::kHello) {
       std::string source;
       st = wire::DecodeHello(parts[2].to_string_view(), &source);
+      if (st.ok()) st = CheckPeerSource(parts[1], source);
       if (st.ok()) {
         auto pos = journal_->SourceDurable(source);
         if (pos.ok()) {
@@ -189,6 +205,7 @@ class ZmqIntakeServer final : public IntakeServer {
       uint64_t id = 0;
       AppendBatch batch;
       st = wire::DecodeBatch(parts[2].to_string_view(), &id, &batch);
+      if (st.ok()) st = CheckPeerSource(parts[1], batch.source);
       if (st.ok() && !greeted_.count(identity)) {
         // A connection this engine never welcomed: the engine restarted (or
         // the link was re-established) and earlier batches of it may be lost.
@@ -199,6 +216,8 @@ class ZmqIntakeServer final : public IntakeServer {
                                                         "say HELLO and resume from the durable position")));
         return;
       }
+      // Authenticated peers (CURVE, key allowed this source) are trusted like in-process ones.
+      if (st.ok() && !curve_ && !FromThisProcess(parts[1])) LimitUpto(&batch);
       if (st.ok()) {
         *events += batch.events.size();
         *bytes += parts[2].size();
@@ -213,6 +232,115 @@ class ZmqIntakeServer final : public IntakeServer {
     Reply(identity, wire::MsgType::kError, wire::EncodeError(0, st));
   }
 
+  // The ZAP handler (RFC 27) of this context: accepts a CURVE handshake only
+  // with a listed client key and makes that key the connection's User-Id.
+  // Bound before the ROUTER, so no connection is ever let through unchecked.
+  Status StartZap() {
+    if (!CurveAvailable()) return Status::InvalidArgument("intake CURVE is configured but libzmq has no CURVE support");
+    uint8_t raw[32];
+    if (options_.curve.secret_key.size() != 40 || !zmq_z85_decode(raw, options_.curve.secret_key.c_str()))
+      return Status::InvalidArgument("intake CURVE secret key is not a Z85 key of 40 characters");
+    for (const IntakeClient& c : options_.clients) {
+      if (c.public_key.size() != 40 || !zmq_z85_decode(raw, c.public_key.c_str()))
+        return Status::InvalidArgument("intake client key '" + c.public_key + "' is not a Z85 key of 40 characters");
+      allowed_[c.public_key].insert(c.sources.begin(), c.sources.end());
+    }
+    try {
+      zap_ = std::make_unique<zmq::socket_t>(Ctx(ctx_), zmq::socket_type::rep);
+      zap_->set(zmq::sockopt::linger, 0);
+      zap_->bind("inproc://zeromq.zap.01");
+    } catch (const zmq::error_t& e) {
+      return Status::InvalidArgument(std::string("cannot bind the intake's ZAP handler: ") + e.what());
+    }
+    curve_ = true;
+    zap_thread_ = std::thread([this] { ZapLoop(); });
+    return Status::OK();
+  }
+
+  void ZapLoop() {
+    try {
+      while (!stop_.load()) {
+        zmq::pollitem_t item{zap_->handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(100));
+        if (!(item.revents & ZMQ_POLLIN)) continue;
+        std::vector<zmq::message_t> req;
+        if (!zmq::recv_multipart(*zap_, std::back_inserter(req))) continue;
+        // REP owes every request a reply; a malformed one (libzmq sends none) is refused.
+        const std::string mechanism = req.size() >= 6 ? req[5].to_string() : "";
+        const std::string request_id = req.size() >= 2 ? req[1].to_string() : "";
+        const std::string address = req.size() >= 4 ? req[3].to_string() : "";
+        std::string key;
+        if (mechanism == "CURVE" && req.size() >= 7 && req[6].size() == 32) {
+          char z85[41];
+          zmq_z85_encode(z85, static_cast<const uint8_t*>(req[6].data()), 32);
+          key = z85;
+        }
+        const bool ok = !key.empty() && allowed_.count(key) > 0;
+        if (!ok) {
+          counters_.refused_peers.fetch_add(1);
+          LogWarn("intake", "refusing a {} connection from {}: {}", mechanism, address,
+                  key.empty() ? "no CURVE key" : "key " + key + " is not in engine.intake_clients");
+        }
+        std::array<std::string, 6> reply{"1.0", request_id, ok ? "200" : "400",
+                                         ok ? "OK" : "unknown client key", ok ? key : "", ""};
+        std::array<zmq::const_buffer, 6> frames;
+        for (size_t i = 0; i < reply.size(); ++i) frames[i] = zmq::buffer(reply[i]);
+        (void)zmq::send_multipart(*zap_, frames);
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() != ETERM) LogError("intake", "ZAP handler stopped: {}", e.what());
+    }
+  }
+
+  // With CURVE, a network peer may speak only as the sources of its key.
+  Status CheckPeerSource(zmq::message_t& frame, const std::string& source) {
+    if (!curve_ || FromThisProcess(frame)) return Status::OK();
+    const char* user = zmq_msg_gets(frame.handle(), "User-Id");
+    const std::string key = user ? user : "";
+    auto it = allowed_.find(key);
+    if (it != allowed_.end() && it->second.count(source)) return Status::OK();
+    counters_.refused_peers.fetch_add(1);
+    return Status::InvalidArgument("intake client key " + (key.empty() ? std::string("(none)") : key) +
+                                   " may not speak as source " + source);
+  }
+
+  // inproc:// peers are threads of this process; messages that came over a
+  // network transport (tcp://, ipc://) carry the ZMTP handshake's metadata.
+  static bool FromThisProcess(zmq::message_t& frame) {
+    return zmq_msg_gets(frame.handle(), "Socket-Type") == nullptr;
+  }
+
+  // A peer outside this process is not trusted with `upto` beyond what its
+  // batch shows: the recorded (and acknowledged) position is cut back to the
+  // last event, or to {lsn, end} after a commit marker or a standalone
+  // message. Snapshot positions (lsn 0) are taken as sent. A forged far-ahead
+  // upto would otherwise be confirmed upstream and make the journal drop
+  // later real events as duplicates.
+  void LimitUpto(AppendBatch* batch) {
+    if (batch->upto.lsn == 0) return;
+    SourcePosition allowed;
+    const ChangeEvent* last = nullptr;
+    for (const ChangeEvent& e : batch->events)
+      if (!last || e.position > last->position) last = &e;
+    if (last) {
+      allowed = last->position;
+      const bool standalone = last->op == Op::kMessage && last->xid == 0 && last->position.ordinal == 1 &&
+                              last->source_kind == SourceKind::kPostgres;
+      if (last->op == Op::kCommit || standalone) allowed.ordinal = UINT64_MAX;
+    }
+    if (!(allowed < batch->upto)) return;
+    counters_.upto_limited.fetch_add(1);
+    auto& next = next_limit_log_[batch->source];
+    if (Clock::now() >= next) {
+      LogWarn("intake",
+              "source {}: a peer outside this process sent upto {}/{} past its last event; recording {}/{} "
+              "(positions past the events are taken only from in-process agents)",
+              batch->source, batch->upto.lsn, batch->upto.ordinal, allowed.lsn, allowed.ordinal);
+      next = Clock::now() + std::chrono::seconds(60);
+    }
+    batch->upto = allowed;
+  }
+
   void Reply(const std::string& identity, wire::MsgType type, const std::string& payload) {
     const std::string header = wire::Header(type);
     std::array<zmq::const_buffer, 3> frames{zmq::buffer(identity), zmq::buffer(header), zmq::buffer(payload)};
@@ -225,6 +353,11 @@ class ZmqIntakeServer final : public IntakeServer {
   IntakeOptions options_;
   zmq::socket_t router_;
   std::set<std::string> greeted_;  // identities that said HELLO to this engine
+  bool curve_ = false;
+  std::map<std::string, std::set<std::string>> allowed_;  // client key (Z85) -> sources; read-only once bound
+  std::unique_ptr<zmq::socket_t> zap_;  // used by zap_thread_ only
+  std::thread zap_thread_;
+  std::map<std::string, Clock::time_point> next_limit_log_;  // per source, rate-limits LimitUpto's warning
   std::atomic<bool> stop_{false};
   IntakeCounters counters_;
   mutable std::mutex by_source_mu_;
@@ -241,8 +374,18 @@ class ZmqAgentClient final : public AgentClient {
       dealer_ = std::make_unique<zmq::socket_t>(Ctx(ctx_), zmq::socket_type::dealer);
       dealer_->set(zmq::sockopt::linger, kLingerMs);
       dealer_->set(zmq::sockopt::sndhwm, 0);
+      // Engine replies are a few bytes; nothing larger is read from the socket.
+      dealer_->set(zmq::sockopt::maxmsgsize, int64_t{1} << 20);
       dealer_->set(zmq::sockopt::reconnect_ivl, 100);
       dealer_->set(zmq::sockopt::reconnect_ivl_max, 2000);
+      if (options_.endpoint.rfind("inproc://", 0) != 0 && !ctx_->server_public().empty()) {
+        const CurveKeys& k = ctx_->client_curve();
+        const std::string& server = ctx_->server_public();
+        if (zmq_setsockopt(dealer_->handle(), ZMQ_CURVE_SERVERKEY, server.c_str(), server.size() + 1) != 0 ||
+            zmq_setsockopt(dealer_->handle(), ZMQ_CURVE_PUBLICKEY, k.public_key.c_str(), k.public_key.size() + 1) != 0 ||
+            zmq_setsockopt(dealer_->handle(), ZMQ_CURVE_SECRETKEY, k.secret_key.c_str(), k.secret_key.size() + 1) != 0)
+          return Status::InvalidArgument("intake CURVE keys must be Z85 keys of 40 characters");
+      }
       dealer_->connect(options_.endpoint);
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument("cannot connect to intake " + options_.endpoint + ": " + e.what());
@@ -366,6 +509,26 @@ class ZmqAgentClient final : public AgentClient {
 }  // namespace
 
 std::shared_ptr<TransportContext> TransportContext::Create() { return std::make_shared<ZmqContext>(); }
+
+bool CurveAvailable() { return zmq_has("curve") != 0; }
+
+Result<CurveKeys> NewCurveKeys() {
+  char pub[41], sec[41];
+  if (!CurveAvailable() || zmq_curve_keypair(pub, sec) != 0)
+    return Status::Unavailable("libzmq cannot make CURVE keys (built without CURVE support)");
+  return CurveKeys{pub, sec};
+}
+
+Result<std::string> ReadCurveSecret(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read CURVE secret key file " + path);
+  std::string key;
+  in >> key;
+  uint8_t raw[32];
+  if (key.size() != 40 || !zmq_z85_decode(raw, key.c_str()))
+    return Status::InvalidArgument("CURVE secret key file " + path + " does not hold a Z85 key of 40 characters");
+  return key;
+}
 
 Result<std::unique_ptr<IntakeServer>> IntakeServer::Create(std::shared_ptr<TransportContext> ctx, Journal* journal,
                                                            IntakeOptions options) {

@@ -1,5 +1,7 @@
 #include "wire.h"
 
+#include <algorithm>
+
 #include "handoff/engine/event_codec.h"
 #include "varint.h"
 
@@ -62,15 +64,23 @@ std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch) {
 Status DecodeBatch(std::string_view in, uint64_t* batch_id, AppendBatch* batch) {
   Reader r(in);
   uint64_t n;
-  if (!r.String(&batch->source) || !r.Varint(batch_id) || !GetPosition(&r, &batch->upto) || !r.Varint(&n) ||
-      n > r.remaining())
+  if (!r.String(&batch->source) || !r.Varint(batch_id) || !GetPosition(&r, &batch->upto) || !r.Varint(&n))
     return Malformed("batch");
-  batch->events.resize(n);
+  // The count comes from the peer: check it against the bytes that are
+  // really there before allocating anything for it, so a short message
+  // claiming a huge count is refused instead of exhausting memory.
+  if (n > r.remaining() / kMinWireEventBytes)
+    return Status::InvalidArgument("malformed batch frame: it claims " + std::to_string(n) + " events but holds " +
+                                   std::to_string(r.remaining()) + " bytes (an event takes at least " +
+                                   std::to_string(kMinWireEventBytes) + ")");
+  batch->events.clear();
+  batch->events.reserve(static_cast<size_t>(std::min<uint64_t>(n, 1024)));
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t len;
     std::string_view rec;
-    if (!r.Varint(&len) || !r.Bytes(len, &rec)) return Malformed("batch");
-    Status st = DecodeEvent(rec, &batch->events[i], nullptr);
+    if (!r.Varint(&len) || len > r.remaining() || !r.Bytes(static_cast<size_t>(len), &rec)) return Malformed("batch");
+    batch->events.emplace_back();
+    Status st = DecodeEvent(rec, &batch->events.back(), nullptr);
     if (!st.ok()) return Status::InvalidArgument("batch event " + std::to_string(i) + ": " + st.message());
     if (batch->events[i].source != batch->source)
       return Status::InvalidArgument("batch for source " + batch->source + " holds an event of source " +

@@ -5,12 +5,16 @@
 #include <string>
 #include <string_view>
 
+#include "handoff/engine/event_codec.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/status.h"
 
 namespace handoff::wire {
 
 inline constexpr uint8_t kVersion = 1;
+// The fewest bytes one event takes in a BATCH payload: its length varint and
+// the shortest journal record. Event counts are checked against it.
+inline constexpr size_t kMinWireEventBytes = 1 + kMinEventRecordBytes;
 enum class MsgType : uint8_t { kHello = 1, kBatch = 2, kWelcome = 3, kAck = 4, kError = 5 };
 
 std::string Header(MsgType type);

@@ -34,6 +34,31 @@ TEST(ConfigTest, ParsesTheDocumentedKeys) {
   EXPECT_EQ(c->admin_listen, "127.0.0.1:9187");
 }
 
+TEST(ConfigTest, IntakeLimitsAndCurve) {
+  const std::string base = "journal: { path: /j }\n";
+  const std::string k1 = "rq3wB+8Lbn1JxK6rEGj]z0Vp!$7p2=lfQ0sC-sd^", k2 = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+  auto loop = ParseConfig(base + "engine: { intake: \"tcp://127.0.0.1:5550\", intake_max_message: 1MiB }\n", "h.yaml");
+  ASSERT_TRUE(loop.ok()) << loop.status().ToString();
+  EXPECT_EQ(loop->intake_max_message_bytes, 1u << 20);
+  auto open = ParseConfig(base + "engine: { intake: \"tcp://0.0.0.0:5550\" }\n", "h.yaml");
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.status().message().find("engine.intake"), std::string::npos);
+  EXPECT_NE(open.status().message().find("CURVE"), std::string::npos);
+  auto curve = ParseConfig(base + "engine:\n  intake: \"tcp://10.0.0.5:5550\"\n"
+                           "  intake_curve: { public_key: \"" + k1 + "\", secret_key_file: /etc/k }\n"
+                           "  intake_clients: [{ public_key: \"" + k2 + "\", sources: [psa, psb] }]\n", "h.yaml");
+  ASSERT_TRUE(curve.ok()) << curve.status().ToString();
+  EXPECT_EQ(curve->intake_curve.public_key, k1);
+  ASSERT_EQ(curve->intake_clients.size(), 1u);
+  EXPECT_EQ(curve->intake_clients[0].sources, (std::vector<std::string>{"psa", "psb"}));
+  auto bad = ParseConfig(base + "engine:\n  intake_max_message: 1KiB\n"
+                         "  intake_clients: [{ public_key: short, sources: [] }]\n", "h.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("engine.intake_max_message"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("engine.intake_clients[0].public_key"), std::string::npos);
+  EXPECT_NE(bad.status().message().find("engine.intake_clients[0].sources"), std::string::npos);
+}
+
 TEST(ConfigTest, TableKeysAndPartitions) {
   auto c = ParseConfig(R"(
 journal: { path: /j }

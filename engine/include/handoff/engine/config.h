@@ -80,6 +80,24 @@ struct Config {
   std::vector<RouteConfig> routes;
   std::string admin_listen;     // host:port; empty disables
   std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
+  // `engine.intake_max_message`: the largest intake message accepted; a peer
+  // sending a bigger one is disconnected before it is read.
+  uint64_t intake_max_message_bytes = 64ull << 20;
+  // `engine.intake_curve`: the engine's CURVE key (public_key, and the
+  // secret_key_file only the engine reads); set, non-inproc intake requires
+  // CURVE. `engine.intake_clients`: the client keys and the sources each may
+  // speak as. `engine.intake_client_key`: the key `handoff agent` presents.
+  struct CurveKeyConfig {
+    std::string public_key;
+    std::string secret_key_file;
+  };
+  struct IntakeClientConfig {
+    std::string public_key;
+    std::vector<std::string> sources;
+  };
+  CurveKeyConfig intake_curve;
+  std::vector<IntakeClientConfig> intake_clients;
+  CurveKeyConfig intake_client_key;
   // `engine.origin`: the prefix of the replication origins this engine applies
   // under (one per target: <origin>_<target>). Empty: handoff_<journal id>.
   std::string apply_origin;

@@ -13,6 +13,9 @@
 namespace handoff {
 
 inline constexpr uint8_t kEventFormatVersion = 2;  // DecodeEvent also reads version 1
+// The shortest record either version can have (version 1: 4 header bytes, 5
+// varints, 6 empty strings, 3 zero counts); decoders bound peer-given counts by it.
+inline constexpr size_t kMinEventRecordBytes = 18;
 
 // Appends the encoding of `event` (journaled at `journaled_at_us`) to `*out`.
 void EncodeEvent(const ChangeEvent& event, int64_t journaled_at_us, std::string* out);

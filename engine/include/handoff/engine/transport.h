@@ -20,11 +20,42 @@ namespace handoff {
 // A ZeroMQ context shared by the sockets of one process; inproc:// endpoints
 // only connect within one context.
 // Thread-safety: safe to share.
+// CURVE keys in Z85 (40 characters each).
+struct CurveKeys {
+  std::string public_key;
+  std::string secret_key;
+};
+
 class TransportContext {
  public:
   static std::shared_ptr<TransportContext> Create();
   virtual ~TransportContext() = default;
   virtual void* native() = 0;  // the zmq::context_t, for engine internals
+  // Agent clients of this context connect to non-inproc endpoints with
+  // CURVE: `client` is their key pair, `server_public` the engine's key.
+  // Set before Connect(); not thread-safe against it.
+  void SetClientCurve(CurveKeys client, std::string server_public) {
+    client_curve_ = std::move(client);
+    server_public_ = std::move(server_public);
+  }
+  const CurveKeys& client_curve() const { return client_curve_; }
+  const std::string& server_public() const { return server_public_; }
+
+ private:
+  CurveKeys client_curve_;
+  std::string server_public_;
+};
+
+// Whether libzmq can do CURVE; a new key pair.
+bool CurveAvailable();
+Result<CurveKeys> NewCurveKeys();
+// Reads a secret key file: the Z85 key, surrounding whitespace ignored.
+Result<std::string> ReadCurveSecret(const std::string& path);
+
+// One client key of the intake and the sources it may speak as.
+struct IntakeClient {
+  std::string public_key;  // Z85
+  std::vector<std::string> sources;
 };
 
 struct IntakeOptions {
@@ -32,6 +63,14 @@ struct IntakeOptions {
   size_t max_batch_events = 20000;                // group-commit bounds
   size_t max_batch_bytes = 16u << 20;
   std::chrono::milliseconds max_wait{2};
+  // ZMQ_MAXMSGSIZE of the intake socket: a peer sending a larger message is
+  // disconnected by ZeroMQ before the message is buffered.
+  uint64_t max_message_bytes = 64ull << 20;
+  // With a server key, non-inproc connections must complete a CURVE
+  // handshake with one of `clients`' keys (checked by a ZAP handler), and a
+  // connection may HELLO and send batches only for that key's sources.
+  CurveKeys curve;
+  std::vector<IntakeClient> clients;
 };
 
 struct IntakeCounters {
@@ -42,6 +81,8 @@ struct IntakeCounters {
   std::atomic<uint64_t> map_full{0};       // appends refused because the journal is full
   std::atomic<uint64_t> append_retries{0};  // refused appends retried (any reason)
   std::atomic<bool> holding{false};         // batches held unacknowledged: the journal refuses writes
+  std::atomic<uint64_t> refused_peers{0};   // CURVE handshakes refused, HELLO/BATCH for a source the key may not use
+  std::atomic<uint64_t> upto_limited{0};    // batches whose upto was cut back to their events (untrusted peer)
 };
 
 // The engine side: receives agent batches, journals them with group commit,
