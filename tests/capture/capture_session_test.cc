@@ -118,7 +118,7 @@ class CaptureSessionTest : public CaptureTest {
     ctx.options = &options_;
     ctx.slot = slot();
     ctx.publication = slot();
-    ctx.tables = {TableName{"public", "q"}};
+    ctx.tables = {TableName{"public", "q", {}}};
     ctx.counters = &counters_;
     ctx.stop = &stop_;
     ctx.client = &client_;
