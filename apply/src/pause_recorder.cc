@@ -47,17 +47,21 @@ std::string PauseRecorder::Reason() const {
       pause_.held, pause_.held_from, pause_.held_from > 0 ? pause_.held_from - 1 : 0, target_);
 }
 
-void PauseRecorder::Write() {
-  const int64_t now = NowMicros();
+ExceptionRecord PauseRecorder::Record(ExceptionState state) const {
   ExceptionRecord r;
   r.target = target_;
   r.seq = pause_.seq;
   r.code = kTargetPausedCode;
   r.reason = Reason();
   r.new_image = cause_.new_image;
-  r.state = ExceptionState::kOpen;
+  r.state = state;
   r.created_us = created_us_;
-  r.updated_us = now;
+  r.updated_us = NowMicros();
+  return r;
+}
+
+void PauseRecorder::Write() {
+  ExceptionRecord r = Record(ExceptionState::kOpen);
   counters_->health.Set(HealthState::kPaused, r.reason);
   Status st = journal_->PutException(r);
   if (st.ok()) st = journal_->PutMeta(TargetPauseKey(target_), EncodeTargetPause(pause_));
@@ -128,17 +132,9 @@ void PauseRecorder::Resumed(const std::string& actor) {
   if (!paused_) return;
   CountHeld();
   paused_ = false;
-  ExceptionRecord r;
-  r.target = target_;
-  r.seq = pause_.seq;
-  r.code = kTargetPausedCode;
-  r.reason = Reason();
-  r.new_image = cause_.new_image;
-  r.state = ExceptionState::kRetried;
+  ExceptionRecord r = Record(ExceptionState::kRetried);
   r.actor = actor.empty() ? "handoff (a retry went through)" : actor;
   r.note = fmt::format("resumed after {} change(s) held", pause_.held);
-  r.created_us = created_us_;
-  r.updated_us = NowMicros();
   Status st = journal_->PutException(r);
   if (st.ok()) st = journal_->DeleteMeta(TargetPauseKey(target_));
   if (!st.ok()) LogWarn("apply", "target {}: cannot close the pause record: {}", target_, st.message());

@@ -55,6 +55,8 @@ class PauseRecorder {
 
  private:
   void Write();
+  // The pause's one exception record as it stands, in `state`.
+  ExceptionRecord Record(ExceptionState state) const;
   std::string Reason() const;
 
   Journal* journal_;
