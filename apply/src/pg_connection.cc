@@ -1,7 +1,6 @@
 #include "pg_connection.h"
 
 #include "sqlstate.h"
-#include "handoff/engine/config.h"
 
 namespace handoff::apply {
 namespace {
@@ -34,16 +33,18 @@ std::string QuoteQualified(std::string_view schema, std::string_view table) {
   return QuoteIdent(schema) + "." + QuoteIdent(table);
 }
 
-Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string& dsn,
+Result<std::unique_ptr<PgConnection>> PgConnection::Connect(const ConnParams& dsn,
                                                              const std::string& application_name) {
-  // Later keywords override earlier ones, so settings in `dsn` win.
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {"10", application_name.c_str(), dsn.c_str(), nullptr};
-  PGconn* raw = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+  // Later keywords override earlier ones, so settings in `dsn` win; with
+  // expand_dbname off a dbname value is only a name.
+  const std::vector<ConninfoPair> defaults = {{"connect_timeout", "10"}, {"application_name", application_name}};
+  const std::vector<ConninfoPair> none;
+  const auto arrays = dsn.ForLibpq(defaults, none);  // points into `defaults`
+  PGconn* raw = PQconnectdbParams(arrays.keys.data(), arrays.values.data(), /*expand_dbname=*/0);
   std::unique_ptr<PgConnection> conn(new PgConnection(raw));
   if (raw == nullptr) return Status::Unavailable("out of memory allocating a libpq connection");
-  // libpq may echo parts of the DSN; the password never leaves this function.
-  if (PQstatus(raw) != CONNECTION_OK) return Status::Unavailable(RedactPassword(Trim(PQerrorMessage(raw)), dsn));
+  // libpq may echo parts of the settings; the password never leaves this function.
+  if (PQstatus(raw) != CONNECTION_OK) return Status::Unavailable(dsn.Redact(Trim(PQerrorMessage(raw))));
   PQsetNoticeProcessor(raw, [](void*, const char*) {}, nullptr);
   return conn;
 }

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "handoff/engine/conn_params.h"
 #include "handoff/engine/status.h"
 
 namespace handoff::apply {
@@ -24,9 +25,10 @@ using PgRows = std::vector<std::vector<std::optional<std::string>>>;
 
 class PgConnection {
  public:
-  // Connects to `dsn` (a libpq connection string) as `application_name`.
-  // Any failure is kUnavailable: the server may come back.
-  static Result<std::unique_ptr<PgConnection>> Connect(const std::string& dsn, const std::string& application_name);
+  // Connects with the pairs of `dsn` (keyword/value arrays, never one
+  // string) as `application_name`, unless `dsn` names another. Any failure is
+  // kUnavailable: the server may come back. The message never holds the password.
+  static Result<std::unique_ptr<PgConnection>> Connect(const ConnParams& dsn, const std::string& application_name);
 
   // Runs one or more parameterless statements (simple query protocol).
   Status Exec(const std::string& sql);

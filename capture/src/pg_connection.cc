@@ -2,7 +2,6 @@
 
 #include <string_view>
 
-#include "handoff/engine/config.h"
 
 namespace handoff {
 namespace {
@@ -45,17 +44,19 @@ std::string QuoteLiteral(const std::string& value) {
   return out + "'";
 }
 
-Result<PgConnection> PgConnection::Open(const std::string& dsn, bool replication, int connect_timeout_s) {
-  // connect_timeout first so that one in the DSN (expanded in place of
-  // dbname) overrides it; without any, an unreachable host would block Stop().
-  const char* keys[] = {"connect_timeout", "dbname", replication ? "replication" : nullptr, nullptr};
-  const std::string timeout = std::to_string(connect_timeout_s);
-  const char* values[] = {timeout.c_str(), dsn.c_str(), replication ? "database" : nullptr, nullptr};
-  PgConnection conn(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
+Result<PgConnection> PgConnection::Open(const ConnParams& dsn, bool replication, int connect_timeout_s) {
+  // connect_timeout first so that one in the DSN overrides it; without any,
+  // an unreachable host would block Stop(). expand_dbname stays off: a
+  // dbname value is a name, not more settings.
+  std::vector<ConninfoPair> forced;
+  if (replication) forced.push_back({"replication", "database"});
+  const std::vector<ConninfoPair> defaults = {{"connect_timeout", std::to_string(connect_timeout_s)}};
+  const auto arrays = dsn.ForLibpq(defaults, forced);  // points into `defaults` and `forced`
+  PgConnection conn(PQconnectdbParams(arrays.keys.data(), arrays.values.data(), /*expand_dbname=*/0));
   if (!conn.conn_) return Status::Unavailable("libpq: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
-    // libpq may echo parts of the DSN; the password never leaves this function.
-    return Status::Unavailable("cannot connect: " + RedactPassword(Trim(PQerrorMessage(conn.get())), dsn));
+    // libpq may echo parts of the settings; the password never leaves this function.
+    return Status::Unavailable("cannot connect: " + dsn.Redact(Trim(PQerrorMessage(conn.get()))));
   }
   PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
   return conn;

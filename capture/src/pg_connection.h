@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "handoff/engine/conn_params.h"
 #include "handoff/engine/status.h"
 
 namespace handoff {
@@ -35,11 +36,13 @@ std::string QuoteLiteral(const std::string& value);
 
 class PgConnection {
  public:
-  // Connects to `dsn` (keyword/value or URI). With `replication`, opens a
-  // logical replication connection (replication=database).
-  // Fails with kUnavailable when the server cannot be reached. A
-  // connect_timeout in `dsn` wins over `connect_timeout_s`.
-  static Result<PgConnection> Open(const std::string& dsn, bool replication, int connect_timeout_s = 10);
+  // Connects with the pairs of `dsn` (handed to libpq as keyword/value
+  // arrays, never as one string). With `replication`, opens a logical
+  // replication connection (replication=database, which `dsn` cannot
+  // override). Fails with kUnavailable when the server cannot be reached;
+  // the message never holds the password. A connect_timeout in `dsn` wins
+  // over `connect_timeout_s`.
+  static Result<PgConnection> Open(const ConnParams& dsn, bool replication, int connect_timeout_s = 10);
 
   PgConnection() = default;
   PgConnection(PgConnection&&) noexcept = default;

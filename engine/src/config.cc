@@ -66,57 +66,6 @@ bool ParseUnsigned(const std::string& s, uint64_t max, uint64_t* out) {
   return true;
 }
 
-bool IsUri(const std::string& s) { return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0; }
-
-std::string PercentEncode(const std::string& v) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : v) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-std::string PercentDecode(const std::string& v) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-      out += static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += v[i];
-    }
-  }
-  return out;
-}
-
-// The password of a URI (user:password@ or ?password=), decoded; empty if none.
-std::string UriPassword(const std::string& uri) {
-  size_t start = uri.find("://") + 3;
-  size_t end = uri.find_first_of("/?", start);
-  std::string authority = uri.substr(start, end == std::string::npos ? std::string::npos : end - start);
-  size_t at = authority.rfind('@');
-  if (at != std::string::npos) {
-    size_t colon = authority.find(':');
-    if (colon < at) return PercentDecode(authority.substr(colon + 1, at - colon - 1));
-  }
-  size_t q = uri.find('?');
-  while (q != std::string::npos) {
-    size_t amp = uri.find('&', q + 1);
-    std::string kv = uri.substr(q + 1, amp == std::string::npos ? std::string::npos : amp - q - 1);
-    if (kv.rfind("password=", 0) == 0) return PercentDecode(kv.substr(9));
-    q = amp;
-  }
-  return "";
-}
-
 // The first line of a password file, or an error naming the file.
 Result<std::string> ReadPasswordFile(const std::string& path) {
   std::ifstream in(path);
@@ -159,9 +108,9 @@ struct Reader {
     return true;
   }
 
-  // A PostgreSQL DSN with `${NAME}` substituted inside single values (see
-  // SourceConfig::dsn) and the password of `password_file`, if set.
-  std::string Dsn(const YAML::Node& map, const std::string& path, bool required, const std::string& config_file) {
+  // A PostgreSQL DSN split into pairs, `${NAME}` substituted inside single
+  // values (see SourceConfig::dsn), and the password of `password_file`, if set.
+  ConnParams Dsn(const YAML::Node& map, const std::string& path, bool required, const std::string& config_file) {
     const std::string key_path = path + ".dsn";
     YAML::Node n = map["dsn"];
     std::string password;
@@ -180,49 +129,22 @@ struct Reader {
     }
     if (!n.IsDefined() || n.IsNull()) {
       if (required) problems->Add(map, key_path, "is required");
-      return "";
+      return {};
     }
     if (!n.IsScalar()) {
       problems->Add(n, key_path, "must be a string");
-      return "";
+      return {};
     }
-    const std::string& raw = n.Scalar();
+    auto params = ConnParams::Parse(n.Scalar());
+    if (!params.ok()) {
+      problems->Add(n, key_path, params.status().message());
+      return {};
+    }
     std::vector<std::string> missing;
-    std::string out;
-    if (IsUri(raw)) {
-      static const std::regex re(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)\})");
-      size_t last = 0;
-      for (auto it = std::sregex_iterator(raw.begin(), raw.end(), re); it != std::sregex_iterator(); ++it) {
-        out += raw.substr(last, it->position() - last);
-        std::string name = (*it)[1];
-        const char* v = std::getenv(name.c_str());
-        if (v == nullptr) missing.push_back(name);
-        out += PercentEncode(v ? v : "");
-        last = it->position() + it->length();
-      }
-      out += raw.substr(last);
-      if (have_password_file)
-        out += std::string(out.find('?') == std::string::npos ? "?" : "&") + "password=" + PercentEncode(password);
-    } else {
-      // A bare word is a database name, as libpq takes it.
-      auto pairs = raw.find('=') == std::string::npos ? Result<std::vector<ConninfoPair>>(std::vector<ConninfoPair>{{"dbname", raw}})
-                                                      : ParseConninfo(raw);
-      if (!pairs.ok()) {
-        problems->Add(n, key_path, pairs.status().message());
-        return "";
-      }
-      for (auto& p : *pairs) p.value = Substitute(p.value, &missing);
-      if (have_password_file) {
-        std::vector<ConninfoPair> kept;
-        for (auto& p : *pairs)
-          if (p.key != "password") kept.push_back(std::move(p));
-        kept.push_back({"password", password});
-        *pairs = std::move(kept);
-      }
-      out = FormatConninfo(*pairs);
-    }
+    for (auto& p : params->pairs) p.value = Substitute(p.value, &missing);
+    if (have_password_file) params->Set("password", password);
     for (const auto& m : missing) problems->Add(n, key_path, "environment variable " + m + " is not set");
-    return out;
+    return std::move(*params);
   }
 
   uint64_t Size(const YAML::Node& map, const std::string& key, const std::string& path, uint64_t def) {
@@ -383,78 +305,6 @@ void ReadWebhook(Reader& r, Problems& problems, YAML::Node s, const std::string&
 }
 
 }  // namespace
-
-Result<std::vector<ConninfoPair>> ParseConninfo(const std::string& text) {
-  std::vector<ConninfoPair> out;
-  size_t i = 0, n = text.size();
-  auto space = [&](size_t k) { return k < n && std::isspace(static_cast<unsigned char>(text[k])); };
-  while (true) {
-    while (space(i)) ++i;
-    if (i >= n) break;
-    size_t start = i;
-    while (i < n && text[i] != '=' && !space(i)) ++i;
-    std::string key = text.substr(start, i - start);
-    while (space(i)) ++i;
-    if (i >= n || text[i] != '=')
-      return Status::InvalidArgument("not a connection string: missing '=' after the keyword at character " +
-                                     std::to_string(start + 1) + " (keyword=value pairs, or a postgresql:// URI)");
-    if (key.empty()) return Status::InvalidArgument("a value without a keyword at character " + std::to_string(i + 1));
-    ++i;
-    while (space(i)) ++i;
-    std::string value;
-    if (i < n && text[i] == '\'') {
-      ++i;
-      bool closed = false;
-      while (i < n) {
-        char c = text[i++];
-        if (c == '\\' && i < n) {
-          value += text[i++];
-        } else if (c == '\'') {
-          closed = true;
-          break;
-        } else {
-          value += c;
-        }
-      }
-      if (!closed) return Status::InvalidArgument("the quoted value of " + key + " is not closed");
-    } else {
-      while (i < n && !space(i)) {
-        if (text[i] == '\\' && i + 1 < n) ++i;
-        value += text[i++];
-      }
-    }
-    out.push_back({key, value});
-  }
-  return out;
-}
-
-std::string FormatConninfo(const std::vector<ConninfoPair>& pairs) {
-  std::string out;
-  for (const auto& p : pairs) {
-    if (!out.empty()) out += ' ';
-    out += p.key + "='";
-    for (char c : p.value) {
-      if (c == '\'' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '\'';
-  }
-  return out;
-}
-
-std::string RedactPassword(std::string text, const std::string& dsn) {
-  std::string password;
-  if (IsUri(dsn)) {
-    password = UriPassword(dsn);
-  } else if (auto pairs = ParseConninfo(dsn); pairs.ok()) {
-    for (const auto& p : *pairs)
-      if (p.key == "password") password = p.value;
-  }
-  if (password.empty()) return text;
-  for (size_t at = text.find(password); at != std::string::npos; at = text.find(password, at + 3))
-    text.replace(at, password.size(), "***");
-  return text;
-}
 
 const std::vector<std::string>* ConfiguredKey(const SourceConfig& source, const std::string& table) {
   for (const auto& [t, key] : source.table_keys)

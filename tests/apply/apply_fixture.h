@@ -171,7 +171,7 @@ class ApplyTest : public ::testing::Test {
     PgApplierOptions o;
     o.target.name = "erp";
     o.target.kind = "postgres";
-    o.target.dsn = server_->Dsn(db_);
+    o.target.dsn = *ConnParams::Parse(server_->Dsn(db_));
     o.journal = journal_.get();
     o.min_backoff = std::chrono::milliseconds(50);
     o.max_backoff = std::chrono::milliseconds(500);

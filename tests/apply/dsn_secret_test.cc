@@ -35,11 +35,11 @@ class DsnSecretTest : public ::testing::Test {
   }
 
   // The target DSN of a config whose dsn text is `dsn`.
-  static std::string ConfiguredDsn(const std::string& dsn) {
+  static ConnParams ConfiguredDsn(const std::string& dsn) {
     auto c = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"" + dsn + "\" }\n",
                          "x.yaml");
     EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return c.ok() ? c->targets[0].dsn : "";
+    return c.ok() ? c->targets[0].dsn : ConnParams{};
   }
 
   static std::string Base() {
@@ -73,7 +73,7 @@ TEST_F(DsnSecretTest, AFailedLoginNamesNoPassword) {
   EXPECT_NE(msg.find("password authentication failed"), std::string::npos) << msg;
   EXPECT_EQ(msg.find("Leak"), std::string::npos) << msg;
   // Whatever libpq echoes, the password is cut out of it.
-  EXPECT_EQ(RedactPassword("x wrong Leak=2 x y", ConfiguredDsn(Base() + " password=${HANDOFF_TEST_PG_PW}")), "x *** y");
+  EXPECT_EQ(ConfiguredDsn(Base() + " password=${HANDOFF_TEST_PG_PW}").Redact("x wrong Leak=2 x y"), "x *** y");
   unsetenv("HANDOFF_TEST_PG_PW");
 }
 
@@ -87,6 +87,22 @@ TEST_F(DsnSecretTest, AnEnvironmentValueCannotAddKeywords) {
   EXPECT_EQ(*rows.at(0).at(1), "postgres");
   EXPECT_EQ(*rows.at(0).at(2), "x dbname=other user=handoff_pw");
   unsetenv("HANDOFF_TEST_APP");
+}
+
+// A database name from the environment is a name, never more settings
+// (libpq's expand_dbname is off), also in a URI.
+TEST_F(DsnSecretTest, AnEnvironmentDatabaseNameIsOnlyAName) {
+  setenv("HANDOFF_TEST_DB", "postgres dbname=other", 1);
+  const std::string port = std::to_string(SharedServer()->port());
+  auto conn = PgConnection::Connect(ConfiguredDsn("host=127.0.0.1 port=" + port + " user=postgres dbname=${HANDOFF_TEST_DB}"), "t");
+  ASSERT_FALSE(conn.ok()) << "connected to a database named by a spliced keyword";
+  EXPECT_NE(conn.status().message().find("\"postgres dbname=other\" does not exist"), std::string::npos)
+      << conn.status().ToString();
+  setenv("HANDOFF_TEST_DB", "dbname=other", 1);
+  auto uri = PgConnection::Connect(ConfiguredDsn("postgresql://postgres@127.0.0.1:" + port + "/${HANDOFF_TEST_DB}"), "t");
+  ASSERT_FALSE(uri.ok());
+  EXPECT_NE(uri.status().message().find("\"dbname=other\" does not exist"), std::string::npos) << uri.status().ToString();
+  unsetenv("HANDOFF_TEST_DB");
 }
 
 }  // namespace

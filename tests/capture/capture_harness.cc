@@ -179,7 +179,7 @@ PgCaptureOptions CaptureTest::Options(const std::vector<std::string>& tables) {
   PgCaptureOptions o;
   o.source.name = source_;
   o.source.kind = "postgres";
-  o.source.dsn = pg().Dsn(db_);
+  o.source.dsn = *ConnParams::Parse(pg().Dsn(db_));
   o.source.tables = tables;
   o.context = engine_->context();
   o.intake_endpoint = engine_->endpoint();

@@ -270,7 +270,7 @@ TEST_F(CaptureTest, SnapshotDisabledStreamsOnlyNewChanges) {
 TEST(PgCaptureAgentCreateTest, RejectsBadOptions) {
   PgCaptureOptions o;
   o.source.name = "s";
-  o.source.dsn = "host=127.0.0.1";
+  o.source.dsn = *ConnParams::Parse("host=127.0.0.1");
   o.source.tables = {"public.t"};
   o.context = TransportContext::Create();
   o.intake_endpoint = "inproc://x";

@@ -27,7 +27,8 @@ TEST(ConfigTest, ParsesTheDocumentedKeys) {
   EXPECT_EQ(c->journal_retention_us, 2ll * 86400 * 1000000);
   EXPECT_EQ(c->journal_max_map_size, 8ull << 30);
   ASSERT_EQ(c->sources.size(), 1u);
-  EXPECT_EQ(c->sources[0].dsn, "host='db' dbname='psa' password='s3cret'");
+  EXPECT_EQ(c->sources[0].dsn.Get("password"), "s3cret");
+  EXPECT_EQ(c->sources[0].dsn.Redacted(), "host=db dbname=psa password=***");
   EXPECT_EQ(c->sources[0].slot, "handoff_psa");
   ASSERT_EQ(c->routes.size(), 1u);
   EXPECT_EQ(c->routes[0].to_table, "time_entries");
@@ -314,23 +315,30 @@ TEST(ConfigTest, EnvironmentValuesStayInsideOneDsnValue) {
                        "  - { name: u, kind: postgres, dsn: erp }\n",
                        "x.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  auto pairs = ParseConninfo(c->sources[0].dsn);
-  ASSERT_TRUE(pairs.ok()) << pairs.status().ToString();
-  ASSERT_EQ(pairs->size(), 4u) << c->sources[0].dsn;
-  EXPECT_EQ((*pairs)[0].key, "host");
-  EXPECT_EQ((*pairs)[0].value, "db1");
-  EXPECT_EQ((*pairs)[1].key, "dbname");
-  EXPECT_EQ((*pairs)[1].value, "psa host=evil");
-  EXPECT_EQ((*pairs)[2].key, "password");
-  EXPECT_EQ((*pairs)[2].value, "S3cr3t Leak=1 dbname=other 'q' \\x");
-  EXPECT_EQ((*pairs)[3].value, "x y");
-  // A URI gets the value percent-encoded: no '@', '/', '?', '&' or space can end it.
-  EXPECT_EQ(c->targets[0].dsn,
-            "postgresql://u:S3cr3t%20Leak%3D1%20dbname%3Dother%20%27q%27%20%5Cx@db2/erp?sslmode=psa%20host%3Devil");
-  EXPECT_EQ(c->targets[1].dsn, "dbname='erp'");
-  EXPECT_EQ(RedactPassword("failed for S3cr3t Leak=1 dbname=other 'q' \\x here", c->sources[0].dsn),
-            "failed for *** here");
-  EXPECT_EQ(RedactPassword("x S3cr3t Leak=1 dbname=other 'q' \\x", c->targets[0].dsn), "x ***");
+  const auto& pairs = c->sources[0].dsn.pairs;
+  ASSERT_EQ(pairs.size(), 4u) << c->sources[0].dsn.Redacted();
+  EXPECT_EQ(pairs[0].key, "host");
+  EXPECT_EQ(pairs[0].value, "db1");
+  EXPECT_EQ(pairs[1].key, "dbname");
+  EXPECT_EQ(pairs[1].value, "psa host=evil");
+  EXPECT_EQ(pairs[2].key, "password");
+  EXPECT_EQ(pairs[2].value, "S3cr3t Leak=1 dbname=other 'q' \\x");
+  EXPECT_EQ(pairs[3].value, "x y");
+  // A URI is split into pairs before substitution: no '@', '/', '?', '&' or
+  // space in a value can end it.
+  const auto& uri = c->targets[0].dsn;
+  ASSERT_EQ(uri.pairs.size(), 5u) << uri.Redacted();
+  EXPECT_EQ(uri.Get("user"), "u");
+  EXPECT_EQ(uri.Get("password"), "S3cr3t Leak=1 dbname=other 'q' \\x");
+  EXPECT_EQ(uri.Get("host"), "db2");
+  EXPECT_EQ(uri.Get("dbname"), "erp");
+  EXPECT_EQ(uri.Get("sslmode"), "psa host=evil");
+  EXPECT_EQ(c->targets[1].dsn.Redacted(), "dbname=erp");
+  // The display form never holds the password; Redact cuts it out of a message.
+  EXPECT_EQ(c->sources[0].dsn.Redacted(), "host=db1 dbname='psa host=evil' password=*** application_name='x y'");
+  EXPECT_EQ(uri.Redacted(), "user=u password=*** host=db2 dbname=erp sslmode='psa host=evil'");
+  EXPECT_EQ(c->sources[0].dsn.Redact("failed for S3cr3t Leak=1 dbname=other 'q' \\x here"), "failed for *** here");
+  EXPECT_EQ(uri.Redact("x S3cr3t Leak=1 dbname=other 'q' \\x"), "x ***");
   unsetenv("HANDOFF_TEST_PW");
   unsetenv("HANDOFF_TEST_DB");
 }
@@ -345,11 +353,10 @@ TEST(ConfigTest, PasswordFileAndBadDsnsAreNamedWithoutTheirValues) {
   auto c = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"host=h password=old\", "
                        "password_file: " + pw + " }\n", "x.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  auto pairs = ParseConninfo(c->targets[0].dsn);
-  ASSERT_TRUE(pairs.ok());
-  ASSERT_EQ(pairs->size(), 2u);
-  EXPECT_EQ((*pairs)[1].key, "password");
-  EXPECT_EQ((*pairs)[1].value, "pass word=x");
+  const auto& pairs = c->targets[0].dsn.pairs;
+  ASSERT_EQ(pairs.size(), 2u);
+  EXPECT_EQ(pairs[1].key, "password");
+  EXPECT_EQ(pairs[1].value, "pass word=x");
   auto missing = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"host=h\", "
                              "password_file: /nonexistent/pw }\n", "x.yaml");
   ASSERT_FALSE(missing.ok());
@@ -363,6 +370,22 @@ TEST(ConfigTest, PasswordFileAndBadDsnsAreNamedWithoutTheirValues) {
   EXPECT_NE(bad.status().message().find("targets[1].dsn: the quoted value of password is not closed"), std::string::npos)
       << bad.status().message();
   EXPECT_EQ(bad.status().message().find("S3cr3t"), std::string::npos) << bad.status().message();
+}
+
+TEST(ConfigTest, UrisSplitIntoPairs) {
+  auto p = ConnParams::Parse("postgresql://a%40b:p%3Aw@[::1]:5433,h2/db%20x?sslmode=require&application_name=a%26b");
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->Get("user"), "a@b");
+  EXPECT_EQ(p->Get("password"), "p:w");
+  EXPECT_EQ(p->Get("host"), "::1,h2");
+  EXPECT_EQ(p->Get("port"), "5433,");
+  EXPECT_EQ(p->Get("dbname"), "db x");
+  EXPECT_EQ(p->Get("sslmode"), "require");
+  EXPECT_EQ(p->Get("application_name"), "a&b");
+  auto bare = ConnParams::Parse("postgres://");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_TRUE(bare->empty());
+  EXPECT_FALSE(ConnParams::Parse("postgresql://h/db?novalue").ok());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "handoff/engine/conn_params.h"
 #include "handoff/engine/status.h"
 
 namespace handoff {
@@ -15,10 +16,10 @@ struct SourceConfig {
   std::string name;
   std::string kind;  // "postgres", "debezium" or "webhook"
   // postgres. `${NAME}` is substituted inside one value only: the configured
-  // text is split into keyword=value pairs first and every value is quoted
-  // again (a URI gets percent-encoded values), so an environment value cannot
-  // add keywords. `password_file:` adds the password from a file.
-  std::string dsn;
+  // text (keywords or a URI) is split into keyword/value pairs first, and the
+  // pairs go to libpq as they are (see conn_params.h), so an environment value
+  // cannot add keywords. `password_file:` adds the password from a file.
+  ConnParams dsn;
   std::vector<std::string> tables;  // "schema.table"; for debezium optional (empty = every table)
   // postgres: per-table key columns (a `{table: s.t, key: [...]}` entry of `tables`), for a table
   // whose REPLICA IDENTITY FULL sends whole rows; "schema.table" -> column names.
@@ -54,7 +55,7 @@ const std::vector<std::string>* ConfiguredKey(const SourceConfig& source, const 
 struct TargetConfig {
   std::string name;
   std::string kind;  // "postgres" or "http"
-  std::string dsn;   // postgres; built like SourceConfig::dsn
+  ConnParams dsn;    // postgres; built like SourceConfig::dsn
   size_t batch_rows = 20000;  // rows per target transaction (whole source transactions)
   // http: a REST endpoint taking one request per change.
   std::string url;                                           // base URL; a route adds "/<resource>"
@@ -122,20 +123,6 @@ struct Config {
   const SourceConfig* FindSource(const std::string& name) const;
   const TargetConfig* FindTarget(const std::string& name) const;
 };
-
-// One keyword=value pair of a libpq connection string.
-struct ConninfoPair {
-  std::string key, value;
-};
-
-// Parses libpq's keyword=value syntax (values bare, or single-quoted with
-// backslash escapes). Errors say where, never echo a value (it may be a secret).
-Result<std::vector<ConninfoPair>> ParseConninfo(const std::string& text);
-// Every value single-quoted and escaped: the result parses back to exactly `pairs`.
-std::string FormatConninfo(const std::vector<ConninfoPair>& pairs);
-// `text` with every occurrence of the password in `dsn` (keyword form or URI)
-// replaced by "***": for libpq errors, which may echo parts of the DSN.
-std::string RedactPassword(std::string text, const std::string& dsn);
 
 // Loads and validates a config file. `${NAME}` in values is replaced from the
 // environment. On failure the Status names the file, the key path and why;
