@@ -25,15 +25,9 @@ class PgSource final : public SourceAgent {
 class DebeziumSource final : public SourceAgent {
  public:
   explicit DebeziumSource(std::unique_ptr<DebeziumSourceAgent> a) : a_(std::move(a)) {}
-  // Streaming while Run() runs; failed with the reason when it ended on an error.
-  Status Run() override {
-    health_.Set(HealthState::kStreaming);
-    Status st = a_->Run();
-    health_.Set(st.ok() ? HealthState::kStopped : HealthState::kFailed, st.ok() ? "" : st.message());
-    return st;
-  }
+  Status Run() override { return a_->Run(); }
   void Stop() override { a_->Stop(); }
-  HealthReport Health() const override { return health_.Get(); }
+  HealthReport Health() const override { return a_->counters().health.Get(); }
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
     return {c.changes.load(), c.malformed.load(), 0, 0, {}};
@@ -41,7 +35,6 @@ class DebeziumSource final : public SourceAgent {
 
  private:
   std::unique_ptr<DebeziumSourceAgent> a_;
-  HealthCell health_;
 };
 
 class WebhookSource final : public SourceAgent {

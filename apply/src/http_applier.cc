@@ -30,6 +30,7 @@
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/log.h"
+#include "handoff/engine/retry_log.h"
 #include "http_client.h"
 #include "http_status.h"
 #include "row_op.h"
@@ -115,6 +116,7 @@ class HttpApplierImpl final : public HttpApplier {
   std::condition_variable cv_;
   std::mt19937_64 rng_;
   uint64_t recorded_ = 0;  // applied seq as last written to the journal
+  RetryLog retry_log_;     // summarises repeated delivery failures
 };
 
 Status HttpApplierImpl::Run() {
@@ -232,6 +234,7 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
           LogDebug("apply", "target {}: seq {} {} {} -> {}", opts_.target.name, entry.seq, req.method, req.url,
                    resp.status);
           counters_.health.Set(HealthState::kApplying);
+          if (auto line = retry_log_.Succeeded()) LogInfo("apply", "target {}: {}", opts_.target.name, *line);
           return Status::OK();
         case HttpOutcome::kPermanent:
           return Park(entry, fmt::format("http_{}", resp.status),
@@ -257,8 +260,10 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
     if (delay.count() == 0) delay = NextBackoff(attempt);
     counters_.retries.fetch_add(1);
     counters_.health.Set(HealthState::kRetrying, failure);
-    LogWarn("apply", "target {}: seq {} {} {}: {}; retrying in {} ms (attempt {})", opts_.target.name, entry.seq,
-            req.method, req.url, failure, delay.count(), attempt + 1);
+    // The first failure of a cause and a summary per doubling of the tries.
+    if (auto line = retry_log_.Failed(failure))
+      LogWarn("apply", "target {}: seq {} {} {}: {}; retrying in {} ms", opts_.target.name, entry.seq, req.method,
+              req.url, *line, delay.count());
     if (!Sleep(delay)) return Status::Cancelled("stopped");
   }
 }

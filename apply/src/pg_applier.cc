@@ -53,6 +53,7 @@
 #include "handoff/engine/clock.h"
 #include "handoff/engine/fault.h"
 #include "handoff/engine/log.h"
+#include "handoff/engine/retry_log.h"
 #include "pause_recorder.h"
 #include "pg_connection.h"
 #include "row_op.h"
@@ -189,6 +190,7 @@ class PgApplierImpl final : public PgApplier {
   std::map<std::string, TruncateGroup> truncates_;  // per source: a group being gathered
   uint64_t txn_rows_ = 0;
   uint64_t txn_exceptions_ = 0;
+  RetryLog retry_log_;  // summarises repeated connection and apply failures
 };
 
 Status PgApplierImpl::Run() {
@@ -222,11 +224,10 @@ Status PgApplierImpl::Run() {
     pause_attempt_ = 0;
     counters_.retries.fetch_add(1);
     const auto delay = NextBackoff();
-    const bool changed = counters_.health.Set(HealthState::kRetrying, st.message());
-    const uint64_t tries = counters_.health.Get().failures;
-    if (changed || tries % 10 == 0)
-      LogWarn("apply", "target {}: {}; retrying in {} ms{}", opts_.target.name, st.message(), delay.count(),
-              tries > 1 ? fmt::format(" (still failing after {} tries)", tries) : std::string());
+    counters_.health.Set(HealthState::kRetrying, st.message());
+    // The first failure of a cause and a summary per doubling of the tries.
+    if (auto line = retry_log_.Failed(st.message()))
+      LogWarn("apply", "target {}: {}; retrying in {} ms", opts_.target.name, *line, delay.count());
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, delay, [this] { return stopping(); });
   }
@@ -332,6 +333,7 @@ Status PgApplierImpl::Connect() {
     LogDebug("apply", "target {}: connected (backend {}), retrying from seq {}", name, conn_->backend_pid(), next_seq_);
   } else {
     LogInfo("apply", "target {}: connected (backend {}), applying from seq {}", name, conn_->backend_pid(), next_seq_);
+    if (auto line = retry_log_.Succeeded()) LogInfo("apply", "target {}: {}", name, *line);
     counters_.health.Set(HealthState::kApplying);
   }
   return Status::OK();

@@ -183,6 +183,11 @@ Status CaptureSession::CheckSlotExists(PgConnection* conn) {
 // stream then replays over them; every change carries the whole new row, so
 // the target converges on the source once the stream has passed the
 // snapshot's point.
+void CaptureSession::NoteUp() {
+  if (ctx_.retry_log == nullptr) return;
+  if (auto line = ctx_.retry_log->Succeeded()) LogInfo("capture", "source {}: {}", source_.name, *line);
+}
+
 Status CaptureSession::Snapshot(PgConnection* repl) {
   auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
   if (!normal.ok()) return normal.status();
@@ -224,6 +229,7 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
   }
   SetUpto({0, epoch << kEpochShift});  // attempt `epoch` began on this slot
   HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+  NoteUp();
   if (ctx_.counters->health.Set(HealthState::kSnapshotting))
     LogInfo("capture", "source {}: snapshot attempt {} of {} table(s)", source_.name, epoch, ctx_.tables.size());
   CrashPoint("capture.snapshot_begun");
@@ -268,6 +274,7 @@ Status CaptureSession::Stream(PgConnection* repl) {
   ReplicationStream stream(repl);
   HANDOFF_RETURN_IF_ERROR(stream.Start(ctx_.slot, ctx_.publication));
   stream_ = &stream;
+  NoteUp();
   if (ctx_.counters->health.Set(HealthState::kStreaming))
     LogInfo("capture", "source {}: streaming from slot \"{}\"", source_.name, ctx_.slot);
   auto started = SteadyClock::now();

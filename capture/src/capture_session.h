@@ -38,6 +38,7 @@
 
 #include "flush_tracker.h"
 #include "handoff/capture/pg_capture.h"
+#include "handoff/engine/retry_log.h"
 #include "pg_connection.h"
 #include "pgoutput_decoder.h"
 #include "replication_stream.h"
@@ -54,6 +55,9 @@ struct CaptureSessionContext {
   CaptureCounters* counters = nullptr;
   const std::atomic<bool>* stop = nullptr;
   AgentClient* client = nullptr;
+  // The source's failure log: told when the session is up again (snapshot or
+  // streaming), which logs "recovered after N tries" once. May be null.
+  RetryLog* retry_log = nullptr;
   // How long the engine may leave a batch unacknowledged before the session
   // gives up and starts over.
   std::chrono::milliseconds ack_timeout{15000};
@@ -75,6 +79,8 @@ class CaptureSession {
   bool refused() const { return refused_; }
 
  private:
+  // The session is up: ends a run of failures in ctx_.retry_log (logged once).
+  void NoteUp();
   Status Snapshot(PgConnection* repl);
   // Checks the tables, then creates or updates the publication; replaces
   // ctx_.tables with the relations the snapshot reads (with their keys).

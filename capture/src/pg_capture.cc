@@ -15,6 +15,7 @@
 
 #include "capture_session.h"
 #include "handoff/engine/log.h"
+#include "handoff/engine/retry_log.h"
 
 namespace handoff {
 namespace {
@@ -87,6 +88,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
     ctx.counters = &counters_;
     ctx.stop = &stop_;
     ctx.client = client_.get();
+    ctx.retry_log = &retry_log_;
     CaptureSession session(std::move(ctx));
     Status st = session.Run();
     *progress = session.made_progress();
@@ -98,20 +100,21 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
     return st;
   }
 
-  // A misconfiguration is logged at error once per change of its reason (it
-  // is still retried, so fixing it needs no restart); a transient failure is
-  // logged when it begins and then every tenth try.
+  // A misconfiguration is failed, anything else retrying; both are retried,
+  // so fixing a misconfiguration needs no restart. The log holds the first
+  // failure of a cause and a summary per doubling of the tries (RetryLog).
   void ReportFailure(const Status& st, milliseconds delay, bool refused) {
     const std::string& name = options_.source.name;
     const bool misconfigured = refused || IsSourceMisconfiguration(st);
-    const bool changed = counters_.health.Set(misconfigured ? HealthState::kFailed : HealthState::kRetrying, st.message());
-    const uint64_t tries = counters_.health.Get().failures;
-    if (misconfigured) {
-      if (changed) LogError("capture", "source {}: {}; the source is failed until this is fixed (retried every few seconds)", name, st.ToString());
-      else LogDebug("capture", "source {}: still failing: {}", name, st.ToString());
-    } else if (changed || tries % 10 == 0) {
-      LogWarn("capture", "source {}: {}; retrying in {} ms{}", name, st.ToString(), delay.count(),
-              tries > 1 ? fmt::format(" (still failing after {} tries)", tries) : std::string());
+    counters_.health.Set(misconfigured ? HealthState::kFailed : HealthState::kRetrying, st.message());
+    auto line = retry_log_.Failed(st.ToString());
+    if (!line) {
+      LogDebug("capture", "source {}: still failing: {}", name, st.ToString());
+    } else if (misconfigured) {
+      LogError("capture", "source {}: {}; the source is failed until this is fixed (retried every few seconds)", name,
+               *line);
+    } else {
+      LogWarn("capture", "source {}: {}; retrying in {} ms", name, *line, delay.count());
     }
   }
 
@@ -127,6 +130,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
   }
 
   PgCaptureOptions options_;
+  RetryLog retry_log_;
   std::vector<TableName> tables_;
   std::string slot_;
   std::string publication_;

@@ -13,6 +13,7 @@
 
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/journal.h"
+#include "admin_client.h"
 #include "spine_fixture.h"
 
 namespace handoff::testing {
@@ -227,12 +228,13 @@ std::string ConsultantLine(const std::string& op, uint64_t xid, const std::strin
 
 class DebeziumSourceTest : public SpineTest {
  protected:
-  void WriteDebeziumConfig(const std::string& source_line) {
+  void WriteDebeziumConfig(const std::string& source_line, const std::string& extra = "") {
     std::ostringstream c;
     c << "journal: { path: " << dir_ << "/journal }\n"
       << "sources:\n  - " << source_line << "\n"
       << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << server_->Dsn(dst_db_) << "\" }\n"
-      << "routes:\n  - { from: dbz.public.consultants, to: erp.public.consultants }\n";
+      << "routes:\n  - { from: dbz.public.consultants, to: erp.public.consultants }\n"
+      << extra;
     config_ = dir_ + "/handoff.yaml";
     std::ofstream(config_) << c.str();
   }
@@ -322,6 +324,49 @@ TEST_F(DebeziumSourceTest, MalformedLineHoldsTheSourceUntilFixed) {
     f << std::string(bad.size() - 1, ' ');
   }
   ASSERT_TRUE(WaitFor("a@x|A|1.0000\nb@x|B|2.0000\n", kCatchUp)) << Actual() << LogTail();
+}
+
+// One bad line retried for seconds: the backoff doubles (progress is an
+// event journaled, not a retry), the log holds the first failure and one
+// summary per doubling, and /status says which line and why.
+TEST_F(DebeziumSourceTest, MalformedLineIsLoggedBoundedlyAndNamedInStatus) {
+  CreateDatabases(name_);
+  const std::string file = dir_ + "/changes.ndjson";
+  {
+    std::ofstream out(file);
+    out << ConsultantLine("c", 11, "a@x", "A", "1.0000", true) << "{\"payload\": {\"op\": \"c\", \"after\": tru}}\n";
+  }
+  const int admin = FreeTcpPort();
+  WriteDebeziumConfig("{ name: dbz, kind: debezium, file: " + file + " }",
+                      "admin: { listen: \"127.0.0.1:" + std::to_string(admin) + "\" }\n");
+  StartEngine();
+  ASSERT_TRUE(WaitFor("a@x|A|1.0000\n", kCatchUp)) << Actual();
+  // Six tries take 100+200+400+800+1600 ms at least; at a fixed 100 ms they took half a second.
+  const auto started = std::chrono::steady_clock::now();
+  std::string status;
+  ASSERT_TRUE(WaitUntil([&] {
+    status = HttpGet(admin, "/status").body;
+    return status.find("\"failures\":6") != std::string::npos;
+  }, std::chrono::seconds(60))) << status << LogTail();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(2500)) << "the backoff did not grow";
+  EXPECT_NE(status.find("\"state\":\"failed\""), std::string::npos) << status;
+  EXPECT_NE(status.find(file + ": line at byte "), std::string::npos) << status;
+  EXPECT_NE(status.find("fix or remove the line"), std::string::npos) << status;
+  EXPECT_EQ(HttpGet(admin, "/readyz").status, 503);
+  // Tries 1, 2 and 4 are logged: three lines for six tries.
+  const std::string log = LogTail(1 << 20);
+  size_t lines = 0;
+  for (size_t at = log.find("line at byte"); at != std::string::npos; at = log.find("line at byte", at + 1)) ++lines;
+  EXPECT_GE(lines, 2u) << log;
+  EXPECT_LE(lines, 3u) << log;
+  EXPECT_NE(log.find("still failing after 2 tries"), std::string::npos) << log;
+  // Removing the line recovers, logged once.
+  std::ofstream(file) << ConsultantLine("c", 11, "a@x", "A", "1.0000", true)
+                      << ConsultantLine("c", 12, "b@x", "B", "2.0000", true);
+  ASSERT_TRUE(WaitFor("a@x|A|1.0000\nb@x|B|2.0000\n", kCatchUp)) << Actual() << LogTail();
+  ASSERT_TRUE(WaitUntil([&] { return LogTail(1 << 20).find("recovered after") != std::string::npos; },
+                        std::chrono::seconds(30))) << LogTail();
+  EXPECT_NE(HttpGet(admin, "/status").body.find("\"state\":\"streaming\""), std::string::npos);
 }
 
 TEST_F(DebeziumSourceTest, PullSocketJournalsPushedMessages) {

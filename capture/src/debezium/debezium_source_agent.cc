@@ -18,6 +18,7 @@
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/change_feed.h"
 #include "handoff/engine/log.h"
+#include "handoff/engine/retry_log.h"
 
 namespace handoff {
 namespace {
@@ -49,17 +50,20 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
     for (const auto& t : opts_.source.tables) tables_.insert(t);
   }
 
+  // The backoff doubles on every failed session and starts over only after
+  // real progress (the engine made an event of this session durable), so one
+  // bad line is retried ever more slowly, not every min_backoff forever.
   Status Run() override {
     milliseconds backoff = opts_.min_backoff;
     while (!stop_.load()) {
-      bool progress = false;
-      Status st = RunSession(&progress);
+      Status st = RunSession();
       if (stop_.load()) break;
-      if (progress) backoff = opts_.min_backoff;
-      LogWarn("capture", "source {}: {}; retrying in {} ms", opts_.source.name, st.ToString(), backoff.count());
+      if (progressed_) backoff = opts_.min_backoff;
+      ReportFailure(st, backoff);
       WaitForStop(backoff);
       backoff = std::min(opts_.max_backoff, backoff * 2);
     }
+    counters_.health.Set(HealthState::kStopped);
     LogInfo("capture", "source {}: stopped", opts_.source.name);
     return Status::OK();
   }
@@ -73,7 +77,8 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
   const DebeziumSourceCounters& counters() const override { return counters_; }
 
  private:
-  Status RunSession(bool* progress) {
+  Status RunSession() {
+    progressed_ = false;
     if (!client_) {
       auto client = AgentClient::Connect(
           opts_.context, {opts_.intake_endpoint, opts_.source.name, opts_.credit, milliseconds(1000)});
@@ -89,23 +94,44 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
     auto hello = client_->Hello();
     if (!hello.ok()) return hello.status();
     const SourcePosition durable = *hello;
+    session_durable_ = durable;
+    if (counters_.health.Get().state == HealthState::kStarting) counters_.health.Set(HealthState::kStreaming);
     pending_ = AppendBatch{opts_.source.name, durable, {}};
     open_xid_ = 0;
     decoder_.ResetOrdinals();
     // Close a transaction a crash may have left open (a spare marker is harmless).
     if (!durable.IsZero() && durable.ordinal % 2 == 0) AddMarker({durable.lsn, durable.ordinal + 1}, 0);
-    Status st = opts_.source.file.empty() ? PullLoop(durable, progress) : FileLoop(durable, progress);
+    Status st = opts_.source.file.empty() ? PullLoop(durable) : FileLoop(durable);
     if (st.code() == StatusCode::kCancelled) st = Status::OK();
     if (st.ok()) return Flush();
     // Keep what was read before the failure (e.g. the lines above a bad one).
-    Status flushed = Flush();
-    if (flushed.ok()) *progress = true;
+    if (Flush().ok()) NoteProgress();
     return st;
+  }
+
+  // Progress is an event made durable by the engine in this session: only
+  // then does a run of failures end (health, backoff, "recovered" line).
+  void NoteProgress() {
+    if (progressed_ || !client_ || client_->Durable().lsn <= session_durable_.lsn) return;
+    progressed_ = true;
+    counters_.health.Set(HealthState::kStreaming);
+    if (auto line = retry_log_.Succeeded()) LogInfo("capture", "source {}: {}", opts_.source.name, *line);
+  }
+
+  // A bad line or file needs a person (failed); anything else is transient
+  // (retrying). Repeats of one cause are summarised (RetryLog).
+  void ReportFailure(const Status& st, milliseconds delay) {
+    const bool must_fix = st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kPermanent;
+    counters_.health.Set(must_fix ? HealthState::kFailed : HealthState::kRetrying, st.message());
+    auto line = retry_log_.Failed(st.ToString());
+    if (!line) return;
+    if (must_fix) LogError("capture", "source {}: {}; retrying in {} ms", opts_.source.name, *line, delay.count());
+    else LogWarn("capture", "source {}: {}; retrying in {} ms", opts_.source.name, *line, delay.count());
   }
 
   // ---- file ----
 
-  Status FileLoop(SourcePosition durable, bool* progress) {
+  Status FileLoop(SourcePosition durable) {
     const std::string& path = opts_.source.file;
     Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (fd.get() < 0) return Status::Unavailable("cannot open " + path + ": " + std::strerror(errno));
@@ -135,7 +161,6 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
         HANDOFF_RETURN_IF_ERROR(TakeLine(std::string_view(buf).substr(start, nl - start), offset + start));
         start = nl + 1;
         pending_.upto = std::max(pending_.upto, SourcePosition{offset + start + 1, 0});
-        *progress = true;
       }
       buf.erase(0, start);
       offset += start;
@@ -173,7 +198,7 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
 
   // ---- pull ----
 
-  Status PullLoop(SourcePosition durable, bool* progress) {
+  Status PullLoop(SourcePosition durable) {
     if (!puller_) {
       auto p = MessagePuller::Bind(opts_.context, opts_.source.pull);
       if (!p.ok()) return p.status();
@@ -203,7 +228,6 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
         line_changes_ = 0;
         for (DecodedRecord& r : records_) TakeRecord(r);
         pending_.upto = std::max(pending_.upto, SourcePosition{lsn, 2 * line_changes_ + 2});
-        *progress = true;
         if (pending_.events.size() >= opts_.max_batch_events) HANDOFF_RETURN_IF_ERROR(SendPending());
         continue;
       }
@@ -304,6 +328,7 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
     if (stop_.load(std::memory_order_relaxed)) return Status::Cancelled("stop requested");
     HANDOFF_RETURN_IF_ERROR(client_->Poll(wait));
     counters_.durable_lsn.store(client_->Durable().lsn, std::memory_order_relaxed);
+    NoteProgress();
     if (client_->InFlight() > 0 && client_->OldestInFlightAge() > opts_.ack_timeout) {
       return Status::Unavailable("engine has not acknowledged a batch for " +
                                  std::to_string(client_->OldestInFlightAge().count()) + " ms");
@@ -327,6 +352,9 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
   uint64_t open_xid_ = 0;  // transaction whose commit marker is still due
   int64_t last_commit_us_ = 0;
   uint64_t line_lsn_ = 0, line_changes_ = 0;
+  SourcePosition session_durable_;  // the engine's durable position when the session began
+  bool progressed_ = false;         // the engine made more durable in this session
+  RetryLog retry_log_;
   DebeziumSourceCounters counters_;
   std::atomic<bool> stop_{false};
   std::mutex mu_;

@@ -21,8 +21,10 @@
 //
 // Bad input. A malformed line stops the file source at that line: the lines
 // before it are journaled, the error (file, byte offset, reason) is logged and
-// retried with backoff, so fixing or removing the line lets it go on and
-// nothing after it is skipped. A malformed PULL message is logged and counted.
+// retried with a backoff that doubles up to max_backoff (it starts over only
+// once an event is journaled), so fixing or removing the line lets it go on
+// and nothing after it is skipped; health is failed with the reason meanwhile,
+// and the log holds the first failure and a summary per doubling. A malformed PULL message is logged and counted.
 //
 // Thread-safety: Run() on one thread; Stop() from any.
 #pragma once
@@ -34,6 +36,7 @@
 #include <string>
 
 #include "handoff/engine/config.h"
+#include "handoff/engine/health.h"
 #include "handoff/engine/status.h"
 #include "handoff/engine/transport.h"
 
@@ -49,7 +52,7 @@ struct DebeziumSourceOptions {
   std::chrono::milliseconds idle_commit{200};  // closes an open transaction when input pauses
   std::chrono::milliseconds ack_timeout{10000};
   std::chrono::milliseconds min_backoff{100};
-  std::chrono::milliseconds max_backoff{5000};
+  std::chrono::milliseconds max_backoff{30000};
 };
 
 struct DebeziumSourceCounters {
@@ -58,6 +61,9 @@ struct DebeziumSourceCounters {
   std::atomic<uint64_t> malformed{0};   // bad lines or messages seen
   std::atomic<uint64_t> bytes_read{0};
   std::atomic<uint64_t> durable_lsn{0};  // file: offset + 1 of the line the engine has durably
+  // streaming; failed with the reason while a bad line holds the file source
+  // (fix or remove it); retrying while the engine or the file cannot be reached.
+  HealthCell health;
 };
 
 class DebeziumSourceAgent {
