@@ -15,7 +15,8 @@ void JournalSeries(const EngineComponents& c, const JournalStats& js, MetricsTex
             ic.duplicates.load());
   m->Single("handoff_journal_commits_total", "counter", "Journal write transactions (group commits).",
             ic.commits.load());
-  m->Single("handoff_journal_full_total", "counter", "Appends refused because the journal map is full.",
+  m->Single("handoff_journal_full_total", "counter",
+            "Appends refused because the journal is full (map at its limit, or no space on the disk).",
             ic.map_full.load());
   m->Single("handoff_journal_holding", "gauge",
             "1 while intake holds batches unacknowledged because the journal refuses writes.",

@@ -48,12 +48,22 @@ struct EngineView {
   std::vector<TargetView> targets;
 };
 
+// "journal full (disk): no space left on device at ...; intake holds", from
+// the journal's refusal (journal_space.h).
+std::string HoldReason(const std::string& refusal) {
+  constexpr std::string_view kFull = "journal full: ";
+  if (refusal.rfind(kFull, 0) != 0) return "the journal refuses writes: " + refusal + "; intake holds";
+  const bool disk = refusal.find("no space left on device") != std::string::npos;
+  return std::string(disk ? "journal full (disk): " : "journal full (map): ") + refusal.substr(kFull.size()) +
+         "; intake holds (nothing is acknowledged upstream)";
+}
+
 std::vector<NotReady> NotReadyReasons(const EngineComponents& c, const EngineFlags& flags) {
   std::vector<NotReady> out;
   if (flags.fatal && flags.fatal->load()) out.push_back({"engine", "handoff", "failed", "a component stopped on a fatal error"});
   if (flags.draining && flags.draining->load()) out.push_back({"engine", "handoff", "draining", "stopping (SIGTERM)"});
   if (c.intake && c.intake->counters().holding.load())
-    out.push_back({"journal", "journal", "holding", "the journal refuses writes (map full); intake holds"});
+    out.push_back({"journal", "journal", "holding", HoldReason(c.intake->counters().HoldReason())});
   for (const auto& [name, a] : c.agents) {
     HealthReport h = a->Health();
     if (h.state == HealthState::kFailed) out.push_back({"source", name, HealthStateName(h.state), h.reason});

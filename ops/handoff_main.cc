@@ -122,12 +122,14 @@ bool LiveStatus(const Config& cfg, bool json, std::string* out) {
 
 int CmdStatus(const std::string& path, bool json) {
   Config cfg = LoadOrExit(path);
-  auto journal = OpenJournalOrExit(cfg);
+  // A running engine answers first: its journal may be on a full disk that
+  // another open would refuse.
   std::string live;
   if (LiveStatus(cfg, json, &live)) {
     std::fwrite(live.data(), 1, live.size(), stdout);
     return kExitOk;
   }
+  auto journal = OpenJournalOrExit(cfg);
   JournalStats js = journal->Stats();
   auto sources = journal->Sources();
   auto targets = journal->Targets();

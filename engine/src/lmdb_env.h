@@ -14,12 +14,14 @@
 
 namespace handoff {
 
+// Without the journal's path; see journal_space.h for the one that tells a
+// full disk from EIO.
 inline Status LmdbError(int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
-  if (rc == MDB_MAP_FULL) return Status::ResourceExhausted("journal is full (" + msg + ")");
+  if (rc == MDB_MAP_FULL) return Status::ResourceExhausted("journal full: the map is full (" + msg + ")");
   if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_VERSION_MISMATCH || rc == MDB_INVALID)
     return Status::Corruption(msg);
-  if (rc == ENOSPC) return Status::ResourceExhausted("disk is full (" + msg + ")");
+  if (rc == ENOSPC) return Status::ResourceExhausted("journal full: no space left on device (" + msg + ")");
   return Status::Unavailable(msg);
 }
 

@@ -55,6 +55,7 @@
 #include "handoff/engine/event_codec.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/log.h"
+#include "journal_space.h"
 #include "lmdb_env.h"
 #include "varint.h"
 
@@ -194,27 +195,27 @@ class LmdbJournal final : public Journal {
     if (options_.exclusive) HANDOFF_RETURN_IF_ERROR(TakeLock());
     HANDOFF_RETURN_IF_ERROR(EnsureRoom(exists));
     int rc = mdb_env_create(&env_);
-    if (rc) return LmdbError(rc, "mdb_env_create");
+    if (rc) return LmdbError(rc, "mdb_env_create", options_.path);
     mdb_env_set_maxdbs(env_, 16);
     mdb_env_set_maxreaders(env_, 256);
     // An existing environment may be larger than the configured initial size.
     uint64_t size = std::max<uint64_t>(options_.map_size, ExistingDataSize());
     rc = mdb_env_set_mapsize(env_, size);
-    if (rc) return LmdbError(rc, "mdb_env_set_mapsize");
+    if (rc) return LmdbError(rc, "mdb_env_set_mapsize", options_.path);
     rc = mdb_env_open(env_, options_.path.c_str(), MDB_NOTLS, 0644);
-    if (rc) return LmdbError(rc, "cannot open journal at " + options_.path);
+    if (rc) return LmdbError(rc, "cannot open journal at " + options_.path, options_.path);
     LmdbTxn txn;
     rc = txn.Begin(env_, false);
-    if (rc) return LmdbError(rc, "mdb_txn_begin");
+    if (rc) return LmdbError(rc, "mdb_txn_begin", options_.path);
     const char* names[] = {"events", "sources", "meta", "targets", "exceptions", "dedup", "dedup_age"};
     MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_, &dedup_, &dedup_age_};
     for (int i = 0; i < 7; ++i) {
       rc = mdb_dbi_open(txn.get(), names[i], MDB_CREATE, dbis[i]);
-      if (rc) return LmdbError(rc, std::string("open database ") + names[i]);
+      if (rc) return LmdbError(rc, std::string("open database ") + names[i], options_.path);
     }
-    if ((rc = InitIdentity(txn.get()))) return LmdbError(rc, "journal identity");
+    if ((rc = InitIdentity(txn.get()))) return LmdbError(rc, "journal identity", options_.path);
     rc = txn.Commit();
-    if (rc) return LmdbError(rc, "commit journal open");
+    if (rc) return LmdbError(rc, "commit journal open", options_.path);
     return Status::OK();
   }
 
@@ -276,7 +277,7 @@ class LmdbJournal final : public Journal {
         mdb_env_set_mapsize(env_, 0);
         continue;
       }
-      return LmdbError(rc, "journal append");
+      return LmdbError(rc, "journal append", options_.path);
     }
   }
 
@@ -285,7 +286,7 @@ class LmdbJournal final : public Journal {
     return WithReadTxn([&](MDB_txn* txn) -> Status {
       LmdbCursor cur;
       int rc = cur.Open(txn, events_);
-      if (rc) return LmdbError(rc, "journal read cursor");
+      if (rc) return LmdbError(rc, "journal read cursor", options_.path);
       std::string key = SeqKey(from_seq);
       MDB_val k = Val(key), v;
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
@@ -297,7 +298,7 @@ class LmdbJournal final : public Journal {
         out->push_back(std::move(entry));
         rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
       }
-      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "journal read");
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "journal read", options_.path);
       return Status::OK();
     });
   }
@@ -348,7 +349,7 @@ class LmdbJournal final : public Journal {
       MDB_val k = Val(source), v;
       int rc = mdb_get(txn, sources_, &k, &v);
       if (rc == MDB_NOTFOUND) return Status::OK();
-      if (rc) return LmdbError(rc, "read source position");
+      if (rc) return LmdbError(rc, "read source position", options_.path);
       if (!DecodePosition(View(v), &pos)) return Status::Corruption("source position of " + source + " is malformed");
       return Status::OK();
     });
@@ -381,7 +382,7 @@ class LmdbJournal final : public Journal {
     return WithReadTxn([&](MDB_txn* txn) -> Status {
       LmdbCursor cur;
       int rc = cur.Open(txn, meta_);
-      if (rc) return LmdbError(rc, "meta cursor");
+      if (rc) return LmdbError(rc, "meta cursor", options_.path);
       MDB_val k = Val(prefix), v;
       rc = mdb_cursor_get(cur.get(), &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
       while (rc == MDB_SUCCESS) {
@@ -390,7 +391,7 @@ class LmdbJournal final : public Journal {
         if (!f(key, View(v))) break;
         rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
       }
-      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "meta scan");
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "meta scan", options_.path);
       return Status::OK();
     });
   }
@@ -442,9 +443,9 @@ class LmdbJournal final : public Journal {
     std::shared_lock<std::shared_mutex> rlock(resize_mu_);
     LmdbTxn txn;
     int rc = txn.Begin(env_, false);
-    if (rc) return LmdbError(rc, "journal trim");
+    if (rc) return LmdbError(rc, "journal trim", options_.path);
     LmdbCursor cur;
-    if ((rc = cur.Open(txn.get(), events_))) return LmdbError(rc, "journal trim cursor");
+    if ((rc = cur.Open(txn.get(), events_))) return LmdbError(rc, "journal trim cursor", options_.path);
     uint64_t removed = 0;
     uint64_t last = LastSeqIn(txn.get());
     MDB_val k, v;
@@ -454,21 +455,21 @@ class LmdbJournal final : public Journal {
       int64_t at = 0;
       // The newest event is never removed: it carries the sequence forward.
       if (seq > upto_seq || seq >= last || !PeekJournaledAt(View(v), &at) || at >= cutoff_us) break;
-      if ((rc = mdb_cursor_del(cur.get(), 0))) return LmdbError(rc, "journal trim delete");
+      if ((rc = mdb_cursor_del(cur.get(), 0))) return LmdbError(rc, "journal trim delete", options_.path);
       ++removed;
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
     }
     cur.Close();
     uint64_t dedup_removed = 0;
-    if ((rc = TrimDedup(txn.get(), cutoff_us, &dedup_removed))) return LmdbError(rc, "journal trim dedup");
-    if ((rc = txn.Commit())) return LmdbError(rc, "journal trim commit");
+    if ((rc = TrimDedup(txn.get(), cutoff_us, &dedup_removed))) return LmdbError(rc, "journal trim dedup", options_.path);
+    if ((rc = txn.Commit())) return LmdbError(rc, "journal trim commit", options_.path);
     rlock.unlock();  // CommitMarker takes it again
     // What the trim freed is out of reach of the next transaction (see the
     // top of the file); one more commit makes it usable by the next append
     // and counted as free at once. Should it fail, a full map's append makes
     // it again; the trim itself stands.
     if (removed + dedup_removed > 0 && (rc = CommitMarker()))
-      LogWarn("journal", "commit after the trim: {}", LmdbError(rc, "marker").ToString());
+      LogWarn("journal", "commit after the trim: {}", LmdbError(rc, "marker", options_.path).ToString());
     return removed;
   }
 
@@ -736,7 +737,7 @@ class LmdbJournal final : public Journal {
     }
     uint64_t next = std::min<uint64_t>(options_.max_map_size, std::max<uint64_t>(cur * 2, cur + (64ull << 20)));
     int rc = mdb_env_set_mapsize(env_, next);
-    if (rc) return LmdbError(rc, "grow journal map");
+    if (rc) return LmdbError(rc, "grow journal map", options_.path);
     LogInfo("journal", "journal map grown from {} MiB to {} MiB", cur >> 20, next >> 20);
     return Status::OK();
   }
@@ -768,7 +769,7 @@ class LmdbJournal final : public Journal {
                "journal.max_map_size",
                space.map_size >> 20, detail);
     full_reported_ = true;
-    return Status::ResourceExhausted("journal map is full at " + std::to_string(space.map_size >> 20) + " MiB (" +
+    return Status::ResourceExhausted("journal full: map is full at " + std::to_string(space.map_size >> 20) + " MiB (" +
                                      detail + ") and may not grow past journal.max_map_size");
   }
 
@@ -901,7 +902,7 @@ class LmdbJournal final : public Journal {
         mdb_env_set_mapsize(env_, 0);
         continue;
       }
-      if (rc) return LmdbError(rc, "journal read transaction");
+      if (rc) return LmdbError(rc, "journal read transaction", options_.path);
       return f(txn.get());
     }
   }
@@ -925,7 +926,7 @@ class LmdbJournal final : public Journal {
         HANDOFF_RETURN_IF_ERROR(Grow());
         continue;
       }
-      return LmdbError(rc, "journal write");
+      return LmdbError(rc, "journal write", options_.path);
     }
   }
 
@@ -935,7 +936,7 @@ class LmdbJournal final : public Journal {
       MDB_val k = Val(key), v;
       int rc = mdb_get(txn, dbi, &k, &v);
       if (rc == MDB_NOTFOUND) return Status::OK();
-      if (rc) return LmdbError(rc, "journal read");
+      if (rc) return LmdbError(rc, "journal read", options_.path);
       out = std::string(View(v));
       return Status::OK();
     });
@@ -948,7 +949,7 @@ class LmdbJournal final : public Journal {
     return WithReadTxn([&](MDB_txn* txn) -> Status {
       LmdbCursor cur;
       int rc = cur.Open(txn, dbi);
-      if (rc) return LmdbError(rc, "journal cursor");
+      if (rc) return LmdbError(rc, "journal cursor", options_.path);
       MDB_val k, v;
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_FIRST);
       while (rc == MDB_SUCCESS) {

@@ -133,8 +133,11 @@ class ZmqIntakeServer final : public IntakeServer {
       if (&group == &part) std::move(part.begin(), part.end(), batches.begin());
       if (!st.ok()) {
         if (st.code() == StatusCode::kCorruption || st.code() == StatusCode::kInternal) return st;
+        // Any full journal counts: the map at its limit or the disk (ENOSPC,
+        // or a short write on a file system without room).
         counters_.map_full.fetch_add(st.IsResourceExhausted() ? 1 : 0);
         counters_.append_retries.fetch_add(1);
+        counters_.SetHoldReason(st.message());
         if (st.IsResourceExhausted() && take > 1) {
           group_limit = (take + 1) / 2;  // try a smaller group at once
           continue;

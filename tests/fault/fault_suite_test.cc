@@ -6,6 +6,9 @@
 // engine recovered on its own. Run with `ctest -L fault`.
 #include <signal.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -157,6 +160,60 @@ TEST_F(FaultTest, JournalMapFillsThenGrowsOnRestart) {
   WriteConfig("map_size: 2MiB, max_map_size: 256MiB");
   StartEngine();
   ASSERT_TRUE(WaitConverged(kCatchUp));
+  ExpectConsistent();
+  EXPECT_EQ(Metric("handoff_journal_holding"), 0);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+// The file system under the journal fills while changes arrive: LMDB's
+// page writes fail (ENOSPC, or EIO for a short write). That is a full
+// journal, not an I/O error: counted, named by /readyz and `handoff
+// status`, held with nothing acknowledged upstream, and over once there is
+// room again, without a restart.
+TEST_F(FaultTest, DiskFullWhileRunningHeldAndRecovered) {
+  const std::string journal = dir_ + "/journal";
+  std::filesystem::create_directories(journal);
+  if (std::system(("mount -t tmpfs -o size=32m tmpfs " + journal + " 2>/dev/null").c_str()) != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root); the full-disk case is not exercised";
+  struct Unmount {
+    std::string path;
+    ~Unmount() { std::system(("umount -l " + path + " 2>/dev/null").c_str()); }
+  } unmount{journal};
+  CreateDatabases();
+  WriteConfig("map_size: 1MiB, max_map_size: 256MiB");
+  StartEngine();
+  ASSERT_TRUE(WaitConverged(seconds(60)));  // the seed rows
+  // Leave about 1 MiB: the spike needs more.
+  const std::string filler = journal + "/filler";
+  const auto free_bytes = std::filesystem::space(journal).available;
+  ASSERT_GT(free_bytes, 2u << 20);
+  {
+    std::ofstream f(filler, std::ios::binary);
+    const std::string block(1 << 16, 'x');
+    for (uintmax_t n = 0; n + block.size() + (1u << 20) < free_bytes; n += block.size()) f << block;
+  }
+  SourceWriter writer(WriterOptions(15000));
+  writer.Start();
+  ASSERT_TRUE(WaitForMetric("handoff_journal_holding", 1, seconds(90))) << "the disk never filled";
+  Fault("disk full under the journal while running");
+  EXPECT_GE(Metric("handoff_journal_full_total"), 1);
+  const HttpReply ready = HttpGet(admin_port_, "/readyz");
+  EXPECT_EQ(ready.status, 503) << ready.body;
+  EXPECT_NE(ready.body.find("journal full (disk): no space left on device at " + journal), std::string::npos)
+      << ready.body;
+  std::string status, err;
+  RunCommand({HandoffBinary(), "status", "--config", config_}, &status, &err);
+  EXPECT_NE(status.find("journal full (disk): no space left on device at " + journal), std::string::npos) << status;
+  const std::string log = LogTail(400000);
+  EXPECT_NE(log.find("journal full: no space left on device at " + journal), std::string::npos);
+  EXPECT_EQ(log.find("Input/output error;"), std::string::npos) << "a full disk was reported as an I/O error";
+  EXPECT_TRUE(engine_.running());
+  EXPECT_TRUE(writer.WaitDone(seconds(120)));
+  writer.Stop();
+  EXPECT_NE(SourceChecksum(), TargetChecksum()) << "held changes cannot have reached the target";
+  // Room again: intake resumes by itself and nothing was lost.
+  std::filesystem::remove(filler);
+  ASSERT_TRUE(WaitConverged(kCatchUp)) << LogTail();
   ExpectConsistent();
   EXPECT_EQ(Metric("handoff_journal_holding"), 0);
   EXPECT_EQ(StopEngine(SIGTERM), 0);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,21 @@ struct IntakeCounters {
   std::atomic<bool> holding{false};         // batches held unacknowledged: the journal refuses writes
   std::atomic<uint64_t> refused_peers{0};   // CURVE handshakes refused, HELLO/BATCH for a source the key may not use
   std::atomic<uint64_t> upto_limited{0};    // batches whose upto was cut back to their events (untrusted peer)
+
+  // Why the journal refused the held batches (its Status message; "journal
+  // full: no space left on device at ..." or "journal full: map is full ...").
+  std::string HoldReason() const {
+    std::lock_guard<std::mutex> lock(hold_mu_);
+    return hold_reason_;
+  }
+  void SetHoldReason(std::string reason) {
+    std::lock_guard<std::mutex> lock(hold_mu_);
+    hold_reason_ = std::move(reason);
+  }
+
+ private:
+  mutable std::mutex hold_mu_;
+  std::string hold_reason_;
 };
 
 // The engine side: receives agent batches, journals them with group commit,
