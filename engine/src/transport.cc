@@ -255,7 +255,8 @@ class ZmqIntakeServer final : public IntakeServer {
     }
     // A peer without a CURVE key fails the handshake before ZAP is asked; the
     // ROUTER's monitor reports that, so such a refusal is logged too.
-    const std::string monitor_ep = "inproc://handoff-intake-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
+    const std::string monitor_ep =
+        "inproc://handoff-intake-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
     if (zmq_socket_monitor(router_.handle(), monitor_ep.c_str(),
                            ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
       return Status::InvalidArgument(std::string("cannot monitor the intake socket: ") + zmq_strerror(zmq_errno()));
@@ -293,8 +294,10 @@ class ZmqIntakeServer final : public IntakeServer {
         const bool ok = !key.empty() && allowed_.count(key) > 0;
         if (!ok) {
           counters_.refused_peers.fetch_add(1);
-          LogWarn("intake", "refusing a {} connection from {}: {}", mechanism, address,
-                  key.empty() ? "no CURVE key" : "key " + key + " is not in engine.intake_clients");
+          const std::string why = key.empty() ? "no CURVE key" : "key " + key + " is not in engine.intake_clients";
+          uint64_t unlogged = 0;
+          if (ShouldLogRefusal(address + why, &unlogged))
+            LogWarn("intake", "refusing a {} connection from {}: {}{}", mechanism, address, why, Unlogged(unlogged));
         }
         std::array<std::string, 6> reply{"1.0", request_id, ok ? "200" : "400",
                                          ok ? "OK" : "unknown client key", ok ? key : "", ""};
@@ -326,8 +329,29 @@ class ZmqIntakeServer final : public IntakeServer {
       why = "it offered no CURVE key";
     else
       why = "ZMTP protocol error " + std::to_string(value);
-    LogWarn("intake", "refusing a connection on {}: {}; a peer must complete a CURVE handshake with a key in "
-            "engine.intake_clients", ev[1].to_string(), why);
+    uint64_t unlogged = 0;
+    if (ShouldLogRefusal(ev[1].to_string() + why, &unlogged))
+      LogWarn("intake", "refusing a connection on {}: {}; a peer must complete a CURVE handshake with a key in "
+              "engine.intake_clients{}", ev[1].to_string(), why, Unlogged(unlogged));
+  }
+
+  // A refused peer that reconnects in a loop must not flood the log: each
+  // (peer, reason) is logged at most every 10 s, with the count not logged.
+  bool ShouldLogRefusal(const std::string& what, uint64_t* unlogged) {
+    if (refusal_log_.size() > 1000) refusal_log_.clear();
+    auto& [next, count] = refusal_log_[what];
+    const auto now = Clock::now();
+    if (now < next) {
+      ++count;
+      return false;
+    }
+    *unlogged = count;
+    count = 0;
+    next = now + std::chrono::seconds(10);
+    return true;
+  }
+  static std::string Unlogged(uint64_t n) {
+    return n ? " (" + std::to_string(n) + " more like it since the last such line)" : "";
   }
 
   // With CURVE, a network peer may speak only as the sources of its key.
@@ -395,6 +419,7 @@ class ZmqIntakeServer final : public IntakeServer {
   std::map<std::string, std::set<std::string>> allowed_;  // client key (Z85) -> sources; read-only once bound
   std::unique_ptr<zmq::socket_t> zap_;  // used by zap_thread_ only
   std::unique_ptr<zmq::socket_t> monitor_;  // the ROUTER's handshake failures; used by zap_thread_ only
+  std::map<std::string, std::pair<Clock::time_point, uint64_t>> refusal_log_;  // zap_thread_ only
   std::thread zap_thread_;
   std::map<std::string, Clock::time_point> next_limit_log_;  // per source, rate-limits LimitUpto's warning
   std::atomic<bool> stop_{false};

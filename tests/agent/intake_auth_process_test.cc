@@ -152,26 +152,34 @@ class IntakeAuthProcessTest : public SpineTest {
   void Prepare() {
     CreateDatabases(name_);
     ASSERT_TRUE(server_->Exec(dst_db_, "CREATE TABLE notes (k text PRIMARY KEY, body text)").ok());
-    ASSERT_TRUE(server_->Exec(src_db_, "INSERT INTO time_entries (id, consultant_id) SELECT g, 1 FROM generate_series(1, 50) g").ok());
-    std::ofstream(dir_ + "/b.ndjson") << R"({"payload":{"op":"c","after":{"k":"b1","body":"from b"},"source":{"schema":"public","table":"notes","lsn":1}}})"
-                                      << "\n";
+    ASSERT_TRUE(
+        server_->Exec(src_db_, "INSERT INTO time_entries (id, consultant_id) SELECT g, 1 FROM generate_series(1, 50) g")
+            .ok());
+    std::ofstream(dir_ + "/b.ndjson")
+        << R"({"payload":{"op":"c","after":{"k":"b1","body":"from b"},"source":{"schema":"public","table":"notes","lsn":1}}})"
+        << "\n";
   }
   void StartAgent(ChildProcess* p, const std::string& config, const std::string& source, const std::string& log) {
     p->Start({HandoffBinary(), "agent", "--config", config, "--source", source}, dir_ + "/" + log);
   }
   void InsertMore(int from, int txns) {
     for (int t = 0; t < txns; ++t)
-      ASSERT_TRUE(server_->Exec(src_db_, "INSERT INTO time_entries (id, consultant_id, notes) SELECT g, 2, 'n' || g FROM "
-                                         "generate_series(" + std::to_string(from + t * 10) + ", " +
-                                         std::to_string(from + t * 10 + 9) + ") g").ok());
+      ASSERT_TRUE(server_
+                      ->Exec(src_db_,
+                             "INSERT INTO time_entries (id, consultant_id, notes) SELECT g, 2, 'n' || g FROM "
+                             "generate_series(" +
+                                 std::to_string(from + t * 10) + ", " + std::to_string(from + t * 10 + 9) + ") g")
+                      .ok());
   }
   bool WaitForStreaming(const std::string& log_name) {
-    return WaitUntil([&] {
-      std::ifstream in(dir_ + "/" + log_name);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      return ss.str().find("streaming from slot") != std::string::npos;
-    }, std::chrono::seconds(30));
+    return WaitUntil(
+        [&] {
+          std::ifstream in(dir_ + "/" + log_name);
+          std::stringstream ss;
+          ss << in.rdbuf();
+          return ss.str().find("streaming from slot") != std::string::npos;
+        },
+        std::chrono::seconds(30));
   }
   size_t Count(const std::string& needle) {
     const std::string log = LogTail(1 << 22);
@@ -197,7 +205,8 @@ class IntakeAuthProcessTest : public SpineTest {
     return all;
   }
   std::string ConfirmedFlush() {
-    return server_->Dump(src_db_, "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = '" + src_db_ + "'");
+    return server_->Dump(src_db_,
+                         "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE database = '" + src_db_ + "'");
   }
   void TearDown() override {
     for (ChildProcess* p : {&agent_, &agent_b_})
@@ -254,6 +263,8 @@ void IntakeAuthProcessTest::RunCurveScenario(const std::string& intake) {
   }
   ASSERT_TRUE(WaitUntil([&] { return Count("refusing a connection on ") >= 1; }, std::chrono::seconds(10)))
       << LogTail();
+  // The keyless peer retried its handshake while it lived; one line says so.
+  EXPECT_EQ(Count("refusing a connection on "), 1u) << LogTail();
   ASSERT_TRUE(WaitUntil([&] { return Count("key " + stranger.pub + " is not in engine.intake_clients") >= 1; },
                         std::chrono::seconds(10)))
       << LogTail();
@@ -307,9 +318,9 @@ void IntakeAuthProcessTest::RunForgedUptoScenario(const std::string& intake) {
             (SourcePosition{at.lsn, UINT64_MAX}));
   ASSERT_TRUE(WaitUntil([&] { return Count("past its last event") >= 1; }, std::chrono::seconds(10))) << LogTail();
   // Without CURVE events are not checked (README): the forged row itself is applied.
-  ASSERT_TRUE(WaitUntil([&] {
-    return server_->Dump(dst_db_, "SELECT count(*) FROM consultants WHERE email = 'forged@peer'") == "1\n";
-  }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitUntil(
+      [&] { return server_->Dump(dst_db_, "SELECT count(*) FROM consultants WHERE email = 'forged@peer'") == "1\n"; },
+      std::chrono::seconds(30)));
   ASSERT_TRUE(server_->Exec(dst_db_, "DELETE FROM consultants WHERE email = 'forged@peer'").ok());
 
   // Later inserts, with the agent running and after it restarts, all arrive.
@@ -322,15 +333,18 @@ void IntakeAuthProcessTest::RunForgedUptoScenario(const std::string& intake) {
   const SourcePosition after = peer.Hello(name_);
   EXPECT_LT(after.lsn, kFar) << FormatPosition(after);
   EXPECT_GT(after, durable);
-  ASSERT_TRUE(WaitUntil([&] {
-    const std::string f = ConfirmedFlush();
-    return f.size() > 1 && server_->Dump(src_db_, "SELECT pg_lsn '" + f.substr(0, f.size() - 1) + "' >= pg_lsn '" +
-                                                      FormatLsn(after.lsn) + "'") == "t\n";
-  }, std::chrono::seconds(30)));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        const std::string f = ConfirmedFlush();
+        return f.size() > 1 && server_->Dump(src_db_, "SELECT pg_lsn '" + f.substr(0, f.size() - 1) + "' >= pg_lsn '" +
+                                                          FormatLsn(after.lsn) + "'") == "t\n";
+      },
+      std::chrono::seconds(30)));
   const std::string f = ConfirmedFlush();
-  EXPECT_EQ(server_->Dump(src_db_, "SELECT pg_lsn '" + f.substr(0, f.size() - 1) + "' <= pg_current_wal_lsn() AND pg_lsn '" +
-                                       f.substr(0, f.size() - 1) + "' < pg_lsn '" + FormatLsn(kFar) + "'"),
-            "t\n")
+  EXPECT_EQ(
+      server_->Dump(src_db_, "SELECT pg_lsn '" + f.substr(0, f.size() - 1) + "' <= pg_current_wal_lsn() AND pg_lsn '" +
+                                 f.substr(0, f.size() - 1) + "' < pg_lsn '" + FormatLsn(kFar) + "'"),
+      "t\n")
       << f;
   EXPECT_EQ(agent_.Stop(SIGTERM), 0);
   ASSERT_EQ(StopEngine(SIGTERM), 0);

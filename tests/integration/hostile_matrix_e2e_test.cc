@@ -135,15 +135,19 @@ struct Outcome {
 Outcome AtPostgres(const Case& c) {
   if (HasNul(c.body)) return {false, "invalid_bytes", "column body of public.notes holds a NUL byte (offset 2)"};
   if (HasNul(c.key_suffix)) return {false, "invalid_bytes", "key column k of public.notes holds a NUL byte"};
-  if (c.cls == "bad-utf8") return {false, "invalid_bytes", "column body of public.notes holds bytes that are not valid UTF-8 (offset 1)"};
-  if (c.cls == "bad-utf8-key") return {false, "invalid_bytes", "key column k of public.notes holds bytes that are not valid UTF-8"};
+  if (c.cls == "bad-utf8")
+    return {false, "invalid_bytes", "column body of public.notes holds bytes that are not valid UTF-8 (offset 1)"};
+  if (c.cls == "bad-utf8-key")
+    return {false, "invalid_bytes", "key column k of public.notes holds bytes that are not valid UTF-8"};
   if (c.cls == "bad-int") return {false, "22P02", "abc"};
   if (c.cls == "bad-numeric") return {false, "22003", "numeric"};
   return {true, "", ""};
 }
 Outcome AtHttp(const Case& c) {
-  if (c.cls == "bad-utf8") return {false, "invalid_bytes", "column body of public.notes holds bytes that are not valid UTF-8"};
-  if (c.cls == "bad-utf8-key") return {false, "invalid_bytes", "column k of public.notes holds bytes that are not valid UTF-8"};
+  if (c.cls == "bad-utf8")
+    return {false, "invalid_bytes", "column body of public.notes holds bytes that are not valid UTF-8"};
+  if (c.cls == "bad-utf8-key")
+    return {false, "invalid_bytes", "column k of public.notes holds bytes that are not valid UTF-8"};
   return {true, "", ""};
 }
 
@@ -152,11 +156,16 @@ class HostileMatrixE2ETest : public SpineTest {
   std::string Src(Kind k) {
     switch (k) {
       case Kind::kPgSnapshot:
-      case Kind::kPgStream: return name_ + "pg";
-      case Kind::kPgAgent: return name_ + "pga";
-      case Kind::kDbz: return name_ + "dbz";
-      case Kind::kDbzAgent: return name_ + "dbza";
-      case Kind::kHook: return name_ + "hook";
+      case Kind::kPgStream:
+        return name_ + "pg";
+      case Kind::kPgAgent:
+        return name_ + "pga";
+      case Kind::kDbz:
+        return name_ + "dbz";
+      case Kind::kDbzAgent:
+        return name_ + "dbza";
+      case Kind::kHook:
+        return name_ + "hook";
     }
     return "";
   }
@@ -173,14 +182,15 @@ class HostileMatrixE2ETest : public SpineTest {
     return ss.str();
   }
   // Inserts the PostgreSQL cases into a SQL_ASCII source database in one
-  // transaction; a NUL cannot be stored there (asserted).
-  void InsertPg(const std::string& db, Kind k) {
-    std::string sql = "BEGIN;";
+  // transaction after `first`; a NUL cannot be stored there (asserted).
+  void InsertPg(const std::string& db, Kind k, const std::string& first = "") {
+    std::string sql = "BEGIN;" + first;
     for (const Case& c : Cases()) {
-      const std::string row = "(" + SqlBytes(Key(k, c)) + ", " +
-                              (HasNul(c.body) ? "E'ab\\000cd'" : SqlBytes(c.body)) + ", '" + c.qty + "', '" + c.amount + "')";
+      const std::string row = "(" + SqlBytes(Key(k, c)) + ", " + (HasNul(c.body) ? "E'ab\\000cd'" : SqlBytes(c.body)) +
+                              ", '" + c.qty + "', '" + c.amount + "')";
       if (!Carries(k, c)) {
-        EXPECT_FALSE(server_->Exec(db, "INSERT INTO notes VALUES " + row).ok()) << c.cls << " stored in PostgreSQL text";
+        EXPECT_FALSE(server_->Exec(db, "INSERT INTO notes VALUES " + row).ok())
+            << c.cls << " stored in PostgreSQL text";
         continue;
       }
       sql += "INSERT INTO notes VALUES " + row + ";";
@@ -225,8 +235,10 @@ TEST_F(HostileMatrixE2ETest, EveryValueClassFromEverySourceToEveryTarget) {
   const std::string pg_db = name_ + "_pg", pga_db = name_ + "_pga";
   dst_db_ = name_ + "_dst";
   for (const std::string& db : {pg_db, pga_db}) {
-    ASSERT_TRUE(server_->Exec("postgres", "CREATE DATABASE " + db +
-                                              " ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0").ok());
+    ASSERT_TRUE(server_
+                    ->Exec("postgres", "CREATE DATABASE " + db +
+                                           " ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+                    .ok());
     ASSERT_TRUE(server_->Exec(db, "CREATE TABLE notes (k text PRIMARY KEY, body text, qty text, amount text)").ok());
   }
   src_db_ = pg_db;
@@ -235,6 +247,8 @@ TEST_F(HostileMatrixE2ETest, EveryValueClassFromEverySourceToEveryTarget) {
   for (Kind k : {Kind::kDbz, Kind::kDbzAgent, Kind::kHook})
     victims += "INSERT INTO notes VALUES ('" + Src(k) + ".victim', 'original', 7, 7);";
   ASSERT_TRUE(server_->Exec(dst_db_, victims).ok());
+  const std::string existing = Src(Kind::kPgStream) + ".existing";
+  ASSERT_TRUE(server_->Exec(pg_db, "INSERT INTO notes VALUES ('" + existing + "', 'existing', '1', '1.50')").ok());
   InsertPg(pg_db, Kind::kPgSnapshot);  // before the engine starts: read by the snapshot
   WriteDebeziumFile(dir_ + "/dbz.ndjson", Kind::kDbz);
   WriteDebeziumFile(dir_ + "/dbza.ndjson", Kind::kDbzAgent);
@@ -245,11 +259,13 @@ TEST_F(HostileMatrixE2ETest, EveryValueClassFromEverySourceToEveryTarget) {
   c << "journal: { path: " << dir_ << "/journal }\n"
     << "engine: { intake: \"ipc://" << dir_ << "/intake.sock\" }\n"
     << "sources:\n"
-    << "  - { name: " << Src(Kind::kPgStream) << ", kind: postgres, dsn: \"" << server_->Dsn(pg_db) << "\", tables: [public.notes] }\n"
+    << "  - { name: " << Src(Kind::kPgStream) << ", kind: postgres, dsn: \"" << server_->Dsn(pg_db)
+    << "\", tables: [public.notes] }\n"
     << "  - { name: " << Src(Kind::kPgAgent) << ", kind: postgres, external: true, dsn: \"" << server_->Dsn(pga_db)
     << "\", tables: [public.notes] }\n"
     << "  - { name: " << Src(Kind::kDbz) << ", kind: debezium, file: " << dir_ << "/dbz.ndjson }\n"
-    << "  - { name: " << Src(Kind::kDbzAgent) << ", kind: debezium, external: true, file: " << dir_ << "/dbza.ndjson }\n"
+    << "  - { name: " << Src(Kind::kDbzAgent) << ", kind: debezium, external: true, file: " << dir_
+    << "/dbza.ndjson }\n"
     << "  - { name: " << Src(Kind::kHook) << ", kind: webhook, listen: \"127.0.0.1:" << hook_port
     << "\", path: /hooks/notes, format: debezium, signature: stripe, secrets: [s3cret], max_body: 4MiB }\n"
     << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << server_->Dsn(dst_db_) << "\" }\n"
@@ -262,7 +278,8 @@ TEST_F(HostileMatrixE2ETest, EveryValueClassFromEverySourceToEveryTarget) {
   std::ofstream(config_) << c.str();
   StartEngine();
   pg_agent_.Start({HandoffBinary(), "agent", "--config", config_, "--source", Src(Kind::kPgAgent)}, dir_ + "/pga.log");
-  dbz_agent_.Start({HandoffBinary(), "agent", "--config", config_, "--source", Src(Kind::kDbzAgent)}, dir_ + "/dbza.log");
+  dbz_agent_.Start({HandoffBinary(), "agent", "--config", config_, "--source", Src(Kind::kDbzAgent)},
+                   dir_ + "/dbza.log");
 
   // Webhook deliveries: each case, then the raw bytes JSON cannot carry (400).
   httplib::Result r = Post(hook_port, EncodeRow(Key(Kind::kHook, Cases()[0]), Cases()[0]));
@@ -295,31 +312,46 @@ TEST_F(HostileMatrixE2ETest, EveryValueClassFromEverySourceToEveryTarget) {
   }
 
   // The streamed PostgreSQL rows, once both slots exist.
-  ASSERT_TRUE(WaitUntil([&] { return LogTail(1 << 20).find("streaming from slot \"handoff_" + Src(Kind::kPgStream)) != std::string::npos &&
-                                     ReadFile(dir_ + "/pga.log").find("streaming from slot") != std::string::npos; },
-                        std::chrono::seconds(30)))
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return LogTail(1 << 20).find("streaming from slot \"handoff_" + Src(Kind::kPgStream)) != std::string::npos &&
+               ReadFile(dir_ + "/pga.log").find("streaming from slot") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
       << LogTail();
-  InsertPg(pg_db, Kind::kPgStream);
+  // All-new inserts are COPYed straight into the table; an update in the
+  // chunk sends it through the staging table's COPY instead. Both fail on the
+  // bad rows and fall back to change by change.
+  InsertPg(pg_db, Kind::kPgStream, "UPDATE notes SET body = 'updated' WHERE k = '" + existing + "';");
   InsertPg(pga_db, Kind::kPgAgent);
 
   // What should arrive where, and what should be parked with which reason.
-  std::map<std::string, std::string> want_rows;  // key -> "md5 length qty amount"
+  std::map<std::string, std::string> want_rows;                        // key -> "md5 length qty amount"
   std::map<std::pair<std::string, std::string>, Outcome> want_parked;  // (target, key)
   std::vector<std::string> want_http;
   auto row = [](const std::string& body, const std::string& qty, const std::string& amount) {
     return Md5(body) + " " + std::to_string(body.size()) + " " + qty + " " + amount;
   };
-  for (Kind k : {Kind::kDbz, Kind::kDbzAgent, Kind::kHook}) want_rows[Src(k) + ".victim"] = row("original", "7", "7.00");
+  for (Kind k : {Kind::kDbz, Kind::kDbzAgent, Kind::kHook})
+    want_rows[Src(k) + ".victim"] = row("original", "7", "7.00");
+  want_rows[existing] = row("updated", "1", "1.50");
+  for (const char* body : {"existing", "updated"})
+    want_http.push_back("\"after\":{\"k\":" + Json(existing) + ",\"body\":\"" + body +
+                        "\",\"qty\":\"1\",\"amount\":\"1.50\"}");
   for (Kind k : kinds) {
     for (const Case& cs : Cases()) {
       if (!Carries(k, cs)) continue;
       const std::string key = Key(k, cs);
       Outcome pg = AtPostgres(cs), http = AtHttp(cs);
-      if (pg.arrives) want_rows[key] = row(cs.body, cs.qty, cs.amount);
-      else want_parked[{"erp", key}] = pg;
-      if (http.arrives) want_http.push_back("\"after\":{\"k\":" + Json(key) + ",\"body\":" + Json(cs.body) + ",\"qty\":" +
-                                            Json(cs.qty) + ",\"amount\":" + Json(cs.amount) + "}");
-      else want_parked[{"api", key}] = http;
+      if (pg.arrives)
+        want_rows[key] = row(cs.body, cs.qty, cs.amount);
+      else
+        want_parked[{"erp", key}] = pg;
+      if (http.arrives)
+        want_http.push_back("\"after\":{\"k\":" + Json(key) + ",\"body\":" + Json(cs.body) +
+                            ",\"qty\":" + Json(cs.qty) + ",\"amount\":" + Json(cs.amount) + "}");
+      else
+        want_parked[{"api", key}] = http;
     }
   }
 
@@ -334,7 +366,9 @@ TEST_F(HostileMatrixE2ETest, EveryValueClassFromEverySourceToEveryTarget) {
     want_dump += Hex(k) + "|" + md5 + "|" + len + "|" + qty + "|" + amount + "\n";
   }
   ASSERT_TRUE(WaitUntil([&] { return server_->Dump(dst_db_, rows_sql) == want_dump; }, kCatchUp))
-      << "want\n" << want_dump << "got\n" << server_->Dump(dst_db_, rows_sql) << LogTail();
+      << "want\n"
+      << want_dump << "got\n"
+      << server_->Dump(dst_db_, rows_sql) << LogTail();
   ASSERT_TRUE(api.WaitForRequests(want_http.size(), std::chrono::seconds(60))) << api.requests().size() << LogTail();
   ASSERT_TRUE(WaitUntil([&] { return ParkedCount() >= want_parked.size(); }, kCatchUp)) << ParkedCount();
   auto reqs = api.requests();
@@ -378,14 +412,16 @@ TEST_F(HostileMatrixE2ETest, EveryValueClassFromEverySourceToEveryTarget) {
     EXPECT_TRUE(seen.insert(id).second) << "parked twice: " << x.target << " " << Json(kcol->data);
     auto want = want_parked.find(id);
     if (want == want_parked.end()) {
-      ADD_FAILURE() << "unexpected: " << x.target << " parked " << Json(kcol->data) << ": " << x.code << " " << x.reason;
+      ADD_FAILURE() << "unexpected: " << x.target << " parked " << Json(kcol->data) << ": " << x.code << " "
+                    << x.reason;
       continue;
     }
     EXPECT_EQ(x.code, want->second.code) << x.target << " " << Json(kcol->data) << ": " << x.reason;
     EXPECT_NE(x.reason.find(want->second.reason), std::string::npos)
         << x.target << " " << Json(kcol->data) << ": " << x.reason << "\nwant: " << want->second.reason;
   }
-  for (const auto& [id, out] : want_parked) EXPECT_TRUE(seen.count(id)) << "not parked: " << id.first << " " << Json(id.second);
+  for (const auto& [id, out] : want_parked)
+    EXPECT_TRUE(seen.count(id)) << "not parked: " << id.first << " " << Json(id.second);
 
   // The journal kept every carried value byte for byte, whatever the targets did.
   std::map<std::string, const ChangeEvent*> by_key;
