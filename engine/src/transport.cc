@@ -330,13 +330,14 @@ class ZmqIntakeServer final : public IntakeServer {
     else
       why = "ZMTP protocol error " + std::to_string(value);
     uint64_t unlogged = 0;
-    if (ShouldLogRefusal(ev[1].to_string() + why, &unlogged))
+    if (ShouldLogRefusal(ev[1].to_string(), &unlogged))  // the peer's address is not in the event
       LogWarn("intake", "refusing a connection on {}: {}; a peer must complete a CURVE handshake with a key in "
               "engine.intake_clients{}", ev[1].to_string(), why, Unlogged(unlogged));
   }
 
   // A refused peer that reconnects in a loop must not flood the log: each
-  // (peer, reason) is logged at most every 10 s, with the count not logged.
+  // peer and reason (for failed handshakes: the endpoint) is logged at most
+  // every 10 s, with the count not logged.
   bool ShouldLogRefusal(const std::string& what, uint64_t* unlogged) {
     if (refusal_log_.size() > 1000) refusal_log_.clear();
     auto& [next, count] = refusal_log_[what];
