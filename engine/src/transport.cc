@@ -2,6 +2,7 @@
 #include "handoff/engine/transport.h"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <iterator>
@@ -255,6 +256,20 @@ class ZmqIntakeServer final : public IntakeServer {
     } catch (const zmq::error_t& e) {
       return Status::InvalidArgument(std::string("cannot bind the intake's ZAP handler: ") + e.what());
     }
+    // A peer without a CURVE key fails the handshake before ZAP is asked; the
+    // ROUTER's monitor reports that, so such a refusal is logged too.
+    const std::string monitor_ep =
+        "inproc://handoff-intake-monitor-" + std::to_string(reinterpret_cast<uintptr_t>(this));
+    if (zmq_socket_monitor(router_.handle(), monitor_ep.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0)
+      return Status::InvalidArgument(std::string("cannot monitor the intake socket: ") + zmq_strerror(zmq_errno()));
+    try {
+      monitor_ = std::make_unique<zmq::socket_t>(Ctx(ctx_), zmq::socket_type::pair);
+      monitor_->set(zmq::sockopt::linger, 0);
+      monitor_->connect(monitor_ep);
+    } catch (const zmq::error_t& e) {
+      return Status::InvalidArgument(std::string("cannot monitor the intake socket: ") + e.what());
+    }
     curve_ = true;
     zap_thread_ = std::thread([this] { ZapLoop(); });
     return Status::OK();
@@ -263,9 +278,10 @@ class ZmqIntakeServer final : public IntakeServer {
   void ZapLoop() {
     try {
       while (!stop_.load()) {
-        zmq::pollitem_t item{zap_->handle(), 0, ZMQ_POLLIN, 0};
-        zmq::poll(&item, 1, std::chrono::milliseconds(100));
-        if (!(item.revents & ZMQ_POLLIN)) continue;
+        zmq::pollitem_t items[2]{{zap_->handle(), 0, ZMQ_POLLIN, 0}, {monitor_->handle(), 0, ZMQ_POLLIN, 0}};
+        zmq::poll(items, 2, std::chrono::milliseconds(100));
+        if (items[1].revents & ZMQ_POLLIN) ReportFailedHandshake();
+        if (!(items[0].revents & ZMQ_POLLIN)) continue;
         std::vector<zmq::message_t> req;
         if (!zmq::recv_multipart(*zap_, std::back_inserter(req))) continue;
         // REP owes every request a reply; a malformed one (libzmq sends none) is refused.
@@ -281,8 +297,10 @@ class ZmqIntakeServer final : public IntakeServer {
         const bool ok = !key.empty() && allowed_.count(key) > 0;
         if (!ok) {
           counters_.refused_peers.fetch_add(1);
-          LogWarn("intake", "refusing a {} connection from {}: {}", mechanism, address,
-                  key.empty() ? "no CURVE key" : "key " + key + " is not in engine.intake_clients");
+          const std::string why = key.empty() ? "no CURVE key" : "key " + key + " is not in engine.intake_clients";
+          uint64_t unlogged = 0;
+          if (ShouldLogRefusal(address + why, &unlogged))
+            LogWarn("intake", "refusing a {} connection from {}: {}{}", mechanism, address, why, Unlogged(unlogged));
         }
         std::array<std::string, 6> reply{"1.0", request_id, ok ? "200" : "400",
                                          ok ? "OK" : "unknown client key", ok ? key : "", ""};
@@ -293,6 +311,51 @@ class ZmqIntakeServer final : public IntakeServer {
     } catch (const zmq::error_t& e) {
       if (e.num() != ETERM) LogError("intake", "ZAP handler stopped: {}", e.what());
     }
+  }
+
+  // A monitor event of the ROUTER (zmq_socket_monitor(3)): a 6-byte frame
+  // (event, value) and the endpoint. Handshakes ZAP refused are logged by ZAP.
+  void ReportFailedHandshake() {
+    std::vector<zmq::message_t> ev;
+    if (!zmq::recv_multipart(*monitor_, std::back_inserter(ev), zmq::recv_flags::dontwait) || ev.size() != 2 ||
+        ev[0].size() != 6)
+      return;
+    uint16_t event;
+    uint32_t value;
+    std::memcpy(&event, ev[0].data(), 2);
+    std::memcpy(&value, static_cast<const char*>(ev[0].data()) + 2, 4);
+    counters_.refused_peers.fetch_add(1);
+    std::string why;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+      why = std::string("its handshake broke off (") + zmq_strerror(static_cast<int>(value)) + ")";
+    else if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+      why = "it offered no CURVE key";
+    else
+      why = "ZMTP protocol error " + std::to_string(value);
+    uint64_t unlogged = 0;
+    if (ShouldLogRefusal(ev[1].to_string(), &unlogged))  // the peer's address is not in the event
+      LogWarn("intake", "refusing a connection on {}: {}; a peer must complete a CURVE handshake with a key in "
+              "engine.intake_clients{}", ev[1].to_string(), why, Unlogged(unlogged));
+  }
+
+  // A refused peer that reconnects in a loop must not flood the log: each
+  // peer and reason (for failed handshakes: the endpoint) is logged at most
+  // every 10 s, with the count not logged.
+  bool ShouldLogRefusal(const std::string& what, uint64_t* unlogged) {
+    if (refusal_log_.size() > 1000) refusal_log_.clear();
+    auto& [next, count] = refusal_log_[what];
+    const auto now = Clock::now();
+    if (now < next) {
+      ++count;
+      return false;
+    }
+    *unlogged = count;
+    count = 0;
+    next = now + std::chrono::seconds(10);
+    return true;
+  }
+  static std::string Unlogged(uint64_t n) {
+    return n ? " (" + std::to_string(n) + " more like it since the last such line)" : "";
   }
 
   // With CURVE, a network peer may speak only as the sources of its key.
@@ -359,6 +422,8 @@ class ZmqIntakeServer final : public IntakeServer {
   bool curve_ = false;
   std::map<std::string, std::set<std::string>> allowed_;  // client key (Z85) -> sources; read-only once bound
   std::unique_ptr<zmq::socket_t> zap_;  // used by zap_thread_ only
+  std::unique_ptr<zmq::socket_t> monitor_;  // the ROUTER's handshake failures; used by zap_thread_ only
+  std::map<std::string, std::pair<Clock::time_point, uint64_t>> refusal_log_;  // zap_thread_ only
   std::thread zap_thread_;
   std::map<std::string, Clock::time_point> next_limit_log_;  // per source, rate-limits LimitUpto's warning
   std::atomic<bool> stop_{false};
