@@ -297,7 +297,12 @@ struct Reader {
 
   // The limit keys of an embedded HTTP server (webhook source, admin).
   void HttpLimits(const YAML::Node& map, const std::string& path, HttpServerLimits* l) {
-    l->max_header_bytes = Count(map, "max_header_bytes", path, l->max_header_bytes, 1024, 1u << 20);
+    const uint64_t header_bytes = Size(map, "max_header_bytes", path, l->max_header_bytes);
+    if (header_bytes < 1024 || header_bytes > (1u << 20))
+      problems->Add(map["max_header_bytes"], path + ".max_header_bytes",
+                    "must be a size from 1KiB to 1MiB, not '" + map["max_header_bytes"].Scalar() + "'");
+    else
+      l->max_header_bytes = header_bytes;
     l->max_headers = Count(map, "max_headers", path, l->max_headers, 8, 10000);
     l->head_timeout_us = DurationIn(map, "head_timeout", path, l->head_timeout_us, 100000, 3600ll * 1000000,
                                     "100ms to 1h");

@@ -4,8 +4,10 @@
 // /livez answers; refusals show in the log with peer, reason and delivery id,
 // rate-limited. No PostgreSQL: the route goes to a fake REST API.
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/hmac.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,7 +105,7 @@ class HttpLimitsE2ETest : public ::testing::Test {
     std::ostringstream c;
     c << "journal: { path: " << dir_ << "/journal }\n"
       << "sources:\n  - { name: hooks, kind: webhook, listen: \"127.0.0.1:" << hook_port_
-      << "\", path: /hooks/crm, format: debezium, signature: hmac-sha256, secrets: [" << kSecret
+      << "\", path: /hooks/crm, format: debezium, signature: hmac-sha256, signature_header: X-Hub-Signature-256, secrets: [" << kSecret
       << "], head_timeout: 20s }\n"
       << "targets:\n  - { name: crm_api, kind: http, url: \"" << api_.base_url() << "\", timeout: 5s }\n"
       << "routes:\n  - { from: hooks.public.consultants, to: crm_api.consultants }\n"
