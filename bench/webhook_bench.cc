@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   wo.source.secrets = {secret};
   wo.context = ctx;
   wo.intake_endpoint = "inproc://webhook-bench";
-  wo.http_threads = http_threads;
+  wo.source.http.threads = static_cast<uint64_t>(http_threads);
+  wo.source.http.max_connections = static_cast<uint64_t>(clients) * 2 + 16;
   wo.ack_timeout = std::chrono::milliseconds(10000);
   auto agent_r = WebhookSourceAgent::Create(wo);
   if (!agent_r.ok()) {

@@ -4,11 +4,18 @@
 
 #include <thread>
 
+#include "handoff/capture/guarded_http_server.h"
+
 namespace handoff {
 namespace {
 
+// A GuardedHttpServer of its own: its gate and workers are not shared with
+// any webhook listener, so /livez and /readyz answer while one is flooded.
 class HttplibAdminServer final : public AdminServer {
  public:
+  explicit HttplibAdminServer(const HttpServerLimits& limits)
+      : guard_(GuardedHttpServer::Create(GuardedHttpOptions{.name = "admin", .limits = limits})),
+        server_(guard_->server()) {}
   ~HttplibAdminServer() override { Stop(); }
 
   Status Listen(const std::string& listen, AdminHandlers h) {
@@ -45,15 +52,16 @@ class HttplibAdminServer final : public AdminServer {
   }
 
  private:
-  httplib::Server server_;
+  std::unique_ptr<GuardedHttpServer> guard_;
+  httplib::Server& server_;
   std::thread thread_;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<AdminServer>> AdminServer::Start(const std::string& listen,
-                                                        AdminHandlers handlers) {
-  auto s = std::make_unique<HttplibAdminServer>();
+Result<std::unique_ptr<AdminServer>> AdminServer::Start(const std::string& listen, AdminHandlers handlers,
+                                                        const HttpServerLimits& limits) {
+  auto s = std::make_unique<HttplibAdminServer>(limits);
   HANDOFF_RETURN_IF_ERROR(s->Listen(listen, std::move(handlers)));
   return std::unique_ptr<AdminServer>(std::move(s));
 }

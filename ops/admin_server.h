@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "handoff/engine/config.h"
 #include "handoff/engine/status.h"
 
 namespace handoff {
@@ -29,7 +30,9 @@ struct AdminHandlers {
 
 class AdminServer {
  public:
-  static Result<std::unique_ptr<AdminServer>> Start(const std::string& listen, AdminHandlers handlers);
+  // `limits`: the `admin:` connection and request-head limits.
+  static Result<std::unique_ptr<AdminServer>> Start(const std::string& listen, AdminHandlers handlers,
+                                                    const HttpServerLimits& limits = HttpServerLimits{});
   virtual ~AdminServer() = default;
   virtual void Stop() = 0;
 };

@@ -242,7 +242,7 @@ int RunEngine(const Config& base_config) {
     h.status = [&components, flags](bool text) {
       return text ? EngineStatusText(components, flags) : EngineStatusJson(components, flags);
     };
-    auto a = AdminServer::Start(config.admin_listen, std::move(h));
+    auto a = AdminServer::Start(config.admin_listen, std::move(h), config.admin_http);
     if (!a.ok()) {
       LogWarn("engine", "{}; continuing without admin endpoints", a.status().ToString());
     } else {

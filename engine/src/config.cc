@@ -207,6 +207,35 @@ struct Reader {
     return v;
   }
 
+  // A duration in [lo_us, hi_us]; outside is a problem naming the range.
+  int64_t DurationIn(const YAML::Node& map, const std::string& key, const std::string& path, int64_t def_us,
+                     int64_t lo_us, int64_t hi_us, const char* range) {
+    int64_t v = Duration(map, key, path, def_us);
+    if (v >= lo_us && v <= hi_us) return v;
+    problems->Add(map[key], path + "." + key, std::string("must be a duration from ") + range + ", not '" +
+                                                  map[key].Scalar() + "'");
+    return def_us;
+  }
+
+  // The limit keys of an embedded HTTP server (webhook source, admin).
+  void HttpLimits(const YAML::Node& map, const std::string& path, HttpServerLimits* l) {
+    const uint64_t header_bytes = Size(map, "max_header_bytes", path, l->max_header_bytes);
+    if (header_bytes < 1024 || header_bytes > (1u << 20))
+      problems->Add(map["max_header_bytes"], path + ".max_header_bytes",
+                    "must be a size from 1KiB to 1MiB, not '" + map["max_header_bytes"].Scalar() + "'");
+    else
+      l->max_header_bytes = header_bytes;
+    l->max_headers = Count(map, "max_headers", path, l->max_headers, 8, 10000);
+    l->head_timeout_us = DurationIn(map, "head_timeout", path, l->head_timeout_us, 100000, 3600ll * 1000000,
+                                    "100ms to 1h");
+    l->request_timeout_us = DurationIn(map, "request_timeout", path, l->request_timeout_us, 1000000,
+                                       3600ll * 1000000, "1s to 1h");
+    l->connection_timeout_us = DurationIn(map, "connection_timeout", path, l->connection_timeout_us, 1000000,
+                                          24 * 3600ll * 1000000, "1s to 24h");
+    l->max_connections = Count(map, "max_connections", path, l->max_connections, 1, 10000);
+    l->threads = Count(map, "http_threads", path, l->threads, 1, 1024);
+  }
+
   bool Bool(const YAML::Node& map, const std::string& key, const std::string& path, bool def) {
     YAML::Node n = map[key];
     if (!IsSetScalar(n, path + "." + key)) return def;
@@ -302,6 +331,7 @@ void ReadWebhook(Reader& r, Problems& problems, YAML::Node s, const std::string&
     problems.Add(s["allow_unsigned"], path + ".allow_unsigned", "is only for signature: none");
   sc->tolerance_us = r.Duration(s, "tolerance", path, sc->tolerance_us);
   sc->max_body = r.Size(s, "max_body", path, sc->max_body);
+  r.HttpLimits(s, path, &sc->http);
 }
 
 }  // namespace
@@ -377,7 +407,8 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
       }
       r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull", "listen",
                            "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external",
-                           "allow_unsigned",
+                           "allow_unsigned", "max_header_bytes", "max_headers", "head_timeout", "request_timeout",
+                           "connection_timeout", "max_connections", "http_threads",
                            "skip_origins", "partitions", "password_file"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
@@ -562,8 +593,10 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
     if (!admin.IsMap()) {
       problems.Add(admin, "admin", "must be a mapping");
     } else {
-      r.CheckKeys(admin, "admin", {"listen"});
+      r.CheckKeys(admin, "admin", {"listen", "max_header_bytes", "max_headers", "head_timeout", "request_timeout",
+                                   "connection_timeout", "max_connections", "http_threads"});
       cfg.admin_listen = r.Str(admin, "listen", "admin", false);
+      r.HttpLimits(admin, "admin", &cfg.admin_http);
       if (!cfg.admin_listen.empty()) r.HostPort(admin["listen"], "admin.listen", cfg.admin_listen);
     }
   }

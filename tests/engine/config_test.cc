@@ -150,7 +150,7 @@ sources:
   - { name: dbz, kind: debezium, file: /spool/x.ndjson }
   - { name: toggl, kind: webhook, listen: "127.0.0.1:8088", path: /hooks/toggl, format: toggl,
       signature: hmac-sha256, signature_header: X-Webhook-Signature-256, secrets: ["${HANDOFF_TEST_HOOK}", old],
-      tolerance: 5m, max_body: 2MiB }
+      tolerance: 5m, max_body: 2MiB, max_header_bytes: 8KiB, connection_timeout: 2m, max_connections: 50 }
 targets:
   - { name: crm, kind: http, url: "https://crm.example/api/", headers: { Authorization: "Bearer t" }, timeout: 5s }
 routes:
@@ -167,6 +167,12 @@ feed: { publish: "tcp://127.0.0.1:5560" }
   EXPECT_EQ(w.secrets, (std::vector<std::string>{"whsec_abc", "old"}));
   EXPECT_EQ(w.tolerance_us, 300ll * 1000000);
   EXPECT_EQ(w.max_body, 2u << 20);
+  EXPECT_EQ(w.http.max_header_bytes, 8u << 10);
+  EXPECT_EQ(w.http.connection_timeout_us, 120ll * 1000000);
+  EXPECT_EQ(w.http.max_connections, 50u);
+  EXPECT_EQ(w.http.max_headers, 100u) << "defaults";
+  EXPECT_EQ(w.http.head_timeout_us, 10ll * 1000000);
+  EXPECT_EQ(c->admin_http.threads, 4u);
   EXPECT_EQ(c->targets[0].url, "https://crm.example/api");
   ASSERT_EQ(c->targets[0].headers.size(), 1u);
   EXPECT_EQ(c->targets[0].headers[0].second, "Bearer t");
@@ -261,6 +267,18 @@ TEST(ConfigTest, HostileNumbersAndKeysAreNamedProblems) {
        "x.yaml:3: sources[0].max_body: is too large"},
       {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:1\", tolerance: 999999999999999999h }\n",
        "x.yaml:3: sources[0].tolerance: is too long"},
+      {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:1\", max_headers: 0 }\n",
+       "x.yaml:3: sources[0].max_headers: must be a whole number from 8 to 10000"},
+      {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:1\", max_header_bytes: 99999999 }\n",
+       "x.yaml:3: sources[0].max_header_bytes: must be a size from 1KiB to 1MiB"},
+      {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:1\", head_timeout: 2h }\n",
+       "x.yaml:3: sources[0].head_timeout: must be a duration from 100ms to 1h"},
+      {"journal: { path: /j }\n" + hook + "listen: \"0.0.0.0:1\", http_threads: 0 }\n",
+       "x.yaml:3: sources[0].http_threads: must be a whole number from 1 to 1024"},
+      {"journal: { path: /j }\nadmin: { listen: \"127.0.0.1:1\", request_timeout: 0s }\n",
+       "x.yaml:2: admin.request_timeout: must be a duration from 1s to 1h"},
+      {"journal: { path: /j }\nadmin: { listen: \"127.0.0.1:1\", max_connections: 100000 }\n",
+       "x.yaml:2: admin.max_connections: must be a whole number from 1 to 10000"},
       {"journal: { path: /j }\nsources:\n  - { name: p, kind: postgres, dsn: x, tables: [a.b], snapshot: maybe }\n",
        "x.yaml:3: sources[0].snapshot: must be true or false"},
       {"journal: { path: /j }\nsources:\n  - { name: p, kind: postgres, dsn: x, tables: [a.b], external: [1] }\n",

@@ -93,7 +93,7 @@ class WebhookSourceTest : public ::testing::Test {
     o.context = ctx_;
     o.intake_endpoint = endpoint_;
     o.ack_timeout = ack_timeout;
-    o.http_threads = 8;
+    o.source.http.threads = 8;
     o.now_unix_seconds = [] { return kNow; };
     auto a = WebhookSourceAgent::Create(std::move(o));
     ASSERT_TRUE(a.ok()) << a.status().ToString();

@@ -2,7 +2,11 @@
 // checked in this order, and the first failing check decides the reply:
 // size (413), signature over the raw bytes (401), body format (400), then the
 // delivery is submitted to the DeliverySender and the request thread waits
-// (bounded by ack_timeout) until it is durable (200) or not (503).
+// (bounded by ack_timeout) until it is durable (200) or not (503). The HTTP
+// server is a GuardedHttpServer: request heads are read and limited by its
+// gate before they reach this code. Every refusal is logged (rate-limited per
+// reason) with the peer and the delivery id the sender named, never with a
+// secret or a signature.
 #include <httplib.h>
 #include <simdjson.h>
 
@@ -10,8 +14,10 @@
 #include <thread>
 
 #include "delivery_sender.h"
+#include "handoff/capture/guarded_http_server.h"
 #include "handoff/capture/webhook_source.h"
 #include "handoff/engine/log.h"
+#include "http/rejection_log.h"
 #include "payload_decoder.h"
 #include "signature_verifier.h"
 
@@ -71,6 +77,19 @@ std::string HeadersJson(const httplib::Headers& headers) {
   return out + "}";
 }
 
+// The delivery id a request names in a header (Standard Webhooks, GitHub), for
+// log lines: printable, at most 80 characters; "-" when there is none.
+std::string LoggedDeliveryId(const httplib::Request& req, const std::string& decoded) {
+  std::string id = req.get_header_value("webhook-id");
+  if (id.empty()) id = req.get_header_value("X-GitHub-Delivery");
+  if (id.empty()) id = decoded;
+  if (id.empty()) return "-";
+  if (id.size() > 80) id = id.substr(0, 80) + "...";
+  for (char& c : id)
+    if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return id;
+}
+
 // A pool of decoders: one per request thread at a time, reused.
 class DecoderPool {
  public:
@@ -101,7 +120,10 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
         verifier_(std::move(verifier)),
         decoders_(format, opts_.source.name),
         sender_({opts_.context, opts_.intake_endpoint, opts_.source.name, opts_.credit, opts_.max_batch_events,
-                 opts_.ack_timeout}) {
+                 opts_.ack_timeout}),
+        rejections_("capture", "webhook source " + opts_.source.name),
+        guard_(GuardedHttpServer::Create(GuardOptions())),
+        server_(guard_->server()) {
     if (!opts_.now_unix_seconds)
       opts_.now_unix_seconds = [] {
         return static_cast<int64_t>(
@@ -118,8 +140,6 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
     if (colon == std::string::npos) return Status::InvalidArgument("webhook listen '" + listen + "' is not host:port");
     std::string host = listen.substr(0, colon);
     int want = std::atoi(listen.c_str() + colon + 1);
-    const int threads = std::max(1, opts_.http_threads);
-    server_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     server_.set_payload_max_length(opts_.source.max_body);
     server_.set_keep_alive_max_count(1000000);
     server_.set_tcp_nodelay(true);  // replies go out in two writes; Nagle would hold the second
@@ -127,7 +147,7 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
       if (req.path == opts_.source.path && req.has_header("Content-Length") &&
           std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > opts_.source.max_body) {
         counters_.received.fetch_add(1, std::memory_order_relaxed);
-        TooLarge(res);
+        TooLarge(req, res);
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
@@ -169,11 +189,32 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
   void Error(httplib::Response& res, int status, std::string_view reason) {
     Reply(res, status, "{\"error\":\"" + JsonEscape(reason) + "\"}");
   }
-  void TooLarge(httplib::Response& res) {
+  GuardedHttpOptions GuardOptions() {
+    GuardedHttpOptions g;
+    g.name = "webhook source " + opts_.source.name;
+    g.limits = opts_.source.http;
+    g.on_reject = [this](const HttpRejection& r) {
+      const std::string status = r.status ? std::to_string(r.status) : std::string("closed");
+      rejections_.Note(status + " " + r.reason,
+                       "rejected delivery from " + r.peer + ": " + status + " " + r.reason + " (delivery id -)");
+    };
+    g.on_tick = [this] { rejections_.Flush(); };
+    return g;
+  }
+  // One log line (rate-limited per reason key) for a refused delivery.
+  void LogRejection(const httplib::Request& req, int status, std::string_view key, std::string_view detail,
+                    const std::string& decoded_id = "") {
+    rejections_.Note(std::to_string(status) + " " + std::string(key),
+                     fmt::format("rejected delivery from {}:{}: {} {}: {} (delivery id {})", req.remote_addr,
+                                 req.remote_port, status, key, detail, LoggedDeliveryId(req, decoded_id)));
+  }
+  void TooLarge(const httplib::Request& req, httplib::Response& res) {
+    LogRejection(req, 413, "too large", "body larger than max_body");
     counters_.too_large.fetch_add(1, std::memory_order_relaxed);
     Error(res, 413, "body larger than max_body (" + std::to_string(opts_.source.max_body) + " bytes)");
   }
-  void Busy(httplib::Response& res, std::string_view why) {
+  void Busy(const httplib::Request& req, httplib::Response& res, std::string_view why) {
+    LogRejection(req, 503, "busy", why);
     counters_.busy.fetch_add(1, std::memory_order_relaxed);
     res.set_header("Retry-After", "1");
     Error(res, 503, why);
@@ -182,11 +223,13 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
   void Handle(const httplib::Request& req, httplib::Response& res) {
     counters_.received.fetch_add(1, std::memory_order_relaxed);
     const std::string& body = req.body;
-    if (body.size() > opts_.source.max_body) return TooLarge(res);
+    if (body.size() > opts_.source.max_body) return TooLarge(req, res);
     auto header = [&req](const std::string& name) { return req.get_header_value(name); };
     Status sig = verifier_.Verify(body, header, opts_.now_unix_seconds());
     if (!sig.ok()) {
       counters_.bad_signature.fetch_add(1, std::memory_order_relaxed);
+      // The verifier's reasons name what is wrong, never a secret or a digest.
+      LogRejection(req, 401, "bad signature", sig.message());
       return Error(res, 401, sig.message());
     }
     // The engine's own write, echoed back by the platform (which passes the
@@ -202,6 +245,7 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
       decoders_.Give(std::move(dec));
       if (!st.ok()) {
         counters_.malformed.fetch_add(1, std::memory_order_relaxed);
+        LogRejection(req, 400, "malformed", st.message(), d.delivery_id);
         return Error(res, 400, st.message());
       }
     }
@@ -223,9 +267,9 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
 
     bool duplicate = false;
     std::shared_ptr<DeliveryTicket> t = sender_.Submit(id, std::move(events), &duplicate);
-    if (!t) return Busy(res, "engine unavailable or out of credit; retry later");
+    if (!t) return Busy(req, res, "engine unavailable or out of credit; retry later");
     if (t->Wait(opts_.ack_timeout) != DeliveryTicket::State::kDurable)
-      return Busy(res, "delivery not acknowledged as durable in time; retry later");
+      return Busy(req, res, "delivery not acknowledged as durable in time; retry later");
     if (duplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
       return Reply(res, 200, "{\"status\":\"duplicate\",\"delivery_id\":\"" + JsonEscape(id) + "\"}");
@@ -258,7 +302,9 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
   SignatureVerifier verifier_;
   DecoderPool decoders_;
   DeliverySender sender_;
-  httplib::Server server_;
+  http::RejectionLog rejections_;
+  std::unique_ptr<GuardedHttpServer> guard_;
+  httplib::Server& server_;
   int port_ = -1;
   std::atomic<bool> stop_{false};
   std::atomic<bool> serving_{false};

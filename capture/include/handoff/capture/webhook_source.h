@@ -11,6 +11,9 @@
 //   503  (with Retry-After) no engine session, no credit, or no acknowledgement
 //        within ack_timeout; the sender retries and dedup keeps it single
 //   404  any other path or method
+//   431, 408, 503  from the HTTP gate: request head over source.http's limits,
+//        not complete within head_timeout, or too many connections open
+//        (GuardedHttpServer); every refusal is logged, rate-limited per reason
 //
 // Positions: lsn = a delivery counter continuing from the durable position
 // returned by Hello (one per delivery), ordinal = 1.. per event of the
@@ -43,7 +46,6 @@ struct WebhookSourceOptions {
   size_t credit = 8;
   size_t max_batch_events = 5000;
   std::chrono::milliseconds ack_timeout{10000};  // longest a delivery waits for durability
-  int http_threads = 64;                         // concurrent connections served
   // Clock seam for tests (signature timestamps); default: the system clock.
   std::function<int64_t()> now_unix_seconds;
 };

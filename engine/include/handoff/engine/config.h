@@ -12,6 +12,19 @@
 
 namespace handoff {
 
+// Limits of an embedded HTTP server (a webhook source, the admin endpoints).
+// A request head (request line and headers) is read whole by one gate thread
+// before any worker sees it; see handoff/capture/guarded_http_server.h.
+struct HttpServerLimits {
+  uint64_t max_header_bytes = 16u << 10;      // request line + headers; more gets 431
+  uint64_t max_headers = 100;                 // header lines; more gets 431
+  int64_t head_timeout_us = 10ll * 1000000;   // head (and a small body) complete, or 408; also keep-alive idle
+  int64_t request_timeout_us = 30ll * 1000000;      // whole request incl. body and reply, then cut
+  int64_t connection_timeout_us = 300ll * 1000000;  // no new request on a connection older than this
+  uint64_t max_connections = 256;             // open connections; more get 503
+  uint64_t threads = 16;                      // workers serving complete requests
+};
+
 struct SourceConfig {
   std::string name;
   std::string kind;  // "postgres", "debezium" or "webhook"
@@ -39,6 +52,7 @@ struct SourceConfig {
   bool allow_unsigned = false;        // signature none on a non-loopback listen address
   int64_t tolerance_us = 300000000;   // standard/stripe: max age of a signed timestamp
   uint64_t max_body = 1u << 20;       // bytes; larger bodies get 413
+  HttpServerLimits http;              // webhook: connection and request-head limits
   std::string slot;         // default: handoff_<name>
   std::string publication;  // default: handoff_<name>
   bool snapshot = true;     // copy existing rows on first start
@@ -80,6 +94,7 @@ struct Config {
   std::vector<TargetConfig> targets;
   std::vector<RouteConfig> routes;
   std::string admin_listen;     // host:port; empty disables
+  HttpServerLimits admin_http{.max_connections = 64, .threads = 4};  // `admin:` limit keys
   std::string intake_endpoint;  // extra tcp:// or ipc:// endpoint for separate agents
   // `engine.intake_max_message`: the largest intake message accepted; a peer
   // sending a bigger one is disconnected before it is read.
