@@ -230,6 +230,7 @@ int RunEngine(const Config& base_config) {
   components.feed = feed.get();
   components.router = router.get();
   components.slots = slot_watch->get();
+  for (const auto& s : config.sources) components.configured_sources.push_back(s.name);
   std::atomic<bool> draining{false};
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_listen.empty()) {
