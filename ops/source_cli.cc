@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "configured_journal.h"
 #include "handoff/capture/slot_watch.h"
@@ -96,6 +98,12 @@ int CmdSourceDrop(const Config& config, const SourceDropArgs& args) {
   SourceObjects objects;
   if (plan.postgres) {
     auto o = InspectSourceObjects(plan.dsn, plan.slot, plan.publication);
+    // The walsender of an engine that just stopped may take a moment to go.
+    const auto patience = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (o.ok() && o->slot_active && std::chrono::steady_clock::now() < patience) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      o = InspectSourceObjects(plan.dsn, plan.slot, plan.publication);
+    }
     if (!o.ok()) {
       std::fprintf(stderr, "handoff: cannot read the source's server (DSN from %s): %s\n", plan.dsn_from.c_str(),
                    o.status().ToString().c_str());
