@@ -70,6 +70,13 @@ void CaptureSeries(const EngineComponents& c, MetricsText* m) {
   for (const auto& r : readings) m->Sample({{"source", r.source}, {"slot", r.slot}}, uint64_t{r.active ? 1u : 0u});
   m->Family("handoff_replication_slot_exists", "gauge", "1 when the source server has the slot, 0 when it is missing.");
   for (const auto& r : readings) m->Sample({{"source", r.source}, {"slot", r.slot}}, uint64_t{r.known ? 1u : 0u});
+  // Orphans (slot_watch.h): one that went stays at 0 until the engine restarts.
+  std::vector<OrphanSlot> orphans = c.slots->Orphans();
+  m->Family("handoff_orphan_slot_retained_bytes", "gauge",
+            "WAL kept by an inactive handoff_* slot that no configured source uses (0 once it went).");
+  for (const auto& o : orphans) m->Sample({{"slot", o.slot}, {"database", o.database}}, o.retained_bytes);
+  m->Family("handoff_orphan_slot_present", "gauge", "1 while the orphan slot exists unused, 0 once it went.");
+  for (const auto& o : orphans) m->Sample({{"slot", o.slot}, {"database", o.database}}, uint64_t{o.present ? 1u : 0u});
 }
 
 void ApplySeries(const EngineComponents& c, const JournalStats& js, MetricsText* m) {

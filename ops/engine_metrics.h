@@ -28,6 +28,7 @@ struct EngineComponents {
   const ChangeFeedPublisher* feed = nullptr;
   const CanonicalRouter* router = nullptr;
   const SlotWatch* slots = nullptr;
+  std::vector<std::string> configured_sources;  // every configured source, in-process or not
 };
 
 std::string RenderEngineMetrics(const EngineComponents& c);

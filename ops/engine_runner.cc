@@ -142,7 +142,7 @@ int RunEngine(const Config& base_config) {
   std::vector<std::pair<std::string, SourceAgent*>> agent_refs;
   for (const auto& s : config.sources) {
     if (s.external) continue;  // runs as `handoff agent` and connects to engine.intake
-    auto a = MakeSource(s, ctx, kInprocIntake);
+    auto a = MakeSource(s, ctx, kInprocIntake, (*journal)->id());
     if (!a.ok()) {
       LogError("engine", "source {}: {}", s.name, a.status().ToString());
       return 1;
@@ -230,6 +230,7 @@ int RunEngine(const Config& base_config) {
   components.feed = feed.get();
   components.router = router.get();
   components.slots = slot_watch->get();
+  for (const auto& s : config.sources) components.configured_sources.push_back(s.name);
   std::atomic<bool> draining{false};
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_listen.empty()) {

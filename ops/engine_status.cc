@@ -9,6 +9,7 @@
 
 #include "handoff/engine/clock.h"
 #include "pause_cli.h"
+#include "source_cli.h"
 #include "handoff/engine/event_json.h"
 
 namespace handoff {
@@ -46,6 +47,8 @@ struct EngineView {
   bool holding = false;
   std::vector<SourceView> sources;
   std::vector<TargetView> targets;
+  std::vector<OrphanSlot> orphans;  // present ones only
+  std::vector<std::pair<std::string, SourcePosition>> unconfigured;
 };
 
 // "journal full (disk): no space left on device at ...; intake holds", from
@@ -90,6 +93,10 @@ EngineView Look(const EngineComponents& c, const EngineFlags& flags) {
   v.holding = c.intake && c.intake->counters().holding.load();
   std::vector<SlotReading> slots;
   if (c.slots) slots = c.slots->Readings();
+  if (c.slots)
+    for (const auto& o : c.slots->Orphans())
+      if (o.present) v.orphans.push_back(o);
+  v.unconfigured = UnconfiguredSources(c.configured_sources, c.journal);
   auto positions = c.journal->Sources();
   for (const auto& [name, a] : c.agents) {
     SourceView s;
@@ -162,6 +169,10 @@ std::string EngineStatusJson(const EngineComponents& c, const EngineFlags& flags
                          s.slot->unconfirmed_bytes, s.slot->retained_bytes);
     out += "}";
   }
+  out += "],\"unconfigured_sources\":" + UnconfiguredSourcesJson(v.unconfigured) + ",\"orphan_slots\":[";
+  for (size_t i = 0; i < v.orphans.size(); ++i)
+    out += fmt::format("{}{{\"slot\":{},\"database\":{},\"retained_wal_bytes\":{}}}", i ? "," : "",
+                       Quoted(v.orphans[i].slot), Quoted(v.orphans[i].database), v.orphans[i].retained_bytes);
   out += "],\"targets\":[";
   for (size_t i = 0; i < v.targets.size(); ++i) {
     const TargetView& t = v.targets[i];
@@ -207,6 +218,11 @@ std::string EngineStatusText(const EngineComponents& c, const EngineFlags& flags
     if (!s.health.last_error.empty() && s.health.last_error != s.health.reason)
       out += "    last error: " + s.health.last_error + "\n";
   }
+  out += UnconfiguredSourcesText(v.unconfigured);
+  for (const auto& o : v.orphans)
+    out += fmt::format("  ORPHAN slot {} (database {}) retains {} bytes: no configured source uses it; "
+                       "`handoff source drop --source {} --dsn ...`\n",
+                       o.slot, o.database, o.retained_bytes, o.slot.substr(8));
   out += "targets\n";
   for (const auto& t : v.targets) {
     out += fmt::format("  {:<12} {}\n    applied seq {}, lag {} changes, {:.1f} s\n", t.name, Describe(t.health),

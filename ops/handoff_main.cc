@@ -18,6 +18,7 @@
 #include "engine_runner.h"
 #include "exceptions_cli.h"
 #include "pause_cli.h"
+#include "source_cli.h"
 #include "target_factory.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
@@ -162,7 +163,8 @@ int CmdStatus(const std::string& path, bool json) {
                          cfg.targets[i].name, a, js.last_seq > a ? js.last_seq - a : 0,
                          PauseStatusJson(journal.get(), cfg.targets[i].name));
     }
-    out += fmt::format("],\"exceptions_open\":{},\"exceptions_by_reason\":{{", open->size());
+    out += "],\"unconfigured_sources\":" + UnconfiguredSourcesJson(UnconfiguredSources(cfg, journal.get()));
+    out += fmt::format(",\"exceptions_open\":{},\"exceptions_by_reason\":{{", open->size());
     std::map<std::string, size_t> by_code;
     for (const auto& r : *open) ++by_code[r.code];
     size_t i = 0;
@@ -184,6 +186,7 @@ int CmdStatus(const std::string& path, bool json) {
       if (n == s.name) pos = p;
     std::printf("  %-12s durable position %s\n", s.name.c_str(), FormatPosition(pos).c_str());
   }
+  std::printf("%s", UnconfiguredSourcesText(UnconfiguredSources(cfg, journal.get())).c_str());
   std::printf("targets\n");
   for (const auto& t : cfg.targets) {
     uint64_t a = applied_of(t.name);
@@ -434,6 +437,19 @@ int main(int argc, char** argv) {
   close->add_option("--period", period, "YYYY-MM")->required();
   close->add_option("--wait", billing_wait, "seconds to wait for the engine to draft them (default 60)");
 
+  SourceDropArgs drop_args;
+  auto* source_cmd = app.add_subcommand("source", "source lifecycle tools");
+  source_cmd->require_subcommand(1);
+  auto* source_drop = source_cmd->add_subcommand(
+      "drop", "drop a source's replication slot, the publication handoff created and its journal position");
+  source_drop->add_option("--config", config, "configuration file")->required();
+  source_drop->add_option("--source", drop_args.source, "source name (configured or not)")->required();
+  source_drop->add_option("--dsn", drop_args.dsn, "its server, when the source is no longer configured");
+  source_drop->add_option("--slot", drop_args.slot, "slot name (default: the configured one, else handoff_<source>)");
+  source_drop->add_option("--publication", drop_args.publication,
+                          "publication name (default: the configured one, else handoff_<source>)");
+  source_drop->add_flag("--yes", drop_args.yes, "act (without it: print what would be dropped, exit 2)");
+
   auto* cfgcmd = app.add_subcommand("config", "configuration tools");
   cfgcmd->require_subcommand(1);
   auto* validate = cfgcmd->add_subcommand("validate", "check a configuration file and list every problem");
@@ -487,5 +503,6 @@ int main(int argc, char** argv) {
   if (resume->parsed()) return CmdResume(LoadOrExit(config), target, resume_actor, resume_wait);
   if (trace->parsed()) return CmdTrace(LoadOrExit(config), trace_ref, json, brief);
   if (close->parsed()) return CmdBillingClose(LoadOrExit(config), period, billing_wait);
+  if (source_drop->parsed()) return CmdSourceDrop(LoadOrExit(config), drop_args);
   return 2;
 }

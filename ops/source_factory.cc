@@ -62,7 +62,7 @@ class WebhookSource final : public SourceAgent {
 }  // namespace
 
 Result<std::unique_ptr<SourceAgent>> MakeSource(const SourceConfig& s, std::shared_ptr<TransportContext> ctx,
-                                                const std::string& intake_endpoint) {
+                                                const std::string& intake_endpoint, const std::string& journal_id) {
   if (s.kind == "debezium") {
     DebeziumSourceOptions o;
     o.source = s;
@@ -84,6 +84,7 @@ Result<std::unique_ptr<SourceAgent>> MakeSource(const SourceConfig& s, std::shar
   if (s.kind == "postgres") {
     PgCaptureOptions o;
     o.source = s;
+    o.journal_id = journal_id;
     o.context = std::move(ctx);
     o.intake_endpoint = intake_endpoint;
     auto a = PgCaptureAgent::Create(std::move(o));

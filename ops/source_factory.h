@@ -36,7 +36,9 @@ class SourceAgent {
 };
 
 // Creates the agent for `source`, sending to `intake_endpoint` over `ctx`.
+// `journal_id` (known inside `handoff run`) marks the publications it creates.
 Result<std::unique_ptr<SourceAgent>> MakeSource(const SourceConfig& source, std::shared_ptr<TransportContext> ctx,
-                                                const std::string& intake_endpoint);
+                                                const std::string& intake_endpoint,
+                                                const std::string& journal_id = "");
 
 }  // namespace handoff

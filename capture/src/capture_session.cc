@@ -8,6 +8,7 @@
 
 #include "handoff/engine/clock.h"
 #include "handoff/engine/fault.h"
+#include "handoff/capture/source_objects.h"
 #include "handoff/engine/log.h"
 #include "table_checks.h"
 
@@ -20,6 +21,8 @@ constexpr uint64_t kMaxOrdinal = std::numeric_limits<uint64_t>::max();
 // Snapshot positions: attempt number above bit 40, row number below.
 constexpr int kEpochShift = 40;
 constexpr uint64_t kEpochRowMask = (uint64_t{1} << kEpochShift) - 1;
+// Journaled before this journal creates the slot (below every attempt).
+constexpr SourcePosition kSlotMarker{0, 1};
 // Streaming this long without error resets the reconnect backoff.
 constexpr std::chrono::seconds kProgressAfter{2};
 
@@ -93,8 +96,11 @@ Status CaptureSession::PreparePublication(PgConnection* conn) {
       return Status::OK();
     }
   }
+  // Marked at creation: `handoff source drop` drops only what handoff made.
   std::string sql = PQntuples(exists->get()) == 0
-                        ? "CREATE PUBLICATION " + pub + " FOR TABLE " + list + " WITH (" + via_root + ")"
+                        ? "CREATE PUBLICATION " + pub + " FOR TABLE " + list + " WITH (" + via_root +
+                              "); COMMENT ON PUBLICATION " + pub + " IS " +
+                              QuoteLiteral(PublicationMarker(ctx_.options->journal_id, source_.name))
                         : "ALTER PUBLICATION " + pub + " SET TABLE " + list + "; ALTER PUBLICATION " + pub +
                               " SET (" + via_root + ")";
   HANDOFF_RETURN_IF_ERROR(conn->Exec(sql).status());
@@ -172,7 +178,9 @@ Status CaptureSession::CheckSlotExists(PgConnection* conn) {
 
 // Snapshot identity. Rows of snapshot attempt e carry {0, e << kEpochShift |
 // n}; before reading, the attempt journals the empty marker {0, e <<
-// kEpochShift}, after creating (or keeping) the slot. On a restart the
+// kEpochShift}, after creating (or keeping) the slot. Before creating it, a
+// journal holding nothing of the source journals kSlotMarker: a slot found
+// without it belongs to someone else and is never dropped. On a restart the
 // durable position therefore says which attempt was interrupted, and the
 // next one (e + 1) sorts above every row the interrupted one journaled: none
 // of its rows is taken for a duplicate. Correctness of the restart rests on
@@ -212,12 +220,29 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
              source_.name, ctx_.slot, interrupted);
     return Status::NotFound("replication slot \"" + ctx_.slot + "\" does not exist (dropped during the initial snapshot)");
   } else {
+    // No attempt journaled. Only a journal that holds the slot marker (or
+    // rows of before snapshot attempts) may have made a slot of this name.
+    if (slot_exists && resume_ < kSlotMarker) {
+      refused_ = true;
+      LogError("capture",
+               "source {}: replication slot \"{}\" already exists and this journal did not create it (another "
+               "journal's, or a pipeline's that was removed); it is left alone. Drop it with `handoff source drop "
+               "--source {}` while the engine is stopped, or configure another `slot:` for the source",
+               source_.name, ctx_.slot, source_.name);
+      return Status::Conflict("replication slot \"" + ctx_.slot + "\" exists and was not created by this journal: " +
+                              "`handoff source drop --source " + source_.name + "`, or configure another `slot:`");
+    }
     if (slot_exists) {
       LogWarn("capture",
-              "source {}: dropping replication slot \"{}\": this journal holds nothing of it (a new journal, or "
-              "an attempt that stopped before its first row); a new slot and snapshot follow",
+              "source {}: dropping replication slot \"{}\": this journal's attempt created it and stopped before "
+              "journaling its first row; a new slot and snapshot follow",
               source_.name, ctx_.slot);
       HANDOFF_RETURN_IF_ERROR(normal->Exec("SELECT pg_drop_replication_slot($1)", {ctx_.slot}).status());
+    } else if (resume_ < kSlotMarker) {
+      // Durable before the slot exists: a restart then knows the slot may be its own.
+      SetUpto(kSlotMarker);
+      HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+      while (ctx_.client->Durable() < kSlotMarker) HANDOFF_RETURN_IF_ERROR(Pump(milliseconds(20)));
     }
     auto slot = repl->Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(ctx_.slot) + " LOGICAL pgoutput EXPORT_SNAPSHOT");
     if (!slot.ok()) return slot.status();
@@ -226,6 +251,7 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
     }
     snapshot_name = PQgetvalue(slot->get(), 0, 2);
     LogInfo("capture", "source {}: created slot \"{}\" at {}", source_.name, ctx_.slot, PQgetvalue(slot->get(), 0, 1));
+    CrashPoint("capture.slot_created");
   }
   SetUpto({0, epoch << kEpochShift});  // attempt `epoch` began on this slot
   HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));

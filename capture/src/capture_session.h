@@ -4,6 +4,11 @@
 //
 // Positions (the journal skips events at or below a source's durable
 // position, so these rules are what makes resending harmless):
+//   slot marker            an empty batch with upto {0, 1}, durable before a
+//                          journal holding nothing of the source creates the
+//                          slot: a slot found while the position is {0, 0} is
+//                          not this journal's and is never dropped (the
+//                          session is refused: `handoff source drop`)
 //   snapshot attempt e     an empty batch with upto {0, e << 40} once its slot
 //                          exists (e = 1 + the attempt the journal holds rows of)
 //   its rows               {0, e << 40 | n}, n = 1, 2, ...

@@ -2,7 +2,9 @@
 
 #include <condition_variable>
 #include <cstdlib>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include "handoff/engine/log.h"
 #include "pg_connection.h"
@@ -20,6 +22,12 @@ constexpr const char* kSlotQuery =
     "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn), 0)::bigint, active "
     "FROM pg_replication_slots WHERE slot_name = $1";
 
+// Inactive logical slots named like handoff's; the caller leaves out the configured ones.
+constexpr const char* kOrphanQuery =
+    "SELECT slot_name, COALESCE(database, ''), "
+    "COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint "
+    "FROM pg_replication_slots WHERE slot_type = 'logical' AND NOT active AND slot_name LIKE 'handoff\\_%'";
+
 uint64_t NonNegative(const char* text) {
   long long v = std::strtoll(text, nullptr, 10);
   return v > 0 ? static_cast<uint64_t>(v) : 0;
@@ -34,6 +42,7 @@ class PgSlotWatch final : public SlotWatch {
       w.source = &s;
       w.reading.source = s.name;
       w.reading.slot = SlotNameOf(s);
+      configured_slots_.insert(w.reading.slot);
       watched_.push_back(std::move(w));
     }
   }
@@ -42,7 +51,13 @@ class PgSlotWatch final : public SlotWatch {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
       lock.unlock();
-      for (Watched& w : watched_) ReadOne(&w);
+      std::map<std::string, Orphan> seen;
+      std::set<std::string> scanned;  // sources whose server answered the orphan query
+      for (Watched& w : watched_) {
+        ReadOne(&w);
+        if (ScanOrphans(&w, &seen)) scanned.insert(w.reading.source);
+      }
+      MergeOrphans(seen, scanned);
       lock.lock();
       cv_.wait_for(lock, options_.interval, [this] { return stop_; });
     }
@@ -55,6 +70,13 @@ class PgSlotWatch final : public SlotWatch {
     cv_.notify_all();
   }
 
+  std::vector<OrphanSlot> Orphans() const override {
+    std::lock_guard<std::mutex> lock(readings_mu_);
+    std::vector<OrphanSlot> out;
+    for (const auto& [key, o] : orphans_) out.push_back(o.slot);
+    return out;
+  }
+
   std::vector<SlotReading> Readings() const override {
     std::lock_guard<std::mutex> lock(readings_mu_);
     std::vector<SlotReading> out;
@@ -63,6 +85,10 @@ class PgSlotWatch final : public SlotWatch {
   }
 
  private:
+  struct Orphan {
+    OrphanSlot slot;
+    std::string seen_by;  // the source whose server showed it
+  };
   struct Watched {
     const SourceConfig* source = nullptr;
     PgConnection conn;
@@ -103,6 +129,45 @@ class PgSlotWatch final : public SlotWatch {
     w->reading = next;
   }
 
+  // Adds the orphans on w's server to *seen (keyed by slot and database);
+  // false when the server could not be asked.
+  bool ScanOrphans(Watched* w, std::map<std::string, Orphan>* seen) {
+    if (!w->conn.valid()) return false;
+    auto res = w->conn.Exec(kOrphanQuery);
+    if (!res.ok()) return false;
+    for (int i = 0; i < PQntuples(res->get()); ++i) {
+      OrphanSlot o{PQgetvalue(res->get(), i, 0), PQgetvalue(res->get(), i, 1),
+                   NonNegative(PQgetvalue(res->get(), i, 2)), true};
+      if (configured_slots_.count(o.slot)) continue;
+      std::string key = o.slot + '\0' + o.database;
+      (*seen)[key] = Orphan{std::move(o), w->reading.source};
+    }
+    return true;
+  }
+
+  // An orphan not seen again on a server that answered has gone: it stays, at 0.
+  void MergeOrphans(const std::map<std::string, Orphan>& seen, const std::set<std::string>& scanned) {
+    std::lock_guard<std::mutex> lock(readings_mu_);
+    for (auto& [key, o] : orphans_) {
+      if (seen.count(key) || !scanned.count(o.seen_by) || !o.slot.present) continue;
+      o.slot.present = false;
+      o.slot.retained_bytes = 0;
+      LogInfo("slot", "replication slot \"{}\" (database {}) is no longer an orphan (dropped or in use)", o.slot.slot,
+              o.slot.database);
+    }
+    for (const auto& [key, found] : seen) {
+      const OrphanSlot& slot = found.slot;
+      Orphan& o = orphans_[key];
+      if (!o.slot.present || o.slot.slot.empty())
+        LogWarn("slot",
+                "replication slot \"{}\" (database {}) is named like handoff's but no configured source uses it; it "
+                "retains {:.1f} MiB of WAL until it is dropped: `handoff source drop --source {} --dsn ...` (or "
+                "pg_drop_replication_slot)",
+                slot.slot, slot.database, slot.retained_bytes / 1048576.0, slot.slot.substr(8));
+      o = found;
+    }
+  }
+
   void Failed(Watched* w, const Status& st) {
     if (!w->failing)
       LogWarn("slot", "source {}: cannot read replication slot \"{}\": {}; trying again every {} s",
@@ -112,7 +177,9 @@ class PgSlotWatch final : public SlotWatch {
 
   SlotWatchOptions options_;
   std::vector<Watched> watched_;
-  mutable std::mutex readings_mu_;  // guards every Watched::reading
+  std::set<std::string> configured_slots_;
+  mutable std::mutex readings_mu_;  // guards every Watched::reading and orphans_
+  std::map<std::string, Orphan> orphans_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_

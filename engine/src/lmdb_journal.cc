@@ -369,6 +369,20 @@ class LmdbJournal final : public Journal {
     return out;
   }
 
+  Result<SourcePosition> ForgetSource(const std::string& source) override {
+    std::lock_guard<std::mutex> wlock(writer_mu_);
+    for (int attempt = 0;; ++attempt) {
+      SourcePosition had;
+      int rc = TryForget(source, &had);
+      if (rc == MDB_SUCCESS) return had;
+      if (rc == MDB_MAP_FULL && attempt < 8) {
+        HANDOFF_RETURN_IF_ERROR(Grow());
+        continue;
+      }
+      return LmdbError(rc, "journal forget source " + source);
+    }
+  }
+
   Status PutMeta(const std::string& key, const std::string& value) override { return PutKv(meta_, key, value); }
   Result<std::optional<std::string>> GetMeta(const std::string& key) override { return GetKv(meta_, key); }
   Status DeleteMeta(const std::string& key) override {
@@ -581,6 +595,41 @@ class LmdbJournal final : public Journal {
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
     }
     return rc == MDB_NOTFOUND || rc == MDB_SUCCESS ? MDB_SUCCESS : rc;
+  }
+
+  // One write transaction removing the position and the delivery ids of
+  // `source`. Returns an LMDB code.
+  int TryForget(const std::string& source, SourcePosition* had) {
+    std::shared_lock<std::shared_mutex> rlock(resize_mu_);
+    LmdbTxn txn;
+    int rc = txn.Begin(env_, false);
+    if (rc) return rc;
+    MDB_val sk = Val(source), sv;
+    rc = mdb_get(txn.get(), sources_, &sk, &sv);
+    if (rc == MDB_SUCCESS) {
+      DecodePosition(View(sv), had);
+      if ((rc = mdb_del(txn.get(), sources_, &sk, nullptr))) return rc;
+    } else if (rc != MDB_NOTFOUND) {
+      return rc;
+    }
+    // Its dedup keys are "source NUL id": one contiguous range.
+    const std::string prefix = DedupKey(source, "");
+    LmdbCursor cur;
+    if ((rc = cur.Open(txn.get(), dedup_))) return rc;
+    MDB_val k = Val(prefix), v;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+    while (rc == MDB_SUCCESS && View(k).substr(0, prefix.size()) == prefix) {
+      const int64_t at = v.mv_size >= 16 ? static_cast<int64_t>(GetFixed64BE(static_cast<char*>(v.mv_data) + 8)) : 0;
+      std::string age = DedupAgeKey(at, std::string(View(k)));
+      MDB_val ak = Val(age);
+      rc = mdb_del(txn.get(), dedup_age_, &ak, nullptr);
+      if (rc && rc != MDB_NOTFOUND) return rc;
+      if ((rc = mdb_cursor_del(cur.get(), 0))) return rc;
+      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);  // after a delete: the entry that followed it
+    }
+    if (rc && rc != MDB_NOTFOUND) return rc;
+    cur.Close();
+    return txn.Commit();
   }
 
   // Delivery-id dedup for one event. Returns MDB_SUCCESS and sets *dup, or an

@@ -139,9 +139,37 @@ std::set<int> InsertedIds(const std::vector<AppendBatch>& batches) {
   return ids;
 }
 
+// A journal holding nothing of the source: a slot of its name is someone
+// else's and is kept (the session is refused); without one, the slot marker
+// is acknowledged before the slot is created, then the attempt begins.
+TEST_F(CaptureSessionTest, ForeignSlotIsKeptAndTheSlotMarkerComesFirst) {
+  Sql("CREATE TABLE q(id int PRIMARY KEY)");
+  Sql("SELECT pg_create_logical_replication_slot('" + slot() + "', 'pgoutput')");
+  {
+    SessionThread s(Context());
+    ASSERT_TRUE(WaitUntil([&] { return s.done(); }, seconds(20)));
+    EXPECT_EQ(s.result().code(), StatusCode::kConflict) << s.result().ToString();
+    EXPECT_NE(s.result().message().find("handoff source drop"), std::string::npos) << s.result().ToString();
+  }
+  EXPECT_TRUE(client_.Sent().empty());
+  EXPECT_EQ(Scalar("SELECT count(*) FROM pg_replication_slots WHERE slot_name = '" + slot() + "'"), "1");
+  Sql("SELECT pg_drop_replication_slot('" + slot() + "')");
+  {
+    SessionThread s(Context());
+    ASSERT_TRUE(WaitUntil([&] { return client_.Sent().size() >= 2; }, seconds(20)));
+    stop_ = true;
+  }
+  auto sent = client_.Sent();
+  EXPECT_EQ(sent[0].upto, (SourcePosition{0, 1}));
+  EXPECT_EQ(sent[1].upto, (SourcePosition{0, uint64_t{1} << 40}));
+}
+
 TEST_F(CaptureSessionTest, FlushNeverPassesWhatTheEngineAcknowledged) {
   Sql("CREATE TABLE q(id int PRIMARY KEY)");
   client_.ack = false;
+  // The slot marker is durable already (a journal holding nothing waits for
+  // it to be acknowledged before it creates the slot).
+  client_.hello = {0, 1};
   uint64_t initial = 0;
   {
     SessionThread s(Context());

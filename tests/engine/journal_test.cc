@@ -131,6 +131,42 @@ TEST_F(JournalTest, SurvivesReopen) {
   EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{5, 1}));
 }
 
+// A forgotten source starts from nothing: its position and delivery ids go
+// (in one transaction), its events stay, and other sources keep theirs.
+TEST_F(JournalTest, ForgetSourceRemovesPositionAndDeliveryIdsOnly) {
+  auto j = OpenJournal();
+  auto delivered = [](const std::string& source, uint64_t ord, const std::string& id) {
+    ChangeEvent e = Row(source, 0, ord);
+    e.delivery_id = id;
+    return e;
+  };
+  std::vector<AppendBatch> b{{"hook", {0, 2}, {delivered("hook", 1, "d1"), delivered("hook", 2, "d2")}},
+                             {"hooka", {0, 1}, {delivered("hooka", 1, "d1")}},
+                             {"psa", {10, 1}, {Row("psa", 10, 1)}}};
+  ASSERT_TRUE(j->Append(b, nullptr).ok());
+  auto had = j->ForgetSource("hook");
+  ASSERT_TRUE(had.ok()) << had.status().ToString();
+  EXPECT_EQ(*had, (SourcePosition{0, 2}));
+  EXPECT_EQ(*j->SourceDurable("hook"), (SourcePosition{}));
+  EXPECT_EQ(*j->SourceDurable("hooka"), (SourcePosition{0, 1}));
+  EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{10, 1}));
+  EXPECT_EQ(j->LastSeq(), 4u) << "the forgotten source's events are history and stay";
+  auto sources = j->Sources();
+  ASSERT_TRUE(sources.ok());
+  for (const auto& [name, pos] : *sources) EXPECT_NE(name, "hook");
+  // The same positions and delivery ids are taken again; "hooka"'s id still dedups.
+  std::vector<AppendBatch> again{{"hook", {0, 2}, {delivered("hook", 1, "d1"), delivered("hook", 2, "d2")}},
+                                 {"hooka", {0, 2}, {delivered("hooka", 2, "d1")}}};
+  AppendResult r;
+  ASSERT_TRUE(j->Append(again, &r).ok());
+  EXPECT_EQ(r.appended, 2u);
+  EXPECT_EQ(r.duplicates, 1u);
+  // Forgetting what is not there is no error; retention of old ids still works.
+  EXPECT_EQ(*j->ForgetSource("nobody"), (SourcePosition{}));
+  ASSERT_TRUE(j->ForgetSource("hook").ok());
+  EXPECT_TRUE(j->Trim(0, NowMicros() + 1000000).ok());
+}
+
 TEST_F(JournalTest, MapGrowsWhenFull) {
   auto j = OpenJournal(1 << 20, 64 << 20);  // starts at 1 MiB
   std::string payload(4000, 'p');

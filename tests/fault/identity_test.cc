@@ -90,6 +90,7 @@ TEST_F(IdentityTest, SnapshotSurvivesSigkillsAtEveryStage) {
   using Rows = std::pair<long, long>;  // time_entries, notes
   const std::vector<std::function<std::string(Rows)>> points = {
       [](Rows) { return std::string("capture.before_slot:1"); },     // before any slot exists
+      [](Rows) { return std::string("capture.slot_created:1"); },    // slot made, no attempt journaled yet
       [](Rows) { return std::string("capture.snapshot_begun:1"); },  // slot made, attempt journaled, no row yet
       [](Rows) { return std::string("capture.snapshot_row:2000"); },  // early in the first table
       [](Rows r) { return "capture.snapshot_row:" + std::to_string(r.first / 2); },  // mid-table
@@ -133,9 +134,10 @@ TEST_F(IdentityTest, SnapshotSurvivesSigkillsAtEveryStage) {
 }
 
 // A pipeline applied changes; the operator deletes its journal and starts
-// again. The target's handoff_applied position belongs to the old journal,
-// so the new one is applied from its start: the target ends equal to the
-// source, and the log says why.
+// again. The old journal's slot is not taken over: the new engine refuses it
+// until `handoff source drop` removed it. The target's handoff_applied
+// position belongs to the old journal, so the new one is applied from its
+// start: the target ends equal to the source, and the log says why.
 TEST_F(IdentityTest, NewJournalIsAppliedFromItsStart) {
   CreateDatabases();
   Src("INSERT INTO time_entries (id, consultant_id) SELECT g, 2 FROM generate_series(201, 5000) g");
@@ -155,6 +157,12 @@ TEST_F(IdentityTest, NewJournalIsAppliedFromItsStart) {
   // Changes the old journal never saw: the new snapshot must bring them.
   Src("INSERT INTO time_entries (id, consultant_id) SELECT g, 3 FROM generate_series(5001, 5100) g");
   Src("UPDATE time_entries SET notes = 'changed while no journal existed' WHERE id % 10 = 0");
+  // The old slot stays until dropped on purpose (no journal: no position to forget).
+  out.clear();
+  ASSERT_EQ(RunVerb({"source", "drop", "--config", config_, "--source", name_, "--yes"}, &out, &err), 0)
+      << err << out;
+  EXPECT_NE(out.find("dropped slot handoff_" + name_), std::string::npos) << out;
+  EXPECT_NE(out.find("no position to forget"), std::string::npos) << out;
   StartEngine();
   ASSERT_TRUE(WaitConverged(kCatchUp)) << LogTail();
   out.clear();

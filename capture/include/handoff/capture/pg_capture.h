@@ -33,6 +33,9 @@ struct PgCaptureOptions {
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
   size_t credit = 8;
+  // The engine's journal id, named in the comment of a publication capture
+  // creates (source_objects.h); empty in a separate `handoff agent`.
+  std::string journal_id;
 };
 
 struct CaptureCounters {

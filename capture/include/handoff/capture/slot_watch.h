@@ -34,6 +34,19 @@ struct SlotReading {
   bool active = false;           // a session streams from the slot
 };
 
+// A logical slot named like handoff's (handoff_...) on the server of a
+// configured PostgreSQL source that no configured source uses and no
+// session streams from: left behind by a source removed from the
+// configuration (or a deleted journal), it keeps WAL until it is dropped.
+struct OrphanSlot {
+  std::string slot;
+  std::string database;
+  uint64_t retained_bytes = 0;  // current LSN - restart_lsn
+  // False once it went (dropped, or used again): kept, at 0 bytes, so its
+  // series reads 0 instead of vanishing.
+  bool present = true;
+};
+
 class SlotWatch {
  public:
   static Result<std::unique_ptr<SlotWatch>> Create(SlotWatchOptions options);
@@ -43,6 +56,8 @@ class SlotWatch {
   virtual void Stop() = 0;
   // The latest reading of every watched slot.
   virtual std::vector<SlotReading> Readings() const = 0;
+  // Every orphan seen since the watch started, in (slot, database) order.
+  virtual std::vector<OrphanSlot> Orphans() const = 0;
 };
 
 // The slot a source uses: its `slot`, or handoff_<name>.

@@ -142,6 +142,12 @@ class Journal {
   // Durable position of a source; zero when never seen.
   virtual Result<SourcePosition> SourceDurable(const std::string& source) = 0;
   virtual Result<std::vector<std::pair<std::string, SourcePosition>>> Sources() = 0;
+  // Forgets a source (`handoff source drop`): removes its durable position
+  // and its delivery ids (dedup) in one write transaction, so a source of
+  // that name starts from nothing (a PostgreSQL source snapshots again). Its
+  // journaled events stay as history. Returns the position it had (zero when
+  // it had none).
+  virtual Result<SourcePosition> ForgetSource(const std::string& source) = 0;
 
   // Small key/value store for component state (snapshot progress, slot names).
   virtual Status PutMeta(const std::string& key, const std::string& value) = 0;

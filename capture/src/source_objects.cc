@@ -1,0 +1,79 @@
+#include "handoff/capture/source_objects.h"
+
+#include <cstdlib>
+
+#include "pg_connection.h"
+
+namespace handoff {
+namespace {
+
+constexpr const char* kMarkerPrefix = "created by handoff for ";
+constexpr const char* kJournalWord = "journal ";
+
+}  // namespace
+
+std::string PublicationMarker(const std::string& journal_id, const std::string& source) {
+  if (journal_id.empty()) return std::string(kMarkerPrefix) + "source " + source;
+  return std::string(kMarkerPrefix) + kJournalWord + journal_id + " (source " + source + ")";
+}
+
+bool IsPublicationMarker(const std::string& comment, std::string* journal_id) {
+  if (comment.rfind(kMarkerPrefix, 0) != 0) return false;
+  if (journal_id != nullptr) {
+    journal_id->clear();
+    std::string rest = comment.substr(std::string(kMarkerPrefix).size());
+    if (rest.rfind(kJournalWord, 0) == 0) {
+      rest = rest.substr(std::string(kJournalWord).size());
+      *journal_id = rest.substr(0, rest.find(' '));
+    }
+  }
+  return true;
+}
+
+Result<SourceObjects> InspectSourceObjects(const std::string& dsn, const std::string& slot,
+                                           const std::string& publication) {
+  auto conn = PgConnection::Open(dsn, /*replication=*/false);
+  if (!conn.ok()) return conn.status();
+  SourceObjects o;
+  auto db = conn->Exec("SELECT current_database()");
+  if (!db.ok()) return db.status();
+  o.database = PQgetvalue(db->get(), 0, 0);
+  auto s = conn->Exec(
+      "SELECT active, COALESCE(active_pid, 0), COALESCE(database, ''),"
+      " COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint"
+      " FROM pg_replication_slots WHERE slot_name = $1",
+      {slot});
+  if (!s.ok()) return s.status();
+  if (PQntuples(s->get()) > 0) {
+    o.slot_exists = true;
+    o.slot_active = PQgetvalue(s->get(), 0, 0)[0] == 't';
+    o.slot_active_pid = std::strtoll(PQgetvalue(s->get(), 0, 1), nullptr, 10);
+    o.slot_database = PQgetvalue(s->get(), 0, 2);
+    long long retained = std::strtoll(PQgetvalue(s->get(), 0, 3), nullptr, 10);
+    o.slot_retained_bytes = retained > 0 ? static_cast<uint64_t>(retained) : 0;
+  }
+  auto p = conn->Exec(
+      "SELECT COALESCE(obj_description(oid, 'pg_publication'), '') FROM pg_publication WHERE pubname = $1",
+      {publication});
+  if (!p.ok()) return p.status();
+  if (PQntuples(p->get()) > 0) {
+    o.publication_exists = true;
+    o.publication_comment = PQgetvalue(p->get(), 0, 0);
+    o.publication_marked = IsPublicationMarker(o.publication_comment, &o.publication_journal);
+  }
+  return o;
+}
+
+Status DropReplicationSlot(const std::string& dsn, const std::string& slot) {
+  auto conn = PgConnection::Open(dsn, /*replication=*/false);
+  if (!conn.ok()) return conn.status();
+  return conn->Exec("SELECT pg_drop_replication_slot($1)", {slot}).status();
+}
+
+Status DropPublication(const std::string& dsn, const std::string& publication) {
+  auto conn = PgConnection::Open(dsn, /*replication=*/false);
+  if (!conn.ok()) return conn.status();
+  return conn->Exec("DROP PUBLICATION IF EXISTS " + QuoteIdent(publication)).status();
+}
+
+}  // namespace handoff
