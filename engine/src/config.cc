@@ -528,7 +528,7 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
       r.CheckKeys(s, path, {"name", "kind", "dsn", "tables", "slot", "publication", "snapshot", "file", "pull", "listen",
                            "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external",
                            "allow_unsigned",
-                           "skip_origins", "partitions", "password_file"});
+                           "skip_origins", "partitions", "password_file", "chunk_rows"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
@@ -551,6 +551,7 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
         if (!ok) problems.Add(so, path + ".skip_origins", "must be a list of replication origin name prefixes");
       }
       sc.snapshot = r.Bool(s, "snapshot", path, sc.snapshot);
+      sc.chunk_rows = r.Count(s, "chunk_rows", path, sc.chunk_rows, 1, 1000000);
       sc.partitions = r.Str(s, "partitions", path, false, "root");
       if (sc.partitions != "root" && sc.partitions != "each")
         problems.Add(s["partitions"], path + ".partitions", "must be root or each, not '" + sc.partitions + "'");
