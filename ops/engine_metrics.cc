@@ -1,4 +1,5 @@
 #include "engine_metrics.h"
+#include "read_progress.h"
 
 #include <map>
 
@@ -51,6 +52,9 @@ void CaptureSeries(const EngineComponents& c, MetricsText* m) {
             "Changes the source's stream carried for a relation that is no configured table (not captured).");
   for (const auto& [source, st] : stats)
     for (const auto& [table, n] : st.unrouted) m->Sample({{"source", source}, {"table", table}}, n);
+  std::vector<std::pair<std::string, TableReads>> reads;
+  for (const auto& [source, st] : stats) reads.emplace_back(source, st.reads);
+  ReadsMetrics(reads, m);
   m->Family("handoff_capture_confirmed_lsn", "gauge", "Last flush LSN confirmed to the source server.");
   for (const auto& [source, st] : stats) m->Sample({{"source", source}}, st.confirmed_lsn);
   m->Family("handoff_source_up", "gauge",

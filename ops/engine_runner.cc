@@ -7,11 +7,13 @@
 #include <atomic>
 #include <fmt/format.h>
 #include <fstream>
+#include <shared_mutex>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "admin_server.h"
+#include "engine_pipeline.h"
 #include "engine_metrics.h"
 #include "engine_status.h"
 #include "sd_notify.h"
@@ -73,25 +75,46 @@ Result<std::unique_ptr<CanonicalSetup>> LoadCanonical(const Config& config) {
   return setup;
 }
 
-int RunEngine(const Config& base_config) {
+namespace {
+
+// What the admin endpoints read; the pipeline part is swapped by a reload.
+struct LiveComponents {
+  mutable std::shared_mutex mu;
+  EngineComponents c;
+};
+
+// Parts a reload cannot change: they are kept, and the operator is told.
+void KeepFixedParts(const Config& running, Config* next) {
+  auto keep = [](const char* what, auto& next_value, const auto& running_value) {
+    if (next_value == running_value) return;
+    LogWarn("engine", "reload: {} changed; that takes effect on the next restart (keeping the running value)", what);
+    next_value = running_value;
+  };
+  keep("journal.path", next->journal_path, running.journal_path);
+  keep("engine.intake", next->intake_endpoint, running.intake_endpoint);
+  keep("engine.intake_max_message", next->intake_max_message_bytes, running.intake_max_message_bytes);
+  keep("engine.intake_curve", next->intake_curve.public_key, running.intake_curve.public_key);
+  keep("admin.listen", next->admin_listen, running.admin_listen);
+}
+
+}  // namespace
+
+int RunEngine(const Config& base_config, const std::string& config_path) {
   Config config = base_config;
-  std::unique_ptr<CanonicalSetup> canonical;
-  if (config.canonical()) {
-    auto c = LoadCanonical(config);
-    if (!c.ok()) {
-      LogError("engine", "canonical: {}", c.status().ToString());
+  {
+    std::unique_ptr<CanonicalSetup> canonical;
+    auto effective = EffectiveConfig(config, &canonical);
+    if (!effective.ok()) {
+      LogError("engine", "{}", effective.status().ToString());
       return 1;
     }
-    canonical = std::move(c).value();
-    // Implicit routes: derived changes for system S go to the target named S.
-    for (RouteConfig& r : CanonicalRoutes(canonical->model))
-      if (config.FindTarget(r.to_target) != nullptr) config.routes.push_back(std::move(r));
   }
   // Signals are taken by the main thread only.
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   JournalOptions jo = JournalOptionsOf(config);
@@ -123,125 +146,50 @@ int RunEngine(const Config& base_config) {
     LogError("engine", "cannot start intake: {}", intake.status().ToString());
     return 1;
   }
-
-  std::atomic<int> exit_code{0};
-  std::atomic<bool> fatal{false};
-  auto run_component = [&](std::string what, auto* component) {
-    return std::thread([&, what, component] {
-      Status st = component->Run();
-      if (!st.ok()) {
-        LogError("engine", "{} stopped: {}", what, st.ToString());
-        exit_code.store(1);
-        fatal.store(true);
-      }
-    });
-  };
-
-
-  std::vector<std::unique_ptr<SourceAgent>> agents;
-  std::vector<std::pair<std::string, SourceAgent*>> agent_refs;
-  for (const auto& s : config.sources) {
-    if (s.external) continue;  // runs as `handoff agent` and connects to engine.intake
-    auto a = MakeSource(s, ctx, kInprocIntake, (*journal)->id());
-    if (!a.ok()) {
-      LogError("engine", "source {}: {}", s.name, a.status().ToString());
-      return 1;
-    }
-    agent_refs.emplace_back(s.name, a->get());
-    agents.push_back(std::move(a).value());
-  }
-  std::vector<std::unique_ptr<TargetWriter>> appliers;
-  std::vector<std::pair<std::string, TargetWriter*>> applier_refs;
-  std::vector<std::string> target_names;
-  for (const auto& t : config.targets) {
-    auto a = MakeTarget(config, t, journal->get());
-    if (!a.ok()) {
-      LogError("engine", "target {}: {}", t.name, a.status().ToString());
-      return 1;
-    }
-    applier_refs.emplace_back(t.name, a->get());
-    target_names.push_back(t.name);
-    appliers.push_back(std::move(a).value());
-  }
-
-  std::unique_ptr<CanonicalRouter> router;
-  if (canonical) {
-    CanonicalRouterOptions ro;
-    ro.journal = journal->get();
-    ro.model = &canonical->model;
-    ro.rules = &canonical->rules;
-    if (canonical->flows) ro.flows = &*canonical->flows;
-    ro.tombstone_retention_us = config.canonical_tombstone_days * 24 * 3600 * 1000000;
-    for (const auto& s : config.sources) ro.systems.insert(s.name);
-    auto r = CanonicalRouter::Create(std::move(ro));
-    if (!r.ok()) {
-      LogError("engine", "canonical router: {}", r.status().ToString());
-      return 1;
-    }
-    router = std::move(r).value();
-    target_names.push_back("canonical");  // retention keeps what the router has not read
-  }
-
-  std::unique_ptr<ChangeFeedPublisher> feed;
-  if (!config.feed_publish.empty()) {
-    ChangeFeedOptions fo;
-    fo.endpoint = config.feed_publish;
-    fo.journal = journal->get();
-    DebeziumEncodeOptions eo;
-    eo.include_schema = false;
-    fo.encode = [eo](const ChangeEvent& e) { return EncodeDebezium(e, eo); };
-    auto f = ChangeFeedPublisher::Create(ctx, std::move(fo));
-    if (!f.ok()) {
-      LogError("engine", "feed: {}", f.status().ToString());
-      return 1;
-    }
-    feed = std::move(f).value();
-  }
-
-  SlotWatchOptions so;
-  so.sources = config.sources;
-  so.interval = std::chrono::milliseconds(config.slot_check_interval_us / 1000);
-  so.warn_bytes = config.slot_wal_warn_bytes;
-  auto slot_watch = SlotWatch::Create(std::move(so));
-  if (!slot_watch.ok()) {
-    LogError("engine", "slot watch: {}", slot_watch.status().ToString());
+  auto pipeline = EnginePipeline::Build(config, journal->get(), ctx, kInprocIntake);
+  if (!pipeline.ok()) {
+    LogError("engine", "{}", pipeline.status().ToString());
     return 1;
   }
 
-  // Sources first, then targets, then the feed.
+  std::atomic<int> exit_code{0};
+  std::atomic<bool> fatal{false};
+  auto on_fatal = [&](const std::string& what, const Status& st) {
+    LogError("engine", "{} stopped: {}", what, st.ToString());
+    exit_code.store(1);
+    fatal.store(true);
+  };
   // Every component exists before the first thread starts, so a failure
   // above returns without threads to stop.
-  std::thread intake_thread = run_component("intake", intake->get());
-  std::vector<std::thread> threads;
-  for (auto& [name, a] : agent_refs) threads.push_back(run_component("source " + name, a));
-  const size_t n_sources = threads.size();
-  std::thread router_thread;
-  if (router) router_thread = run_component("canonical router", router.get());
-  for (size_t i = 0; i < appliers.size(); ++i)
-    threads.push_back(run_component("target " + config.targets[i].name, appliers[i].get()));
-  if (feed) threads.push_back(run_component("feed", feed.get()));
-  threads.push_back(run_component("slot watch", slot_watch->get()));
+  std::thread intake_thread([&] {
+    Status st = (*intake)->Run();
+    if (!st.ok()) on_fatal("intake", st);
+  });
+  (*pipeline)->Start(on_fatal);
 
-  EngineComponents components;
-  components.journal = journal->get();
-  components.intake = intake->get();
-  components.agents = agent_refs;
-  components.targets = applier_refs;
-  components.feed = feed.get();
-  components.router = router.get();
-  components.slots = slot_watch->get();
-  for (const auto& s : config.sources) components.configured_sources.push_back(s.name);
-  std::atomic<bool> draining{false};
+  LiveComponents live;
+  live.c.journal = journal->get();
+  live.c.intake = intake->get();
+  (*pipeline)->Fill(&live.c);
+  for (const auto& s : config.sources) live.c.configured_sources.push_back(s.name);
+  std::atomic<bool> draining{false}, reloading{false};
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_listen.empty()) {
     // Ready: running, not draining, the journal takes writes, and no source
     // or target failed on a misconfiguration.
-    EngineFlags flags{&fatal, &draining};
+    EngineFlags flags{&fatal, &draining, &reloading};
     AdminHandlers h;
-    h.metrics = [&components] { return RenderEngineMetrics(components); };
-    h.ready = [&components, flags] { return EngineReadiness(components, flags); };
-    h.status = [&components, flags](bool text) {
-      return text ? EngineStatusText(components, flags) : EngineStatusJson(components, flags);
+    h.metrics = [&live] {
+      std::shared_lock<std::shared_mutex> lock(live.mu);
+      return RenderEngineMetrics(live.c);
+    };
+    h.ready = [&live, flags] {
+      std::shared_lock<std::shared_mutex> lock(live.mu);
+      return EngineReadiness(live.c, flags);
+    };
+    h.status = [&live, flags](bool text) {
+      std::shared_lock<std::shared_mutex> lock(live.mu);
+      return text ? EngineStatusText(live.c, flags) : EngineStatusJson(live.c, flags);
     };
     auto a = AdminServer::Start(config.admin_listen, std::move(h), config.admin_http);
     if (!a.ok()) {
@@ -250,9 +198,70 @@ int RunEngine(const Config& base_config) {
       admin = std::move(a).value();
     }
   }
-  LogInfo("engine", "running: {} sources, {} targets, journal at {}", n_sources, appliers.size(),
+  LogInfo("engine", "running: {} sources, {} targets, journal at {}", (*pipeline)->sources(), (*pipeline)->targets(),
           config.journal_path);
   NotifyServiceManager("READY=1");
+
+  // Reload (SIGHUP): the configuration is read again and, when valid, the
+  // pipeline is drained and rebuilt from it while the journal and the intake
+  // stay up (external agents keep their connections). An invalid file
+  // changes nothing. Sources resume from their journaled positions and
+  // states, so a table added to a source is read by itself (a chunked
+  // snapshot beside the stream) and the other tables are not read again.
+  std::unique_ptr<EnginePipeline> running = std::move(pipeline).value();
+  auto reload = [&] {
+    if (config_path.empty()) {
+      LogWarn("engine", "SIGHUP ignored: the engine was not started from a configuration file");
+      return;
+    }
+    auto next = LoadConfig(config_path);
+    if (!next.ok()) {
+      LogError("engine", "reload refused, the running configuration stays: {}", next.status().message());
+      return;
+    }
+    KeepFixedParts(config, &*next);
+    std::unique_ptr<CanonicalSetup> canonical;
+    if (auto e = EffectiveConfig(*next, &canonical); !e.ok()) {
+      LogError("engine", "reload refused, the running configuration stays: {}", e.status().message());
+      return;
+    }
+    NotifyServiceManager("RELOADING=1");
+    reloading.store(true);
+    {
+      std::unique_lock<std::shared_mutex> lock(live.mu);
+      EngineComponents none;
+      none.journal = live.c.journal;
+      none.intake = live.c.intake;
+      live.c = none;
+    }
+    running->Stop();
+    running.reset();
+    auto built = EnginePipeline::Build(*next, journal->get(), ctx, kInprocIntake);
+    if (!built.ok()) {
+      // Parts of the new file were only found wrong while building: go back.
+      LogError("engine", "reload failed ({}); going back to the running configuration", built.status().ToString());
+      built = EnginePipeline::Build(config, journal->get(), ctx, kInprocIntake);
+      if (!built.ok()) {
+        on_fatal("reload", built.status());
+        reloading.store(false);
+        return;
+      }
+    } else {
+      config = *next;
+    }
+    running = std::move(built).value();
+    running->Start(on_fatal);
+    {
+      std::unique_lock<std::shared_mutex> lock(live.mu);
+      running->Fill(&live.c);
+      live.c.configured_sources.clear();
+      for (const auto& s : config.sources) live.c.configured_sources.push_back(s.name);
+    }
+    reloading.store(false);
+    NotifyServiceManager("READY=1");
+    LogInfo("engine", "reloaded {}: {} sources, {} targets, {} routes", config_path, running->sources(),
+            running->targets(), config.routes.size());
+  };
 
   // Retention runs every 30 s, and every second while intake holds because
   // the journal is full: trimming applied entries is what frees the map, and
@@ -269,10 +278,15 @@ int RunEngine(const Config& base_config) {
                         "transaction", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
     }
+    if (sig == SIGHUP) {
+      LogInfo("engine", "received SIGHUP: reloading {}", config_path);
+      reload();
+      continue;
+    }
     const auto now = std::chrono::steady_clock::now();
     if ((*intake)->counters().holding.load()) next_retention = std::min(next_retention, now + kRetentionWhileHolding);
     if (now >= next_retention) {
-      auto trimmed = (*journal)->ApplyRetention(target_names, NowMicros());
+      auto trimmed = (*journal)->ApplyRetention(running->retention_targets(), NowMicros());
       if (trimmed.ok() && *trimmed > 0) LogInfo("engine", "retention removed {} journal entries", *trimmed);
       if (!trimmed.ok()) LogWarn("engine", "retention: {}", trimmed.status().ToString());
       next_retention = std::chrono::steady_clock::now() + kRetentionEvery;
@@ -281,26 +295,14 @@ int RunEngine(const Config& base_config) {
   // Drain: stop capture first (nothing new arrives), then intake, then apply.
   draining.store(true);
   NotifyServiceManager("STOPPING=1");
-  for (auto& a : agents) a->Stop();
-  for (size_t i = 0; i < n_sources; ++i) threads[i].join();
+  running->StopSources();
   (*intake)->Stop();
   intake_thread.join();
-  if (router) {
-    router->Stop();
-    router_thread.join();
-  }
-  for (auto& a : appliers) a->Stop();
-  if (feed) feed->Stop();
-  (*slot_watch)->Stop();
-  for (size_t i = n_sources; i < threads.size(); ++i) threads[i].join();
+  running->Stop();
   if (admin) admin->Stop();
   JournalStats js = (*journal)->Stats();
   LogInfo("engine", "stopped: journal at seq {}, {} events journaled and {} rows applied by this run",
-          js.last_seq, (*intake)->counters().events.load(), [&] {
-            uint64_t rows = 0;
-            for (const auto& a : appliers) rows += a->counters().rows.load();
-            return rows;
-          }());
+          js.last_seq, (*intake)->counters().events.load(), running->RowsApplied());
   return exit_code.load();
 }
 

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "handoff/conflict/ownership_rules.h"
 #include "handoff/engine/config.h"
@@ -26,6 +27,7 @@ struct CanonicalSetup {
 Result<std::unique_ptr<CanonicalSetup>> LoadCanonical(const Config& config);
 
 // Returns the process exit code: 0 after a clean drain, 1 on a fatal error.
-int RunEngine(const Config& config);
+// SIGHUP reloads `config_path` (see engine_pipeline.h).
+int RunEngine(const Config& config, const std::string& config_path);
 
 }  // namespace handoff

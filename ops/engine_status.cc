@@ -10,6 +10,7 @@
 #include "handoff/engine/clock.h"
 #include "pause_cli.h"
 #include "source_cli.h"
+#include "read_progress.h"
 #include "handoff/engine/event_json.h"
 
 namespace handoff {
@@ -31,6 +32,7 @@ struct SourceView {
   SourcePosition durable;
   uint64_t changes = 0;
   std::optional<SlotReading> slot;
+  TableReads reads;
 };
 
 struct TargetView {
@@ -65,6 +67,8 @@ std::vector<NotReady> NotReadyReasons(const EngineComponents& c, const EngineFla
   std::vector<NotReady> out;
   if (flags.fatal && flags.fatal->load()) out.push_back({"engine", "handoff", "failed", "a component stopped on a fatal error"});
   if (flags.draining && flags.draining->load()) out.push_back({"engine", "handoff", "draining", "stopping (SIGTERM)"});
+  if (flags.reloading && flags.reloading->load())
+    out.push_back({"engine", "handoff", "reloading", "reloading the configuration (SIGHUP)"});
   if (c.intake && c.intake->counters().holding.load())
     out.push_back({"journal", "journal", "holding", HoldReason(c.intake->counters().HoldReason())});
   for (const auto& [name, a] : c.agents) {
@@ -102,7 +106,9 @@ EngineView Look(const EngineComponents& c, const EngineFlags& flags) {
     SourceView s;
     s.name = name;
     s.health = a->Health();
-    s.changes = a->Stats().changes;
+    SourceAgentStats stats = a->Stats();
+    s.changes = stats.changes;
+    s.reads = std::move(stats.reads);
     if (positions.ok())
       for (const auto& [n, p] : *positions)
         if (n == name) s.durable = p;
@@ -163,6 +169,7 @@ std::string EngineStatusJson(const EngineComponents& c, const EngineFlags& flags
     const SourceView& s = v.sources[i];
     out += fmt::format("{}{{\"name\":{},{},\"durable_position\":{},\"changes\":{}", i ? "," : "", Quoted(s.name),
                        HealthJson(s.health), Quoted(FormatPosition(s.durable)), s.changes);
+    out += ",\"reads\":" + ReadsJson(s.reads, NowMicros());
     if (s.slot)
       out += fmt::format(",\"slot\":{},\"slot_exists\":{},\"slot_active\":{},\"lag_bytes\":{},\"retained_wal_bytes\":{}",
                          Quoted(s.slot->slot), s.slot->known ? "true" : "false", s.slot->active ? "true" : "false",
@@ -215,6 +222,7 @@ std::string EngineStatusText(const EngineComponents& c, const EngineFlags& flags
         out += fmt::format(", slot {} MISSING (or not read yet)", s.slot->slot);
     }
     out += "\n";
+    out += ReadsText(s.reads, NowMicros());
     if (!s.health.last_error.empty() && s.health.last_error != s.health.reason)
       out += "    last error: " + s.health.last_error + "\n";
   }

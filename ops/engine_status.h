@@ -17,6 +17,7 @@ namespace handoff {
 struct EngineFlags {
   const std::atomic<bool>* fatal = nullptr;     // a component stopped on a fatal error
   const std::atomic<bool>* draining = nullptr;  // SIGTERM received
+  const std::atomic<bool>* reloading = nullptr;  // SIGHUP: the pipeline is being rebuilt
 };
 
 // Ready: no component failed, not draining, and the journal takes writes.

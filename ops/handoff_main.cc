@@ -19,6 +19,7 @@
 #include "exceptions_cli.h"
 #include "pause_cli.h"
 #include "source_cli.h"
+#include "pipeline_cli.h"
 #include "target_factory.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
@@ -455,6 +456,9 @@ int main(int argc, char** argv) {
   auto* validate = cfgcmd->add_subcommand("validate", "check a configuration file and list every problem");
   validate->add_option("--config", config, "configuration file")->required();
 
+  PipelineCliArgs pipeline;
+  AddPipelineCommands(app, &config, &pipeline);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -474,7 +478,8 @@ int main(int argc, char** argv) {
     SetLogFormat(format);
     g_log_format_flag = true;
   }
-  if (run->parsed()) return RunEngine(LoadOrExit(config));
+  if (run->parsed()) return RunEngine(LoadOrExit(config), config);
+  if (int rc = 0; RunPipelineCommand(pipeline, &rc)) return rc;
   if (keygen->parsed()) return RunAgentKeygen();
   if (agent->parsed()) {
     if (agent_config_opt->count() == 0 || agent_source_opt->count() == 0) {

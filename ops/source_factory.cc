@@ -14,7 +14,8 @@ class PgSource final : public SourceAgent {
   void Stop() override { a_->Stop(); }
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
-    return {c.changes.load() + c.snapshot_rows.load(), 0, c.reconnects.load(), c.confirmed_lsn.load(), c.Unrouted()};
+    return {c.changes.load() + c.snapshot_rows.load(), 0, c.reconnects.load(), c.confirmed_lsn.load(), c.Unrouted(),
+            c.Progress()};
   }
   HealthReport Health() const override { return a_->counters().health.Get(); }
 

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "handoff/capture/pg_capture.h"
 #include "handoff/engine/config.h"
 #include "handoff/engine/health.h"
 #include "handoff/engine/status.h"
@@ -24,6 +25,8 @@ struct SourceAgentStats {
   uint64_t confirmed_lsn = 0;
   // PostgreSQL: changes of relations that are no configured table, per "schema.table".
   std::vector<std::pair<std::string, uint64_t>> unrouted;
+  // PostgreSQL: tables being read (initial snapshot, added tables, backfills), with the finished ones.
+  std::vector<CaptureCounters::TableProgress> reads;
 };
 
 class SourceAgent {

@@ -28,7 +28,8 @@ constexpr std::chrono::seconds kProgressAfter{2};
 
 }  // namespace
 
-CaptureSession::CaptureSession(CaptureSessionContext ctx) : ctx_(std::move(ctx)), source_(ctx_.options->source) {
+CaptureSession::CaptureSession(CaptureSessionContext ctx)
+    : ctx_(std::move(ctx)), source_(ctx_.options->source), chunks_(source_.name, source_.chunk_rows) {
   pending_.source = source_.name;
 }
 
@@ -45,6 +46,13 @@ Status CaptureSession::Run() {
   resume_ = *hello;
   sent_upto_ = resume_;
   LogInfo("capture", "source {}: engine holds position {}", source_.name, FormatPosition(resume_));
+  auto state = SourceState::Decode(ctx_.client->State());
+  if (!state.ok()) {
+    // Only the tables and backfills are lost: the stream is unaffected.
+    LogWarn("capture", "source {}: ignoring the journaled source state: {}", source_.name, state.status().ToString());
+  } else {
+    state_ = std::move(state).value();
+  }
 
   auto repl = PgConnection::Open(source_.dsn, /*replication=*/true);
   if (!repl.ok()) return repl.status();
@@ -54,6 +62,8 @@ Status CaptureSession::Run() {
     auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
     if (!normal.ok()) return normal.status();
     HANDOFF_RETURN_IF_ERROR(CheckSlotExists(&*normal));
+    HANDOFF_RETURN_IF_ERROR(SyncTables(&*normal));
+    aux_ = std::move(normal).value();
   }
   CrashPoint("capture.before_stream");
   return Stream(&*repl);
@@ -274,6 +284,12 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
       auto shape = reader.Describe(table);
       if (!shape.ok()) return shape.status();
       uint64_t rows = 0;
+      CaptureCounters::TableProgress progress;
+      progress.table = table.schema + "." + table.table;
+      progress.kind = "snapshot";
+      progress.estimated = EstimateRows(&*normal, table);
+      progress.started_us = NowMicros();
+      ctx_.counters->SetProgress(progress);
       HANDOFF_RETURN_IF_ERROR(reader.Copy(*shape, [&](std::vector<Column>&& row) -> Status {
         if (ctx_.stop->load(std::memory_order_relaxed)) return Status::Cancelled("stop requested");
         CrashPoint("capture.snapshot_row");
@@ -285,13 +301,26 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
         ev.after = std::move(row);
         ++rows;
         ctx_.counters->snapshot_rows.fetch_add(1, std::memory_order_relaxed);
+        if (rows % 1024 == 0) {
+          progress.rows = rows;
+          ctx_.counters->SetProgress(progress);
+          MaybeLogProgress();
+        }
         return AddEvent(std::move(ev));
       }));
+      progress.rows = rows;
+      progress.finished_us = NowMicros();
+      progress.outcome = "done";
+      ctx_.counters->SetProgress(progress);
       LogInfo("capture", "source {}: snapshot of {} read {} rows", source_.name, table.Quoted(), rows);
     }
     HANDOFF_RETURN_IF_ERROR(normal->Exec("COMMIT").status());
   }
   CrashPoint("capture.snapshot_read");
+  state_.known = true;
+  state_.tables = ConfiguredNames();
+  state_.tasks.clear();
+  state_dirty_ = true;
   SetUpto({0, kMaxOrdinal});  // the snapshot-end marker
   return SendPending(/*wait=*/true);
 }
@@ -322,6 +351,17 @@ Status CaptureSession::Stream(PgConnection* repl) {
       since_pump = 0;
       last_pump = now;
     }
+    if (!state_.tasks.empty() && !chunks_.open()) {
+      st = NextChunk();
+      if (!st.ok()) break;
+    } else if (chunks_.open() && chunks_.age() > std::chrono::minutes(5) && !chunk_stall_logged_) {
+      chunk_stall_logged_ = true;
+      LogWarn("capture",
+              "source {}: the watermarks of a chunk of {} have not come back through the stream for 5 minutes "
+              "(is the slot far behind?); still waiting",
+              source_.name, chunks_.table());
+    }
+    MaybeLogProgress();
     bool full = pending_.events.size() >= ctx_.options->max_batch_events;
     bool due = (!pending_.events.empty() || pending_dirty_) &&
                SteadyClock::now() - pending_since_ >= ctx_.options->max_batch_delay;
@@ -362,6 +402,8 @@ Status CaptureSession::Stream(PgConnection* repl) {
 Status CaptureSession::Finish() {
   auto deadline = SteadyClock::now() + milliseconds(500);
   if (ctx_.client->HasCredit() && (!pending_.events.empty() || pending_dirty_)) {
+    if (state_dirty_) pending_.state = state_.Encode();
+    state_dirty_ = false;
     HANDOFF_RETURN_IF_ERROR(ctx_.client->Send(std::move(pending_)));
     pending_ = AppendBatch{source_.name, {}, {}};
     pending_dirty_ = false;
@@ -405,11 +447,25 @@ Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
     case Kind::kTruncate:
       return HandleRowChange(m);
     case Kind::kMessage:
+      // Watermarks of chunked snapshots (this session's or another's) are
+      // consumed here, never journaled.
+      if (m.prefix == kWatermarkPrefix) {
+        chunks_.OnWatermark(m.content);
+        if (!txn_open_) SetUpto({m.message_lsn, kMaxOrdinal});
+        return Status::OK();
+      }
+      if (m.prefix == kSignalPrefix) {
+        HANDOFF_RETURN_IF_ERROR(
+            HandleSignal(m, txn_open_ ? SourcePosition{txn_lsn_, kMaxOrdinal} : SourcePosition{m.message_lsn, kMaxOrdinal}));
+      }
       if (!txn_open_) return HandleStandaloneMessage(m);
       return HandleRowChange(m);
     case Kind::kCommit: {
       if (!txn_open_) return Status::Corruption(fmt::format("Commit at {} outside a transaction", FormatLsn(m.commit_lsn)));
-      if (!txn_skip_ && txn_ordinal_ > 0) {
+      const bool had_changes = txn_ordinal_ > 0;
+      if (chunks_.high_seen()) HANDOFF_RETURN_IF_ERROR(EmitChunk());
+      chunks_.EndTransaction();
+      if (!txn_skip_ && had_changes) {
         HANDOFF_RETURN_IF_ERROR(AddEvent(NewEvent(Op::kCommit, {txn_lsn_, ++txn_ordinal_})));
       }
       SetUpto({txn_lsn_, kMaxOrdinal});
@@ -496,6 +552,7 @@ ChangeEvent CaptureSession::NewEvent(Op op, SourcePosition position) const {
 Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
   using Kind = PgOutputMessage::Kind;
   if (!txn_open_) return Status::Corruption(fmt::format("'{}' change outside a transaction", static_cast<char>(m.kind)));
+  if (chunks_.open()) TrackChange(m);
   if (txn_skip_) return Status::OK();  // the engine's own write: echo suppression
   if (m.kind == Kind::kTruncate) {
     // One statement's tables stay one group with its options: a target
@@ -580,6 +637,10 @@ Status CaptureSession::SendPending(bool wait) {
     HANDOFF_RETURN_IF_ERROR(Pump(milliseconds(20)));
   }
   SourcePosition upto = pending_.upto;
+  if (state_dirty_) {
+    pending_.state = state_.Encode();
+    state_dirty_ = false;
+  }
   HANDOFF_RETURN_IF_ERROR(ctx_.client->Send(std::move(pending_)));
   sent_upto_ = std::max(sent_upto_, upto);
   pending_ = AppendBatch{source_.name, {}, {}};

@@ -41,12 +41,14 @@
 #include <unordered_set>
 #include <vector>
 
+#include "chunked_snapshot.h"
 #include "flush_tracker.h"
 #include "handoff/capture/pg_capture.h"
 #include "handoff/engine/retry_log.h"
 #include "pg_connection.h"
 #include "pgoutput_decoder.h"
 #include "replication_stream.h"
+#include "source_state.h"
 #include "table_snapshot_reader.h"
 
 namespace handoff {
@@ -99,6 +101,23 @@ class CaptureSession {
   // streaming in `each` mode).
   Status ReloadRoutes();
   Status CheckSlotExists(PgConnection* conn);
+  // On a resumed session: compares the configured tables with the ones the
+  // source state says were read, updates the publication, and queues a
+  // chunked snapshot of each added table (removed ones are forgotten).
+  Status SyncTables(PgConnection* conn);
+  // The configured tables as "schema.table".
+  std::vector<std::string> ConfiguredNames() const;
+  BackfillTask NewTask(const std::string& table, const std::string& reason, const std::string& id);
+  // Starts the next chunk of the first backfill task.
+  Status NextChunk();
+  // At the commit of the high watermark's transaction: emits the chunk.
+  Status EmitChunk();
+  Status HandleSignal(const PgOutputMessage& m, SourcePosition at);
+  void FinishTask(size_t i, const char* outcome);
+  void PublishProgress(const BackfillTask& t, int64_t finished_us = 0, const char* outcome = "");
+  void MaybeLogProgress(bool force = false);
+  // Window tracking for an open chunk: the keys a change touches.
+  void TrackChange(const PgOutputMessage& m);
   Status Stream(PgConnection* repl);
   Status HandleMessage(const PgOutputMessage& m);
   Status HandleRowChange(const PgOutputMessage& m);
@@ -145,6 +164,14 @@ class CaptureSession {
   std::vector<TableName> snapshot_tables_;  // what the snapshot reads, in order
   std::unordered_set<std::string> partitioned_;  // configured partitioned tables
   std::unordered_set<std::string> reloaded_;     // relations a reload was tried for
+
+  // Tables read and backfills running (journaled with the batches).
+  SourceState state_;
+  bool state_dirty_ = false;
+  ChunkedSnapshot chunks_;
+  PgConnection aux_;  // a normal connection for chunk reads and watermarks
+  std::chrono::steady_clock::time_point last_progress_log_;
+  bool chunk_stall_logged_ = false;
 
   AppendBatch pending_;
   bool pending_dirty_ = false;  // upto moved past what was sent

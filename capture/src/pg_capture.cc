@@ -168,6 +168,22 @@ std::vector<std::pair<std::string, uint64_t>> CaptureCounters::Unrouted() const 
   return {unrouted_.begin(), unrouted_.end()};
 }
 
+void CaptureCounters::SetProgress(const TableProgress& p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& x : progress_) {
+    if (x.table == p.table && x.kind == p.kind) {
+      x = p;
+      return;
+    }
+  }
+  progress_.push_back(p);
+}
+
+std::vector<CaptureCounters::TableProgress> CaptureCounters::Progress() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return progress_;
+}
+
 Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions options) {
   const SourceConfig& src = options.source;
   if (src.name.empty()) return Status::InvalidArgument("capture: source name is empty");

@@ -409,7 +409,7 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
                            "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external",
                            "allow_unsigned", "max_header_bytes", "max_headers", "head_timeout", "request_timeout",
                            "connection_timeout", "max_connections", "http_threads",
-                           "skip_origins", "partitions", "password_file"});
+                           "skip_origins", "partitions", "password_file", "chunk_rows"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
@@ -432,6 +432,7 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
         if (!ok) problems.Add(so, path + ".skip_origins", "must be a list of replication origin name prefixes");
       }
       sc.snapshot = r.Bool(s, "snapshot", path, sc.snapshot);
+      sc.chunk_rows = r.Count(s, "chunk_rows", path, sc.chunk_rows, 1, 1000000);
       sc.partitions = r.Str(s, "partitions", path, false, "root");
       if (sc.partitions != "root" && sc.partitions != "each")
         problems.Add(s["partitions"], path + ".partitions", "must be root or each, not '" + sc.partitions + "'");

@@ -710,6 +710,11 @@ class LmdbJournal final : public Journal {
         std::string pv = EncodePosition(high);
         MDB_val v = Val(pv);
         if ((rc = mdb_put(txn.get(), sources_, &sk, &v, 0))) return rc;
+        if (b.state) {
+          std::string key = SourceStateKey(b.source);
+          MDB_val k = Val(key), sv2 = Val(*b.state);
+          if ((rc = mdb_put(txn.get(), meta_, &k, &sv2, 0))) return rc;
+        }
       }
     }
     std::string sv = SeqKey(seq);

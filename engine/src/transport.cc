@@ -198,17 +198,20 @@ class ZmqIntakeServer final : public IntakeServer {
       if (st.ok()) st = CheckPeerSource(parts[1], source);
       if (st.ok()) {
         auto pos = journal_->SourceDurable(source);
-        if (pos.ok()) {
+        auto state = pos.ok() ? journal_->GetMeta(SourceStateKey(source)) : Result<std::optional<std::string>>(pos.status());
+        if (state.ok()) {
           greeted_.insert(identity);
-          Reply(identity, wire::MsgType::kWelcome, wire::EncodeWelcome(source, *pos));
+          const std::string s = state->value_or("");
+          Reply(identity, s.empty() ? wire::MsgType::kWelcome : wire::MsgType::kStateWelcome,
+                wire::EncodeWelcome(source, *pos, s));
           return;
         }
-        st = pos.status();
+        st = state.status();
       }
-    } else if (st.ok() && type == wire::MsgType::kBatch) {
+    } else if (st.ok() && (type == wire::MsgType::kBatch || type == wire::MsgType::kStateBatch)) {
       uint64_t id = 0;
       AppendBatch batch;
-      st = wire::DecodeBatch(parts[2].to_string_view(), &id, &batch);
+      st = wire::DecodeBatch(parts[2].to_string_view(), type, &id, &batch);
       if (st.ok()) st = CheckPeerSource(parts[1], batch.source);
       if (st.ok() && !greeted_.count(identity)) {
         // A connection this engine never welcomed: the engine restarted (or
@@ -470,12 +473,13 @@ class ZmqAgentClient final : public AgentClient {
       if (!Receive(left, &parts)) break;
       wire::MsgType type;
       if (!wire::ParseHeader(parts[0].to_string_view(), &type).ok()) continue;
-      if (type == wire::MsgType::kWelcome) {
-        std::string source;
+      if (type == wire::MsgType::kWelcome || type == wire::MsgType::kStateWelcome) {
+        std::string source, state;
         SourcePosition pos;
-        HANDOFF_RETURN_IF_ERROR(wire::DecodeWelcome(parts[1].to_string_view(), &source, &pos));
+        HANDOFF_RETURN_IF_ERROR(wire::DecodeWelcome(parts[1].to_string_view(), type, &source, &pos, &state));
         if (source != options_.source) continue;
         durable_ = std::max(durable_, pos);
+        state_ = std::move(state);
         return pos;
       }
       if (type == wire::MsgType::kError) {
@@ -492,7 +496,7 @@ class ZmqAgentClient final : public AgentClient {
 
   Status Send(AppendBatch batch) override {
     uint64_t id = ++next_id_;
-    HANDOFF_RETURN_IF_ERROR(SendFrames(wire::MsgType::kBatch, wire::EncodeBatch(id, batch)));
+    HANDOFF_RETURN_IF_ERROR(SendFrames(wire::BatchType(batch), wire::EncodeBatch(id, batch)));
     inflight_.push_back({id, batch.upto, Clock::now()});
     return Status::OK();
   }
@@ -523,6 +527,7 @@ class ZmqAgentClient final : public AgentClient {
   bool HasCredit() const override { return inflight_.size() < options_.credit; }
   size_t InFlight() const override { return inflight_.size(); }
   SourcePosition Durable() const override { return durable_; }
+  const std::string& State() const override { return state_; }
   std::chrono::milliseconds OldestInFlightAge() const override {
     if (inflight_.empty()) return std::chrono::milliseconds(0);
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - inflight_.front().sent);
@@ -572,6 +577,7 @@ class ZmqAgentClient final : public AgentClient {
   uint64_t next_id_ = 0;
   std::deque<InFlightBatch> inflight_;
   SourcePosition durable_;
+  std::string state_;  // from the last WELCOME
 };
 
 }  // namespace

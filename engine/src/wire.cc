@@ -30,7 +30,7 @@ Status ParseHeader(std::string_view frame, MsgType* type) {
   if (static_cast<uint8_t>(frame[0]) != kVersion)
     return Status::InvalidArgument("unsupported wire version " + std::to_string(static_cast<uint8_t>(frame[0])));
   uint8_t t = static_cast<uint8_t>(frame[1]);
-  if (t < 1 || t > 5) return Status::InvalidArgument("unknown message type " + std::to_string(t));
+  if (t < 1 || t > 7) return Status::InvalidArgument("unknown message type " + std::to_string(t));
   *type = static_cast<MsgType>(t);
   return Status::OK();
 }
@@ -46,6 +46,8 @@ Status DecodeHello(std::string_view in, std::string* source) {
   return Status::OK();
 }
 
+MsgType BatchType(const AppendBatch& batch) { return batch.state ? MsgType::kStateBatch : MsgType::kBatch; }
+
 std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch) {
   std::string out;
   PutString(&out, batch.source);
@@ -58,10 +60,11 @@ std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch) {
     EncodeEvent(e, 0, &rec);
     PutString(&out, rec);
   }
+  if (batch.state) PutString(&out, *batch.state);
   return out;
 }
 
-Status DecodeBatch(std::string_view in, uint64_t* batch_id, AppendBatch* batch) {
+Status DecodeBatch(std::string_view in, MsgType type, uint64_t* batch_id, AppendBatch* batch) {
   Reader r(in);
   uint64_t n;
   if (!r.String(&batch->source) || !r.Varint(batch_id) || !GetPosition(&r, &batch->upto) || !r.Varint(&n))
@@ -86,19 +89,30 @@ Status DecodeBatch(std::string_view in, uint64_t* batch_id, AppendBatch* batch) 
       return Status::InvalidArgument("batch for source " + batch->source + " holds an event of source " +
                                      batch->events[i].source);
   }
+  batch->state.reset();
+  if (type == MsgType::kStateBatch) {
+    std::string state;
+    if (!r.String(&state)) return Malformed("batch");
+    batch->state = std::move(state);
+  }
   if (r.remaining()) return Malformed("batch");
   return Status::OK();
 }
 
-std::string EncodeWelcome(const std::string& source, const SourcePosition& durable) {
+std::string EncodeWelcome(const std::string& source, const SourcePosition& durable, const std::string& state) {
   std::string out;
   PutString(&out, source);
   PutPosition(&out, durable);
+  if (!state.empty()) PutString(&out, state);
   return out;
 }
-Status DecodeWelcome(std::string_view in, std::string* source, SourcePosition* durable) {
+Status DecodeWelcome(std::string_view in, MsgType type, std::string* source, SourcePosition* durable,
+                     std::string* state) {
   Reader r(in);
-  if (!r.String(source) || !GetPosition(&r, durable) || r.remaining()) return Malformed("welcome");
+  state->clear();
+  if (!r.String(source) || !GetPosition(&r, durable)) return Malformed("welcome");
+  if (type == MsgType::kStateWelcome && !r.String(state)) return Malformed("welcome");
+  if (r.remaining()) return Malformed("welcome");
   return Status::OK();
 }
 

@@ -61,6 +61,7 @@ class FakeAgentClient final : public AgentClient {
     std::lock_guard<std::mutex> l(mu_);
     return durable_;
   }
+  const std::string& State() const override { return state_; }
   milliseconds OldestInFlightAge() const override {
     std::lock_guard<std::mutex> l(mu_);
     if (inflight_.empty()) return milliseconds(0);
@@ -78,6 +79,7 @@ class FakeAgentClient final : public AgentClient {
   }
 
  private:
+  std::string state_;
   struct Pending {
     SourcePosition upto;
     std::chrono::steady_clock::time_point sent;

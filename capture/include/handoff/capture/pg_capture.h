@@ -58,9 +58,27 @@ struct CaptureCounters {
   bool AddUnrouted(const std::string& table);
   std::vector<std::pair<std::string, uint64_t>> Unrouted() const;
 
+  // Reading the existing rows of a table: the initial snapshot, a table
+  // added while running, or a backfill asked for by `handoff snapshot`.
+  struct TableProgress {
+    std::string table;  // "schema.table"
+    std::string kind;   // "snapshot" (initial), "added" or "requested"
+    std::string id;     // the request id of a backfill
+    uint64_t rows = 0;       // rows read and sent
+    uint64_t estimated = 0;  // pg_class.reltuples when it began; 0 unknown
+    uint64_t chunks = 0;     // chunked reads: chunks done
+    int64_t started_us = 0;
+    int64_t finished_us = 0;  // 0 while running
+    std::string outcome;      // when finished: "done" or "cancelled"
+  };
+  // Replaces the entry with the same table and kind (or adds one).
+  void SetProgress(const TableProgress& p);
+  std::vector<TableProgress> Progress() const;
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, uint64_t> unrouted_;
+  std::vector<TableProgress> progress_;
 };
 
 // Whether a capture failure is a condition a person must fix (no REPLICATION

@@ -56,6 +56,9 @@ struct SourceConfig {
   std::string slot;         // default: handoff_<name>
   std::string publication;  // default: handoff_<name>
   bool snapshot = true;     // copy existing rows on first start
+  // postgres: rows per chunk when a table's rows are read while streaming (a
+  // table added to `tables`, `handoff snapshot`); one chunk is held in memory.
+  uint64_t chunk_rows = 1024;
   bool external = false;    // runs as a separate `handoff agent` process, not as a thread of `handoff run`
   // postgres: transactions whose replication origin starts with one of these
   // are not captured (the writes of handoff engines: echo suppression).

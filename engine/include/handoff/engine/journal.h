@@ -42,7 +42,15 @@ struct AppendBatch {
   std::string source;
   SourcePosition upto;
   std::vector<ChangeEvent> events;
+  // The agent's own state as of `upto` (a PostgreSQL source's tables and
+  // running backfills, say). Written with the batch, in its transaction, when
+  // the batch moves the source's durable position, so after a crash the state
+  // and the position agree; an agent gets it back with its position.
+  std::optional<std::string> state;
 };
+
+// The meta key holding a source's state (AppendBatch::state).
+inline std::string SourceStateKey(const std::string& source) { return "source_state:" + source; }
 
 struct AppendResult {
   uint64_t appended = 0;    // events written

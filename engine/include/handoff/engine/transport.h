@@ -147,6 +147,9 @@ class AgentClient {
   virtual size_t InFlight() const = 0;
   // Highest position the engine has acknowledged as durable for this source.
   virtual SourcePosition Durable() const = 0;
+  // The source's state as of the position Hello() returned (what the last
+  // batch with a state left in the journal); empty when it has none.
+  virtual const std::string& State() const = 0;
   // Time since the oldest in-flight batch was sent (zero if none): lets an
   // agent notice a vanished engine and resend.
   virtual std::chrono::milliseconds OldestInFlightAge() const = 0;

@@ -1,0 +1,143 @@
+#include "pipeline_cli.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "handoff/capture/backfill.h"
+#include "handoff/engine/config.h"
+
+namespace handoff {
+namespace {
+
+constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+
+// "a,b" -> {"a", "b"}; "\," keeps a comma inside a value.
+std::vector<std::string> SplitKey(const std::string& text) {
+  std::vector<std::string> out(1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size()) {
+      out.back() += text[++i];
+    } else if (text[i] == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += text[i];
+    }
+  }
+  return out;
+}
+
+int CmdSnapshot(const PipelineCliArgs& a) {
+  auto cfg = LoadConfig(*a.config);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "handoff: invalid configuration:\n%s\n", cfg.status().message().c_str());
+    return kUsage;
+  }
+  const SourceConfig* source = nullptr;
+  for (const auto& s : cfg->sources)
+    if (s.name == a.source) source = &s;
+  if (source == nullptr) {
+    std::fprintf(stderr, "handoff snapshot: no source named '%s' in %s\n", a.source.c_str(), a.config->c_str());
+    return kUsage;
+  }
+  BackfillRequest r;
+  r.table = a.table;
+  r.cancel = a.cancel;
+  if (!a.from.empty()) r.from_key = SplitKey(a.from);
+  if (!a.to.empty()) r.to_key = SplitKey(a.to);
+  auto receipt = RequestBackfill(*source, r);
+  if (!receipt.ok()) {
+    std::fprintf(stderr, "handoff snapshot: %s\n", receipt.status().ToString().c_str());
+    return receipt.status().code() == StatusCode::kInvalidArgument ? kUsage : kFailure;
+  }
+  if (a.cancel) {
+    std::printf("asked source %s to cancel its backfill of %s (request %s at %s)\n", a.source.c_str(),
+                receipt->table.c_str(), receipt->id.c_str(), receipt->lsn.c_str());
+  } else {
+    std::printf("asked source %s to read %s again (request %s at %s), in chunks by key (%s); progress: `handoff "
+                "status --config %s`\n",
+                a.source.c_str(), receipt->table.c_str(), receipt->id.c_str(), receipt->lsn.c_str(),
+                [&] {
+                  std::string k;
+                  for (const auto& c : receipt->key_columns) k += (k.empty() ? "" : ", ") + c;
+                  return k;
+                }()
+                    .c_str(),
+                a.config->c_str());
+  }
+  return kOk;
+}
+
+int CmdReload(const PipelineCliArgs& a) {
+  auto cfg = LoadConfig(*a.config);
+  if (!cfg.ok()) {
+    // The engine would refuse it too; say so here instead of signalling.
+    std::fprintf(stderr, "handoff reload: the configuration is invalid, nothing was reloaded:\n%s\n",
+                 cfg.status().message().c_str());
+    return kUsage;
+  }
+  const std::string lock = cfg->journal_path + "/handoff.lock";
+  int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    std::fprintf(stderr, "handoff reload: no engine runs the journal at %s (%s: %s)\n", cfg->journal_path.c_str(),
+                 lock.c_str(), std::strerror(errno));
+    return kFailure;
+  }
+  // The engine holds the lock: if we can take it, nobody runs.
+  if (::flock(fd, LOCK_SH | LOCK_NB) == 0) {
+    ::close(fd);
+    std::fprintf(stderr, "handoff reload: no engine runs the journal at %s\n", cfg->journal_path.c_str());
+    return kFailure;
+  }
+  char buf[32] = {0};
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  ::close(fd);
+  long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+  if (pid <= 0) {
+    std::fprintf(stderr, "handoff reload: %s names no engine pid\n", lock.c_str());
+    return kFailure;
+  }
+  if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0) {
+    std::fprintf(stderr, "handoff reload: cannot signal engine pid %ld: %s\n", pid, std::strerror(errno));
+    return kFailure;
+  }
+  std::printf("sent SIGHUP to the engine (pid %ld); it reloads %s when valid (see its log)\n", pid,
+              a.config->c_str());
+  return kOk;
+}
+
+}  // namespace
+
+void AddPipelineCommands(CLI::App& app, std::string* config, PipelineCliArgs* a) {
+  a->config = config;
+  a->snapshot = app.add_subcommand(
+      "snapshot", "read one table of a running PostgreSQL source again, in chunks beside the stream (a backfill)");
+  a->snapshot->add_option("--config", *config, "configuration file")->required();
+  a->snapshot->add_option("--source", a->source, "the PostgreSQL source")->required();
+  a->snapshot->add_option("--table", a->table, "schema.table, one of the source's tables")->required();
+  a->snapshot->add_option("--from", a->from, "first key to read (comma-separated per key column)");
+  a->snapshot->add_option("--to", a->to, "last key to read (comma-separated per key column)");
+  a->snapshot->add_flag("--cancel", a->cancel, "cancel the running backfill of the table");
+  a->reload = app.add_subcommand("reload", "make the running engine read its configuration again (SIGHUP)");
+  a->reload->add_option("--config", *config, "configuration file")->required();
+}
+
+bool RunPipelineCommand(const PipelineCliArgs& a, int* rc) {
+  if (a.snapshot && a.snapshot->parsed()) {
+    *rc = CmdSnapshot(a);
+    return true;
+  }
+  if (a.reload && a.reload->parsed()) {
+    *rc = CmdReload(a);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace handoff
