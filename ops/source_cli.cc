@@ -21,7 +21,8 @@ constexpr int kOk = 0, kFailure = 1, kUsage = 2;
 struct DropPlan {
   const SourceConfig* configured = nullptr;
   bool postgres = true;
-  std::string dsn, dsn_from, slot, publication;
+  ConnParams dsn;
+  std::string dsn_from, slot, publication;
 };
 
 bool Resolve(const Config& config, const SourceDropArgs& args, DropPlan* plan) {
@@ -39,7 +40,12 @@ bool Resolve(const Config& config, const SourceDropArgs& args, DropPlan* plan) {
                       : !named.publication.empty() ? named.publication
                                                    : "handoff_" + args.source;
   if (!args.dsn.empty()) {
-    plan->dsn = args.dsn;
+    auto parsed = ConnParams::Parse(args.dsn);
+    if (!parsed.ok()) {
+      std::fprintf(stderr, "handoff: --dsn: %s\n", parsed.status().message().c_str());
+      return false;
+    }
+    plan->dsn = std::move(parsed).value();
     plan->dsn_from = "--dsn";
   } else if (s != nullptr) {
     plan->dsn = s->dsn;

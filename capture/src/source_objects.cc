@@ -30,7 +30,7 @@ bool IsPublicationMarker(const std::string& comment, std::string* journal_id) {
   return true;
 }
 
-Result<SourceObjects> InspectSourceObjects(const std::string& dsn, const std::string& slot,
+Result<SourceObjects> InspectSourceObjects(const ConnParams& dsn, const std::string& slot,
                                            const std::string& publication) {
   auto conn = PgConnection::Open(dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
@@ -64,13 +64,13 @@ Result<SourceObjects> InspectSourceObjects(const std::string& dsn, const std::st
   return o;
 }
 
-Status DropReplicationSlot(const std::string& dsn, const std::string& slot) {
+Status DropReplicationSlot(const ConnParams& dsn, const std::string& slot) {
   auto conn = PgConnection::Open(dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
   return conn->Exec("SELECT pg_drop_replication_slot($1)", {slot}).status();
 }
 
-Status DropPublication(const std::string& dsn, const std::string& publication) {
+Status DropPublication(const ConnParams& dsn, const std::string& publication) {
   auto conn = PgConnection::Open(dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
   return conn->Exec("DROP PUBLICATION IF EXISTS " + QuoteIdent(publication)).status();

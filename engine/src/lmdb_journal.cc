@@ -612,6 +612,11 @@ class LmdbJournal final : public Journal {
     } else if (rc != MDB_NOTFOUND) {
       return rc;
     }
+    // Its state (tables read, backfills) describes the forgotten position.
+    const std::string state_key = SourceStateKey(source);
+    MDB_val stk = Val(state_key);
+    rc = mdb_del(txn.get(), meta_, &stk, nullptr);
+    if (rc && rc != MDB_NOTFOUND) return rc;
     // Its dedup keys are "source NUL id": one contiguous range.
     const std::string prefix = DedupKey(source, "");
     LmdbCursor cur;

@@ -71,11 +71,12 @@ class RawPeer {
   SourcePosition Hello(const std::string& source) {
     Send(wire::MsgType::kHello, wire::EncodeHello(source));
     wire::MsgType type;
-    std::string payload, name;
+    std::string payload, name, state;
     SourcePosition pos;
     EXPECT_TRUE(Receive(std::chrono::seconds(10), &type, &payload)) << "no answer to HELLO";
-    EXPECT_EQ(type, wire::MsgType::kWelcome);
-    EXPECT_TRUE(wire::DecodeWelcome(payload, &name, &pos).ok());
+    // A PostgreSQL source that has journaled its state gets it back (type 7).
+    EXPECT_TRUE(type == wire::MsgType::kWelcome || type == wire::MsgType::kStateWelcome) << static_cast<int>(type);
+    EXPECT_TRUE(wire::DecodeWelcome(payload, type, &name, &pos, &state).ok());
     return pos;
   }
   // Sends a batch and returns the durable position its ACK reports.

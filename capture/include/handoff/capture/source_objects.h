@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "handoff/engine/conn_params.h"
 #include "handoff/engine/status.h"
 
 namespace handoff {
@@ -34,11 +35,11 @@ struct SourceObjects {
 };
 
 // Reads the slot and the publication over one ordinary connection.
-Result<SourceObjects> InspectSourceObjects(const std::string& dsn, const std::string& slot,
+Result<SourceObjects> InspectSourceObjects(const ConnParams& dsn, const std::string& slot,
                                            const std::string& publication);
 // Drops the slot (fails while a session streams from it).
-Status DropReplicationSlot(const std::string& dsn, const std::string& slot);
+Status DropReplicationSlot(const ConnParams& dsn, const std::string& slot);
 // Drops the publication of the DSN's database.
-Status DropPublication(const std::string& dsn, const std::string& publication);
+Status DropPublication(const ConnParams& dsn, const std::string& publication);
 
 }  // namespace handoff
