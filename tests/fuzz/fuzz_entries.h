@@ -26,7 +26,8 @@ int IntakeWireFuzzOne(const uint8_t* data, size_t size);
 // Webhook deliveries: byte 0 picks the payload format (bits 0-1: debezium,
 // salesforce, toggl; 3 = all three) and bit 2 asks for the top-level id; then
 // HTTP-style "Name: value" header lines, an empty line, and the body. The
-// body is decoded and the headers checked by every signature scheme.
+// body is decoded; with headers (or bit 3 set) every signature scheme checks
+// them.
 int WebhookFuzzOne(const uint8_t* data, size_t size);
 
 // handoff.yaml text through ParseConfig, and the DSN helpers.

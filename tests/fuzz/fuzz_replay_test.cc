@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "fuzz_entries.h"
+#include "payload_decoder.h"
 #include "test_data.h"
 
 namespace handoff::fuzz {
@@ -114,6 +115,40 @@ TEST(FuzzReplayTest, Config) {
   ReplayAndMutate({"config", ConfigFuzzOne,
                    {"\n", ": ", "- ", "{", "}", "[", "]", "&a ", "*a", "!!binary ", "${HOME}", "${X", "'", "\"", "\\",
                     "password=", " dbname=", "postgresql://", "99999999999999999999", "GiB", "d", "tcp://", "?", "|\n"}});
+}
+
+// Regressions: what the fixed decoders now do with the inputs that broke them
+// (each input is also a file in regressions/, replayed above).
+
+webhook::DecodedDelivery DecodeRegression(webhook::PayloadFormat format, const char* file, Status* st) {
+  std::string in = Read(FuzzDir() / "regressions" / "webhook" / file);
+  size_t body = in.find("\n\n");
+  webhook::PayloadDecoder decoder(format, "hook");
+  webhook::DecodedDelivery d;
+  *st = decoder.Decode(std::string_view(in).substr(body + 2), false, &d);
+  return d;
+}
+
+// A commitTimestamp near INT64_MAX ms overflowed the µs conversion (UBSan:
+// signed overflow); it is refused now.
+TEST(FuzzReplayTest, SalesforceCommitTimestampOutOfRangeIsRefused) {
+  Status st;
+  DecodeRegression(webhook::PayloadFormat::kSalesforce, "salesforce-commit-timestamp-overflow", &st);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("commitTimestamp"), std::string::npos) << st.message();
+}
+
+// created_at "9999-99-99T99:99:99Z" (or a field with a sign) overflowed the
+// µs count; an out-of-range field makes the time unparsable (0), as any other
+// unparsable created_at.
+TEST(FuzzReplayTest, TogglCreatedAtOutOfRangeIsNoTime) {
+  for (const char* file : {"toggl-created-at-month-99", "toggl-created-at-negative-month"}) {
+    Status st;
+    webhook::DecodedDelivery d = DecodeRegression(webhook::PayloadFormat::kToggl, file, &st);
+    ASSERT_TRUE(st.ok()) << file << ": " << st.ToString();
+    ASSERT_EQ(d.events.size(), 1u) << file;
+    EXPECT_EQ(d.events[0].commit_time_us, 0) << file;
+  }
 }
 
 }  // namespace

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# run_fuzz.sh NAME BINARY WORKDIR SEED_DIR...: runs one libFuzzer target for
+# run_fuzz.sh NAME BINARY WORKDIR DICT SEED_DIR...: runs one libFuzzer target for
 # $HANDOFF_FUZZ_SECONDS (default 30) on WORKDIR/corpus/NAME (kept between runs,
-# new inputs go there) and the seed directories, and prints one summary line,
+# new inputs go there) and the seed directories, with the dictionary DICT
+# ("-" for none), and prints one summary line,
 # also written to WORKDIR/NAME.summary. Exits non-zero when the target found a
 # crash, a leak, undefined behaviour or a broken invariant (the input is then
 # in WORKDIR/artifacts/NAME/, and the log's tail is printed).
 set -uo pipefail
-name=$1 bin=$2 work=$3
-shift 3
+name=$1 bin=$2 work=$3 dict=$4
+shift 4
 secs=${HANDOFF_FUZZ_SECONDS:-30}
 corpus=$work/corpus/$name
 artifacts=$work/artifacts/$name
 log=$work/$name.log
 mkdir -p "$corpus" "$artifacts"
+opts=()
+[ "$dict" != - ] && opts+=("-dict=$dict")
 seeds=()
 for d in "$@"; do [ -d "$d" ] && seeds+=("$d"); done
 if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ] && [ -x /usr/lib/llvm-14/bin/llvm-symbolizer ]; then
@@ -22,7 +25,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 start=$SECONDS
 "$bin" -max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
-  -artifact_prefix="$artifacts/" "$corpus" "${seeds[@]}" >"$log" 2>&1
+  -artifact_prefix="$artifacts/" "${opts[@]}" "$corpus" "${seeds[@]}" >"$log" 2>&1
 rc=$?
 elapsed=$((SECONDS - start))
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

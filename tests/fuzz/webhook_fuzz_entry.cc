@@ -245,7 +245,8 @@ int WebhookFuzzOne(const uint8_t* data, size_t size) {
         Payload(f, d.body, want_id);
       break;
   }
-  Signatures(d);
+  // The signature checks cost a few HMACs: only for inputs with headers or bit 3 set.
+  if (!d.headers.empty() || (mode & 8) != 0) Signatures(d);
   for (const auto& h : d.headers) Codecs(h.second);
   if (d.body.size() <= 256) Codecs(d.body);
   return 0;
