@@ -130,7 +130,7 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
 
 // Longer values are refused before any regex sees them: libstdc++'s
 // std::regex recurses once per character and overflows the stack on a value
-// of some ten thousand bytes (the config fuzz target found it).
+// of some ten thousand bytes (under ASan; a few times that without).
 constexpr size_t kMaxValueBytes = 8192;
 
 struct Reader {
