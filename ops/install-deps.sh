@@ -13,6 +13,7 @@ PACKAGES=(
   libcpp-httplib-dev libssl-dev libcurl4-openssl-dev ca-certificates
   libgtest-dev libgmock-dev libbenchmark-dev
   curl procps util-linux
+  clang-14 libclang-rt-14-dev llvm-14   # the fuzz stage: clang, libFuzzer + sanitizer runtimes, llvm-symbolizer
 )
 
 SUDO=""

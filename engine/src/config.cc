@@ -77,8 +77,19 @@ Result<std::string> ReadPasswordFile(const std::string& path) {
   return line;
 }
 
+// Longer values are refused before any regex sees them: libstdc++'s
+// std::regex recurses once per character and overflows the stack on a value
+// of some ten thousand bytes (under ASan; a few times that without).
+constexpr size_t kMaxValueBytes = 8192;
+
 struct Reader {
   Problems* problems;
+
+  bool TooLong(const YAML::Node& n, const std::string& key_path) {
+    if (n.Scalar().size() <= kMaxValueBytes) return false;
+    problems->Add(n, key_path, "is longer than " + std::to_string(kMaxValueBytes) + " bytes");
+    return true;
+  }
 
   std::string Str(const YAML::Node& map, const std::string& key, const std::string& path, bool required,
                   const std::string& def = "") {
@@ -91,6 +102,7 @@ struct Reader {
       problems->Add(n, path + "." + key, "must be a string");
       return def;
     }
+    if (TooLong(n, path + "." + key)) return def;
     std::vector<std::string> missing;
     std::string v = Substitute(n.Scalar(), &missing);
     for (const auto& m : missing) problems->Add(n, path + "." + key, "environment variable " + m + " is not set");
@@ -105,7 +117,7 @@ struct Reader {
       problems->Add(n, key_path, "must be a single value, not a mapping or a list");
       return false;
     }
-    return true;
+    return !TooLong(n, key_path);
   }
 
   // A PostgreSQL DSN split into pairs, `${NAME}` substituted inside single
@@ -135,6 +147,7 @@ struct Reader {
       problems->Add(n, key_path, "must be a string");
       return {};
     }
+    if (TooLong(n, key_path)) return {};
     auto params = ConnParams::Parse(n.Scalar());
     if (!params.ok()) {
       problems->Add(n, key_path, params.status().message());

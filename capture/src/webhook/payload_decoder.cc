@@ -7,6 +7,7 @@
 #include <simdjson.h>
 
 #include <charconv>
+#include <cstdint>
 
 namespace handoff::webhook {
 namespace {
@@ -114,6 +115,10 @@ int64_t ParseRfc3339Us(std::string_view s) {
   if (!num(0, 4, &y) || !num(5, 2, &mo) || !num(8, 2, &d) || !num(11, 2, &h) || !num(14, 2, &mi) ||
       !num(17, 2, &se))
     return 0;
+  // Out-of-range fields (month 99, a sign inside a field) are unparsable too:
+  // unchecked, they overflow the microsecond count.
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 60)
+    return 0;
   int64_t us = 0;
   size_t i = 19;
   if (i < s.size() && s[i] == '.') {
@@ -125,7 +130,7 @@ int64_t ParseRfc3339Us(std::string_view s) {
   int64_t offset_s = 0;
   if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
     int oh, om;
-    if (!num(i + 1, 2, &oh) || !num(i + 4, 2, &om)) return 0;
+    if (!num(i + 1, 2, &oh) || !num(i + 4, 2, &om) || oh < 0 || oh > 23 || om < 0 || om > 59) return 0;
     offset_s = (s[i] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
   }
   int64_t secs = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
@@ -245,7 +250,13 @@ class PayloadDecoder::Impl {
           else if (hk == "transactionKey") h.transaction_key = ScalarText(v);
           else if (hk == "sequenceNumber") h.sequence = ScalarText(v);
           else if (hk == "commitNumber") h.commit_number = ScalarText(v);  // > 2^53: kept as text
-          else if (hk == "commitTimestamp") h.commit_ms = int64_t(v.get_int64());
+          else if (hk == "commitTimestamp") {
+            h.commit_ms = int64_t(v.get_int64());
+            // Milliseconds that do not fit as microseconds (±292,000 years) are not a time.
+            if (h.commit_ms > INT64_MAX / 1000 || h.commit_ms < INT64_MIN / 1000)
+              return Status::InvalidArgument("Salesforce commitTimestamp " + std::to_string(h.commit_ms) +
+                                             " is out of range");
+          }
           else if (hk == "recordIds")
             for (od::value id : v.get_array()) h.record_ids.push_back(ScalarText(id));
           else if (hk == "nulledFields")

@@ -1,0 +1,117 @@
+// Config fuzz entry: handoff.yaml text through ParseConfig, which must return
+// a Config or kInvalidArgument and never let an exception out. A Config that
+// is returned must hold what validation promises (routes name configured
+// sources and targets, names are unique, every PostgreSQL DSN is a connection
+// string that parses back to itself, sizes and counts in range). The input is
+// also a DSN for the conninfo helpers: what parses formats and parses back to
+// the same pairs, and a redacted text no longer holds the password.
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "fuzz_entries.h"
+#include "handoff/engine/config.h"
+#include "handoff/engine/log.h"
+
+namespace handoff::fuzz {
+namespace {
+
+constexpr const char* kTarget = "config_fuzz";
+// A directory that does not exist: relative password files and canonical
+// paths resolve under it, so the fuzzer cannot make the parser read a file
+// of the working directory.
+constexpr const char* kFile = "/nonexistent-handoff-fuzz/handoff.yaml";
+
+bool SamePairs(const std::vector<ConninfoPair>& a, const std::vector<ConninfoPair>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (a[i].key != b[i].key || a[i].value != b[i].value) return false;
+  return true;
+}
+
+void CheckDsn(const std::string& dsn, const char* what) {
+  if (dsn.empty() || dsn.rfind("postgresql://", 0) == 0 || dsn.rfind("postgres://", 0) == 0) return;
+  auto pairs = ParseConninfo(dsn);
+  if (!pairs.ok()) Broken(kTarget, std::string(what) + " DSN does not parse: " + pairs.status().message());
+  if (FormatConninfo(*pairs) != dsn) Broken(kTarget, std::string(what) + " DSN is not in its formatted form");
+}
+
+void CheckConfig(const Config& c) {
+  if (c.journal_path.empty()) Broken(kTarget, "a config without journal.path");
+  if (c.journal_max_map_size < c.journal_map_size) Broken(kTarget, "max_map_size below map_size");
+  if (c.intake_max_message_bytes < (64u << 10) || c.intake_max_message_bytes > (1ull << 31))
+    Broken(kTarget, "intake_max_message out of range");
+  if (c.slot_check_interval_us <= 0) Broken(kTarget, "slot_check_interval not positive");
+  if (c.canonical_tombstone_days < 0 || c.canonical_tombstone_days > 36500) Broken(kTarget, "tombstone_days out of range");
+  std::set<std::string> names;
+  for (const SourceConfig& s : c.sources) {
+    if (s.name.empty() || !names.insert(s.name).second) Broken(kTarget, "source name empty or used twice");
+    if (s.kind != "postgres" && s.kind != "debezium" && s.kind != "webhook") Broken(kTarget, "unknown source kind");
+    if (s.kind == "postgres") {
+      if (s.tables.empty()) Broken(kTarget, "postgres source without tables");
+      CheckDsn(s.dsn, "source");
+    }
+    for (const std::string& t : s.tables)
+      if (t.find('.') == std::string::npos) Broken(kTarget, "table not schema.table: " + t);
+    if (s.external && c.intake_endpoint.empty()) Broken(kTarget, "external source without engine.intake");
+  }
+  names.clear();
+  for (const TargetConfig& t : c.targets) {
+    if (t.name.empty() || !names.insert(t.name).second) Broken(kTarget, "target name empty or used twice");
+    if (t.kind == "postgres") CheckDsn(t.dsn, "target");
+    else if (t.kind != "http") Broken(kTarget, "unknown target kind");
+    if (t.batch_rows < 1 || t.batch_rows > 100000000) Broken(kTarget, "batch_rows out of range");
+  }
+  for (const RouteConfig& r : c.routes) {
+    if (c.FindSource(r.from_source) == nullptr) Broken(kTarget, "route from an unknown source");
+    const TargetConfig* t = c.FindTarget(r.to_target);
+    if (t == nullptr) Broken(kTarget, "route to an unknown target");
+    if (r.to_table.empty() || (t->kind != "http" && r.to_schema.empty())) Broken(kTarget, "route without a target table");
+  }
+}
+
+void Conninfo(const std::string& text) {
+  auto pairs = ParseConninfo(text);
+  if (!pairs.ok()) {
+    if (pairs.status().code() != StatusCode::kInvalidArgument) Broken(kTarget, "conninfo error code");
+    return;
+  }
+  for (const ConninfoPair& p : *pairs)
+    if (p.key.empty()) Broken(kTarget, "conninfo pair without a keyword");
+  const std::string formatted = FormatConninfo(*pairs);
+  auto again = ParseConninfo(formatted);
+  if (!again.ok() || !SamePairs(*pairs, *again)) Broken(kTarget, "conninfo does not round-trip: " + formatted);
+  if (text.rfind("postgresql://", 0) == 0 || text.rfind("postgres://", 0) == 0) return;  // redacted as a URI
+  for (const ConninfoPair& p : *pairs) {
+    if (p.key != "password" || p.value.empty() || p.value.find('*') != std::string::npos) continue;
+    // The last password pair is the one libpq uses and the one redacted.
+    std::string password;
+    for (const ConninfoPair& q : *pairs)
+      if (q.key == "password") password = q.value;
+    if (password != p.value) continue;
+    const std::string redacted = RedactPassword("connection to " + text + " failed: " + password, text);
+    if (redacted.find(password) != std::string::npos) Broken(kTarget, "redacted text still holds the password");
+  }
+}
+
+}  // namespace
+
+int ConfigFuzzOne(const uint8_t* data, size_t size) {
+  static const bool quiet = [] {
+    SetLogLevel(LogLevel::kError);  // ParseConfig warns about unsigned webhooks
+    return true;
+  }();
+  (void)quiet;
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  Result<Config> cfg = ParseConfig(text, kFile);
+  if (cfg.ok()) {
+    CheckConfig(*cfg);
+  } else {
+    if (cfg.status().code() != StatusCode::kInvalidArgument) Broken(kTarget, "config error code: " + cfg.status().ToString());
+    if (cfg.status().message().rfind(kFile, 0) != 0) Broken(kTarget, "config error does not start with the file name");
+  }
+  if (size <= 4096) Conninfo(text);
+  return 0;
+}
+
+}  // namespace handoff::fuzz
