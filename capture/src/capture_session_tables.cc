@@ -251,7 +251,7 @@ void CaptureSession::TrackChange(const PgOutputMessage& m) {
   };
   if (m.kind == Kind::kTruncate) {
     for (const auto& rel : m.truncated)
-      if (const TableName* r = route_of(*rel)) chunks_.OnTruncate(*r);
+      if (const TableName* r = route_of(*rel)) chunks_.OnTruncate(*r, txn_xid_);
     return;
   }
   if (m.kind != Kind::kInsert && m.kind != Kind::kUpdate && m.kind != Kind::kDelete) return;
@@ -268,8 +268,8 @@ void CaptureSession::TrackChange(const PgOutputMessage& m) {
     return true;
   };
   std::vector<std::string> key;
-  if (!m.new_tuple.empty() && key_in(m.new_tuple, &key)) chunks_.OnChange(*route, key);
-  if (m.old_kind != 0 && key_in(m.old_tuple, &key)) chunks_.OnChange(*route, key);
+  if (!m.new_tuple.empty() && key_in(m.new_tuple, &key)) chunks_.OnChange(*route, key, txn_xid_);
+  if (m.old_kind != 0 && key_in(m.old_tuple, &key)) chunks_.OnChange(*route, key, txn_xid_);
 }
 
 }  // namespace handoff

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <random>
+#include <thread>
 
 namespace handoff {
 
@@ -53,13 +54,38 @@ Status ChunkedSnapshot::Start(PgConnection* conn, const BackfillTask& task, cons
     return Status::InvalidArgument(fmt::format("backfill of {}: its key has {} columns, the range end {}",
                                                table.Quoted(), shape->key_columns.size(), task.to_key.size()));
   ++number_;
-  // Parameters, not literals: a key value can hold anything.
-  const std::string emit = "SELECT pg_logical_emit_message(true, '" + std::string(kWatermarkPrefix) + "', $1)";
-  HANDOFF_RETURN_IF_ERROR(conn->Exec(emit, {Watermark('L')}).status());
+  // A transaction whose commit record precedes our snapshot can still be
+  // running for it (a backend between its WAL flush and leaving the proc
+  // array): wait until every transaction the server lists as running that
+  // has already committed or aborted is gone (microseconds).
+  for (int i = 0; i < 500; ++i) {
+    auto busy = conn->Exec(
+        "SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x"
+        " WHERE pg_xact_status(x) IS DISTINCT FROM 'in progress'");
+    if (!busy.ok()) return busy.status();
+    if (std::string(PQgetvalue(busy->get(), 0, 0)) == "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  HANDOFF_RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
+  auto snap = conn->Exec(
+      "SELECT pg_snapshot_xmax(s)::text, array_to_string(ARRAY(SELECT pg_snapshot_xip(s)), ',')"
+      " FROM (SELECT pg_current_snapshot() s) q");
+  if (!snap.ok()) return snap.status();
+  // xid8 values: the low 32 bits are what pgoutput's Begin carries.
+  xmax_ = static_cast<uint32_t>(std::strtoull(PQgetvalue(snap->get(), 0, 0), nullptr, 10));
+  running_.clear();
+  for (const char* p = PQgetvalue(snap->get(), 0, 1); *p;) {
+    char* end = nullptr;
+    running_.insert(static_cast<uint32_t>(std::strtoull(p, &end, 10)));
+    p = *end == ',' ? end + 1 : end;
+  }
   auto res = conn->Exec("SELECT " + cols + " FROM " + table.Quoted() + where + " ORDER BY " + keys + " LIMIT " +
                             std::to_string(chunk_rows_),
                         params);
   if (!res.ok()) return res.status();
+  HANDOFF_RETURN_IF_ERROR(conn->Exec("COMMIT").status());
+  // Parameters, not literals: the content names this session and chunk.
+  const std::string emit = "SELECT pg_logical_emit_message(true, '" + std::string(kWatermarkPrefix) + "', $1)";
   HANDOFF_RETURN_IF_ERROR(conn->Exec(emit, {Watermark('H')}).status());
 
   PGresult* r = res->get();
@@ -91,33 +117,31 @@ Status ChunkedSnapshot::Start(PgConnection* conn, const BackfillTask& task, cons
   key_columns_ = shape->key_columns;
   table_ = table.schema + "." + table.table;
   open_ = true;
-  window_ = false;
   high_seen_ = false;
   started_ = std::chrono::steady_clock::now();
   return Status::OK();
 }
 
 bool ChunkedSnapshot::OnWatermark(const std::string& content) {
-  if (!open_) return false;
-  if (content == Watermark('L')) {
-    window_ = true;
-    return true;
-  }
-  if (content == Watermark('H') && window_) {
-    high_seen_ = true;
-    return true;
-  }
-  return false;
+  if (!open_ || content != Watermark('H')) return false;
+  high_seen_ = true;
+  return true;
 }
 
-void ChunkedSnapshot::OnChange(const TableName& table, const std::vector<std::string>& key) {
-  if (!window_ || table.schema + "." + table.table != table_) return;
+bool ChunkedSnapshot::SeenBySelect(uint32_t xid) const {
+  if (running_.count(xid)) return false;
+  // xid >= xmax (modulo 2^32, as PostgreSQL compares them): began after.
+  return static_cast<int32_t>(xid - xmax_) < 0;
+}
+
+void ChunkedSnapshot::OnChange(const TableName& table, const std::vector<std::string>& key, uint32_t xid) {
+  if (!open_ || SeenBySelect(xid) || table.schema + "." + table.table != table_) return;
   auto it = by_key_.find(KeyString(key));
   if (it != by_key_.end()) dropped_[it->second] = true;
 }
 
-void ChunkedSnapshot::OnTruncate(const TableName& table) {
-  if (!window_ || table.schema + "." + table.table != table_) return;
+void ChunkedSnapshot::OnTruncate(const TableName& table, uint32_t xid) {
+  if (!open_ || SeenBySelect(xid) || table.schema + "." + table.table != table_) return;
   dropped_.assign(dropped_.size(), true);
 }
 
@@ -135,7 +159,7 @@ ChunkedSnapshot::Done ChunkedSnapshot::Finish() {
   }
   rows_.clear();
   by_key_.clear();
-  open_ = window_ = high_seen_ = false;
+  open_ = high_seen_ = false;
   return d;
 }
 

@@ -41,10 +41,10 @@ void JournalRecord(std::string_view in) {
   if (DecodeEvent(enc, &again, nullptr).ok()) Broken(kTarget, "journal record with a trailing byte decodes");
 }
 
-void Batch(std::string_view payload) {
+void Batch(wire::MsgType type, std::string_view payload) {
   uint64_t id = 0;
   AppendBatch b;
-  Status st = wire::DecodeBatch(payload, &id, &b);
+  Status st = wire::DecodeBatch(payload, type, &id, &b);
   Expect(st, StatusCode::kInvalidArgument, "batch");
   if (!st.ok()) return;
   for (const ChangeEvent& e : b.events)
@@ -53,9 +53,10 @@ void Batch(std::string_view payload) {
   const std::string enc = wire::EncodeBatch(id, b);
   uint64_t id2 = 0;
   AppendBatch again;
-  Status st2 = wire::DecodeBatch(enc, &id2, &again);
+  Status st2 = wire::DecodeBatch(enc, wire::BatchType(b), &id2, &again);
   if (!st2.ok()) Broken(kTarget, "re-encoded batch does not decode: " + st2.ToString());
-  if (id2 != id || again.source != b.source || again.upto != b.upto || again.events != b.events)
+  if (id2 != id || again.source != b.source || again.upto != b.upto || again.events != b.events ||
+      again.state != b.state)
     Broken(kTarget, "re-encoded batch decodes differently");
   if (wire::EncodeBatch(id2, again) != enc) Broken(kTarget, "batch encoding is not stable");
 }
@@ -74,14 +75,18 @@ void Frame(wire::MsgType type, std::string_view payload) {
       break;
     }
     case wire::MsgType::kBatch:
-      Batch(payload);
+    case wire::MsgType::kStateBatch:
+      Batch(type, payload);
       break;
-    case wire::MsgType::kWelcome: {
-      std::string source, s2;
+    case wire::MsgType::kWelcome:
+    case wire::MsgType::kStateWelcome: {
+      std::string source, s2, state, state2;
       SourcePosition p, p2;
-      Status st = wire::DecodeWelcome(payload, &source, &p);
+      Status st = wire::DecodeWelcome(payload, type, &source, &p, &state);
       Expect(st, StatusCode::kInvalidArgument, "welcome");
-      if (st.ok() && (!wire::DecodeWelcome(wire::EncodeWelcome(source, p), &s2, &p2).ok() || s2 != source || p2 != p))
+      const wire::MsgType again = state.empty() ? wire::MsgType::kWelcome : wire::MsgType::kStateWelcome;
+      if (st.ok() && (!wire::DecodeWelcome(wire::EncodeWelcome(source, p, state), again, &s2, &p2, &state2).ok() ||
+                      s2 != source || p2 != p || state2 != state))
         Broken(kTarget, "welcome does not round-trip");
       break;
     }

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -94,6 +95,21 @@ class EvolveE2ETest : public SpineTest {
   }
 
   bool TableEqual(const std::string& t) { return Contents(src_db_, t) == Contents(dst_db_, t); }
+  // The first rows that differ, for a failure message.
+  std::string Diff(const std::string& t) {
+    std::istringstream a(Contents(src_db_, t)), b(Contents(dst_db_, t));
+    std::set<std::string> sa, sb;
+    for (std::string l; std::getline(a, l);) sa.insert(l);
+    for (std::string l; std::getline(b, l);) sb.insert(l);
+    std::string out = fmt::format("{}: source {} rows, target {} rows\n", t, sa.size(), sb.size());
+    int n = 0;
+    for (const auto& l : sa)
+      if (!sb.count(l) && n++ < 10) out += "  only in source: " + l + "\n";
+    n = 0;
+    for (const auto& l : sb)
+      if (!sa.count(l) && n++ < 10) out += "  only in target: " + l + "\n";
+    return out;
+  }
 
   // Journal events per (table, op) of this test's source; the engine stopped.
   std::map<std::pair<std::string, Op>, uint64_t> JournalCounts() {
@@ -214,7 +230,7 @@ TEST_F(EvolveE2ETest, SnapshotOfOneTableUnderWrites) {
   churn.Stop();
   writer.Stop();
   ASSERT_TRUE(WaitUntil([&] { return TableEqual("consultants") && TableEqual("time_entries"); }, kCatchUp))
-      << LogTail();
+      << Diff("consultants") << Diff("time_entries") << LogTail();
   std::string status;
   ASSERT_EQ(Handoff({"status", "--config", config_}, &status), 0);
   EXPECT_NE(status.find("reading public.consultants (requested"), std::string::npos) << status;
