@@ -46,7 +46,7 @@ struct AppendBatch {
   // running backfills, say). Written with the batch, in its transaction, when
   // the batch moves the source's durable position, so after a crash the state
   // and the position agree; an agent gets it back with its position.
-  std::optional<std::string> state;
+  std::optional<std::string> state = std::nullopt;
 };
 
 // The meta key holding a source's state (AppendBatch::state).
