@@ -41,8 +41,9 @@
 // hold it commits what it consumed (position: the entry before) and waits
 // until the hold is gone. A route hold is met at the route's first change S:
 // when no source transaction is open before S, everything before it is
-// committed; otherwise the open target transaction is rolled back and S's
-// source transaction is held whole. Either way nothing from the held point
+// committed; otherwise the open target transaction is rolled back, so S's
+// source transaction is held whole (with whatever that target transaction
+// took since its last commit: the writer waits at that commit). Either way nothing from the held point
 // on is applied while the hold lasts, and the next session starts from
 // handoff_applied + 1 as after any session, so nothing is applied twice and
 // order across routes is kept. Replays and retries of parked entries ignore
