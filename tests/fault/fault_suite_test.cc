@@ -269,6 +269,15 @@ TEST_F(FaultTest, SlowTargetKeepsMemoryBounded) {
     EXPECT_TRUE(dst_->Exec(dst_db_, "BEGIN; LOCK TABLE time_entries IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(8); COMMIT")
                     .ok());
   });
+  // The writer starts once the lock is held: on a loaded machine the thread
+  // may take a while to get there, and a lock taken after the backlog was
+  // applied stalls nothing.
+  const auto lock_deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (dst_->Dump(dst_db_, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                             "WHERE c.relname = 'time_entries' AND l.mode = 'AccessExclusiveLock' AND l.granted") != "1\n") {
+    ASSERT_LT(std::chrono::steady_clock::now(), lock_deadline) << "the target table was never locked";
+    std::this_thread::sleep_for(milliseconds(20));
+  }
   Fault("target stalled (table locked 8 s, then 50 ms per statement)");
   SourceWriterOptions o = WriterOptions(25000);
   o.max_rows_per_txn = 400;
