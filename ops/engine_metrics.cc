@@ -48,6 +48,9 @@ void CaptureSeries(const EngineComponents& c, MetricsText* m) {
              [](const SourceAgentStats& s) { return s.malformed; });
   per_source("handoff_capture_reconnects_total", "Capture sessions restarted after a failure.",
              [](const SourceAgentStats& s) { return s.reconnects; });
+  per_source("handoff_capture_schema_changes_total",
+             "Schema changes journaled: a captured table's columns were added, dropped or retyped.",
+             [](const SourceAgentStats& s) { return s.schema_changes; });
   m->Family("handoff_capture_unrouted_total", "counter",
             "Changes the source's stream carried for a relation that is no configured table (not captured).");
   for (const auto& [source, st] : stats)
@@ -122,6 +125,13 @@ void ApplySeries(const EngineComponents& c, const JournalStats& js, MetricsText*
              [](const TargetView& t) { return t.counters->paused.load(); });
   per_target("handoff_target_held_changes", "gauge", "Changes held while the target is paused.",
              [](const TargetView& t) { return t.counters->held.load(); });
+  m->Family("handoff_schema_columns_total", "counter",
+            "Source columns added by schema changes that the target table lacked: added to it (on_new_column: "
+            "add) or left out (ignore, counted per schema change).");
+  for (const auto& t : targets) {
+    m->Sample({{"target", t.name}, {"action", "added"}}, t.counters->columns_added.load());
+    m->Sample({{"target", t.name}, {"action", "ignored"}}, t.counters->columns_ignored.load());
+  }
   const int64_t now = NowMicros();
   per_target("handoff_apply_lag_seconds", "gauge",
              "Seconds the oldest change not yet applied to the target has waited since it was journaled.",

@@ -256,6 +256,7 @@ int CmdDump(const std::string& path, uint64_t from_seq, uint64_t limit, DumpForm
     if (entries.empty()) break;
     for (const auto& e : entries) {
       std::string line = format == DumpFormat::kDebezium ? EncodeDebezium(e.event, dbz) : EntryToJson(e);
+      if (line.empty()) continue;  // a schema change has no Debezium record
       line.push_back('\n');
       std::fwrite(line.data(), 1, line.size(), stdout);
     }

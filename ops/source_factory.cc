@@ -15,7 +15,7 @@ class PgSource final : public SourceAgent {
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
     return {c.changes.load() + c.snapshot_rows.load(), 0, c.reconnects.load(), c.confirmed_lsn.load(), c.Unrouted(),
-            c.Progress()};
+            c.Progress(), c.schema_changes.load()};
   }
   HealthReport Health() const override { return a_->counters().health.Get(); }
 

@@ -27,6 +27,7 @@ struct SourceAgentStats {
   std::vector<std::pair<std::string, uint64_t>> unrouted;
   // PostgreSQL: tables being read (initial snapshot, added tables, backfills), with the finished ones.
   std::vector<CaptureCounters::TableProgress> reads;
+  uint64_t schema_changes = 0;  // PostgreSQL: schema events journaled (a captured table's columns changed)
 };
 
 class SourceAgent {

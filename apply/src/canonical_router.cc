@@ -646,7 +646,9 @@ Status CanonicalPass::Route(const JournalEntry& e) {
     return Status::OK();
   }
   if (ev.source.rfind("canonical", 0) == 0) return Status::OK();  // our own output
-  if (ev.op == Op::kCommit || ev.op == Op::kMessage || ev.op == Op::kTruncate) return Status::OK();
+  // A schema change needs nothing here: mappings name the fields they read.
+  if (ev.op == Op::kCommit || ev.op == Op::kMessage || ev.op == Op::kTruncate || ev.op == Op::kSchema)
+    return Status::OK();
   if (!opts_.systems.count(ev.source)) return Status::OK();
   const std::string table = ev.schema + "." + ev.table;
   if (opts_.model->FindSource(ev.source, table) == nullptr) return Status::OK();

@@ -177,7 +177,7 @@ Status HttpApplierImpl::Run() {
       const JournalEntry& entry = (opts_.only_seq && opts_.replacement) ? replaced : e;
       const ChangeEvent& ev = entry.event;
       auto it = routes_.find({ev.source, ev.schema, ev.table});
-      if (it != routes_.end() && ev.op != Op::kCommit && ev.op != Op::kMessage) {
+      if (it != routes_.end() && ev.op != Op::kCommit && ev.op != Op::kMessage && ev.op != Op::kSchema) {
         Status delivered = Deliver(entry, it->second);
         if (delivered.code() == StatusCode::kCancelled) break;  // not final: resent on the next run
         if (!delivered.ok()) return delivered;

@@ -121,7 +121,8 @@ void PauseRecorder::CountHeld() {
     entries.clear();
     if (!journal_->Read(scan_next_, kCountBatch, &entries).ok() || entries.empty()) break;
     for (const JournalEntry& e : entries)
-      if (e.event.op != Op::kCommit && e.event.op != Op::kMessage && routed_(e.event)) ++pause_.held;
+      if (e.event.op != Op::kCommit && e.event.op != Op::kMessage && e.event.op != Op::kSchema && routed_(e.event))
+        ++pause_.held;
     scan_next_ = entries.back().seq + 1;
     if (entries.size() < kCountBatch) break;
   }

@@ -35,11 +35,28 @@
 // back. Then Run() pauses (PauseRecorder): it retries with its own backoff,
 // or at once on `handoff resume`, and the first commit past S resumes it. A
 // replay stops at S with an error; a retry of parked entries parks S again.
+//
+// Schema changes. A schema event (Op::kSchema) of a routed table ends the
+// chunk, re-reads the target table's definition and settles the columns the
+// source added that the target lacks, by the route's on_new_column: `add`
+// adds them (ALTER TABLE in the open transaction), `ignore` goes on without
+// their values (counted, logged once), `park` holds the target at the event
+// (a pause whose cause is `new_column`) until the target has them or the
+// policy changes. Columns the source added or retyped are noted with the
+// event's seq (meta "schema_notes:<target>:<source>.<schema>.<table>", so a
+// restart knows them); a later change whose value is in such a column is
+// parked as `type_changed` when the target column's type cannot hold the
+// source's (type_fit.h). A dropped column simply stops coming: absent
+// columns keep their target values. A change naming a column the cached
+// definition lacks re-reads it (at most every kRereadEvery per table), and so
+// does each change with a type mismatch, so target DDL is followed without a
+// restart.
 #include "handoff/apply/pg_applier.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -58,6 +75,8 @@
 #include "pg_connection.h"
 #include "row_op.h"
 #include "table_catalog.h"
+#include "type_fit.h"
+#include "handoff/engine/schema_change.h"
 
 namespace handoff {
 namespace {
@@ -70,6 +89,11 @@ using apply::PgRows;
 constexpr size_t kChunkRows = 5000;      // changes per set-based write
 constexpr size_t kReadBatch = 2000;      // journal entries per read
 constexpr std::chrono::milliseconds kPoll{100};  // WaitFor timeout: bounds Stop() latency
+// How often a table's definition is re-read for a change naming a column it
+// lacks. A change whose column type does not fit re-reads it every time: it
+// is parked otherwise, which costs more than the catalog query.
+constexpr std::chrono::milliseconds kRereadEvery{5000};
+constexpr std::chrono::milliseconds kRereadMismatch{0};
 
 // Whether `ev` belongs to a source transaction that ends with a kCommit entry.
 // Snapshot rows and messages never do; webhook-style sources without a
@@ -143,6 +167,18 @@ class PgApplierImpl final : public PgApplier {
   // Waits out one pause delay; returns early on Stop() or `handoff resume`.
   void WaitPaused();
   std::chrono::milliseconds NextBackoff();
+  // Schema changes (see "Schema changes" above).
+  Status FollowSchema(uint64_t seq, bool boundary, const RouteConfig& route, const ChangeEvent& ev);
+  // Re-reads the definition of the route's target table unless that was done
+  // less than `every` ago; when it changed, what the chunk holds is written first.
+  Status Reread(const RouteConfig& route, std::chrono::milliseconds every,
+                std::shared_ptr<const apply::TableMeta>* meta);
+  // Why `ev` cannot be written to `meta`: a column retyped at the source to a
+  // type the target column cannot hold. Empty when it can.
+  std::string RetypedMismatch(uint64_t seq, const RouteConfig& route, const apply::TableMeta& meta,
+                              const ChangeEvent& ev);
+  void LoadSchemaNotes();
+  void NoteSchema(uint64_t seq, const RouteConfig& route, const SchemaDiff& diff);
   bool pausing() const { return !opts_.replay_from_seq.has_value(); }
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
 
@@ -191,7 +227,19 @@ class PgApplierImpl final : public PgApplier {
   uint64_t txn_rows_ = 0;
   uint64_t txn_exceptions_ = 0;
   RetryLog retry_log_;  // summarises repeated connection and apply failures
+
+  // Schema changes: per route (source.schema.table), per column, the source
+  // type from each schema event that added or retyped it ("" once dropped).
+  struct TypeNote {
+    uint64_t seq = 0;
+    std::string type;
+  };
+  std::map<std::string, std::map<std::string, std::vector<TypeNote>>> type_notes_;
+  std::map<std::string, std::chrono::steady_clock::time_point> reread_at_;  // per target table
+  std::set<std::string> ignored_logged_;  // target table + column, logged once
 };
+
+std::string RouteKey(const RouteConfig& r) { return r.from_source + "." + r.from_schema + "." + r.from_table; }
 
 Status PgApplierImpl::Run() {
   if (pausing()) pauses_.Load();
@@ -328,6 +376,7 @@ Status PgApplierImpl::Connect() {
   }
   next_seq_ = last_seq_ = committed_seq_;
   ++next_seq_;
+  LoadSchemaNotes();
   counters_.applied_seq.store(db_applied_);
   if (pauses_.paused()) {  // a retry: quiet, the pause has its own log lines
     LogDebug("apply", "target {}: connected (backend {}), retrying from seq {}", name, conn_->backend_pid(), next_seq_);
@@ -463,6 +512,7 @@ Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
   if (grouped) return AddTruncateMember(entry.seq, boundary, std::move(ev));
   auto it = routes_.find({ev.source, ev.schema, ev.table});
   if (it == routes_.end()) return Status::OK();  // not for this target
+  if (ev.op == Op::kSchema) return FollowSchema(entry.seq, boundary, it->second, ev);
   return AddChange(entry.seq, boundary, it->second, std::move(ev));
 }
 
@@ -475,14 +525,26 @@ Status PgApplierImpl::AddChange(uint64_t seq, bool boundary, const RouteConfig& 
     HANDOFF_RETURN_IF_ERROR(FlushChunk());  // what came before is written first
     return Refused(seq, boundary, table, nullptr, ev, missing ? "42P01" : "no_primary_key", meta.status().message());
   }
-  PendingChange change{seq, *meta, {}, std::move(ev)};
+  std::shared_ptr<const apply::TableMeta> current = *meta;
+  for (const Column& c : ev.after) {
+    if (current->Find(c.name) >= 0) continue;
+    // A column the cached definition lacks: the target may have gained it.
+    HANDOFF_RETURN_IF_ERROR(Reread(route, kRereadEvery, &current));
+    break;
+  }
+  if (std::string why = RetypedMismatch(seq, route, *current, ev); !why.empty()) {
+    HANDOFF_RETURN_IF_ERROR(Reread(route, kRereadMismatch, &current));  // altered since?
+    why = RetypedMismatch(seq, route, *current, ev);
+    if (!why.empty()) return Park(seq, table, current.get(), ev, "type_changed", why);
+  }
+  PendingChange change{seq, current, {}, std::move(ev)};
   change.boundary = boundary;
   // Bytes the target cannot hold are parked before anything is sent: never
   // truncated, and a key cut short never reaches another key's row.
-  Status storable = apply::CheckStorable(**meta, change.event);
-  if (!storable.ok()) return Park(seq, table, meta->get(), change.event, "invalid_bytes", storable.message());
-  Status built = apply::BuildRowOps(**meta, change.event, &change.ops);
-  if (!built.ok()) return Park(seq, table, meta->get(), change.event, "invalid_change", built.message());
+  Status storable = apply::CheckStorable(*current, change.event);
+  if (!storable.ok()) return Park(seq, table, current.get(), change.event, "invalid_bytes", storable.message());
+  Status built = apply::BuildRowOps(*current, change.event, &change.ops);
+  if (!built.ok()) return Park(seq, table, current.get(), change.event, "invalid_change", built.message());
   if (change.ops.empty()) return Status::OK();
   const bool direct = std::any_of(change.ops.begin(), change.ops.end(), [](const auto& op) { return op.Direct(); });
   if (direct) {  // a chunk boundary: what came before is written first
@@ -556,6 +618,205 @@ Status PgApplierImpl::FinishTruncate(const std::string& source) {
   for (const PendingChange& m : members)
     HANDOFF_RETURN_IF_ERROR(Park(m.seq, m.meta->Name(), m.meta.get(), m.event, code, message));
   return Status::OK();
+}
+
+std::string HexOf(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+bool FromHex(std::string_view hex, std::string* out) {
+  out->clear();
+  if (hex.size() % 2) return false;
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
+    if (ec != std::errc() || p != hex.data() + i + 2) return false;
+    out->push_back(static_cast<char>(v));
+  }
+  return true;
+}
+
+// The journal meta key of a target's schema notes for one route. Its value
+// has one line per noted column: "seq<TAB>hex(name)<TAB>hex(type)".
+std::string NotesKey(const std::string& target, const RouteConfig& r) {
+  return "schema_notes:" + target + ":" + RouteKey(r);
+}
+
+void PgApplierImpl::LoadSchemaNotes() {
+  type_notes_.clear();
+  for (const auto& [key, route] : routes_) {
+    auto text = opts_.journal->GetMeta(NotesKey(opts_.target.name, route));
+    if (!text.ok() || !text->has_value()) continue;
+    auto& notes = type_notes_[RouteKey(route)];
+    std::string_view rest = **text;
+    while (!rest.empty()) {
+      const size_t nl = rest.find('\n');
+      std::string_view line = rest.substr(0, nl);
+      rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+      const size_t t1 = line.find('\t'), t2 = t1 == std::string_view::npos ? t1 : line.find('\t', t1 + 1);
+      uint64_t seq = 0;
+      std::string name, type;
+      if (t2 == std::string_view::npos ||
+          std::from_chars(line.data(), line.data() + t1, seq).ec != std::errc() ||
+          !FromHex(line.substr(t1 + 1, t2 - t1 - 1), &name) || !FromHex(line.substr(t2 + 1), &type)) {
+        LogWarn("apply", "target {}: ignoring a malformed line of journal meta {}", opts_.target.name,
+                NotesKey(opts_.target.name, route));
+        continue;
+      }
+      notes[name].push_back({seq, type});
+    }
+  }
+}
+
+void PgApplierImpl::NoteSchema(uint64_t seq, const RouteConfig& route, const SchemaDiff& diff) {
+  auto& notes = type_notes_[RouteKey(route)];
+  for (const auto& [column, list] : notes)
+    for (const TypeNote& n : list)
+      if (n.seq == seq) return;  // read before (a retry, or a run before a restart)
+  std::string lines;
+  auto note = [&](const std::string& name, const std::string& type) {
+    notes[name].push_back({seq, type});
+    lines += fmt::format("{}\t{}\t{}\n", seq, HexOf(name), HexOf(type));
+  };
+  for (const Column* c : diff.added) note(c->name, c->data);
+  for (const auto& r : diff.retyped) note(r.name, r.new_type);
+  for (const auto& name : diff.dropped)
+    if (notes.count(name)) note(name, "");
+  if (lines.empty()) return;
+  const std::string key = NotesKey(opts_.target.name, route);
+  auto old = opts_.journal->GetMeta(key);
+  Status st = old.ok() ? opts_.journal->PutMeta(key, (old->has_value() ? **old : std::string()) + lines)
+                       : old.status();
+  if (!st.ok())
+    LogWarn("apply", "target {}: cannot note the schema change at seq {} in the journal ({}); a restart before it "
+                     "is applied checks its columns' types again only from the event",
+            opts_.target.name, seq, st.message());
+}
+
+std::string PgApplierImpl::RetypedMismatch(uint64_t seq, const RouteConfig& route, const apply::TableMeta& meta,
+                                           const ChangeEvent& ev) {
+  if (type_notes_.empty()) return std::string();
+  auto it = type_notes_.find(RouteKey(route));
+  if (it == type_notes_.end()) return std::string();
+  for (const Column& c : ev.after) {
+    if (c.kind != Column::Kind::kText) continue;  // NULL and unchanged values fit any column
+    auto notes = it->second.find(c.name);
+    if (notes == it->second.end()) continue;
+    const TypeNote* latest = nullptr;  // the source type this change was written with
+    for (const TypeNote& n : notes->second)
+      if (n.seq < seq && (latest == nullptr || n.seq > latest->seq)) latest = &n;
+    const int idx = meta.Find(c.name);
+    if (latest == nullptr || latest->type.empty() || idx < 0 || static_cast<size_t>(idx) >= meta.types.size())
+      continue;
+    const std::string& target_type = meta.types[idx];
+    if (apply::TypeCanHold(target_type, latest->type)) continue;
+    return fmt::format("column {} is {} at the source since the schema change at seq {}, and target column {}.{} "
+                       "is {}, which cannot hold every value of it; alter the target column (or the source's), then "
+                       "`handoff exceptions retry`",
+                       c.name, latest->type, latest->seq, meta.Name(), c.name, target_type);
+  }
+  return std::string();
+}
+
+Status PgApplierImpl::Reread(const RouteConfig& route, std::chrono::milliseconds every,
+                             std::shared_ptr<const apply::TableMeta>* meta) {
+  const std::string table = route.to_schema + "." + route.to_table;
+  const auto now = std::chrono::steady_clock::now();
+  auto& at = reread_at_[table];
+  if (at.time_since_epoch().count() != 0 && now - at < every) return Status::OK();
+  at = now;
+  apply::TableCatalog fresh;
+  auto read = fresh.Get(*conn_, route.to_schema, route.to_table);
+  if (!read.ok()) {
+    if (read.status().IsUnavailable()) return read.status();
+    return Status::OK();  // gone or keyless now: the next change meets it through the catalog
+  }
+  if (*meta && (*read)->columns == (*meta)->columns && (*read)->types == (*meta)->types && (*read)->pk == (*meta)->pk)
+    return Status::OK();
+  // Written with the definition they were built for, before it is replaced.
+  HANDOFF_RETURN_IF_ERROR(FlushChunk());
+  if (*meta) HANDOFF_RETURN_IF_ERROR(AsTransient(writer_->DropStages({*meta})));
+  catalog_.Forget(route.to_schema, route.to_table);
+  auto again = catalog_.Get(*conn_, route.to_schema, route.to_table);
+  if (!again.ok()) return again.status().IsUnavailable() ? again.status() : Status::OK();
+  if (*meta && !pauses_.paused())
+    LogInfo("apply", "target {}: table {} changed its columns; now writing {} column(s)", opts_.target.name,
+            (*again)->Name(), (*again)->columns.size());
+  *meta = *again;
+  return Status::OK();
+}
+
+Status PgApplierImpl::FollowSchema(uint64_t seq, bool boundary, const RouteConfig& route, const ChangeEvent& ev) {
+  const std::string table = route.to_schema + "." + route.to_table;
+  const SchemaDiff diff = DiffSchema(ev);
+  NoteSchema(seq, route, diff);
+  HANDOFF_RETURN_IF_ERROR(FlushChunk());  // what came before has the old shape
+  auto cached = catalog_.Get(*conn_, route.to_schema, route.to_table);
+  if (!cached.ok()) {
+    if (cached.status().IsUnavailable()) return cached.status();
+    const bool missing = cached.status().code() == StatusCode::kNotFound;
+    return Refused(seq, boundary, table, nullptr, ev, missing ? "42P01" : "no_primary_key", cached.status().message());
+  }
+  std::shared_ptr<const apply::TableMeta> meta = *cached;
+  HANDOFF_RETURN_IF_ERROR(Reread(route, std::chrono::milliseconds(0), &meta));
+  std::vector<const Column*> missing;
+  for (const Column* c : diff.added)
+    if (meta->Find(c->name) < 0) missing.push_back(c);
+  const std::string what = fmt::format("source {} changed the columns of {}.{} (seq {}): {}", ev.source, ev.schema,
+                                       ev.table, seq, DescribeSchemaChange(ev));
+  if (missing.empty()) {
+    if (!pauses_.paused()) LogInfo("apply", "target {}: {}; {} has every added column", opts_.target.name, what, table);
+    return Status::OK();
+  }
+  std::string names;
+  for (const Column* c : missing) names += (names.empty() ? "" : ", ") + fmt::format("{} ({})", c->name, c->data);
+  switch (route.on_new_column) {
+    case NewColumnPolicy::kIgnore:
+      for (const Column* c : missing) {
+        counters_.columns_ignored.fetch_add(1);
+        if (ignored_logged_.insert(table + "\t" + c->name).second)
+          LogWarn("apply",
+                  "target {}: {}; {} has no column {} and the route's on_new_column is ignore: its values are not "
+                  "applied (counted in handoff_schema_columns_total{{action=\"ignored\"}})",
+                  opts_.target.name, what, table, c->name);
+      }
+      return Status::OK();
+    case NewColumnPolicy::kAdd: {
+      HANDOFF_RETURN_IF_ERROR(Begin());
+      for (const Column* c : missing) {
+        // The type text comes from the source's format_type(); it must name a
+        // type here, and a one-statement query cannot carry a second statement.
+        PgRows known;
+        HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Query("SELECT to_regtype($1) IS NOT NULL", {c->data}, &known)));
+        std::string code, message;
+        if (known.empty() || !known[0][0] || *known[0][0] != "t") {
+          code = "42704";
+          message = "type " + c->data + " does not exist in the target database";
+        } else {
+          const std::string sql = "ALTER TABLE " + meta->quoted + " ADD COLUMN IF NOT EXISTS " +
+                                  apply::QuoteIdent(c->name) + " " + c->data;
+          HANDOFF_RETURN_IF_ERROR(UnderSavepoint([&] { return conn_->Query(sql, {}); }, &code, &message));
+        }
+        if (!code.empty())
+          return Refused(seq, boundary, table, meta.get(), ev, code,
+                         fmt::format("{}; on_new_column is add, but column {} ({}) cannot be added to {}: {}", what,
+                                     c->name, c->data, table, message));
+        counters_.columns_added.fetch_add(1);
+        LogInfo("apply", "target {}: {}; added column {} {} to {} (on_new_column: add)", opts_.target.name, what,
+                c->name, c->data, table);
+      }
+      return Reread(route, std::chrono::milliseconds(0), &meta);
+    }
+    case NewColumnPolicy::kPark:
+      break;
+  }
+  return Refused(seq, boundary, table, meta.get(), ev, "new_column",
+                 fmt::format("{}; {} has no column {} and the route's on_new_column is park: add the column(s) to "
+                             "the target table (the target then goes on by itself, or at once with `handoff resume "
+                             "--target {}`), or set the route's on_new_column to add or ignore and `handoff reload`",
+                             what, table, names, opts_.target.name));
 }
 
 Status PgApplierImpl::Begin() {

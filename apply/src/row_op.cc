@@ -165,6 +165,7 @@ Status BuildRowOps(const TableMeta& meta, const ChangeEvent& ev, std::vector<Row
     }
     case Op::kMessage:
     case Op::kCommit:
+    case Op::kSchema:
       return Status::OK();
   }
   return Status::OK();

@@ -5,12 +5,13 @@
 namespace handoff::apply {
 namespace {
 
-// One row per insertable column: relation oid, name, place in the primary key (or NULL).
+// One row per insertable column: relation oid, name, place in the primary key (or NULL), type.
 // Only the key columns count, not the INCLUDE columns after them (indnkeyatts).
 constexpr const char* kColumnsSql =
     "SELECT a.attrelid::oid::text, a.attname::text,"
     " (SELECT k.ord FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, ord)"
-    "   WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.n = a.attnum AND k.ord <= i.indnkeyatts)::text"
+    "   WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.n = a.attnum AND k.ord <= i.indnkeyatts)::text,"
+    " format_type(a.atttypid, a.atttypmod)"
     " FROM pg_attribute a"
     " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
     " ORDER BY a.attnum";
@@ -43,6 +44,7 @@ Result<std::shared_ptr<const TableMeta>> TableCatalog::Get(PgConnection& conn, c
   for (const auto& row : rows) {
     const size_t idx = meta->columns.size();
     meta->columns.push_back(row[1].value_or(""));
+    meta->types.push_back(row[3].value_or(""));
     meta->index[meta->columns.back()] = idx;
     if (row[2]) key_order.emplace_back(std::stoi(*row[2]), idx);
   }

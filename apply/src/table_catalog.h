@@ -23,6 +23,7 @@ struct TableMeta {
   std::string quoted;                // "schema"."table"
   std::string stage;                 // quoted name of the temp staging table
   std::vector<std::string> columns;  // insertable columns in attnum order (no generated ones)
+  std::vector<std::string> types;    // their types, as format_type() gives them
   std::vector<size_t> pk;            // indexes into `columns`, in primary-key order
   std::unordered_map<std::string, size_t> index;  // column name -> index into `columns`
   bool utf8 = true;  // the connection's client encoding is UTF8: text must be valid UTF-8
@@ -47,6 +48,8 @@ class TableCatalog {
   void ForgetMissing();
   // Forgets everything (new connection, schema change).
   void Clear() { tables_.clear(); }
+  // Forgets one table (its definition changed).
+  void Forget(const std::string& schema, const std::string& table) { tables_.erase({schema, table}); }
 
  private:
   struct Entry {

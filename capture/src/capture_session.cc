@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "handoff/engine/clock.h"
@@ -270,7 +271,14 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
     LogInfo("capture", "source {}: snapshot attempt {} of {} table(s)", source_.name, epoch, ctx_.tables.size());
   CrashPoint("capture.snapshot_begun");
 
-  if (source_.snapshot) {
+  std::map<std::string, std::vector<ColumnShape>> shapes;
+  if (!source_.snapshot) {
+    for (const auto& table : ctx_.tables) {
+      auto columns = ReadColumnShapes(&*normal, table);
+      if (!columns.ok()) return columns.status();
+      shapes[table.schema + "." + table.table] = std::move(columns).value();
+    }
+  } else {
     HANDOFF_RETURN_IF_ERROR(normal->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
     if (!snapshot_name.empty())
       HANDOFF_RETURN_IF_ERROR(normal->Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name)).status());
@@ -283,6 +291,11 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
       first_table = false;
       auto shape = reader.Describe(table);
       if (!shape.ok()) return shape.status();
+      // The columns as of the slot's start: the first Relation message that
+      // differs is a schema change.
+      auto columns = ReadColumnShapes(&*normal, table);
+      if (!columns.ok()) return columns.status();
+      shapes[table.schema + "." + table.table] = std::move(columns).value();
       uint64_t rows = 0;
       CaptureCounters::TableProgress progress;
       progress.table = table.schema + "." + table.table;
@@ -320,6 +333,8 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
   state_.known = true;
   state_.tables = ConfiguredNames();
   state_.tasks.clear();
+  state_.shapes = std::move(shapes);
+  shapes_checked_.clear();
   state_dirty_ = true;
   SetUpto({0, kMaxOrdinal});  // the snapshot-end marker
   return SendPending(/*wait=*/true);
@@ -585,6 +600,7 @@ Status CaptureSession::HandleRowChange(const PgOutputMessage& m) {
   const TableName* route = nullptr;
   HANDOFF_RETURN_IF_ERROR(Captured(rel, /*truncate=*/false, &route));
   if (route == nullptr) return Status::OK();
+  HANDOFF_RETURN_IF_ERROR(CheckShape(m.relation, *route));
   Op op = m.kind == Kind::kInsert ? Op::kInsert : m.kind == Kind::kUpdate ? Op::kUpdate : Op::kDelete;
   ChangeEvent ev = NewEvent(op, {txn_lsn_, ++txn_ordinal_});
   ev.schema = route->schema;

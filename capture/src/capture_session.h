@@ -53,6 +53,9 @@
 
 namespace handoff {
 
+// The columns of `table` in the catalog (in the connection's snapshot).
+Result<std::vector<ColumnShape>> ReadColumnShapes(PgConnection* conn, const TableName& table);
+
 // What a session borrows from its agent.
 struct CaptureSessionContext {
   const PgCaptureOptions* options = nullptr;
@@ -122,6 +125,12 @@ class CaptureSession {
   Status HandleMessage(const PgOutputMessage& m);
   Status HandleRowChange(const PgOutputMessage& m);
   Status HandleStandaloneMessage(const PgOutputMessage& m);
+  // Before a captured change of `rel`: journals a schema event when the
+  // relation's columns differ from the state's shape of `route` (see
+  // capture_session_schema.cc).
+  Status CheckShape(const std::shared_ptr<const PgRelation>& rel, const TableName& route);
+  // The columns of `shape` with their types as the source formats them.
+  Result<std::vector<Column>> DescribeColumns(const std::vector<ColumnShape>& shape);
   Status Finish();
 
   // Sets *route to the table a change of `rel` (a truncate with `truncate`)
@@ -164,6 +173,8 @@ class CaptureSession {
   std::vector<TableName> snapshot_tables_;  // what the snapshot reads, in order
   std::unordered_set<std::string> partitioned_;  // configured partitioned tables
   std::unordered_set<std::string> reloaded_;     // relations a reload was tried for
+  // Per relation id: the Relation message last compared with the state's shape.
+  std::unordered_map<uint32_t, std::shared_ptr<const PgRelation>> shapes_checked_;
 
   // Tables read and backfills running (journaled with the batches).
   SourceState state_;

@@ -85,6 +85,7 @@ Status CaptureSession::SyncTables(PgConnection* conn) {
   HANDOFF_RETURN_IF_ERROR(PreparePublication(conn));
   for (const auto& t : removed) {
     state_.tables.erase(std::remove(state_.tables.begin(), state_.tables.end(), t), state_.tables.end());
+    state_.shapes.erase(t);
     LogInfo("capture", "source {}: table {} was removed from the configuration: no longer captured (and removed "
                        "from publication \"{}\"); the targets keep its rows",
             source_.name, t, ctx_.publication);

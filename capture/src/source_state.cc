@@ -128,7 +128,26 @@ std::string SourceState::Encode() const {
     out += ",\"rows\":" + std::to_string(t.rows) + ",\"chunks\":" + std::to_string(t.chunks) +
            ",\"estimated\":" + std::to_string(t.estimated) + ",\"started_us\":" + std::to_string(t.started_us) + "}";
   }
-  out += "]}";
+  out += "]";
+  if (!shapes.empty()) {
+    out += ",\"shapes\":{";
+    bool first_table = true;
+    for (const auto& [table, columns] : shapes) {
+      if (!first_table) out += ",";
+      first_table = false;
+      AppendJsonString(&out, table);
+      out += ":[";
+      for (size_t i = 0; i < columns.size(); ++i) {
+        if (i) out += ",";
+        out += "[";
+        AppendJsonString(&out, columns[i].name);
+        out += "," + std::to_string(columns[i].type_oid) + "," + std::to_string(columns[i].type_modifier) + "]";
+      }
+      out += "]";
+    }
+    out += "}";
+  }
+  out += "}";
   return out;
 }
 
@@ -159,6 +178,27 @@ Result<SourceState> SourceState::Decode(std::string_view text) {
       return bad("malformed backfill");
     t.started_us = static_cast<int64_t>(started);
     s.tasks.push_back(std::move(t));
+  }
+  simdjson::dom::object shapes;
+  auto shapes_field = (*root)["shapes"];
+  if (shapes_field.error() != simdjson::NO_SUCH_FIELD) {
+    if (shapes_field.get_object().get(shapes)) return bad("shapes is not an object");
+    for (auto [table, columns] : shapes) {
+      simdjson::dom::array list;
+      if (columns.get_array().get(list)) return bad("the shape of a table is not a list");
+      std::vector<ColumnShape>& out = s.shapes[std::string(table)];
+      for (element c : list) {
+        simdjson::dom::array parts;
+        std::string_view name;
+        uint64_t oid = 0;
+        int64_t mod = 0;
+        if (c.get_array().get(parts) || parts.size() != 3 || parts.at(0).get_string().get(name) ||
+            parts.at(1).get_uint64().get(oid) || parts.at(2).get_int64().get(mod) || oid > UINT32_MAX ||
+            mod < INT32_MIN || mod > INT32_MAX)
+          return bad("malformed column shape");
+        out.push_back(ColumnShape{std::string(name), static_cast<uint32_t>(oid), static_cast<int32_t>(mod)});
+      }
+    }
   }
   s.known = true;
   return s;

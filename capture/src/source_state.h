@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,12 +36,23 @@ struct BackfillTask {
   bool operator==(const BackfillTask&) const = default;
 };
 
+// One column of a captured table as the stream last described it.
+struct ColumnShape {
+  std::string name;
+  uint32_t type_oid = 0;
+  int32_t type_modifier = -1;
+  bool operator==(const ColumnShape&) const = default;
+};
+
 struct SourceState {
   // False when the journal held no state for the source (a journal written
   // before states existed, or a source that never finished its snapshot).
   bool known = false;
   std::vector<std::string> tables;  // tables whose existing rows were read
   std::vector<BackfillTask> tasks;  // in the order they run
+  // The columns of each captured table ("schema.table" as captured) as last
+  // seen, to tell a Relation message that changes them (a schema change).
+  std::map<std::string, std::vector<ColumnShape>> shapes;
 
   bool HasTable(const std::string& t) const;
   const BackfillTask* TaskFor(const std::string& table) const;

@@ -14,6 +14,7 @@ const char* OpName(Op op) {
     case Op::kRead: return "read";
     case Op::kMessage: return "message";
     case Op::kCommit: return "commit";
+    case Op::kSchema: return "schema";
   }
   return "unknown";
 }

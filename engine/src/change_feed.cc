@@ -60,11 +60,12 @@ class ZmqChangeFeed final : public ChangeFeedPublisher {
           std::string topic = FeedTopic(e.event);
           std::string seq = std::to_string(e.seq);
           std::string body = opts_.encode(e.event);
+          next = e.seq + 1;
+          unsaved = e.seq;
+          if (body.empty()) continue;  // the encoding has no record for it (a schema change)
           pub_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
           pub_.send(zmq::buffer(seq), zmq::send_flags::sndmore);
           pub_.send(zmq::buffer(body), zmq::send_flags::none);
-          next = e.seq + 1;
-          unsaved = e.seq;
           counters_.published.fetch_add(1, std::memory_order_relaxed);
           counters_.last_seq.store(e.seq, std::memory_order_relaxed);
         }

@@ -13,6 +13,15 @@
 #include <sstream>
 
 namespace handoff {
+
+const char* NewColumnPolicyName(NewColumnPolicy p) {
+  switch (p) {
+    case NewColumnPolicy::kPark: return "park";
+    case NewColumnPolicy::kAdd: return "add";
+    case NewColumnPolicy::kIgnore: return "ignore";
+  }
+  return "park";
+}
 namespace {
 
 class Problems {
@@ -558,7 +567,7 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
         problems.Add(n, path, "must be a mapping");
         continue;
       }
-      r.CheckKeys(n, path, {"from", "to"});
+      r.CheckKeys(n, path, {"from", "to", "on_new_column"});
       std::string from = r.Str(n, "from", path, true);
       std::string to = r.Str(n, "to", path, true);
       std::vector<std::string> f, t;
@@ -597,6 +606,18 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
           if (cfg.FindTarget(t[0]) == nullptr)
             problems.Add(n["to"], path + ".to", "names no configured target '" + t[0] + "'");
         }
+      }
+      if (n["on_new_column"].IsDefined()) {
+        const std::string policy = r.Str(n, "on_new_column", path, false);
+        if (policy == "add") rc.on_new_column = NewColumnPolicy::kAdd;
+        else if (policy == "ignore") rc.on_new_column = NewColumnPolicy::kIgnore;
+        else if (policy == "park") rc.on_new_column = NewColumnPolicy::kPark;
+        else
+          problems.Add(n["on_new_column"], path + ".on_new_column",
+                       "must be add, ignore or park, not '" + policy + "'");
+        if (to_http != nullptr)
+          problems.Add(n["on_new_column"], path + ".on_new_column",
+                       "applies to PostgreSQL targets; an http target receives the columns each change has");
       }
       cfg.routes.push_back(std::move(rc));
     }

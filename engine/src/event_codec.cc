@@ -78,7 +78,7 @@ Status DecodeEvent(std::string_view in, ChangeEvent* e, int64_t* journaled_at_us
   if (!r.Byte(&flags) || !r.Byte(&op) || !r.Byte(&kind) || !r.Varint(&jat) || !r.Varint(&e->position.lsn) ||
       !r.Varint(&e->position.ordinal) || !r.Varint(&e->xid) || !r.Varint(&ct))
     return Status::Corruption("journal record header is truncated");
-  if (op < 1 || op > static_cast<uint8_t>(Op::kCommit)) return Status::Corruption("journal record has bad op " + std::to_string(op));
+  if (op < 1 || op > static_cast<uint8_t>(Op::kSchema)) return Status::Corruption("journal record has bad op " + std::to_string(op));
   if (kind < 1 || kind > 3) return Status::Corruption("journal record has bad source kind");
   e->has_before = (flags & 1) != 0;
   e->op = static_cast<Op>(op);

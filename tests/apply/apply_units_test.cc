@@ -5,6 +5,7 @@
 #include "handoff/engine/event_json.h"
 #include "row_op.h"
 #include "sqlstate.h"
+#include "type_fit.h"
 
 namespace handoff::apply {
 namespace {
@@ -23,6 +24,36 @@ TEST(SqlStateTest, ClassifiesTransientAndPermanentErrors) {
     EXPECT_EQ(ClassifySqlState(s, true), ErrorKind::kTarget) << s;
   EXPECT_EQ(ClassifySqlState("", true), ErrorKind::kTransient);
   EXPECT_EQ(ClassifySqlState("23505", false), ErrorKind::kTransient);  // connection gone: retry
+}
+
+TEST(TypeFitTest, TargetHoldsWhatCannotLoseAValue) {
+  struct Case {
+    const char* target;
+    const char* source;
+    bool holds;
+  };
+  const Case cases[] = {
+      {"numeric(10,2)", "numeric(10,2)", true},     {"numeric(12,4)", "numeric(10,2)", true},
+      {"numeric(10,2)", "numeric(12,4)", false},    {"numeric(10,4)", "numeric(10,2)", false},
+      {"numeric(10,2)", "numeric(9,1)", true},      {"numeric", "numeric(40,10)", true},
+      {"numeric(10,2)", "numeric", false},          {"numeric(12,2)", "integer", true},
+      {"numeric(11,2)", "integer", false},          {"numeric", "bigint", true},
+      {"bigint", "integer", true},                  {"integer", "bigint", false},
+      {"integer", "numeric(5,0)", false},           {"text", "numeric(12,4)", true},
+      {"character varying", "uuid", true},          {"character varying(10)", "character varying(8)", true},
+      {"character varying(8)", "character varying(10)", false}, {"character varying(8)", "text", false},
+      {"double precision", "integer", true},        {"double precision", "bigint", false},
+      {"real", "double precision", false},          {"integer[]", "smallint[]", true},
+      {"integer[]", "integer", false},              {"text", "integer[]", false},
+      {"timestamp(6) with time zone", "timestamp(3) with time zone", true},
+      {"timestamp with time zone", "timestamp(3) with time zone", true},
+      {"timestamp(3) with time zone", "timestamp with time zone", false},
+      {"timestamp with time zone", "timestamp without time zone", false},
+      {"date", "timestamp with time zone", false},  {"boolean", "integer", false},
+      {"public.mood", "public.mood", true},         {"public.mood", "text", false},
+      {"jsonb", "json", false},
+  };
+  for (const Case& c : cases) EXPECT_EQ(TypeCanHold(c.target, c.source), c.holds) << c.target << " <- " << c.source;
 }
 
 TableMeta Meta() {

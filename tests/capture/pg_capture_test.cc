@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "capture_harness.h"
+#include "handoff/engine/schema_change.h"
 #include "handoff/engine/clock.h"
 
 namespace handoff::testing {
@@ -222,6 +223,37 @@ TEST_F(CaptureTest, SchemaChangeMidStream) {
   EXPECT_EQ(upd[0].FindAfter("v")->type_oid, 1043u);  // varchar
   EXPECT_EQ(upd[0].FindAfter("v")->data, "uno");
   EXPECT_TRUE(upd[0].FindAfter("extra")->is_null());
+  // Each change of the columns is journaled once, before the first row of the
+  // new shape, with the old and new columns and their types.
+  auto schema = Events(Op::kSchema);
+  ASSERT_EQ(schema.size(), 2u);
+  EXPECT_EQ(schema[0].table, "s");
+  EXPECT_LT(schema[0].position, ins[1].position);
+  EXPECT_GT(schema[0].position, ins[0].position);
+  ASSERT_EQ(schema[0].before.size(), 2u);
+  ASSERT_EQ(schema[0].after.size(), 3u);
+  EXPECT_EQ(schema[0].after[2].name, "extra");
+  EXPECT_EQ(schema[0].after[2].data, "numeric");
+  EXPECT_EQ(schema[0].after[2].type_oid, 1700u);
+  EXPECT_EQ(DescribeSchemaChange(schema[0]), "added extra (numeric)");
+  EXPECT_LT(schema[1].position, upd[0].position);
+  EXPECT_EQ(DescribeSchemaChange(schema[1]), "v is now character varying(20) (was text)");
+  EXPECT_EQ(schema[1].key_columns, std::vector<std::string>{"id"});
+}
+
+TEST_F(CaptureTest, SchemaChangeBeforeTheFirstStreamedChange) {
+  // Altered right after the snapshot, before any change: the snapshot's
+  // catalog is the baseline, so the change is still seen.
+  Sql("CREATE TABLE s2(id int PRIMARY KEY, v text)");
+  Sql("INSERT INTO s2 VALUES (1, 'one')");
+  StartAgent(Options({"public.s2"}));
+  ASSERT_TRUE(WaitSnapshotDone());
+  Sql("ALTER TABLE s2 DROP COLUMN v, ADD COLUMN w int");
+  Sql("INSERT INTO s2 VALUES (2, 5)");
+  ASSERT_TRUE(WaitForCount(Op::kInsert, 1, seconds(20)));
+  auto schema = Events(Op::kSchema);
+  ASSERT_EQ(schema.size(), 1u);
+  EXPECT_EQ(DescribeSchemaChange(schema[0]), "added w (integer); dropped v");
 }
 
 }  // namespace

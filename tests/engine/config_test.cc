@@ -408,3 +408,45 @@ TEST(ConfigTest, UrisSplitIntoPairs) {
 
 }  // namespace
 }  // namespace handoff
+
+namespace handoff {
+namespace {
+
+TEST(ConfigTest, OnNewColumnPerRoute) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: psa, kind: postgres, dsn: "host=x", tables: [public.a, public.b, public.c] }
+targets:
+  - { name: erp, kind: postgres, dsn: "host=y" }
+routes:
+  - { from: psa.public.a, to: erp.public.a }
+  - { from: psa.public.b, to: erp.public.b, on_new_column: add }
+  - { from: psa.public.c, to: erp.public.c, on_new_column: ignore }
+)", "h.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->routes[0].on_new_column, NewColumnPolicy::kPark) << "the default";
+  EXPECT_EQ(c->routes[1].on_new_column, NewColumnPolicy::kAdd);
+  EXPECT_EQ(c->routes[2].on_new_column, NewColumnPolicy::kIgnore);
+
+  auto bad = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: psa, kind: postgres, dsn: "host=x", tables: [public.a] }
+  - { name: dbz, kind: debezium, file: /x }
+targets:
+  - { name: erp, kind: postgres, dsn: "host=y" }
+  - { name: crm, kind: http, url: "https://crm.example/" }
+routes:
+  - { from: psa.public.a, to: erp.public.a, on_new_column: drop }
+  - { from: dbz.public.a, to: crm.accounts, on_new_column: add }
+)", "h.yaml");
+  ASSERT_FALSE(bad.ok());
+  const std::string& m = bad.status().message();
+  EXPECT_NE(m.find("h.yaml:10: routes[0].on_new_column: must be add, ignore or park, not 'drop'"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("routes[1].on_new_column: applies to PostgreSQL targets"), std::string::npos) << m;
+}
+
+}  // namespace
+}  // namespace handoff

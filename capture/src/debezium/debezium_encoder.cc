@@ -531,6 +531,9 @@ std::string ValueEncoder::EncodeKey() {
 }  // namespace
 
 std::string EncodeDebezium(const ChangeEvent& event, const DebeziumEncodeOptions& options) {
+  // The PostgreSQL connector has no schema-change records: the next change
+  // carries the new shape (in its schema, with include_schema).
+  if (event.op == Op::kSchema) return std::string();
   std::string value = ValueEncoder(event, options).Encode();
   if (!options.include_key) return value;
   std::string out = "{\"key\":";

@@ -61,6 +61,8 @@ struct ApplyCounters {
   std::atomic<uint64_t> applied_seq{0};
   std::atomic<uint64_t> paused{0};          // 1 while the target is paused
   std::atomic<uint64_t> held{0};            // changes held while paused
+  std::atomic<uint64_t> columns_added{0};   // columns added to target tables (on_new_column: add)
+  std::atomic<uint64_t> columns_ignored{0}; // new source columns not applied (on_new_column: ignore), per event
   HealthCell health;  // applying, retrying, paused or failed, with the reason
 };
 

@@ -135,7 +135,8 @@ struct DebeziumEncodeOptions {
 };
 
 // Encodes one event as a Debezium PostgreSQL connector value document.
-// Op::kCommit becomes a transaction metadata END record. Never fails: a value
+// Op::kCommit becomes a transaction metadata END record; Op::kSchema has no
+// Debezium form and gives an empty string (callers skip it). Never fails: a value
 // that cannot take its Debezium form (e.g. an 'infinity' date) is written as
 // a string, with the PostgreSQL type in the schema parameter
 // "__debezium.source.column.type" (as with column.propagate.source.type).

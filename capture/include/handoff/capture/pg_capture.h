@@ -50,6 +50,7 @@ struct CaptureCounters {
   std::atomic<uint64_t> reconnects{0};
   std::atomic<uint64_t> confirmed_lsn{0};  // last flush LSN sent upstream
   std::atomic<uint64_t> received_lsn{0};
+  std::atomic<uint64_t> schema_changes{0};  // schema events journaled (a table's columns changed)
   HealthCell health;  // snapshotting, streaming, retrying or failed, with the reason
 
   // Changes of relations the stream carried that are no configured table (a

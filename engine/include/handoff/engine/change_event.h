@@ -18,6 +18,12 @@ enum class Op : uint8_t {
   kRead = 5,      // a row from an initial snapshot (idempotent upsert)
   kMessage = 6,   // a logical decoding message; payload in after[0]
   kCommit = 7,    // end of a source transaction; no images
+  // The captured table's columns changed (a Relation message that differs
+  // from the last one): before = the old columns, after = the new ones, each
+  // a kText column whose data is the column's type ("numeric(12,2)") and
+  // whose type_oid is the type's OID; key_columns are the new key. Written
+  // inside the source transaction, before the first change of the new shape.
+  kSchema = 8,
 };
 const char* OpName(Op op);
 

@@ -30,6 +30,7 @@ namespace handoff {
 struct ChangeFeedOptions {
   std::string endpoint;  // bound PUB endpoint (tcp://, ipc://, inproc://)
   Journal* journal = nullptr;
+  // The message body of an event; an empty body publishes nothing for it.
   std::function<std::string(const ChangeEvent&)> encode;
   int send_hwm = 100000;  // messages queued per subscriber before PUB drops
 };

@@ -82,9 +82,19 @@ struct TargetConfig {
 
 // For an http target, `to` is target.resource: to_schema is empty and
 // to_table holds the resource path segment.
+// What a PostgreSQL target does when a source table routed to it gains a
+// column the target table lacks (`on_new_column`; see README "Schema changes").
+enum class NewColumnPolicy : uint8_t {
+  kPark,    // hold the target at the change until the operator acts (the default)
+  kAdd,     // ALTER TABLE ... ADD COLUMN with the source's type
+  kIgnore,  // apply the rows without the column's values; counted and logged once
+};
+const char* NewColumnPolicyName(NewColumnPolicy p);
+
 struct RouteConfig {
   std::string from_source, from_schema, from_table;
   std::string to_target, to_schema, to_table;
+  NewColumnPolicy on_new_column = NewColumnPolicy::kPark;
 };
 
 struct Config {
