@@ -23,6 +23,7 @@
 //   snapshot_bench [--rows N] [--chunk-rows N] [--stream-rate R] [--update-percent P]
 //                  [--baseline-seconds S] [--tick-ms MS] [--timeout S] [--json FILE]
 //                  [--wrap "perf record -g -o perf.data --"]
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <chrono>
@@ -33,8 +34,6 @@
 #include <sstream>
 #include <string>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "pg_server.h"
 #include "process.h"
@@ -80,14 +79,22 @@ Options ParseOptions(int argc, char** argv) {
     const std::string a = argv[i];
     if (i + 1 >= argc) Die("option " + a + " needs a value");
     const char* v = argv[++i];
-    if (a == "--rows") o.rows = std::atoll(v);
-    else if (a == "--chunk-rows") o.chunk_rows = std::atoll(v);
-    else if (a == "--stream-rate") o.stream_rate = std::atof(v);
-    else if (a == "--update-percent") o.update_percent = std::atoi(v);
-    else if (a == "--baseline-seconds") o.baseline_seconds = std::atof(v);
-    else if (a == "--tick-ms") o.tick_ms = std::atoi(v);
-    else if (a == "--timeout") o.timeout_s = std::atof(v);
-    else if (a == "--json") o.json_path = v;
+    if (a == "--rows")
+      o.rows = std::atoll(v);
+    else if (a == "--chunk-rows")
+      o.chunk_rows = std::atoll(v);
+    else if (a == "--stream-rate")
+      o.stream_rate = std::atof(v);
+    else if (a == "--update-percent")
+      o.update_percent = std::atoi(v);
+    else if (a == "--baseline-seconds")
+      o.baseline_seconds = std::atof(v);
+    else if (a == "--tick-ms")
+      o.tick_ms = std::atoi(v);
+    else if (a == "--timeout")
+      o.timeout_s = std::atof(v);
+    else if (a == "--json")
+      o.json_path = v;
     else if (a == "--wrap") {
       std::istringstream words(v);
       for (std::string w; words >> w;) o.wrapper.push_back(w);
@@ -127,7 +134,8 @@ class Engine {
 
   void Start(const std::vector<std::string>& wrapper) {
     std::vector<std::string> argv = wrapper;
-    for (const std::string& a : {handoff::testing::HandoffBinary(), std::string("run"), std::string("--config"), config_})
+    for (const std::string& a :
+         {handoff::testing::HandoffBinary(), std::string("run"), std::string("--config"), config_})
       argv.push_back(a);
     process_.Start(argv, log_);
   }
@@ -201,8 +209,8 @@ void WaitForAllRows(PgSession& target, Engine& engine, int64_t rows, Clock::time
     if (!last_seen) last_seen = target.Scalar(last) == "1";
     if (last_seen && target.Scalar("SELECT count(*) FROM time_entries") == std::to_string(rows)) return;
     if (Since(start) > limit)
-      Die(fmt::format("the target holds {} of {} rows after {:.0f} s", target.Scalar("SELECT count(*) FROM time_entries"),
-                      rows, limit));
+      Die(fmt::format("the target holds {} of {} rows after {:.0f} s",
+                      target.Scalar("SELECT count(*) FROM time_entries"), rows, limit));
     if (i % 10 == 0) engine.CheckAlive();
     also();
     Pause(last_seen ? 250 : 100);
@@ -229,8 +237,8 @@ SnapshotRun PlainSnapshot(Engine& engine, PgSession& target, const Options& o) {
 
 // Runs the stream alone for the baseline, then the chunked snapshot beside
 // it; fills the chunked run and both latency windows.
-void ChunkedSnapshot(Engine& engine, PgSession& source, PgSession& target, StreamProducer& producer,
-                     const Options& o, SnapshotReport* report) {
+void ChunkedSnapshot(Engine& engine, PgSession& source, PgSession& target, StreamProducer& producer, const Options& o,
+                     SnapshotReport* report) {
   target.Exec("TRUNCATE time_entries");
   producer.Start();
   auto flowing = Clock::now();
@@ -289,7 +297,8 @@ void ChunkedSnapshot(Engine& engine, PgSession& source, PgSession& target, Strea
   report->stream = producer.Stop();
   const std::string last = "SELECT count(*) FROM stream_events WHERE id = " + std::to_string(report->stream.last_id);
   auto tail = Clock::now();
-  while (target.Scalar(last) != "1" || source.Scalar(ChecksumSql("stream_events")) != target.Scalar(ChecksumSql("stream_events"))) {
+  while (target.Scalar(last) != "1" ||
+         source.Scalar(ChecksumSql("stream_events")) != target.Scalar(ChecksumSql("stream_events"))) {
     if (Since(tail) > 120) Die("the stream did not catch up within 120 s of the producer's end");
     engine.CheckAlive();
     Pause(250);

@@ -34,9 +34,10 @@ std::string WindowJson(const StreamWindow& w) {
 }
 
 std::string RunJson(const SnapshotRun& r) {
-  return fmt::format("{{\"seconds\":{:.3f},\"rows_per_second\":{:.0f},\"capture_seconds\":{:.3f},\"cpu_seconds\":{:.2f},"
-                     "\"chunks\":{}}}",
-                     r.seconds, r.rate(), r.capture_seconds, r.cpu_s, r.chunks);
+  return fmt::format(
+      "{{\"seconds\":{:.3f},\"rows_per_second\":{:.0f},\"capture_seconds\":{:.3f},\"cpu_seconds\":{:.2f},"
+      "\"chunks\":{}}}",
+      r.seconds, r.rate(), r.capture_seconds, r.cpu_s, r.chunks);
 }
 
 }  // namespace
@@ -46,11 +47,11 @@ void PrintSnapshotReport(const SnapshotReport& r, std::FILE* out) {
   fmt::print(out, "\nMachine: {}\n", r.machine.Describe());
   fmt::print(out, "Table: {} rows of public.time_entries; chunk_rows {}; stream {} changes/s ({}% updates)\n\n",
              Thousands(static_cast<double>(r.rows)), r.chunk_rows, Thousands(r.stream_rate), r.update_percent);
-  fmt::print(out, "| snapshot of the table into the target | seconds | rows/s | vs plain | read alone s | engine CPU s |\n");
+  fmt::print(out,
+             "| snapshot of the table into the target | seconds | rows/s | vs plain | read alone s | engine CPU s |\n");
   fmt::print(out, "|---|---|---|---|---|---|\n");
   RunRow(out, "plain initial snapshot (COPY, new journal)", r.plain, "1.00x");
-  RunRow(out,
-         fmt::format("chunked snapshot (`handoff snapshot`, {} chunks) beside the stream", r.chunked.chunks),
+  RunRow(out, fmt::format("chunked snapshot (`handoff snapshot`, {} chunks) beside the stream", r.chunked.chunks),
          r.chunked, fmt::format("{:.2f}x", r.ratio()));
   fmt::print(out, "\n| stream_events, capture to apply | seconds | changes | p50 ms | p99 ms | max ms |\n");
   fmt::print(out, "|---|---|---|---|---|---|\n");

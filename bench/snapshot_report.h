@@ -38,9 +38,9 @@ struct SnapshotReport {
   double stream_rate = 0;
   int update_percent = 0;
   SnapshotRun plain, chunked;
-  StreamStats stream;           // the producer over the baseline and the chunked run
+  StreamStats stream;  // the producer over the baseline and the chunked run
   StreamWindow baseline, chunked_stream;
-  bool verified = false;        // both target tables equal the source's
+  bool verified = false;  // both target tables equal the source's
 
   double ratio() const { return plain.rate() > 0 ? chunked.rate() / plain.rate() : 0; }
 };

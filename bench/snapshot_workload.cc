@@ -1,10 +1,10 @@
 #include "snapshot_workload.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <random>
-
-#include <fmt/format.h>
 
 namespace handoff::bench {
 namespace {
@@ -66,7 +66,9 @@ StreamProducer::~StreamProducer() {
   if (thread_.joinable()) thread_.join();
 }
 
-void StreamProducer::Start() { thread_ = std::thread([this] { Run(); }); }
+void StreamProducer::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 StreamStats StreamProducer::Stop() {
   stop_.store(true);
@@ -106,8 +108,10 @@ void StreamProducer::Run() {
         std::uniform_int_distribution<int64_t> pick(low, next_id - 1);
         std::string ids;
         for (int64_t i = 0; i < updates; ++i) ids += (ids.empty() ? "" : ",") + std::to_string(pick(rng));
-        sql += "UPDATE stream_events SET amount = amount + 1, revision = revision + 1, entered_at = clock_timestamp() "
-               "WHERE id IN (" + ids + ");";
+        sql +=
+            "UPDATE stream_events SET amount = amount + 1, revision = revision + 1, entered_at = clock_timestamp() "
+            "WHERE id IN (" +
+            ids + ");";
       }
       db.Exec(sql + "COMMIT");
       next_id += inserts;
