@@ -35,6 +35,19 @@
 // back. Then Run() pauses (PauseRecorder): it retries with its own backoff,
 // or at once on `handoff resume`, and the first commit past S resumes it. A
 // replay stops at S with an error; a retry of parked entries parks S again.
+//
+// Operator holds (`handoff pause`, HoldWatch). The running writer checks them
+// before each entry where no source transaction is open: on a whole-target
+// hold it commits what it consumed (position: the entry before) and waits
+// until the hold is gone. A route hold is met at the route's first change S:
+// when no source transaction is open before S, everything before it is
+// committed; otherwise the open target transaction is rolled back, so S's
+// source transaction is held whole (with whatever that target transaction
+// took since its last commit: the writer waits at that commit). Either way nothing from the held point
+// on is applied while the hold lasts, and the next session starts from
+// handoff_applied + 1 as after any session, so nothing is applied twice and
+// order across routes is kept. Replays and retries of parked entries ignore
+// holds (they are operator actions themselves).
 #include "handoff/apply/pg_applier.h"
 
 #include <fmt/format.h>
@@ -49,6 +62,7 @@
 #include <tuple>
 
 #include "chunk_writer.h"
+#include "hold_watch.h"
 #include "handoff/apply/target_pause.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/fault.h"
@@ -97,7 +111,8 @@ class PgApplierImpl final : public PgApplier {
       : opts_(std::move(o)),
         rng_(std::random_device{}()),
         pauses_(opts_.journal, opts_.target.name, &counters_,
-                [this](const ChangeEvent& ev) { return routes_.count({ev.source, ev.schema, ev.table}) > 0; }) {
+                [this](const ChangeEvent& ev) { return routes_.count({ev.source, ev.schema, ev.table}) > 0; }),
+        holds_(opts_.journal, opts_.target.name) {
     for (const RouteConfig& r : opts_.routes)
       if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;
     only_ = opts_.only_seqs;
@@ -143,6 +158,13 @@ class PgApplierImpl final : public PgApplier {
   // Waits out one pause delay; returns early on Stop() or `handoff resume`.
   void WaitPaused();
   std::chrono::milliseconds NextBackoff();
+  // Whether a whole-target hold stops the session before the next entry.
+  bool TargetHeldHere();
+  // Ends the session at an operator hold; with `commit`, what was consumed
+  // (through last_seq_) is committed first.
+  Status StopForHold(const OperatorHold& hold, bool commit);
+  // Waits until the hold that ended the session is gone, or Stop().
+  void WaitHeld();
   bool pausing() const { return !opts_.replay_from_seq.has_value(); }
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
 
@@ -162,6 +184,8 @@ class PgApplierImpl final : public PgApplier {
   std::optional<apply::HoldCause> hold_;  // the refusal that ended the session
   int pause_attempt_ = 0;                 // retries of the current pause
   std::string resume_actor_;              // who asked for the running retry (`handoff resume`)
+  apply::HoldWatch holds_;
+  std::optional<OperatorHold> held_by_;   // the operator hold that ended the session
 
   // Session state (apply thread only).
   std::unique_ptr<PgConnection> conn_;
@@ -197,12 +221,17 @@ Status PgApplierImpl::Run() {
   if (pausing()) pauses_.Load();
   while (!stopping()) {
     hold_.reset();
+    held_by_.reset();
     Status st = RunSession();
     if (hold_ && pausing()) CommitBeforeHold();
     Rollback();
     if (st.ok() || stopping()) break;
     conn_.reset();
     writer_.reset();
+    if (held_by_) {
+      WaitHeld();
+      continue;
+    }
     if (!st.IsUnavailable()) {
       counters_.health.Set(HealthState::kFailed, st.message());
       LogError("apply", "target {}: {}; apply stopped", opts_.target.name, st.message());
@@ -274,6 +303,40 @@ void PgApplierImpl::WaitPaused() {
     cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(200)),
                  [this] { return stopping(); });
   }
+}
+
+bool PgApplierImpl::TargetHeldHere() {
+  if (!pausing() || !only_.empty() || !open_sources_.empty() || !truncates_.empty()) return false;
+  holds_.Refresh();
+  return holds_.target_hold() != nullptr;
+}
+
+Status PgApplierImpl::StopForHold(const OperatorHold& hold, bool commit) {
+  held_by_ = hold;
+  if (commit && (last_seq_ > committed_seq_ || !chunk_.empty())) HANDOFF_RETURN_IF_ERROR(Commit());
+  return Status::Unavailable("held: " + apply::HoldWatch::Describe(hold));
+}
+
+void PgApplierImpl::WaitHeld() {
+  const std::string& name = opts_.target.name;
+  const std::string route = held_by_->route;
+  auto current = [&]() -> const OperatorHold* {
+    if (const OperatorHold* h = holds_.target_hold()) return h;
+    return route.empty() ? nullptr : holds_.route_hold(route);
+  };
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping()) {
+    lock.unlock();
+    holds_.Refresh(true);
+    const OperatorHold* h = current();
+    if (h != nullptr && counters_.health.Set(HealthState::kPaused, apply::HoldWatch::Describe(*h)))
+      LogInfo("apply", "target {}: {}; nothing from seq {} on is applied until `handoff resume`", name,
+              apply::HoldWatch::Describe(*h), committed_seq_ + 1);
+    lock.lock();
+    if (h == nullptr) break;
+    cv_.wait_for(lock, apply::kHoldRefresh, [this] { return stopping(); });
+  }
+  if (!stopping()) LogInfo("apply", "target {}: operator hold lifted; applying from seq {}", name, committed_seq_ + 1);
 }
 
 std::chrono::milliseconds PgApplierImpl::NextBackoff() {
@@ -413,6 +476,7 @@ Status PgApplierImpl::RunSession() {
   const bool replay = opts_.replay_from_seq.has_value();
   std::vector<JournalEntry> entries;
   while (!stopping()) {
+    if (TargetHeldHere()) return StopForHold(*holds_.target_hold(), true);
     if (replay && next_seq_ > replay_end_ && open_sources_.empty()) {
       if (last_seq_ > committed_seq_ || !chunk_.empty()) HANDOFF_RETURN_IF_ERROR(Commit());
       LogInfo("apply", "target {}: replay done through seq {}", opts_.target.name, committed_seq_);
@@ -431,6 +495,7 @@ Status PgApplierImpl::RunSession() {
     for (JournalEntry& e : entries) {
       if (stopping()) break;
       if (replay && e.seq > replay_end_ && open_sources_.empty()) break;
+      if (TargetHeldHere()) return StopForHold(*holds_.target_hold(), true);
       HANDOFF_RETURN_IF_ERROR(ApplyEntry(e));
       if (open_sources_.empty() && txn_rows_ + chunk_.size() >= opts_.target.batch_rows)
         HANDOFF_RETURN_IF_ERROR(Commit());
@@ -445,6 +510,14 @@ Status PgApplierImpl::RunSession() {
 Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
   ChangeEvent& ev = entry.event;
   if (entry.seq < next_seq_) return Status::OK();  // defensive: never apply twice in a run
+  if (pausing() && only_.empty()) holds_.Refresh();
+  if (pausing() && only_.empty() && holds_.any_route_held() && ev.op != Op::kCommit && ev.op != Op::kMessage) {
+    auto held = routes_.find({ev.source, ev.schema, ev.table});
+    const OperatorHold* h = held == routes_.end() ? nullptr : holds_.route_hold(apply::RouteFrom(held->second));
+    // At a boundary what came before commits; otherwise Run() rolls the open
+    // transaction back and the source transaction of this change is held whole.
+    if (h != nullptr) return StopForHold(*h, open_sources_.empty() && truncates_.empty());
+  }
   next_seq_ = entry.seq + 1;
   last_seq_ = entry.seq;
   const bool grouped = ev.op == Op::kTruncate && ev.truncate_count > 1 && only_.empty();

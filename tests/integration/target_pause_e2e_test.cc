@@ -2,7 +2,9 @@
 // not exist pauses the target under one exception record while thousands of
 // changes arrive; once the table exists everything held lands exactly once
 // and the pause closes by itself; `handoff resume` retries at once; bulk
-// retry and discard act on many records, only when confirmed.
+// retry and discard act on many records, only when confirmed; `handoff
+// pause` holds a target (or one route) while the journal grows, and `handoff
+// resume` lets everything held land exactly once, in order.
 #include <signal.h>
 
 #include <regex>
@@ -68,6 +70,25 @@ class TargetPauseE2eTest : public SpineTest {
     return out;
   }
   std::string EngineLog() { return LogTail(1 << 24); }
+  // The journal's last seq in `status --json`; -1 when unreadable.
+  long LastSeq() {
+    std::smatch m;
+    const std::string s = Status();
+    if (!std::regex_search(s, m, std::regex("\"journal\":\\{[^}]*\"last_seq\":([0-9]+)"))) return -1;
+    return std::stol(m[1]);
+  }
+  // The target's health state and reason in `status --json`.
+  std::string TargetHealth() {
+    std::smatch m;
+    const std::string s = Status();
+    if (!std::regex_search(s, m, std::regex("\"targets\":\\[\\{\"name\":\"erp\",\"state\":\"([a-z]+)\",\"reason\":\"([^\"]*)\"")))
+      return "?";
+    return std::string(m[1]) + ": " + std::string(m[2]);
+  }
+  long DstCount(const std::string& table, const std::string& where = "true") {
+    return std::stol(server_->Dump(dst_db_, "SELECT count(*) FROM " + table + " WHERE " + where));
+  }
+  const std::string kOperatorPaused = "handoff_target_paused{target=\"erp\",route=\"\",by=\"operator\"}";
   void Src(const std::string& sql) { ASSERT_TRUE(server_->Exec(src_db_, sql).ok()) << sql; }
   void Dst(const std::string& sql) { ASSERT_TRUE(server_->Exec(dst_db_, sql).ok()) << sql; }
 
@@ -216,6 +237,110 @@ TEST_F(TargetPauseE2eTest, BulkRetryAndDiscardByReasonAndAllOnlyWhenConfirmed) {
   // Nothing left: a bulk verb says so and succeeds.
   EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--all"}, &out, &err), 0);
   EXPECT_NE(out.find("0 open exception(s) of target erp match"), std::string::npos) << out;
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(TargetPauseE2eTest, OperatorPauseHoldsTheTargetWhileTheJournalGrowsAndResumeAppliesEachChangeOnce) {
+  CreateDatabases(name_);
+  ASSERT_TRUE(InstallApplyLedger(*server_, dst_db_).ok());
+  Start();
+  Src("INSERT INTO consultants VALUES ('before@x', 'Before', 100, true, 1)");
+  ASSERT_TRUE(WaitUntil([&] { return Contents(dst_db_, "consultants") == Contents(src_db_, "consultants"); }))
+      << LogTail();
+  std::string out, err;
+  EXPECT_EQ(Handoff({"pause", "--config", config_, "--target", "nope"}, &out, &err), 2);
+  ASSERT_EQ(Handoff({"pause", "--config", config_, "--target", "erp", "--actor", "ana", "--note", "deploy 42"}, &out,
+                    &err), 0) << out << err;
+  EXPECT_NE(out.find("paused erp"), std::string::npos) << out;
+  ASSERT_TRUE(WaitUntil([&] { return TargetHealth() == "paused: paused by ana (deploy 42): the whole target"; }))
+      << TargetHealth() << LogTail();
+  const long before = LastSeq();
+  ASSERT_GT(before, 0);
+  // Insert-only, several transactions, and a change of another table.
+  for (int b = 0; b < 4; ++b)
+    Src("INSERT INTO time_entries (id, consultant_id, project_code, hours, status) SELECT g, g % 7, 'P-' || g, "
+        "1.5, 'draft' FROM generate_series(" + std::to_string(b * 500 + 1) + ", " + std::to_string(b * 500 + 500) +
+        ") g");
+  Src("INSERT INTO consultants VALUES ('after@x', 'After', 200, true, 2)");
+  // 2001 changes and 5 commit markers journaled while the target holds.
+  ASSERT_TRUE(WaitUntil([&] { return LastSeq() >= before + 2006; }, 60s)) << LastSeq() << " " << LogTail();
+  EXPECT_EQ(DstCount("time_entries"), 0) << "nothing is applied while paused";
+  EXPECT_EQ(server_->Dump(dst_db_, "SELECT email FROM consultants ORDER BY 1"), "before@x\n");
+  EXPECT_EQ(TargetHealth(), "paused: paused by ana (deploy 42): the whole target");
+  EXPECT_EQ(Metric(kOperatorPaused), 1.0);
+  EXPECT_EQ(Metric("handoff_target_up{target=\"erp\"}"), 0.0);
+  const std::string text = Status(false);
+  EXPECT_NE(text.find("PAUSED by operator ana since "), std::string::npos) << text;
+  EXPECT_NE(text.find("(deploy 42): the whole target"), std::string::npos) << text;
+  const std::string json = Status();
+  EXPECT_NE(json.find("\"operator_holds\":[{\"route\":null,\"actor\":\"ana\",\"note\":\"deploy 42\",\"since\":"),
+            std::string::npos) << json;
+  EXPECT_EQ(Occurrences(EngineLog(), "paused by ana (deploy 42): the whole target; nothing from seq"), 1u)
+      << "one log line for the change of state";
+
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("lifted the operator pause of erp"), std::string::npos) << out;
+  ASSERT_TRUE(WaitForEqual(60s)) << LogTail();
+  EXPECT_EQ(LedgerDuplicates(*server_, dst_db_), "") << "a row applied twice";
+  EXPECT_EQ(LedgerRows(*server_, dst_db_), 2000) << "each journaled insert applied exactly once";
+  EXPECT_EQ(DstCount("time_entries"), 2000);
+  ASSERT_TRUE(WaitUntil([&] { return TargetHealth() == "applying: "; })) << TargetHealth();
+  EXPECT_EQ(Metric(kOperatorPaused), 0.0);
+  EXPECT_EQ(Status(false).find("PAUSED"), std::string::npos);
+  EXPECT_NE(Status().find("\"operator_holds\":[]"), std::string::npos);
+  EXPECT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0);
+  EXPECT_NE(out.find("is not paused"), std::string::npos) << out;
+  EXPECT_EQ(Occurrences(EngineLog(), "parked seq"), 0u);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(TargetPauseE2eTest, RoutePauseHoldsTheTargetFromTheRoutesFirstChangeOn) {
+  CreateDatabases(name_);
+  ASSERT_TRUE(InstallApplyLedger(*server_, dst_db_).ok());
+  Start();
+  const std::string route = name_ + ".public.time_entries";
+  std::string out, err;
+  EXPECT_EQ(Handoff({"pause", "--config", config_, "--target", "erp", "--route", name_ + ".public.nope"}, &out, &err),
+            2);
+  ASSERT_EQ(Handoff({"pause", "--config", config_, "--target", "erp", "--route", route, "--actor", "bo", "--note",
+                     "reindex"}, &out, &err), 0) << out << err;
+  ASSERT_TRUE(WaitUntil([&] { return Metric("handoff_target_paused{target=\"erp\",route=\"" + route +
+                                            "\",by=\"operator\"}") == 1.0; }));
+  // Other routes pass until the held route's first change.
+  Src("INSERT INTO consultants VALUES ('c1@x', 'C1', 100, true, 1)");
+  ASSERT_TRUE(WaitUntil([&] { return Contents(dst_db_, "consultants") == Contents(src_db_, "consultants"); }))
+      << LogTail();
+  EXPECT_EQ(TargetHealth(), "applying: ");
+  const long before = LastSeq();
+  // The held route's first change comes inside a transaction that began
+  // with another route's change: that transaction is held whole.
+  Src("BEGIN; INSERT INTO consultants VALUES ('c2@x', 'C2', 100, true, 1);"
+      "INSERT INTO time_entries (id, consultant_id, status) SELECT g, 1, 'draft' FROM generate_series(1, 300) g;"
+      "COMMIT");
+  Src("INSERT INTO consultants VALUES ('c3@x', 'C3', 100, true, 1)");
+  Src("INSERT INTO time_entries (id, consultant_id, status) SELECT g, 1, 'draft' FROM generate_series(301, 500) g");
+  ASSERT_TRUE(WaitUntil([&] { return LastSeq() >= before + 505; }, 60s)) << LastSeq() << " " << LogTail();
+  ASSERT_TRUE(WaitUntil([&] { return TargetHealth().rfind("paused: paused by bo (reindex): route " + route, 0) == 0; }))
+      << TargetHealth() << LogTail();
+  EXPECT_EQ(DstCount("time_entries"), 0);
+  EXPECT_EQ(server_->Dump(dst_db_, "SELECT email FROM consultants ORDER BY 1"), "c1@x\n")
+      << "nothing after the held route's first change, nor its transaction, is applied";
+  const std::string text = Status(false);
+  EXPECT_NE(text.find("PAUSED by operator bo since "), std::string::npos) << text;
+  EXPECT_NE(text.find("route " + route + ", held from its first change on"), std::string::npos) << text;
+  EXPECT_EQ(Metric(kOperatorPaused), 0.0) << "the whole target is not held by a record";
+
+  // Resuming the whole target leaves the route hold alone and says so.
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("route " + route + " of erp is still paused"), std::string::npos) << out;
+  EXPECT_EQ(DstCount("time_entries"), 0);
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp", "--route", route}, &out, &err), 0)
+      << out << err;
+  EXPECT_NE(out.find("lifted the operator pause of route " + route + " of erp"), std::string::npos) << out;
+  ASSERT_TRUE(WaitForEqual(60s)) << LogTail();
+  EXPECT_EQ(LedgerDuplicates(*server_, dst_db_), "");
+  EXPECT_EQ(LedgerRows(*server_, dst_db_), 500);
+  EXPECT_EQ(Status(false).find("PAUSED"), std::string::npos);
   EXPECT_EQ(StopEngine(SIGTERM), 0);
 }
 
