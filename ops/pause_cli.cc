@@ -71,7 +71,7 @@ std::string HoldStatusText(Journal* journal, const std::string& target) {
   for (const OperatorHold& h : HoldsOf(journal, target)) {
     out += fmt::format("    PAUSED by operator {} since {}{}: {}; `handoff resume --target {}{}`\n",
                        h.actor.empty() ? "-" : h.actor, Utc(h.since_us), h.note.empty() ? "" : " (" + h.note + ")",
-                       h.route.empty() ? "the whole target" : "route " + h.route + ", held from its first change on",
+                       h.route.empty() ? "the whole target" : "route " + h.route,
                        target, h.route.empty() ? "" : " --route " + h.route);
   }
   return out;
@@ -97,7 +97,8 @@ std::string HoldStatusJson(Journal* journal, const std::string& target) {
 
 int CmdPause(const Config& config, const std::string& target, const std::string& route, const std::string& actor,
              const std::string& note) {
-  if (FindTargetOrReport(config, target, route) == nullptr) return kUsage;
+  const TargetConfig* t = FindTargetOrReport(config, target, route);
+  if (t == nullptr) return kUsage;
   auto j = OpenJournalOrReport(config);
   if (!j) return kFailure;
   OperatorHold h;
@@ -117,9 +118,13 @@ int CmdPause(const Config& config, const std::string& target, const std::string&
   if (route.empty())
     std::printf("paused %s: the running engine stops at the next point where no source transaction is open; "
                 "the journal keeps taking changes; `handoff resume --target %s`\n", target.c_str(), target.c_str());
-  else
+  else if (t->kind == "http")
     std::printf("paused route %s of %s: the target is held from that route's first change on (order across routes "
                 "is kept); `handoff resume --target %s --route %s`\n", route.c_str(), target.c_str(), target.c_str(),
+                route.c_str());
+  else
+    std::printf("paused route %s of %s: its changes wait from its next one on, the other routes go on; `handoff "
+                "resume --target %s --route %s` catches it up\n", route.c_str(), target.c_str(), target.c_str(),
                 route.c_str());
   return kOk;
 }

@@ -29,9 +29,11 @@ const OperatorHold* HoldWatch::route_hold(const std::string& from) const {
   return nullptr;
 }
 
-std::string HoldWatch::Describe(const OperatorHold& h) {
+std::string HoldWatch::Describe(const OperatorHold& h, bool route_alone) {
   std::string who = h.actor.empty() ? "an operator" : h.actor;
-  std::string what = h.route.empty() ? "the whole target" : "route " + h.route + " (the target waits at its first change)";
+  std::string what = h.route.empty() ? "the whole target"
+                     : route_alone   ? "route " + h.route
+                                     : "route " + h.route + " (the target waits at its first change)";
   return fmt::format("paused by {}{}: {}", who, h.note.empty() ? "" : " (" + h.note + ")", what);
 }
 

@@ -33,8 +33,10 @@ class HoldWatch {
   // The hold of route `from`, if any (none when no route is held: one compare).
   const OperatorHold* route_hold(const std::string& from) const;
   bool any_route_held() const { return !routes_.empty(); }
-  // "paused by alice (deploy): the whole target" for health reasons and logs.
-  static std::string Describe(const OperatorHold& h);
+  const std::vector<OperatorHold>& route_holds() const { return routes_; }
+  // "paused by alice (deploy): the whole target" for health reasons and logs;
+  // `route_alone`: the writer holds a route by itself, not the target with it.
+  static std::string Describe(const OperatorHold& h, bool route_alone = false);
 
  private:
   Journal* journal_;

@@ -65,10 +65,12 @@ bool TargetResumePending(Journal* journal, const std::string& target);
 // route's source.schema.table); the running writer re-reads them at most every
 // 200 ms (apply/src/hold_watch.h). A whole-target hold stops the writer at the
 // next point where no source transaction is open, after committing what it
-// has. A route hold stops it at the route's first change: the entries before
-// it are applied, nothing from it on is, so order across routes is kept.
-// Removing the record (`handoff resume`) lets the writer go on from there
-// under the same handoff_applied guarantee.
+// has. A route hold makes a PostgreSQL writer skip that route's changes while
+// the other routes go on, and catch the route up when the hold is gone
+// (apply/src/pg_applier.cc, "Route holds"); an HTTP writer stops at the
+// route's first change instead, so order across routes is kept. Removing the
+// record (`handoff resume`) lets the writer go on under the same
+// handoff_applied guarantee.
 struct OperatorHold {
   std::string route;    // empty: the whole target
   std::string actor;    // who paused it
