@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "handoff/apply/target_pause.h"
 #include "handoff/engine/clock.h"
 #include "metrics_text.h"
 
@@ -121,8 +122,19 @@ void ApplySeries(const EngineComponents& c, const JournalStats& js, MetricsText*
              [&](const TargetView& t) { return js.last_seq > t.applied ? js.last_seq - t.applied : 0; });
   per_target("handoff_target_paused", "gauge",
              "1 while the target is paused because it refuses changes for a reason not about the change "
-             "(missing table, privilege, ...); see handoff status.",
+             "(missing table, privilege, ...); with by=\"operator\": 1 while `handoff pause` holds it "
+             "(route=\"\": the whole target, else that route); see handoff status.",
              [](const TargetView& t) { return t.counters->paused.load(); });
+  // Operator holds (`handoff pause`) in the same family: route "" is the
+  // whole target; 1 while the hold is recorded.
+  for (const auto& t : targets) {
+    auto holds = ReadTargetHolds(c.journal, std::string(t.name));
+    if (!holds.ok()) continue;
+    const bool whole = !holds->empty() && holds->front().route.empty();
+    m->Sample({{"target", t.name}, {"route", ""}, {"by", "operator"}}, uint64_t{whole ? 1u : 0u});
+    for (const OperatorHold& h : *holds)
+      if (!h.route.empty()) m->Sample({{"target", t.name}, {"route", h.route}, {"by", "operator"}}, uint64_t{1});
+  }
   per_target("handoff_target_held_changes", "gauge", "Changes held while the target is paused.",
              [](const TargetView& t) { return t.counters->held.load(); });
   m->Family("handoff_schema_columns_total", "counter",

@@ -184,9 +184,9 @@ std::string EngineStatusJson(const EngineComponents& c, const EngineFlags& flags
   for (size_t i = 0; i < v.targets.size(); ++i) {
     const TargetView& t = v.targets[i];
     out += fmt::format("{}{{\"name\":{},{},\"applied_seq\":{},\"lag_changes\":{},\"lag_seconds\":{:.3f},"
-                       "\"changes_applied\":{},\"paused\":{}}}",
+                       "\"changes_applied\":{},\"paused\":{},\"operator_holds\":{}}}",
                        i ? "," : "", Quoted(t.name), HealthJson(t.health), t.applied, t.lag_changes, t.lag_seconds,
-                       t.changes_applied, PauseStatusJson(c.journal, t.name));
+                       t.changes_applied, PauseStatusJson(c.journal, t.name), HoldStatusJson(c.journal, t.name));
   }
   out += "],\"exceptions_by_reason\":{";
   auto open = c.journal->Exceptions(ExceptionState::kOpen);
@@ -236,6 +236,7 @@ std::string EngineStatusText(const EngineComponents& c, const EngineFlags& flags
     out += fmt::format("  {:<12} {}\n    applied seq {}, lag {} changes, {:.1f} s\n", t.name, Describe(t.health),
                        t.applied, t.lag_changes, t.lag_seconds);
     out += PauseStatusText(c.journal, t.name);
+    out += HoldStatusText(c.journal, t.name);
     if (!t.health.last_error.empty() && t.health.last_error != t.health.reason)
       out += "    last error: " + t.health.last_error + "\n";
   }

@@ -160,9 +160,10 @@ int CmdStatus(const std::string& path, bool json) {
     out += "],\"targets\":[";
     for (size_t i = 0; i < cfg.targets.size(); ++i) {
       uint64_t a = applied_of(cfg.targets[i].name);
-      out += fmt::format("{}{{\"name\":\"{}\",\"applied_seq\":{},\"lag_events\":{},\"paused\":{}}}", i ? "," : "",
-                         cfg.targets[i].name, a, js.last_seq > a ? js.last_seq - a : 0,
-                         PauseStatusJson(journal.get(), cfg.targets[i].name));
+      out += fmt::format("{}{{\"name\":\"{}\",\"applied_seq\":{},\"lag_events\":{},\"paused\":{},"
+                         "\"operator_holds\":{}}}", i ? "," : "", cfg.targets[i].name, a,
+                         js.last_seq > a ? js.last_seq - a : 0, PauseStatusJson(journal.get(), cfg.targets[i].name),
+                         HoldStatusJson(journal.get(), cfg.targets[i].name));
     }
     out += "],\"unconfigured_sources\":" + UnconfiguredSourcesJson(UnconfiguredSources(cfg, journal.get()));
     out += fmt::format(",\"exceptions_open\":{},\"exceptions_by_reason\":{{", open->size());
@@ -194,6 +195,7 @@ int CmdStatus(const std::string& path, bool json) {
     std::printf("  %-12s applied seq %llu, lag %llu events\n", t.name.c_str(), static_cast<unsigned long long>(a),
                 static_cast<unsigned long long>(js.last_seq > a ? js.last_seq - a : 0));
     std::printf("%s", PauseStatusText(journal.get(), t.name).c_str());
+    std::printf("%s", HoldStatusText(journal.get(), t.name).c_str());
   }
   std::printf("exceptions open: %zu\n", open->size());
   std::map<std::string, size_t> by_code;
@@ -416,9 +418,17 @@ int main(int argc, char** argv) {
 
   std::string resume_actor;
   int resume_wait = 60;
-  auto* resume = app.add_subcommand("resume", "retry a paused target now (the running engine does it)");
+  std::string pause_route, pause_note;
+  auto* pause = app.add_subcommand("pause", "hold a target (or one route) until `handoff resume`; the journal goes on");
+  pause->add_option("--config", config, "configuration file")->required();
+  pause->add_option("--target", target, "the target to hold")->required();
+  pause->add_option("--route", pause_route, "only this route (its from: source.schema.table)");
+  pause->add_option("--actor", resume_actor, "who pauses it (default: $USER)");
+  pause->add_option("--note", pause_note, "why");
+  auto* resume = app.add_subcommand("resume", "lift an operator pause, or retry a paused target now");
   resume->add_option("--config", config, "configuration file")->required();
   resume->add_option("--target", target, "the paused target")->required();
+  resume->add_option("--route", pause_route, "lift only this route's pause");
   resume->add_option("--actor", resume_actor, "who asked");
   resume->add_option("--wait", resume_wait, "seconds to wait for the engine's retry (default 60)");
 
@@ -506,7 +516,8 @@ int main(int argc, char** argv) {
   if (ex_retry->parsed()) return ExceptionsRetry(LoadOrExit(config), ex);
   if (ex_resolve->parsed()) return ExceptionsResolve(LoadOrExit(config), ex);
   if (ex_discard->parsed()) return ExceptionsDiscard(LoadOrExit(config), ex);
-  if (resume->parsed()) return CmdResume(LoadOrExit(config), target, resume_actor, resume_wait);
+  if (pause->parsed()) return CmdPause(LoadOrExit(config), target, pause_route, resume_actor, pause_note);
+  if (resume->parsed()) return CmdResume(LoadOrExit(config), target, pause_route, resume_actor, resume_wait);
   if (trace->parsed()) return CmdTrace(LoadOrExit(config), trace_ref, json, brief);
   if (close->parsed()) return CmdBillingClose(LoadOrExit(config), period, billing_wait);
   if (source_drop->parsed()) return CmdSourceDrop(LoadOrExit(config), drop_args);

@@ -15,6 +15,12 @@
 // Entries not routed to this target (other tables, commit markers, messages)
 // only advance the position; it is written at the end of each journal read,
 // not per entry, to spare LMDB commits.
+//
+// Operator holds (`handoff pause`, HoldWatch). Before each entry the running
+// sender checks its holds: a whole-target hold, or a hold of the route of the
+// entry, stops it there with the position at the entry before, and it waits
+// until the hold is gone. Every entry before was final, so order across
+// routes and the single delivery per change are as without the hold.
 #include "handoff/apply/http_applier.h"
 
 #include <algorithm>
@@ -27,6 +33,7 @@
 #include <tuple>
 
 #include "change_request.h"
+#include "hold_watch.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/log.h"
@@ -71,7 +78,8 @@ class HttpApplierImpl final : public HttpApplier {
         client_(std::move(client)),
         base_url_(std::move(base_url)),
         headers_(std::move(headers)),
-        rng_(std::random_device{}()) {
+        rng_(std::random_device{}()),
+        holds_(opts_.journal, opts_.target.name) {
     for (const RouteConfig& r : opts_.routes)
       if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;
   }
@@ -97,6 +105,10 @@ class HttpApplierImpl final : public HttpApplier {
   // Moves the journal's applied position of the target to `seq` (never back).
   void RecordApplied(uint64_t seq);
   std::chrono::milliseconds NextBackoff(int attempt);
+  // The operator hold that stops the sender before `entry`, if any.
+  const OperatorHold* HoldBefore(const JournalEntry& entry);
+  // Waits until `hold` (and any whole-target hold) is gone, or Stop().
+  void WaitHeld(OperatorHold hold, uint64_t seq);
   // Waits `d` unless stopped first; returns false when stopped.
   bool Sleep(std::chrono::milliseconds d) {
     std::unique_lock<std::mutex> lock(mu_);
@@ -117,6 +129,7 @@ class HttpApplierImpl final : public HttpApplier {
   std::mt19937_64 rng_;
   uint64_t recorded_ = 0;  // applied seq as last written to the journal
   RetryLog retry_log_;     // summarises repeated delivery failures
+  apply::HoldWatch holds_;
 };
 
 Status HttpApplierImpl::Run() {
@@ -166,6 +179,13 @@ Status HttpApplierImpl::Run() {
     for (const JournalEntry& e : entries) {
       if (stopping() || (replay && e.seq > replay_end)) break;
       if (e.seq < next) continue;  // defensive: never send twice in a run
+      if (!replay) {
+        if (const OperatorHold* h = HoldBefore(e)) {
+          RecordApplied(next - 1);
+          WaitHeld(*h, e.seq);
+          break;  // read again from `next`: this entry first
+        }
+      }
       if (!only.empty() && only.count(e.seq) == 0) {
         next = e.seq + 1;
         continue;
@@ -190,6 +210,34 @@ Status HttpApplierImpl::Run() {
     RecordApplied(next - 1);  // unrouted entries at the end of the read
   }
   return Status::OK();
+}
+
+const OperatorHold* HttpApplierImpl::HoldBefore(const JournalEntry& entry) {
+  holds_.Refresh();
+  if (const OperatorHold* h = holds_.target_hold()) return h;
+  if (!holds_.any_route_held()) return nullptr;
+  const ChangeEvent& ev = entry.event;
+  if (ev.op == Op::kCommit || ev.op == Op::kMessage) return nullptr;
+  auto it = routes_.find({ev.source, ev.schema, ev.table});
+  return it == routes_.end() ? nullptr : holds_.route_hold(apply::RouteFrom(it->second));
+}
+
+void HttpApplierImpl::WaitHeld(OperatorHold hold, uint64_t seq) {
+  const std::string& name = opts_.target.name;
+  const std::string route = hold.route;
+  while (!stopping()) {
+    holds_.Refresh(true);
+    const OperatorHold* h = holds_.target_hold();
+    if (h == nullptr && !route.empty()) h = holds_.route_hold(route);
+    if (h == nullptr) break;
+    if (counters_.health.Set(HealthState::kPaused, apply::HoldWatch::Describe(*h)))
+      LogInfo("apply", "target {}: {}; nothing from seq {} on is sent until `handoff resume`", name,
+              apply::HoldWatch::Describe(*h), seq);
+    if (!Sleep(apply::kHoldRefresh)) return;
+  }
+  if (stopping()) return;
+  counters_.health.Set(HealthState::kApplying);
+  LogInfo("apply", "target {}: operator hold lifted; sending from seq {}", name, seq);
 }
 
 Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& route) {

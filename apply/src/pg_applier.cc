@@ -51,6 +51,31 @@
 // definition lacks re-reads it (at most every kRereadEvery per table), and so
 // does each change with a type mismatch, so target DDL is followed without a
 // restart.
+//
+// Operator holds (`handoff pause`, HoldWatch). The running writer checks them
+// before each entry where no source transaction is open: on a whole-target
+// hold it commits what it consumed (position: the entry before) and waits
+// until the hold is gone; the next session starts from handoff_applied + 1.
+//
+// Route holds. A held route R is left behind while the target's other routes
+// go on. At R's first change S the writer starts skipping R's changes and
+// records R's catch-up point, S - 1, as a second handoff_applied row (journal
+// id "<journal id>/route:<R's from>") in the same target transaction as the
+// data around it: R's changes up to the row's seq are applied, those after it
+// up to the main position are not. The row never moves while R is held. Once
+// the hold is gone the writer, at the next point where no source transaction
+// is open, commits what it consumed and catches R up: it reads the journal
+// from the row's seq + 1 to the main position, applies only R's changes, and
+// moves the row with each commit of that data; the commit that reaches the
+// main position deletes the row. Only then does it read on, so R's changes
+// keep their order. Every step commits the row with the data it covers, so a
+// restart (at any point: the rows are read back with the position) neither
+// loses nor repeats a change. A source transaction that touched R and other
+// routes is applied in two parts then; that is what pausing a route means.
+// While a route is behind, the journal keeps everything from its catch-up
+// point (the applied seq published for retention and lag is the lower one).
+// Replays and retries of parked entries ignore holds (they are operator
+// actions themselves).
 #include "handoff/apply/pg_applier.h"
 
 #include <fmt/format.h>
@@ -66,6 +91,7 @@
 #include <tuple>
 
 #include "chunk_writer.h"
+#include "hold_watch.h"
 #include "handoff/apply/target_pause.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/fault.h"
@@ -121,7 +147,8 @@ class PgApplierImpl final : public PgApplier {
       : opts_(std::move(o)),
         rng_(std::random_device{}()),
         pauses_(opts_.journal, opts_.target.name, &counters_,
-                [this](const ChangeEvent& ev) { return routes_.count({ev.source, ev.schema, ev.table}) > 0; }) {
+                [this](const ChangeEvent& ev) { return routes_.count({ev.source, ev.schema, ev.table}) > 0; }),
+        holds_(opts_.journal, opts_.target.name) {
     for (const RouteConfig& r : opts_.routes)
       if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;
     only_ = opts_.only_seqs;
@@ -144,6 +171,8 @@ class PgApplierImpl final : public PgApplier {
   template <typename Setup>
   Status PrepareAppliedTable(const Setup& setup);
   Status ReadAppliedPosition();
+  // Takes this journal's route catch-up rows (journal_id, seq) as behind_.
+  void LoadRouteRows(const std::vector<std::pair<std::string, uint64_t>>& rows);
   Status ApplyEntry(JournalEntry& entry);
   Status AddChange(uint64_t seq, bool boundary, const RouteConfig& route, ChangeEvent&& ev);
   // Gathers a member of a multi-table truncate; applies the group once complete.
@@ -179,6 +208,31 @@ class PgApplierImpl final : public PgApplier {
                               const ChangeEvent& ev);
   void LoadSchemaNotes();
   void NoteSchema(uint64_t seq, const RouteConfig& route, const SchemaDiff& diff);
+  // Whether a whole-target hold stops the session before the next entry.
+  bool TargetHeldHere();
+  // Ends the session at an operator hold; with `commit`, what was consumed
+  // (through last_seq_) is committed first.
+  Status StopForHold(const OperatorHold& hold, bool commit);
+  // Waits until the hold that ended the session is gone, or Stop().
+  void WaitHeld();
+  // Whether the change of `route` at `seq` waits for its route (held, or
+  // behind and not caught up yet); records the catch-up point on the first.
+  bool RouteSkipped(uint64_t seq, const RouteConfig& route);
+  // Health while applying: its reason names the routes held (once this
+  // writer has taken their holds), empty when none is.
+  void NoteRouteHolds();
+  // Whether a route that is behind is no longer held (and the session is at
+  // a point where no source transaction is open).
+  bool RouteCatchUpDue();
+  // Commits what was consumed, then catches up each route that is behind and
+  // no longer held, through the main position.
+  Status CatchUpRoutes();
+  Status CatchUp(const std::string& from);
+  // handoff_applied's journal_id for the catch-up row of route `from`.
+  std::string RouteRowId(const std::string& from) const { return applied_journal_id_ + "/route:" + from; }
+  // The lowest seq through which everything routed here is applied: the main
+  // position, or a lagging route's catch-up point (what retention must keep).
+  uint64_t AppliedFloor() const;
   bool pausing() const { return !opts_.replay_from_seq.has_value(); }
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
 
@@ -198,6 +252,8 @@ class PgApplierImpl final : public PgApplier {
   std::optional<apply::HoldCause> hold_;  // the refusal that ended the session
   int pause_attempt_ = 0;                 // retries of the current pause
   std::string resume_actor_;              // who asked for the running retry (`handoff resume`)
+  apply::HoldWatch holds_;
+  std::optional<OperatorHold> held_by_;   // the operator hold that ended the session
 
   // Session state (apply thread only).
   std::unique_ptr<PgConnection> conn_;
@@ -226,6 +282,11 @@ class PgApplierImpl final : public PgApplier {
   std::map<std::string, TruncateGroup> truncates_;  // per source: a group being gathered
   uint64_t txn_rows_ = 0;
   uint64_t txn_exceptions_ = 0;
+  // Routes left behind (see "Route holds"): from -> catch-up seq, as in the
+  // open transaction and as committed (the target's rows).
+  std::map<std::string, uint64_t> behind_;
+  std::map<std::string, uint64_t> behind_committed_;
+  bool catching_up_ = false;  // a route's catch-up has the open transaction
   RetryLog retry_log_;  // summarises repeated connection and apply failures
 
   // Schema changes: per route (source.schema.table), per column, the source
@@ -245,12 +306,17 @@ Status PgApplierImpl::Run() {
   if (pausing()) pauses_.Load();
   while (!stopping()) {
     hold_.reset();
+    held_by_.reset();
     Status st = RunSession();
     if (hold_ && pausing()) CommitBeforeHold();
     Rollback();
     if (st.ok() || stopping()) break;
     conn_.reset();
     writer_.reset();
+    if (held_by_) {
+      WaitHeld();
+      continue;
+    }
     if (!st.IsUnavailable()) {
       counters_.health.Set(HealthState::kFailed, st.message());
       LogError("apply", "target {}: {}; apply stopped", opts_.target.name, st.message());
@@ -287,9 +353,13 @@ Status PgApplierImpl::Run() {
 
 void PgApplierImpl::CommitBeforeHold() {
   if (!hold_->boundary || !in_txn_ || !conn_ || !conn_->alive() || hold_->seq <= committed_seq_ + 1) return;
+  if (catching_up_) return;  // its row would not cover the prefix: the catch-up is redone
   chunk_.clear();  // changes at and after the held one; those before are written
   open_sources_.clear();
   last_seq_ = hold_->seq - 1;
+  // A route left behind after the held change: behind from there on, as
+  // nothing of the rolled-off part is written.
+  for (auto& [from, seq] : behind_) seq = std::min(seq, last_seq_);
   Status st = Commit();
   if (!st.ok()) LogDebug("apply", "target {}: cannot commit before seq {}: {}", opts_.target.name, hold_->seq,
                          st.message());
@@ -322,6 +392,138 @@ void PgApplierImpl::WaitPaused() {
     cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(200)),
                  [this] { return stopping(); });
   }
+}
+
+bool PgApplierImpl::TargetHeldHere() {
+  if (!pausing() || !only_.empty() || !open_sources_.empty() || !truncates_.empty()) return false;
+  holds_.Refresh();
+  return holds_.target_hold() != nullptr;
+}
+
+Status PgApplierImpl::StopForHold(const OperatorHold& hold, bool commit) {
+  held_by_ = hold;
+  if (commit && (last_seq_ > committed_seq_ || !chunk_.empty())) HANDOFF_RETURN_IF_ERROR(Commit());
+  return Status::Unavailable("held: " + apply::HoldWatch::Describe(hold));
+}
+
+void PgApplierImpl::WaitHeld() {
+  const std::string& name = opts_.target.name;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping()) {
+    lock.unlock();
+    holds_.Refresh(true);
+    const OperatorHold* h = holds_.target_hold();
+    if (h != nullptr && counters_.health.Set(HealthState::kPaused, apply::HoldWatch::Describe(*h)))
+      LogInfo("apply", "target {}: {}; nothing from seq {} on is applied until `handoff resume`", name,
+              apply::HoldWatch::Describe(*h), committed_seq_ + 1);
+    lock.lock();
+    if (h == nullptr) break;
+    cv_.wait_for(lock, apply::kHoldRefresh, [this] { return stopping(); });
+  }
+  if (!stopping()) LogInfo("apply", "target {}: operator hold lifted; applying from seq {}", name, committed_seq_ + 1);
+}
+
+bool PgApplierImpl::RouteSkipped(uint64_t seq, const RouteConfig& route) {
+  if (!pausing() || !only_.empty() || catching_up_) return false;
+  if (behind_.empty() && !holds_.any_route_held()) return false;
+  const std::string from = apply::RouteFrom(route);
+  if (behind_.count(from)) return true;
+  const OperatorHold* h = holds_.route_hold(from);
+  if (h == nullptr) return false;
+  behind_[from] = seq - 1;
+  LogInfo("apply", "target {}: {}; its changes from seq {} on wait, the other routes go on", opts_.target.name,
+          apply::HoldWatch::Describe(*h, true), seq);
+  return true;
+}
+
+void PgApplierImpl::NoteRouteHolds() {
+  if (!pausing() || !only_.empty() || pauses_.paused()) return;
+  holds_.Refresh();
+  std::string reason;
+  for (const OperatorHold& h : holds_.route_holds())
+    reason += (reason.empty() ? "" : "; ") + apply::HoldWatch::Describe(h, true);
+  if (!reason.empty()) reason += "; the other routes go on";
+  counters_.health.Set(HealthState::kApplying, reason);
+}
+
+bool PgApplierImpl::RouteCatchUpDue() {
+  if (behind_.empty() || !pausing() || !only_.empty() || !open_sources_.empty() || !truncates_.empty()) return false;
+  holds_.Refresh();
+  for (const auto& [from, seq] : behind_)
+    if (holds_.route_hold(from) == nullptr) return true;
+  return false;
+}
+
+Status PgApplierImpl::CatchUpRoutes() {
+  if (last_seq_ > committed_seq_ || !chunk_.empty()) HANDOFF_RETURN_IF_ERROR(Commit());
+  std::vector<std::string> due;
+  for (const auto& [from, seq] : behind_)
+    if (holds_.route_hold(from) == nullptr) due.push_back(from);
+  for (const std::string& from : due) {
+    if (stopping()) break;
+    HANDOFF_RETURN_IF_ERROR(CatchUp(from));
+  }
+  return Status::OK();
+}
+
+// REQUIRES: nothing consumed is uncommitted (last_seq_ == committed_seq_).
+// The main position stays where it is; only the route's row moves.
+Status PgApplierImpl::CatchUp(const std::string& from) {
+  const std::string& name = opts_.target.name;
+  const uint64_t end = committed_seq_;
+  uint64_t next = behind_[from] + 1;
+  LogInfo("apply", "target {}: route {} resumed; catching up its changes from seq {} through seq {}", name, from,
+          next, end);
+  catching_up_ = true;
+  std::set<std::string> open;  // source transactions open at the catch-up's cursor
+  std::vector<JournalEntry> entries;
+  while (next <= end && !stopping()) {
+    entries.clear();
+    HANDOFF_RETURN_IF_ERROR(opts_.journal->Read(next, kReadBatch, &entries));
+    if (entries.empty() || entries.front().seq != next)
+      return Status::Permanent(fmt::format("route {} cannot catch up: the journal no longer has seq {}", from, next));
+    for (JournalEntry& e : entries) {
+      if (e.seq > end || stopping()) break;
+      next = e.seq + 1;
+      ChangeEvent& ev = e.event;
+      if (ev.op == Op::kCommit) {
+        open.erase(ev.source);
+      } else if (ev.op != Op::kMessage) {
+        auto it = routes_.find({ev.source, ev.schema, ev.table});
+        if (it != routes_.end() && apply::RouteFrom(it->second) == from) {
+          if (IsTransactional(ev)) open.insert(ev.source);
+          // A member of a multi-table truncate goes on its own: the other
+          // tables' members were applied when the route was held.
+          if (ev.op == Op::kSchema) HANDOFF_RETURN_IF_ERROR(FollowSchema(e.seq, false, it->second, ev));
+          else HANDOFF_RETURN_IF_ERROR(AddChange(e.seq, false, it->second, std::move(ev)));
+        }
+      }
+      behind_[from] = e.seq;
+      if (!open.empty()) continue;
+      if (txn_rows_ + chunk_.size() >= opts_.target.batch_rows) {
+        HANDOFF_RETURN_IF_ERROR(Commit());
+        holds_.Refresh();
+        if (holds_.route_hold(from) != nullptr) {  // held again: it stays behind from here
+          catching_up_ = false;
+          LogInfo("apply", "target {}: route {} held again at seq {}", name, from, e.seq);
+          return Status::OK();
+        }
+      }
+    }
+  }
+  if (stopping()) return Status::OK();  // Run() rolls back; the row says where to go on
+  // Through the main position: the route is whole again; its row goes with the last of its data.
+  behind_.erase(from);
+  HANDOFF_RETURN_IF_ERROR(Commit());
+  catching_up_ = false;
+  LogInfo("apply", "target {}: route {} caught up through seq {}", name, from, end);
+  return Status::OK();
+}
+
+uint64_t PgApplierImpl::AppliedFloor() const {
+  uint64_t floor = db_applied_;
+  for (const auto& [from, seq] : behind_committed_) floor = std::min(floor, seq);
+  return floor;
 }
 
 std::chrono::milliseconds PgApplierImpl::NextBackoff() {
@@ -377,7 +579,7 @@ Status PgApplierImpl::Connect() {
   next_seq_ = last_seq_ = committed_seq_;
   ++next_seq_;
   LoadSchemaNotes();
-  counters_.applied_seq.store(db_applied_);
+  counters_.applied_seq.store(AppliedFloor());
   if (pauses_.paused()) {  // a retry: quiet, the pause has its own log lines
     LogDebug("apply", "target {}: connected (backend {}), retrying from seq {}", name, conn_->backend_pid(), next_seq_);
   } else {
@@ -431,22 +633,32 @@ Status PgApplierImpl::ReadAppliedPosition() {
   std::optional<uint64_t> legacy;
   std::string foreign;
   uint64_t foreign_seq = 0;
+  std::vector<std::pair<std::string, uint64_t>> route_rows;  // "<journal id>/route:<from>" rows
+  bool found = false;
   for (const auto& row : rows) {
     const std::string jid = row[0] ? *row[0] : std::string();
     uint64_t seq = row[1] ? std::strtoull(row[1]->c_str(), nullptr, 10) : 0;
+    if (jid.find("/route:") != std::string::npos) {
+      route_rows.emplace_back(jid, seq);
+      continue;
+    }
+    if (found) continue;
     if (jid == id) {
       db_applied_ = seq;
-      return Status::OK();
+      found = true;
+      continue;
     }
     if (jid.empty()) legacy = seq;
     if (foreign.empty()) foreign = jid.empty() ? "(written before journal ids)" : jid, foreign_seq = seq;
   }
-  if (legacy && opts_.journal->legacy_id()) {
+  if (!found && legacy && opts_.journal->legacy_id()) {
     // Both predate journal ids: the target's row is this journal's.
     applied_journal_id_.clear();
     db_applied_ = *legacy;
-    return Status::OK();
+    found = true;
   }
+  LoadRouteRows(route_rows);
+  if (found) return Status::OK();
   if (!foreign.empty() && !foreign_reported_ && !opts_.replay_from_seq) {
     foreign_reported_ = true;
     LogWarn("apply",
@@ -457,11 +669,32 @@ Status PgApplierImpl::ReadAppliedPosition() {
   return Status::OK();
 }
 
+void PgApplierImpl::LoadRouteRows(const std::vector<std::pair<std::string, uint64_t>>& rows) {
+  behind_.clear();
+  const std::string prefix = applied_journal_id_ + "/route:";
+  for (const auto& [jid, seq] : rows) {
+    if (jid.compare(0, prefix.size(), prefix) != 0) continue;  // another journal's
+    const std::string from = jid.substr(prefix.size());
+    bool configured = false;
+    for (const auto& [key, r] : routes_) configured = configured || apply::RouteFrom(r) == from;
+    if (!configured) {
+      LogWarn("apply", "target {}: handoff_applied has a catch-up point (seq {}) of route {}, which is no route of "
+                       "it any more; it is ignored", opts_.target.name, seq, from);
+      continue;
+    }
+    behind_[from] = seq;
+  }
+  behind_committed_ = behind_;
+}
+
 Status PgApplierImpl::RunSession() {
   HANDOFF_RETURN_IF_ERROR(Connect());
   const bool replay = opts_.replay_from_seq.has_value();
   std::vector<JournalEntry> entries;
   while (!stopping()) {
+    if (TargetHeldHere()) return StopForHold(*holds_.target_hold(), true);
+    NoteRouteHolds();
+    if (RouteCatchUpDue()) HANDOFF_RETURN_IF_ERROR(CatchUpRoutes());
     if (replay && next_seq_ > replay_end_ && open_sources_.empty()) {
       if (last_seq_ > committed_seq_ || !chunk_.empty()) HANDOFF_RETURN_IF_ERROR(Commit());
       LogInfo("apply", "target {}: replay done through seq {}", opts_.target.name, committed_seq_);
@@ -480,6 +713,9 @@ Status PgApplierImpl::RunSession() {
     for (JournalEntry& e : entries) {
       if (stopping()) break;
       if (replay && e.seq > replay_end_ && open_sources_.empty()) break;
+      if (TargetHeldHere()) return StopForHold(*holds_.target_hold(), true);
+      if (RouteCatchUpDue()) HANDOFF_RETURN_IF_ERROR(CatchUpRoutes());
+      if (stopping()) break;
       HANDOFF_RETURN_IF_ERROR(ApplyEntry(e));
       if (open_sources_.empty() && txn_rows_ + chunk_.size() >= opts_.target.batch_rows)
         HANDOFF_RETURN_IF_ERROR(Commit());
@@ -494,6 +730,7 @@ Status PgApplierImpl::RunSession() {
 Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
   ChangeEvent& ev = entry.event;
   if (entry.seq < next_seq_) return Status::OK();  // defensive: never apply twice in a run
+  if (pausing() && only_.empty()) holds_.Refresh();
   next_seq_ = entry.seq + 1;
   last_seq_ = entry.seq;
   const bool grouped = ev.op == Op::kTruncate && ev.truncate_count > 1 && only_.empty();
@@ -512,6 +749,7 @@ Status PgApplierImpl::ApplyEntry(JournalEntry& entry) {
   if (grouped) return AddTruncateMember(entry.seq, boundary, std::move(ev));
   auto it = routes_.find({ev.source, ev.schema, ev.table});
   if (it == routes_.end()) return Status::OK();  // not for this target
+  if (RouteSkipped(entry.seq, it->second)) return Status::OK();
   if (ev.op == Op::kSchema) return FollowSchema(entry.seq, boundary, it->second, ev);
   return AddChange(entry.seq, boundary, it->second, std::move(ev));
 }
@@ -571,7 +809,7 @@ Status PgApplierImpl::AddTruncateMember(uint64_t seq, bool boundary, ChangeEvent
   g.next = ev.truncate_index + 1;
   const bool last = g.next >= g.count;
   auto route = routes_.find({ev.source, ev.schema, ev.table});
-  if (route != routes_.end()) {
+  if (route != routes_.end() && !RouteSkipped(seq, route->second)) {
     const RouteConfig& r = route->second;
     auto meta = catalog_.Get(*conn_, r.to_schema, r.to_table);
     if (!meta.ok()) {
@@ -939,6 +1177,19 @@ Status PgApplierImpl::Commit() {
       " ON CONFLICT (target, journal_id) DO UPDATE"
       " SET seq = GREATEST(handoff_applied.seq, EXCLUDED.seq), updated_at = now()",
       {opts_.target.name, applied_journal_id_, std::to_string(last_seq_)})));
+  // Route rows: in the same transaction as the data they account for.
+  for (const auto& [from, seq] : behind_) {
+    auto was = behind_committed_.find(from);
+    if (was != behind_committed_.end() && was->second == seq) continue;
+    HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Query(
+        "INSERT INTO handoff_applied (target, journal_id, seq) VALUES ($1, $2, $3)"
+        " ON CONFLICT (target, journal_id) DO UPDATE SET seq = EXCLUDED.seq, updated_at = now()",
+        {opts_.target.name, RouteRowId(from), std::to_string(seq)})));
+  }
+  for (const auto& [from, seq] : behind_committed_)
+    if (behind_.count(from) == 0)
+      HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Query(
+          "DELETE FROM handoff_applied WHERE target = $1 AND journal_id = $2", {opts_.target.name, RouteRowId(from)})));
   // Written but not committed: a crash here must leave the target untouched.
   CrashPoint("apply.before_commit");
   // A failure here leaves the outcome unknown; the next session reads handoff_applied.
@@ -946,6 +1197,7 @@ Status PgApplierImpl::Commit() {
   in_txn_ = false;
   committed_seq_ = last_seq_;
   db_applied_ = std::max(db_applied_, last_seq_);
+  behind_committed_ = behind_;
   // Closed before the new position is published: whoever sees it sees the pause over.
   if (pauses_.paused() && committed_seq_ >= pauses_.seq()) {
     pauses_.Resumed(resume_actor_);
@@ -955,11 +1207,11 @@ Status PgApplierImpl::Commit() {
   counters_.rows.fetch_add(txn_rows_);
   counters_.exceptions.fetch_add(txn_exceptions_);
   counters_.transactions.fetch_add(1);
-  counters_.applied_seq.store(db_applied_);
+  counters_.applied_seq.store(AppliedFloor());
   txn_rows_ = txn_exceptions_ = 0;
   attempt_ = 0;
   catalog_.ForgetMissing();
-  Status st = opts_.journal->SetTargetApplied(opts_.target.name, db_applied_);
+  Status st = opts_.journal->SetTargetApplied(opts_.target.name, AppliedFloor());
   if (!st.ok()) LogWarn("apply", "target {}: cannot record applied seq in the journal: {}", opts_.target.name,
                         st.message());
   return Status::OK();
@@ -974,6 +1226,8 @@ void PgApplierImpl::Rollback() {
   txn_rows_ = txn_exceptions_ = 0;
   last_seq_ = committed_seq_;
   next_seq_ = committed_seq_ + 1;
+  behind_ = behind_committed_;
+  catching_up_ = false;
 }
 
 }  // namespace

@@ -76,6 +76,33 @@ TEST(TargetPauseCodeTest, EncodingRoundTrips) {
   EXPECT_FALSE(DecodeTargetPause("garbage", &q));
 }
 
+TEST_F(TargetPauseTest, OperatorHoldRecordsRoundTripAndBelongToTheirTarget) {
+  OperatorHold whole{"", "ana", "deploy\nnow", 1700000000000000};
+  OperatorHold route{"psa.public.t", "bo", "", 1700000001000000};
+  ASSERT_TRUE(PutTargetHold(journal_.get(), "erp", route).ok());
+  ASSERT_TRUE(PutTargetHold(journal_.get(), "erp", whole).ok());
+  ASSERT_TRUE(PutTargetHold(journal_.get(), "erp2", whole).ok());  // "hold:erp" is a prefix of its key
+  auto holds = ReadTargetHolds(journal_.get(), "erp");
+  ASSERT_TRUE(holds.ok());
+  ASSERT_EQ(holds->size(), 2u);
+  EXPECT_EQ((*holds)[0].route, "") << "the whole-target hold comes first";
+  EXPECT_EQ((*holds)[0].actor, "ana");
+  EXPECT_EQ((*holds)[0].note, "deploy now");
+  EXPECT_EQ((*holds)[0].since_us, 1700000000000000);
+  EXPECT_EQ((*holds)[1].route, "psa.public.t");
+  EXPECT_EQ((*holds)[1].actor, "bo");
+  EXPECT_EQ((*holds)[1].note, "");
+  bool existed = false;
+  ASSERT_TRUE(ClearTargetHold(journal_.get(), "erp", "", &existed).ok());
+  EXPECT_TRUE(existed);
+  ASSERT_TRUE(ClearTargetHold(journal_.get(), "erp", "", &existed).ok());
+  EXPECT_FALSE(existed);
+  EXPECT_EQ(ReadTargetHolds(journal_.get(), "erp")->size(), 1u);
+  EXPECT_EQ(ReadTargetHolds(journal_.get(), "erp2")->size(), 1u);
+  OperatorHold bad;
+  EXPECT_FALSE(DecodeOperatorHold("garbage", &bad));
+}
+
 TEST_F(TargetPauseTest, MissingTableHoldsEveryLaterChangeUnderOneRecordAndResumesByItself) {
   Sql("CREATE TABLE t(id int PRIMARY KEY, version int)");
   SourceFeed psa("psa");

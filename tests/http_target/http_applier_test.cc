@@ -6,10 +6,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <thread>
 
 #include "fake_api.h"
+#include "handoff/apply/target_pause.h"
 
 namespace handoff {
 namespace {
@@ -323,6 +325,59 @@ TEST_F(HttpApplierTest, RestartContinuesFromTheAppliedSeqWithoutResending) {
   EXPECT_EQ(got[1].attempt, 0);
   EXPECT_EQ(api_.applied_keys()[2], got[2].idempotency_key);
   EXPECT_EQ(a->counters().rows.load(), 2u);  // this run: changes 3 and 4 only
+}
+
+// Waits until `cond` holds or 10 s pass; returns whether it held.
+bool WaitFor(const std::function<bool()>& cond) {
+  const auto deadline = Clock::now() + milliseconds(10000);
+  while (!cond() && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(5));
+  return cond();
+}
+
+TEST_F(HttpApplierTest, OperatorHoldsStopTheSenderAndResumeSendsEachChangeOnceInOrder) {
+  uint64_t last = Append({Insert("crm", 0x5, 1, "acc-1", "0", "accounts"), Commit("crm", 0x5, 2)});
+  const uint64_t before_route = last;
+  Append({Insert("psa", 0x10, 1, "1", "1"), Commit("psa", 0x10, 2)});
+  Append({Insert("crm", 0x6, 1, "acc-2", "0", "accounts"), Commit("crm", 0x6, 2)});
+  OperatorHold route_hold;
+  route_hold.route = "psa.public.time_entries";
+  route_hold.actor = "ana";
+  route_hold.note = "reindex";
+  ASSERT_TRUE(PutTargetHold(journal_.get(), kTarget, route_hold).ok());
+
+  auto a = Make(Options());
+  Status result;
+  std::thread t([&] { result = a->Run(); });
+  // The route's first change stops the sender: what came before is sent.
+  ASSERT_TRUE(WaitFor([&] { return a->counters().health.Get().state == HealthState::kPaused; }));
+  EXPECT_EQ(a->counters().health.Get().reason,
+            "paused by ana (reindex): route psa.public.time_entries (the target waits at its first change)");
+  EXPECT_EQ(*journal_->TargetApplied(kTarget), before_route);
+  last = Append({Insert("crm", 0x7, 1, "acc-3", "0", "accounts"), Commit("crm", 0x7, 2)});
+  // A whole-target hold on top; lifting the route's keeps the sender held.
+  OperatorHold whole;
+  whole.actor = "bo";
+  ASSERT_TRUE(PutTargetHold(journal_.get(), kTarget, whole).ok());
+  bool existed = false;
+  ASSERT_TRUE(ClearTargetHold(journal_.get(), kTarget, route_hold.route, &existed).ok());
+  EXPECT_TRUE(existed);
+  ASSERT_TRUE(WaitFor([&] { return a->counters().health.Get().reason == "paused by bo: the whole target"; }))
+      << a->counters().health.Get().reason;
+  EXPECT_EQ(api_.requests().size(), 1u) << "nothing from the held change on is sent";
+  ASSERT_TRUE(ClearTargetHold(journal_.get(), kTarget, "", &existed).ok());
+  ASSERT_TRUE(WaitFor([&] { return a->counters().applied_seq.load() >= last; }));
+  a->Stop();
+  t.join();
+  EXPECT_TRUE(result.ok()) << result.ToString();
+
+  const std::vector<Received> got = api_.requests();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0].path, "/api/accounts");
+  EXPECT_EQ(got[1].path, "/api/time_entries");
+  EXPECT_EQ(got[2].path, "/api/accounts");
+  EXPECT_EQ(got[3].path, "/api/accounts");
+  EXPECT_EQ(api_.duplicates(), 0);
+  EXPECT_EQ(*journal_->TargetApplied(kTarget), last);
 }
 
 TEST_F(HttpApplierTest, ReplayResendsWithTheSameKeysAndKeepsThePosition) {

@@ -2,9 +2,15 @@
 // not exist pauses the target under one exception record while thousands of
 // changes arrive; once the table exists everything held lands exactly once
 // and the pause closes by itself; `handoff resume` retries at once; bulk
-// retry and discard act on many records, only when confirmed.
+// retry and discard act on many records, only when confirmed; `handoff
+// pause` holds a target (or one route) while the journal grows, and `handoff
+// resume` lets everything held land exactly once, in order; a route pause
+// lets the target's other routes go on and catches the route up exactly once,
+// across restarts.
 #include <signal.h>
 
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -68,6 +74,25 @@ class TargetPauseE2eTest : public SpineTest {
     return out;
   }
   std::string EngineLog() { return LogTail(1 << 24); }
+  // The journal's last seq in `status --json`; -1 when unreadable.
+  long LastSeq() {
+    std::smatch m;
+    const std::string s = Status();
+    if (!std::regex_search(s, m, std::regex("\"journal\":\\{[^}]*\"last_seq\":([0-9]+)"))) return -1;
+    return std::stol(m[1]);
+  }
+  // The target's health state and reason in `status --json`.
+  std::string TargetHealth() {
+    std::smatch m;
+    const std::string s = Status();
+    if (!std::regex_search(s, m, std::regex("\"targets\":\\[\\{\"name\":\"erp\",\"state\":\"([a-z]+)\",\"reason\":\"([^\"]*)\"")))
+      return "?";
+    return std::string(m[1]) + ": " + std::string(m[2]);
+  }
+  long DstCount(const std::string& table, const std::string& where = "true") {
+    return std::stol(server_->Dump(dst_db_, "SELECT count(*) FROM " + table + " WHERE " + where));
+  }
+  const std::string kOperatorPaused = "handoff_target_paused{target=\"erp\",route=\"\",by=\"operator\"}";
   void Src(const std::string& sql) { ASSERT_TRUE(server_->Exec(src_db_, sql).ok()) << sql; }
   void Dst(const std::string& sql) { ASSERT_TRUE(server_->Exec(dst_db_, sql).ok()) << sql; }
 
@@ -216,6 +241,147 @@ TEST_F(TargetPauseE2eTest, BulkRetryAndDiscardByReasonAndAllOnlyWhenConfirmed) {
   // Nothing left: a bulk verb says so and succeeds.
   EXPECT_EQ(Handoff({"exceptions", "retry", "--config", config_, "--target", "erp", "--all"}, &out, &err), 0);
   EXPECT_NE(out.find("0 open exception(s) of target erp match"), std::string::npos) << out;
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(TargetPauseE2eTest, OperatorPauseHoldsTheTargetWhileTheJournalGrowsAndResumeAppliesEachChangeOnce) {
+  CreateDatabases(name_);
+  ASSERT_TRUE(InstallApplyLedger(*server_, dst_db_).ok());
+  Start();
+  Src("INSERT INTO consultants VALUES ('before@x', 'Before', 100, true, 1)");
+  ASSERT_TRUE(WaitUntil([&] { return Contents(dst_db_, "consultants") == Contents(src_db_, "consultants"); }))
+      << LogTail();
+  std::string out, err;
+  EXPECT_EQ(Handoff({"pause", "--config", config_, "--target", "nope"}, &out, &err), 2);
+  ASSERT_EQ(Handoff({"pause", "--config", config_, "--target", "erp", "--actor", "ana", "--note", "deploy 42"}, &out,
+                    &err), 0) << out << err;
+  EXPECT_NE(out.find("paused erp"), std::string::npos) << out;
+  ASSERT_TRUE(WaitUntil([&] { return TargetHealth() == "paused: paused by ana (deploy 42): the whole target"; }))
+      << TargetHealth() << LogTail();
+  const long before = LastSeq();
+  ASSERT_GT(before, 0);
+  // Insert-only, several transactions, and a change of another table.
+  for (int b = 0; b < 4; ++b)
+    Src("INSERT INTO time_entries (id, consultant_id, project_code, hours, status) SELECT g, g % 7, 'P-' || g, "
+        "1.5, 'draft' FROM generate_series(" + std::to_string(b * 500 + 1) + ", " + std::to_string(b * 500 + 500) +
+        ") g");
+  Src("INSERT INTO consultants VALUES ('after@x', 'After', 200, true, 2)");
+  // 2001 changes and 5 commit markers journaled while the target holds.
+  ASSERT_TRUE(WaitUntil([&] { return LastSeq() >= before + 2006; }, 60s)) << LastSeq() << " " << LogTail();
+  EXPECT_EQ(DstCount("time_entries"), 0) << "nothing is applied while paused";
+  EXPECT_EQ(server_->Dump(dst_db_, "SELECT email FROM consultants ORDER BY 1"), "before@x\n");
+  EXPECT_EQ(TargetHealth(), "paused: paused by ana (deploy 42): the whole target");
+  EXPECT_EQ(Metric(kOperatorPaused), 1.0);
+  EXPECT_EQ(Metric("handoff_target_up{target=\"erp\"}"), 0.0);
+  const std::string text = Status(false);
+  EXPECT_NE(text.find("PAUSED by operator ana since "), std::string::npos) << text;
+  EXPECT_NE(text.find("(deploy 42): the whole target"), std::string::npos) << text;
+  const std::string json = Status();
+  EXPECT_NE(json.find("\"operator_holds\":[{\"route\":null,\"actor\":\"ana\",\"note\":\"deploy 42\",\"since\":"),
+            std::string::npos) << json;
+  EXPECT_EQ(Occurrences(EngineLog(), "paused by ana (deploy 42): the whole target; nothing from seq"), 1u)
+      << "one log line for the change of state";
+
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("lifted the operator pause of erp"), std::string::npos) << out;
+  ASSERT_TRUE(WaitForEqual(60s)) << LogTail();
+  EXPECT_EQ(LedgerDuplicates(*server_, dst_db_), "") << "a row applied twice";
+  EXPECT_EQ(LedgerRows(*server_, dst_db_), 2000) << "each journaled insert applied exactly once";
+  EXPECT_EQ(DstCount("time_entries"), 2000);
+  ASSERT_TRUE(WaitUntil([&] { return TargetHealth() == "applying: "; })) << TargetHealth();
+  EXPECT_EQ(Metric(kOperatorPaused), 0.0);
+  EXPECT_EQ(Status(false).find("PAUSED"), std::string::npos);
+  EXPECT_NE(Status().find("\"operator_holds\":[]"), std::string::npos);
+  EXPECT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0);
+  EXPECT_NE(out.find("is not paused"), std::string::npos) << out;
+  EXPECT_EQ(Occurrences(EngineLog(), "parked seq"), 0u);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
+TEST_F(TargetPauseE2eTest, RoutePauseLetsTheOtherRoutesGoOnAndCatchesTheRouteUpOnceAcrossRestarts) {
+  CreateDatabases(name_);
+  ASSERT_TRUE(InstallApplyLedger(*server_, dst_db_).ok());
+  admin_port_ = FreeTcpPort();
+  WriteConfig("admin: { listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\" }\n");
+  // Small target transactions: the catch-up commits once per source transaction.
+  std::string cfg;
+  {
+    std::ifstream in(config_);
+    cfg.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t at = cfg.find("\" }\nroutes:");
+  ASSERT_NE(at, std::string::npos) << cfg;
+  cfg.insert(at + 1, ", batch_rows: 100");
+  std::ofstream(config_) << cfg;
+  StartEngine();
+  const std::string route = name_ + ".public.time_entries";
+  auto route_rows = [&] {
+    return DstCount("handoff_applied", "journal_id LIKE '%/route:" + route + "'");
+  };
+  std::string out, err;
+  EXPECT_EQ(Handoff({"pause", "--config", config_, "--target", "erp", "--route", name_ + ".public.nope"}, &out, &err),
+            2);
+  ASSERT_EQ(Handoff({"pause", "--config", config_, "--target", "erp", "--route", route, "--actor", "bo", "--note",
+                     "reindex"}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("the other routes go on"), std::string::npos) << out;
+  const std::string route_paused = "handoff_target_paused{target=\"erp\",route=\"" + route + "\",by=\"operator\"}";
+  ASSERT_TRUE(WaitUntil([&] { return Metric(route_paused) == 1.0; }));
+  // The writer has taken the hold (it re-reads holds every 200 ms) and goes on.
+  const std::string held = "applying: paused by bo (reindex): route " + route + "; the other routes go on";
+  ASSERT_TRUE(WaitUntil([&] { return TargetHealth() == held; })) << TargetHealth() << LogTail();
+  // Landed: capture streams, so what follows is not in the initial snapshot.
+  Src("INSERT INTO consultants VALUES ('c1@x', 'C1', 100, true, 1)");
+  ASSERT_TRUE(WaitUntil([&] { return Contents(dst_db_, "consultants") == Contents(src_db_, "consultants"); }))
+      << LogTail();
+  // A transaction of both routes: the consultant lands, its time entries wait.
+  Src("BEGIN; INSERT INTO consultants VALUES ('c2@x', 'C2', 100, true, 1);"
+      "INSERT INTO time_entries (id, consultant_id, status) SELECT g, 1, 'draft' FROM generate_series(1, 300) g;"
+      "COMMIT");
+  Src("INSERT INTO consultants VALUES ('c3@x', 'C3', 100, true, 1)");
+  Src("INSERT INTO time_entries (id, consultant_id, status) SELECT g, 1, 'draft' FROM generate_series(301, 500) g");
+  Src("INSERT INTO consultants VALUES ('c4@x', 'C4', 100, true, 1)");
+  ASSERT_TRUE(WaitUntil([&] { return Contents(dst_db_, "consultants") == Contents(src_db_, "consultants"); }))
+      << "the other route goes on " << LogTail();
+  EXPECT_EQ(DstCount("time_entries"), 0) << "nothing of the held route is applied";
+  EXPECT_EQ(TargetHealth(), held);
+  ASSERT_TRUE(WaitUntil([&] { return route_rows() == 1; })) << "the route's catch-up point is in the target";
+  const std::string text = Status(false);
+  EXPECT_NE(text.find("PAUSED by operator bo since "), std::string::npos) << text;
+  EXPECT_NE(text.find("(reindex): route " + route + ";"), std::string::npos) << text;
+  EXPECT_EQ(Metric(kOperatorPaused), 0.0) << "the whole target is not held by a record";
+
+  // A restart while paused: the route stays behind, the others go on.
+  StopEngine(SIGKILL);
+  StartEngine();
+  Src("INSERT INTO consultants VALUES ('c5@x', 'C5', 100, true, 1)");
+  Src("INSERT INTO time_entries (id, consultant_id, status) SELECT g, 1, 'draft' FROM generate_series(501, 600) g");
+  ASSERT_TRUE(WaitUntil([&] { return Contents(dst_db_, "consultants") == Contents(src_db_, "consultants"); }))
+      << LogTail();
+  EXPECT_EQ(DstCount("time_entries"), 0);
+  EXPECT_EQ(route_rows(), 1);
+
+  // Resuming the whole target leaves the route hold alone and says so.
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0) << out << err;
+  EXPECT_NE(out.find("route " + route + " of erp is still paused"), std::string::npos) << out;
+  // Lifted while the engine is down; the restarted engine dies in the middle
+  // of the catch-up, after its first commit (300 rows, one source transaction).
+  ASSERT_TRUE(WaitUntil([&] { return LastSeq() > 0; }));
+  StopEngine(SIGKILL);
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp", "--route", route}, &out, &err), 0)
+      << out << err;
+  EXPECT_NE(out.find("lifted the operator pause of route " + route + " of erp"), std::string::npos) << out;
+  StartEngine({"HANDOFF_CRASH_AT=apply.before_commit:2"});
+  EXPECT_EQ(engine_.Wait(std::chrono::seconds(60)), 128 + SIGKILL) << "crash point did not fire " << LogTail();
+  EXPECT_EQ(DstCount("time_entries"), 300) << "the first catch-up commit stands";
+  EXPECT_EQ(route_rows(), 1) << "and the route's row moved with it";
+  StartEngine();
+  ASSERT_TRUE(WaitForEqual(60s)) << LogTail();
+  EXPECT_EQ(LedgerDuplicates(*server_, dst_db_), "") << "a row applied twice";
+  EXPECT_EQ(LedgerRows(*server_, dst_db_), 600) << "each held change applied exactly once";
+  EXPECT_EQ(route_rows(), 0) << "caught up: the row is gone";
+  EXPECT_TRUE(WaitUntil([&] { return TargetHealth() == "applying: "; })) << TargetHealth();
+  EXPECT_EQ(Status(false).find("PAUSED"), std::string::npos);
+  EXPECT_NE(EngineLog().find("route " + route + " caught up through seq"), std::string::npos);
   EXPECT_EQ(StopEngine(SIGTERM), 0);
 }
 

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "handoff/engine/journal.h"
 #include "handoff/engine/status.h"
@@ -58,6 +59,34 @@ Result<std::optional<TargetPause>> ReadTargetPause(Journal* journal, const std::
 Status RequestTargetResume(Journal* journal, const std::string& target, const std::string& actor);
 // Whether a resume request is still waiting for the writer.
 bool TargetResumePending(Journal* journal, const std::string& target);
+
+// Operator holds (`handoff pause`). A hold is one meta record, "hold:<target>"
+// for the whole target or "hold:<target>:<from>" for one route (from: the
+// route's source.schema.table); the running writer re-reads them at most every
+// 200 ms (apply/src/hold_watch.h). A whole-target hold stops the writer at the
+// next point where no source transaction is open, after committing what it
+// has. A route hold makes a PostgreSQL writer skip that route's changes while
+// the other routes go on, and catch the route up when the hold is gone
+// (apply/src/pg_applier.cc, "Route holds"); an HTTP writer stops at the
+// route's first change instead, so order across routes is kept. Removing the
+// record (`handoff resume`) lets the writer go on under the same
+// handoff_applied guarantee.
+struct OperatorHold {
+  std::string route;    // empty: the whole target
+  std::string actor;    // who paused it
+  std::string note;     // why
+  int64_t since_us = 0;
+};
+
+std::string TargetHoldKey(const std::string& target, const std::string& route = {});
+std::string EncodeOperatorHold(const OperatorHold& h);
+bool DecodeOperatorHold(std::string_view data, OperatorHold* h);
+// Records a hold (replacing one on the same target and route).
+Status PutTargetHold(Journal* journal, const std::string& target, const OperatorHold& hold);
+// Removes a hold; *existed says whether there was one.
+Status ClearTargetHold(Journal* journal, const std::string& target, const std::string& route, bool* existed);
+// Every hold of `target`, the whole-target one first.
+Result<std::vector<OperatorHold>> ReadTargetHolds(Journal* journal, const std::string& target);
 
 // Meta keys (the writer's side lives in apply/src/pause_recorder.cc).
 std::string TargetPauseKey(const std::string& target);
