@@ -40,9 +40,10 @@
 // chunk, re-reads the target table's definition and settles the columns the
 // source added that the target lacks, by the route's on_new_column: `add`
 // adds them (ALTER TABLE in the open transaction), `ignore` goes on without
-// their values (counted, logged once), `park` holds the target at the event
-// (a pause whose cause is `new_column`) until the target has them or the
-// policy changes. Columns the source added or retyped are noted with the
+// their values (counted, logged once), `park` holds the route at the event
+// (an operator hold by "handoff", see "Route holds", with one new_column
+// exception record) until it is resumed with the target having them or the
+// policy changed; the record closes when the event goes through. Columns the source added or retyped are noted with the
 // event's seq (meta "schema_notes:<target>:<source>.<schema>.<table>", so a
 // restart knows them); a later change whose value is in such a column is
 // parked as `type_changed` when the target column's type cannot hold the
@@ -208,6 +209,13 @@ class PgApplierImpl final : public PgApplier {
                               const ChangeEvent& ev);
   void LoadSchemaNotes();
   void NoteSchema(uint64_t seq, const RouteConfig& route, const SchemaDiff& diff);
+  // on_new_column park while running: holds the route from the schema event
+  // at `seq` (an operator hold by "handoff", so the other routes go on) with
+  // one exception record saying why.
+  Status ParkRoute(uint64_t seq, const RouteConfig& route, const ChangeEvent& ev, const std::string& why);
+  // The schema event at `seq` went through: closes its new_column record.
+  void CloseNewColumnRecord(uint64_t seq, const std::string& how);
+  bool route_parked_ = false;  // set by ParkRoute during a catch-up: it stops there
   // Whether a whole-target hold stops the session before the next entry.
   bool TargetHeldHere();
   // Ends the session at an operator hold; with `commit`, what was consumed
@@ -494,8 +502,18 @@ Status PgApplierImpl::CatchUp(const std::string& from) {
           if (IsTransactional(ev)) open.insert(ev.source);
           // A member of a multi-table truncate goes on its own: the other
           // tables' members were applied when the route was held.
-          if (ev.op == Op::kSchema) HANDOFF_RETURN_IF_ERROR(FollowSchema(e.seq, false, it->second, ev));
-          else HANDOFF_RETURN_IF_ERROR(AddChange(e.seq, false, it->second, std::move(ev)));
+          if (ev.op == Op::kSchema) {
+            HANDOFF_RETURN_IF_ERROR(FollowSchema(e.seq, false, it->second, ev));
+            if (route_parked_) {  // still lacking its new column: behind from here again
+              route_parked_ = false;
+              catching_up_ = false;
+              HANDOFF_RETURN_IF_ERROR(Commit());
+              LogInfo("apply", "target {}: route {} held again at seq {}", name, from, e.seq);
+              return Status::OK();
+            }
+          } else {
+            HANDOFF_RETURN_IF_ERROR(AddChange(e.seq, false, it->second, std::move(ev)));
+          }
         }
       }
       behind_[from] = e.seq;
@@ -1006,12 +1024,14 @@ Status PgApplierImpl::FollowSchema(uint64_t seq, bool boundary, const RouteConfi
                                        ev.table, seq, DescribeSchemaChange(ev));
   if (missing.empty()) {
     if (!pauses_.paused()) LogInfo("apply", "target {}: {}; {} has every added column", opts_.target.name, what, table);
+    CloseNewColumnRecord(seq, "the target table has the column(s) now");
     return Status::OK();
   }
   std::string names;
   for (const Column* c : missing) names += (names.empty() ? "" : ", ") + fmt::format("{} ({})", c->name, c->data);
   switch (route.on_new_column) {
     case NewColumnPolicy::kIgnore:
+      CloseNewColumnRecord(seq, "on_new_column is ignore now: applied without the column(s)");
       for (const Column* c : missing) {
         counters_.columns_ignored.fetch_add(1);
         if (ignored_logged_.insert(table + "\t" + c->name).second)
@@ -1045,16 +1065,68 @@ Status PgApplierImpl::FollowSchema(uint64_t seq, bool boundary, const RouteConfi
         LogInfo("apply", "target {}: {}; added column {} {} to {} (on_new_column: add)", opts_.target.name, what,
                 c->name, c->data, table);
       }
+      CloseNewColumnRecord(seq, "on_new_column is add now: the column(s) were added");
       return Reread(route, std::chrono::milliseconds(0), &meta);
     }
     case NewColumnPolicy::kPark:
       break;
   }
-  return Refused(seq, boundary, table, meta.get(), ev, "new_column",
-                 fmt::format("{}; {} has no column {} and the route's on_new_column is park: add the column(s) to "
-                             "the target table (the target then goes on by itself, or at once with `handoff resume "
-                             "--target {}`), or set the route's on_new_column to add or ignore and `handoff reload`",
-                             what, table, names, opts_.target.name));
+  const std::string from = apply::RouteFrom(route);
+  const std::string why = fmt::format(
+      "{}; {} has no column {} and the route's on_new_column is park: add the column(s) to the target table, then "
+      "`handoff resume --target {} --route {}`; or set the route's on_new_column to add or ignore, `handoff "
+      "reload` and resume the route",
+      what, table, names, opts_.target.name, from);
+  // A replay or a retry of parked entries reports it as a refusal.
+  if (pausing() && only_.empty()) return ParkRoute(seq, route, ev, why);
+  return Refused(seq, boundary, table, meta.get(), ev, "new_column", why);
+}
+
+Status PgApplierImpl::ParkRoute(uint64_t seq, const RouteConfig& route, const ChangeEvent& ev,
+                                const std::string& why) {
+  const std::string from = apply::RouteFrom(route);
+  OperatorHold h;
+  h.route = from;
+  h.actor = "handoff";
+  h.note = "new column at the source (on_new_column: park), see exception " + opts_.target.name + "/" +
+           std::to_string(seq);
+  h.since_us = NowMicros();
+  // The hold is what keeps the route back across restarts: without it, nothing is skipped.
+  Status st = PutTargetHold(opts_.journal, opts_.target.name, h);
+  if (!st.ok()) return Status::Unavailable("cannot record the hold of route " + from + ": " + st.message());
+  auto existing = opts_.journal->GetException(opts_.target.name, seq);
+  if (!existing.ok() || !existing->has_value() || (*existing)->state != ExceptionState::kOpen) {
+    ExceptionRecord r;
+    r.target = opts_.target.name;
+    r.seq = seq;
+    r.code = "new_column";
+    r.reason = why;
+    r.new_image = apply::ImageJson(ev.after);
+    if (ev.has_before) r.old_image = apply::ImageJson(ev.before);
+    r.state = ExceptionState::kOpen;
+    r.created_us = r.updated_us = NowMicros();
+    st = opts_.journal->PutException(r);
+    if (!st.ok()) return Status::Unavailable("cannot record exception " + std::to_string(seq) + ": " + st.message());
+    LogWarn("apply", "target {}: route {} held at seq {} [new_column]: {}", opts_.target.name, from, seq, why);
+  }
+  holds_.Refresh(/*force=*/true);
+  behind_[from] = seq - 1;  // the catch-up point; written with the transaction it belongs to
+  if (catching_up_) route_parked_ = true;
+  return Status::OK();
+}
+
+void PgApplierImpl::CloseNewColumnRecord(uint64_t seq, const std::string& how) {
+  if (!only_.empty()) return;  // a retry closes it itself
+  auto rec = opts_.journal->GetException(opts_.target.name, seq);
+  if (!rec.ok() || !rec->has_value() || (*rec)->state != ExceptionState::kOpen || (*rec)->code != "new_column") return;
+  ExceptionRecord r = **rec;
+  r.state = ExceptionState::kRetried;
+  r.actor = "handoff";
+  r.note = how;
+  r.updated_us = NowMicros();
+  Status st = opts_.journal->PutException(r);
+  if (!st.ok()) LogWarn("apply", "target {}: cannot close exception {}: {}", opts_.target.name, seq, st.message());
+  else LogInfo("apply", "target {}: exception {} [new_column] closed: {}", opts_.target.name, seq, how);
 }
 
 Status PgApplierImpl::Begin() {

@@ -101,20 +101,37 @@ TEST_F(SchemaE2ETest, ColumnsAddedOnBothSidesArriveWithoutRestart) {
   ASSERT_TRUE(WaitUntil([&] { return Same(kAll); }, 60s))
       << SrcRows(kAll) << "--\n" << DstRows(kAll) << LogTail();
 
-  // Source first: the target (on_new_column park, the default) holds until
-  // the column exists there too, then takes the held rows by itself.
+  // Source first: the route (on_new_column park, the default) holds, with one
+  // record, while the target's other routes go on; once the column exists
+  // there too, resuming the route takes the held rows.
   Src("ALTER TABLE items ADD COLUMN region text");
   Src("INSERT INTO items VALUES (3, 'three', 3.00, 'c', true, 'emea')");
-  ASSERT_TRUE(WaitUntil([&] { return Status().find("\"new_column\"") != std::string::npos; }, 60s))
-      << Status() << LogTail();
-  EXPECT_EQ(DstRows("SELECT id FROM items WHERE id = 3"), "") << "held, not applied without its column";
-  Dst("ALTER TABLE items ADD COLUMN region text");
+  const std::string held = "handoff_target_paused{target=\"erp\",route=\"" + name_ + ".public.items\",by=\"operator\"}";
+  ASSERT_TRUE(WaitUntil([&] { return Metric(held) == 1.0; }, 60s)) << Status() << LogTail();
   std::string out, err;
-  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp"}, &out, &err), 0) << out << err;
+  ASSERT_EQ(Handoff({"exceptions", "list", "--config", config_, "--json"}, &out, &err), 0) << err;
+  EXPECT_EQ(Occurrences(out, "\"code\":\"new_column\""), 1u) << out;
+  Src("INSERT INTO t_add VALUES (9, 'other route')");
+  ASSERT_TRUE(WaitUntil([&] { return DstRows("SELECT name FROM t_add WHERE id = 9") == "other route\n"; }, 60s))
+      << "the target's other routes go on" << LogTail();
+  EXPECT_EQ(DstRows("SELECT id FROM items WHERE id = 3"), "") << "held, not applied without its column";
+  // Still held after a crash, and the rows written meanwhile wait with it.
+  StopEngine(SIGKILL);
+  StartEngine();
+  Src("INSERT INTO items VALUES (4, 'four', 4.00, 'd', false, 'amer'); INSERT INTO t_add VALUES (10, 'after')");
+  ASSERT_TRUE(WaitUntil([&] { return DstRows("SELECT name FROM t_add WHERE id = 10") == "after\n"; }, 60s))
+      << LogTail();
+  EXPECT_EQ(Metric(held), 1.0);
+  EXPECT_EQ(DstRows("SELECT count(*) FROM items WHERE id >= 3"), "0\n");
+  Dst("ALTER TABLE items ADD COLUMN region text");
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "erp", "--route", name_ + ".public.items"}, &out,
+                    &err), 0) << out << err;
   ASSERT_TRUE(WaitUntil([&] { return Same(kAll); }, 90s)) << SrcRows(kAll) << "--\n" << DstRows(kAll) << LogTail();
   Src("UPDATE items SET region = 'apac' WHERE id = 1");
   ASSERT_TRUE(WaitUntil([&] { return Same(kAll); }, 60s)) << LogTail();
-  EXPECT_EQ(Status().find("\"new_column\""), std::string::npos) << Status();
+  EXPECT_EQ(Metric(held).value_or(0), 0.0);
+  ASSERT_EQ(Handoff({"exceptions", "list", "--config", config_}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("0 open exception(s)"), std::string::npos) << "the record closed by itself: " << out;
 
   // Both changes are in the journal, as schema events before their rows.
   const std::string dump = Dump();
@@ -147,24 +164,32 @@ TEST_F(SchemaE2ETest, NewSourceColumnUnderEachPolicy) {
   EXPECT_GE(Metric("handoff_schema_columns_total{target=\"erp\",action=\"ignored\"}").value_or(0), 1.0);
   EXPECT_GE(Metric("handoff_schema_columns_total{target=\"erp\",action=\"added\"}").value_or(0), 1.0);
   EXPECT_EQ(Occurrences(EngineLog(), "on_new_column is ignore"), 1u);
-  // park: target `hold` holds at the schema change with one record; erp goes on.
-  ASSERT_TRUE(WaitUntil([&] { return Metric("handoff_target_paused{target=\"hold\"}") == 1.0; }, 60s))
-      << Status() << LogTail();
+  // park: the route to `hold` holds at the schema change with one record.
+  const std::string held =
+      "handoff_target_paused{target=\"hold\",route=\"" + name_ + ".public.t_park\",by=\"operator\"}";
+  ASSERT_TRUE(WaitUntil([&] { return Metric(held) == 1.0; }, 60s)) << Status() << LogTail();
   EXPECT_EQ(server_->Dump(hold_db_, "SELECT * FROM t_park ORDER BY id"), "1|one\n") << "nothing past the change";
   std::string out, err;
   ASSERT_EQ(Handoff({"exceptions", "list", "--config", config_, "--target", "hold"}, &out, &err), 0) << err;
   EXPECT_NE(out.find("1 open exception(s)"), std::string::npos) << out;
-  const std::string status = Status();
-  EXPECT_NE(status.find("new_column"), std::string::npos) << status;
-  EXPECT_NE(status.find("on_new_column is park"), std::string::npos) << status;
-  EXPECT_EQ(Metric("handoff_target_paused{target=\"erp\"}"), 0.0);
-  // The operator adds the column; `handoff resume` takes everything held, once.
+  EXPECT_NE(out.find("new_column"), std::string::npos) << out;
+  ASSERT_EQ(Handoff({"exceptions", "list", "--config", config_, "--target", "hold", "--json"}, &out, &err), 0);
+  EXPECT_NE(out.find("on_new_column is park"), std::string::npos) << out;
+  EXPECT_NE(Status().find("new column at the source"), std::string::npos) << Status();
+  // Resumed before the target has the column: held again at the same change.
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "hold", "--route", name_ + ".public.t_park"}, &out,
+                    &err), 0) << out << err;
+  ASSERT_TRUE(WaitUntil([&] { return EngineLog().find("held again at seq") != std::string::npos; }, 60s))
+      << LogTail();
+  EXPECT_EQ(Metric(held), 1.0);
+  // The operator adds the column; resuming takes everything held, once.
   ASSERT_TRUE(server_->Exec(hold_db_, "ALTER TABLE t_park ADD COLUMN hours numeric(6,2)").ok());
-  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "hold"}, &out, &err), 0) << out << err;
+  ASSERT_EQ(Handoff({"resume", "--config", config_, "--target", "hold", "--route", name_ + ".public.t_park"}, &out,
+                    &err), 0) << out << err;
   ASSERT_TRUE(WaitUntil([&] {
     return server_->Dump(hold_db_, "SELECT * FROM t_park ORDER BY id") == SrcRows("SELECT * FROM t_park ORDER BY id");
   }, 90s)) << server_->Dump(hold_db_, "SELECT * FROM t_park ORDER BY id") << LogTail();
-  ASSERT_TRUE(WaitUntil([&] { return Metric("handoff_target_paused{target=\"hold\"}") == 0.0; }, 30s));
+  ASSERT_TRUE(WaitUntil([&] { return Metric(held).value_or(0) == 0.0; }, 30s));
   EXPECT_EQ(Occurrences(Dump(), "\"op\":\"schema\""), 3u);
   EXPECT_EQ(StopEngine(SIGTERM), 0);
 }
