@@ -1047,12 +1047,19 @@ Status PgApplierImpl::FollowSchema(uint64_t seq, bool boundary, const RouteConfi
         // The type text comes from the source's format_type(); it must name a
         // type here, and a one-statement query cannot carry a second statement.
         PgRows known;
-        HANDOFF_RETURN_IF_ERROR(AsTransient(conn_->Query("SELECT to_regtype($1) IS NOT NULL", {c->data}, &known)));
         std::string code, message;
-        if (known.empty() || !known[0][0] || *known[0][0] != "t") {
+        if (apply::PlainTypeName(c->data)) {
+          HANDOFF_RETURN_IF_ERROR(UnderSavepoint(
+              [&] { return conn_->Query("SELECT to_regtype($1) IS NOT NULL", {c->data}, &known); }, &code, &message));
+        } else {
+          code = "42601";
+          message = "'" + c->data + "' is not a plain type name";
+        }
+        if (code.empty() && (known.empty() || !known[0][0] || *known[0][0] != "t")) {
           code = "42704";
           message = "type " + c->data + " does not exist in the target database";
-        } else {
+        }
+        if (code.empty()) {
           const std::string sql = "ALTER TABLE " + meta->quoted + " ADD COLUMN IF NOT EXISTS " +
                                   apply::QuoteIdent(c->name) + " " + c->data;
           HANDOFF_RETURN_IF_ERROR(UnderSavepoint([&] { return conn_->Query(sql, {}); }, &code, &message));

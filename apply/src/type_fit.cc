@@ -84,7 +84,71 @@ bool Holds(const TypeName& t, const TypeName& s) {
   return false;
 }
 
+// Reads an identifier at *i: "quoted" (with "" inside) or [a-z_][a-z0-9_$]*.
+bool Identifier(std::string_view t, size_t* i) {
+  if (*i < t.size() && t[*i] == '"') {
+    for (size_t j = *i + 1; j < t.size(); ++j) {
+      if (t[j] != '"') continue;
+      if (j + 1 < t.size() && t[j + 1] == '"') {
+        ++j;
+        continue;
+      }
+      const bool nonempty = j > *i + 1;
+      *i = j + 1;
+      return nonempty;
+    }
+    return false;
+  }
+  const size_t start = *i;
+  while (*i < t.size() && ((t[*i] >= 'a' && t[*i] <= 'z') || t[*i] == '_' || (*i > start && ((t[*i] >= '0' && t[*i] <= '9') || t[*i] == '$'))))
+    ++*i;
+  return *i > start;
+}
+
 }  // namespace
+
+bool PlainTypeName(std::string_view t) {
+  static const char* const kWords[] = {"with",  "without", "time", "zone",   "varying", "precision", "year",
+                                       "month", "day",     "hour", "minute", "second",  "to"};
+  size_t i = 0;
+  if (!Identifier(t, &i)) return false;
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (!Identifier(t, &i)) return false;
+  }
+  bool modifier = false;
+  while (i < t.size()) {
+    if (t[i] == ' ') {
+      const size_t start = ++i;
+      while (i < t.size() && t[i] >= 'a' && t[i] <= 'z') ++i;
+      const std::string_view word = t.substr(start, i - start);
+      bool known = false;
+      for (const char* w : kWords) known = known || word == w;
+      if (!known) return false;
+    } else if (t[i] == '(' && !modifier) {
+      modifier = true;
+      size_t numbers = 0;
+      ++i;
+      while (true) {
+        const size_t start = i;
+        while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+        if (i == start || ++numbers > 2) return false;
+        if (i < t.size() && t[i] == ',') {
+          ++i;
+          continue;
+        }
+        break;
+      }
+      if (i >= t.size() || t[i] != ')') return false;
+      ++i;
+    } else if (t.substr(i, 2) == "[]") {
+      i += 2;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
 
 bool TypeCanHold(std::string_view target, std::string_view source) {
   if (target == source) return true;

@@ -19,4 +19,12 @@ namespace handoff::apply {
 
 bool TypeCanHold(std::string_view target, std::string_view source);
 
+// Whether `type` is a bare type name as format_type() writes one: an
+// identifier (optionally schema-qualified, either part quoted), the words
+// format_type uses after it ("with time zone", "varying", "precision",
+// interval fields), one modifier of one or two numbers, and "[]" suffixes.
+// Anything else (a DEFAULT, a constraint, a generated expression) is refused,
+// so a type taken from a schema event can go into an ALTER TABLE safely.
+bool PlainTypeName(std::string_view type);
+
 }  // namespace handoff::apply

@@ -56,6 +56,17 @@ TEST(TypeFitTest, TargetHoldsWhatCannotLoseAValue) {
   for (const Case& c : cases) EXPECT_EQ(TypeCanHold(c.target, c.source), c.holds) << c.target << " <- " << c.source;
 }
 
+TEST(TypeFitTest, OnlyPlainTypeNamesGoIntoDdl) {
+  for (const char* t : {"integer", "numeric(12,2)", "character varying(40)", "timestamp(3) with time zone",
+                        "double precision", "text[]", "public.mood", "\"My Schema\".\"odd; type\"", "bit varying(5)",
+                        "interval day to second(3)", "numeric[][]"})
+    EXPECT_TRUE(PlainTypeName(t)) << t;
+  for (const char* t : {"", "integer DEFAULT 1", "integer default 1", "integer not null", "integer references t",
+                        "integer generated always as (1) stored", "int; drop table x", "numeric(1,2,3)",
+                        "numeric(a)", "text -- x", "\"unterminated", "integer collate c", "x.y.z"})
+    EXPECT_FALSE(PlainTypeName(t)) << t;
+}
+
 TableMeta Meta() {
   TableMeta m;
   m.schema = "public";
