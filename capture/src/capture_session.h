@@ -129,6 +129,9 @@ class CaptureSession {
   // relation's columns differ from the state's shape of `route` (see
   // capture_session_schema.cc).
   Status CheckShape(const std::shared_ptr<const PgRelation>& rel, const TableName& route);
+  // The columns a schema event adds that have a default (so existing rows
+  // hold values the log never carried), as "a, b"; empty when none.
+  std::string FilledByDefault(const ChangeEvent& ev);
   // The columns of `shape` with their types as the source formats them.
   Result<std::vector<Column>> DescribeColumns(const std::vector<ColumnShape>& shape);
   Status Finish();

@@ -125,7 +125,46 @@ Status CaptureSession::CheckShape(const std::shared_ptr<const PgRelation>& rel, 
   it->second = std::move(now);
   state_dirty_ = true;
   checked = rel;
-  return AddEvent(std::move(ev));
+  std::string filled = FilledByDefault(ev);
+  HANDOFF_RETURN_IF_ERROR(AddEvent(std::move(ev)));
+  if (filled.empty() || state_.TaskFor(name) != nullptr) return Status::OK();
+  // ADD COLUMN ... DEFAULT gives the existing rows a value without a change
+  // in the log: they are read again beside the stream, after the event.
+  state_.tasks.push_back(NewTask(name, "schema", "schema"));
+  PublishProgress(state_.tasks.back());
+  LogInfo("capture",
+          "source {}: the existing rows of {} took the default of added column {} without a change in the log; "
+          "reading them again (about {} rows) in chunks of {} beside the stream",
+          source_.name, route.Quoted(), filled, state_.tasks.back().estimated, source_.chunk_rows);
+  return Status::OK();
+}
+
+std::string CaptureSession::FilledByDefault(const ChangeEvent& ev) {
+  SchemaDiff diff = DiffSchema(ev);
+  if (diff.added.empty() || !aux_.valid()) return std::string();
+  std::string names = "{";
+  for (size_t i = 0; i < diff.added.size(); ++i) {
+    if (i) names += ",";
+    names += "\"";
+    for (char c : diff.added[i]->name) {
+      if (c == '"' || c == '\\') names += '\\';
+      names += c;
+    }
+    names += "\"";
+  }
+  names += "}";
+  TableName table{ev.schema, ev.table, {}};
+  auto res = aux_.Exec(
+      "SELECT string_agg(attname::text, ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = $1::regclass"
+      " AND attname = ANY($2::text[]) AND atthasdef",
+      {table.Quoted(), names});
+  if (!res.ok() || PQntuples(res->get()) == 0 || PQgetisnull(res->get(), 0, 0)) {
+    if (!res.ok())
+      LogWarn("capture", "source {}: cannot tell whether the columns added to {} have defaults: {}", source_.name,
+              table.Quoted(), res.status().message());
+    return std::string();
+  }
+  return PQgetvalue(res->get(), 0, 0);
 }
 
 }  // namespace handoff
