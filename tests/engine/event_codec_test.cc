@@ -40,6 +40,25 @@ TEST(EventCodecTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(d, e);
 }
 
+TEST(EventCodecTest, SchemaEventRoundTripsAndAnOpPastItIsRejected) {
+  ChangeEvent e = Sample();
+  e.op = Op::kSchema;
+  e.before = {{"id", 20, Column::Kind::kText, "bigint"}, {"hours", 1700, Column::Kind::kText, "numeric(10,2)"}};
+  e.after = {{"id", 20, Column::Kind::kText, "bigint"},
+             {"hours", 1700, Column::Kind::kText, "numeric(12,4)"},
+             {"billable", 16, Column::Kind::kText, "boolean"}};
+  std::string buf;
+  EncodeEvent(e, 7, &buf);
+  ChangeEvent d;
+  ASSERT_TRUE(DecodeEvent(buf, &d, nullptr).ok());
+  EXPECT_EQ(d, e);
+  EXPECT_STREQ(OpName(d.op), "schema");
+  buf[2] = 9;  // the op byte
+  Status st = DecodeEvent(buf, &d, nullptr);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("bad op 9"), std::string::npos) << st.ToString();
+}
+
 TEST(EventCodecTest, NegativeCommitTimeRoundTrips) {
   ChangeEvent e = Sample();
   e.commit_time_us = -946684800000000;  // before the epoch
