@@ -7,7 +7,8 @@
 //      every row;
 //   b. the chunked snapshot of the same table on the running engine
 //      (`handoff snapshot --table public.time_entries`, into the emptied
-//      target table, in chunks of --chunk-rows) while a producer writes
+//      target table, in chunks of --chunk-rows, paced at --snapshot-rate
+//      rows/s when given: the source's snapshot_rate) while a producer writes
 //      --stream-rate changes/s (inserts and updates) into stream_events of
 //      the same source; rows/s from the command until `handoff status`
 //      says the read is done and the target holds every row, and the
@@ -20,7 +21,7 @@
 // servers read the same machine clock). Both tables are checked against the
 // source (md5 of the ordered rows) at the end, so a fast wrong answer fails.
 //
-//   snapshot_bench [--rows N] [--chunk-rows N] [--stream-rate R] [--update-percent P]
+//   snapshot_bench [--rows N] [--chunk-rows N] [--snapshot-rate N] [--stream-rate R] [--update-percent P]
 //                  [--baseline-seconds S] [--tick-ms MS] [--timeout S] [--json FILE]
 //                  [--wrap "perf record -g -o perf.data --"]
 #include <fmt/format.h>
@@ -64,6 +65,7 @@ void Pause(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms));
 struct Options {
   int64_t rows = 1000000;
   int64_t chunk_rows = 1024;
+  int64_t snapshot_rate = 0;  // 0: unpaced
   double stream_rate = 5000;
   int update_percent = 20;
   double baseline_seconds = 20;
@@ -83,6 +85,8 @@ Options ParseOptions(int argc, char** argv) {
       o.rows = std::atoll(v);
     else if (a == "--chunk-rows")
       o.chunk_rows = std::atoll(v);
+    else if (a == "--snapshot-rate")
+      o.snapshot_rate = std::atoll(v);
     else if (a == "--stream-rate")
       o.stream_rate = std::atof(v);
     else if (a == "--update-percent")
@@ -104,6 +108,7 @@ Options ParseOptions(int argc, char** argv) {
   }
   if (o.rows < 1000) Die("--rows must be at least 1000");
   if (o.chunk_rows < 1) Die("--chunk-rows must be positive");
+  if (o.snapshot_rate < 0) Die("--snapshot-rate must be 0 (unpaced) or positive");
   if (o.stream_rate <= 0) Die("--stream-rate must be positive");
   if (o.update_percent < 0 || o.update_percent > 90) Die("--update-percent must be 0..90");
   if (o.baseline_seconds < 1) Die("--baseline-seconds must be at least 1");
@@ -115,13 +120,15 @@ Options ParseOptions(int argc, char** argv) {
 // The engine under test: its configuration, process and log.
 class Engine {
  public:
-  Engine(const PgServer& source, const PgServer& target, const std::string& dir, int64_t chunk_rows)
+  Engine(const PgServer& source, const PgServer& target, const std::string& dir, int64_t chunk_rows,
+         int64_t snapshot_rate)
       : dir_(dir), config_(dir + "/handoff.yaml"), log_(dir + "/engine.log") {
     std::filesystem::create_directories(dir);
     std::ofstream cfg(config_);
     cfg << "journal: { path: " << dir << "/journal }\n"
         << "admin: { listen: \"127.0.0.1:" << handoff::testing::FreeTcpPort() << "\" }\n"
         << "sources:\n  - { name: psa, kind: postgres, dsn: \"" << source.Dsn("psa") << "\", chunk_rows: " << chunk_rows
+        << ", snapshot_rate: " << snapshot_rate
         << ", slot: snapbench, publication: snapbench,\n      tables: [public.time_entries, public.stream_events] }\n"
         << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << target.Dsn("erp") << "\" }\n"
         << "routes:\n  - { from: psa.public.time_entries, to: erp.public.time_entries }\n"
@@ -310,6 +317,7 @@ int Run(const Options& o) {
   report.machine = DescribeMachine();
   report.rows = o.rows;
   report.chunk_rows = o.chunk_rows;
+  report.snapshot_rate = o.snapshot_rate;
   report.stream_rate = o.stream_rate;
   report.update_percent = o.update_percent;
 
@@ -329,7 +337,8 @@ int Run(const Options& o) {
   source.Exec("ALTER DATABASE psa SET synchronous_commit = on");
   Note(fmt::format("{} rows written to psa.time_entries in {:.1f} s", o.rows, Since(seed)));
 
-  Engine engine(*source_server, *target_server, source_server->dir() + "/handoff", o.chunk_rows);
+  Engine engine(*source_server, *target_server, source_server->dir() + "/handoff", o.chunk_rows,
+                o.snapshot_rate);
   StreamProducer producer(source_server->Dsn("psa"), o.stream_rate, o.tick_ms, o.update_percent);
   report.plain = PlainSnapshot(engine, target, o);
   Verify(source, target, "time_entries");

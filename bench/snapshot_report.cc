@@ -45,8 +45,11 @@ std::string RunJson(const SnapshotRun& r) {
 void PrintSnapshotReport(const SnapshotReport& r, std::FILE* out) {
   const double stream_seconds = r.stream.seconds > 0 ? r.stream.seconds : 1;
   fmt::print(out, "\nMachine: {}\n", r.machine.Describe());
-  fmt::print(out, "Table: {} rows of public.time_entries; chunk_rows {}; stream {} changes/s ({}% updates)\n\n",
-             Thousands(static_cast<double>(r.rows)), r.chunk_rows, Thousands(r.stream_rate), r.update_percent);
+  fmt::print(out, "Table: {} rows of public.time_entries; chunk_rows {}; snapshot_rate {}; stream {} changes/s ({}% "
+             "updates)\n\n",
+             Thousands(static_cast<double>(r.rows)), r.chunk_rows,
+             r.snapshot_rate > 0 ? Thousands(static_cast<double>(r.snapshot_rate)) + " rows/s" : "unpaced",
+             Thousands(r.stream_rate), r.update_percent);
   fmt::print(out,
              "| snapshot of the table into the target | seconds | rows/s | vs plain | read alone s | engine CPU s |\n");
   fmt::print(out, "|---|---|---|---|---|---|\n");
@@ -68,10 +71,11 @@ void PrintSnapshotReport(const SnapshotReport& r, std::FILE* out) {
 std::string SnapshotReportJson(const SnapshotReport& r) {
   const double stream_seconds = r.stream.seconds > 0 ? r.stream.seconds : 1;
   return fmt::format(
-      "{{\"machine\":\"{}\",\"rows\":{},\"chunk_rows\":{},\"stream_rate\":{:.0f},\"update_percent\":{},"
+      "{{\"machine\":\"{}\",\"rows\":{},\"chunk_rows\":{},\"snapshot_rate\":{},\"stream_rate\":{:.0f},"
+      "\"update_percent\":{},"
       "\"stream_achieved\":{:.0f},\"plain\":{},\"chunked\":{},\"ratio\":{:.4f},\"latency_baseline\":{},"
       "\"latency_during_snapshot\":{},\"verified\":{}}}",
-      r.machine.Describe(), r.rows, r.chunk_rows, r.stream_rate, r.update_percent,
+      r.machine.Describe(), r.rows, r.chunk_rows, r.snapshot_rate, r.stream_rate, r.update_percent,
       (r.stream.inserts + r.stream.updates) / stream_seconds, RunJson(r.plain), RunJson(r.chunked), r.ratio(),
       WindowJson(r.baseline), WindowJson(r.chunked_stream), r.verified ? "true" : "false");
 }

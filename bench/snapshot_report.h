@@ -35,6 +35,7 @@ struct StreamWindow {
 struct SnapshotReport {
   MachineInfo machine;
   int64_t rows = 0, chunk_rows = 0;
+  int64_t snapshot_rate = 0;  // the source's snapshot_rate (0: unpaced)
   double stream_rate = 0;
   int update_percent = 0;
   SnapshotRun plain, chunked;

@@ -30,7 +30,8 @@ constexpr std::chrono::seconds kProgressAfter{2};
 }  // namespace
 
 CaptureSession::CaptureSession(CaptureSessionContext ctx)
-    : ctx_(std::move(ctx)), source_(ctx_.options->source), chunks_(source_.name, source_.chunk_rows) {
+    : ctx_(std::move(ctx)), source_(ctx_.options->source), chunks_(source_.name, source_.chunk_rows),
+      pacer_(source_.snapshot_rate) {
   pending_.source = source_.name;
 }
 
@@ -366,7 +367,10 @@ Status CaptureSession::Stream(PgConnection* repl) {
       since_pump = 0;
       last_pump = now;
     }
-    if (!state_.tasks.empty() && !chunks_.open()) {
+    // A paced chunk that is not due yet waits for a later turn of this
+    // loop, which goes on reading the stream (and sleeps at most until due).
+    const bool chunk_waiting = !state_.tasks.empty() && !chunks_.open();
+    if (chunk_waiting && pacer_.Wait(now) == SteadyClock::duration::zero()) {
       st = NextChunk();
       if (!st.ok()) break;
     } else if (chunks_.open() && chunks_.age() > std::chrono::minutes(5) && !chunk_stall_logged_) {
@@ -385,8 +389,11 @@ Status CaptureSession::Stream(PgConnection* repl) {
       if (!st.ok()) break;
     }
     bool busy = !pending_.events.empty() || pending_dirty_ || ctx_.client->InFlight() > 0;
+    milliseconds wait = busy ? milliseconds(2) : milliseconds(50);
+    if (!state_.tasks.empty() && !chunks_.open())
+      wait = std::min(wait, std::chrono::ceil<milliseconds>(pacer_.Wait(SteadyClock::now())));
     ReplicationMessage msg;
-    st = stream.Read(busy ? milliseconds(2) : milliseconds(50), &msg);
+    st = stream.Read(wait, &msg);
     if (!st.ok()) break;
     if (msg.kind == ReplicationMessage::Kind::kNone) continue;
     received_lsn_ = std::max(received_lsn_, msg.wal_end);

@@ -41,6 +41,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "chunk_pacer.h"
 #include "chunked_snapshot.h"
 #include "flush_tracker.h"
 #include "handoff/capture/pg_capture.h"
@@ -183,6 +184,7 @@ class CaptureSession {
   SourceState state_;
   bool state_dirty_ = false;
   ChunkedSnapshot chunks_;
+  ChunkPacer pacer_;  // when the next chunk may start (snapshot_rate)
   PgConnection aux_;  // a normal connection for chunk reads and watermarks
   std::chrono::steady_clock::time_point last_progress_log_;
   bool chunk_stall_logged_ = false;

@@ -25,6 +25,11 @@ std::string Duration(double seconds) {
   return fmt::format("{}h{:02}m", s / 3600, (s / 60) % 60);
 }
 
+// How a chunked read is paced, for its log lines.
+std::string Pace(uint64_t rows_per_second) {
+  return rows_per_second > 0 ? fmt::format(" (at most {} rows/s)", rows_per_second) : std::string();
+}
+
 }  // namespace
 
 std::vector<std::string> CaptureSession::ConfiguredNames() const {
@@ -95,8 +100,8 @@ Status CaptureSession::SyncTables(PgConnection* conn) {
     PublishProgress(state_.tasks.back());
     LogInfo("capture",
             "source {}: table {} was added to the configuration: streaming its changes and reading its existing "
-            "rows (about {}) in chunks of {} beside the stream",
-            source_.name, t, state_.tasks.back().estimated, source_.chunk_rows);
+            "rows (about {}) in chunks of {}{} beside the stream",
+            source_.name, t, state_.tasks.back().estimated, source_.chunk_rows, Pace(source_.snapshot_rate));
   }
   state_dirty_ = true;
   return Status::OK();
@@ -120,7 +125,9 @@ Status CaptureSession::NextChunk() {
     aux_ = std::move(conn).value();
   }
   CrashPoint("capture.chunk_read");
+  const auto begun = std::chrono::steady_clock::now();
   Status st = chunks_.Start(&aux_, task, *route);
+  if (st.ok()) pacer_.Started(begun, chunks_.rows_read());
   if (st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kNotFound) {
     LogError("capture", "source {}: backfill of {} stopped: {}", source_.name, task.table, st.ToString());
     FinishTask(0, "cancelled");
@@ -198,8 +205,8 @@ Status CaptureSession::HandleSignal(const PgOutputMessage& m, SourcePosition at)
   state_.tasks.push_back(std::move(t));
   PublishProgress(state_.tasks.back());
   state_dirty_ = true;
-  LogInfo("capture", "source {}: backfill {} of {} requested: reading about {} rows in chunks of {}", source_.name,
-          signal->id, table, state_.tasks.back().estimated, source_.chunk_rows);
+  LogInfo("capture", "source {}: backfill {} of {} requested: reading about {} rows in chunks of {}{}", source_.name,
+          signal->id, table, state_.tasks.back().estimated, source_.chunk_rows, Pace(source_.snapshot_rate));
   return Status::OK();
 }
 

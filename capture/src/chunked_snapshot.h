@@ -73,6 +73,8 @@ class ChunkedSnapshot {
   // Abandons the open chunk (its task was cancelled or its table removed).
   void Abandon() { open_ = false; high_seen_ = false; }
   const std::string& table() const { return table_; }
+  // The rows the open chunk's SELECT read.
+  size_t rows_read() const { return rows_.size(); }
   std::chrono::steady_clock::duration age() const { return std::chrono::steady_clock::now() - started_; }
 
  private:

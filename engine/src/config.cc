@@ -431,7 +431,7 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
                            "path", "format", "signature", "signature_header", "secrets", "tolerance", "max_body", "external",
                            "allow_unsigned", "max_header_bytes", "max_headers", "head_timeout", "request_timeout",
                            "connection_timeout", "max_connections", "http_threads",
-                           "skip_origins", "partitions", "password_file", "chunk_rows"});
+                           "skip_origins", "partitions", "password_file", "chunk_rows", "snapshot_rate"});
       SourceConfig sc;
       sc.name = r.Str(s, "name", path, true);
       sc.kind = r.Str(s, "kind", path, true);
@@ -455,11 +455,13 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
       }
       sc.snapshot = r.Bool(s, "snapshot", path, sc.snapshot);
       sc.chunk_rows = r.Count(s, "chunk_rows", path, sc.chunk_rows, 1, 1000000);
+      sc.snapshot_rate = r.Count(s, "snapshot_rate", path, sc.snapshot_rate, 0, 100000000);
       sc.partitions = r.Str(s, "partitions", path, false, "root");
       if (sc.partitions != "root" && sc.partitions != "each")
         problems.Add(s["partitions"], path + ".partitions", "must be root or each, not '" + sc.partitions + "'");
-      if (s["partitions"].IsDefined() && sc.kind != "postgres")
-        problems.Add(s["partitions"], path + ".partitions", "is only for sources of kind postgres");
+      for (const char* key : {"partitions", "snapshot_rate"})
+        if (s[key].IsDefined() && sc.kind != "postgres")
+          problems.Add(s[key], path + "." + key, "is only for sources of kind postgres");
       if (!sc.kind.empty() && sc.kind != "postgres" && !debezium && !webhook)
         problems.Add(s["kind"], path + ".kind",
                      "unknown source kind '" + sc.kind + "' (known: postgres, debezium, webhook)");

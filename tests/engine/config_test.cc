@@ -78,6 +78,44 @@ sources:
   EXPECT_EQ(c->sources[1].partitions, "root");
 }
 
+TEST(ConfigTest, SnapshotRatePacesChunkedReads) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: psa, kind: postgres, dsn: "x", chunk_rows: 500, snapshot_rate: 20000, tables: [public.a] }
+  - { name: crm, kind: postgres, dsn: "x", snapshot_rate: 0, tables: [public.b] }
+  - { name: erp, kind: postgres, dsn: "x", tables: [public.c] }
+)", "h.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->sources[0].chunk_rows, 500u);
+  EXPECT_EQ(c->sources[0].snapshot_rate, 20000u);
+  EXPECT_EQ(c->sources[1].snapshot_rate, 0u);  // 0: unpaced, as when absent
+  EXPECT_EQ(c->sources[2].snapshot_rate, 0u);
+
+  const std::string pg = "journal: { path: /j }\nsources:\n  - { name: p, kind: postgres, dsn: x, tables: [a.b], ";
+  for (const char* bad : {"-1", "1.5", "fast", "100000001", "99999999999999999999999"}) {
+    auto b = ParseConfig(pg + "snapshot_rate: " + bad + " }\n", "x.yaml");
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_NE(b.status().message().find(
+                  "x.yaml:3: sources[0].snapshot_rate: must be a whole number from 0 to 100000000"),
+              std::string::npos)
+        << b.status().message();
+  }
+  auto list = ParseConfig(pg + "snapshot_rate: [1] }\n", "x.yaml");
+  ASSERT_FALSE(list.ok());
+  EXPECT_NE(list.status().message().find("sources[0].snapshot_rate: must be a single value"), std::string::npos)
+      << list.status().message();
+  auto top = ParseConfig(pg + "snapshot_rate: 100000000 }\n", "x.yaml");
+  ASSERT_TRUE(top.ok()) << top.status().ToString();
+  EXPECT_EQ(top->sources[0].snapshot_rate, 100000000u);
+  auto dbz = ParseConfig(
+      "journal: { path: /j }\nsources:\n  - { name: d, kind: debezium, file: /x, snapshot_rate: 10 }\n", "x.yaml");
+  ASSERT_FALSE(dbz.ok());
+  EXPECT_NE(dbz.status().message().find("sources[0].snapshot_rate: is only for sources of kind postgres"),
+            std::string::npos)
+      << dbz.status().message();
+}
+
 TEST(ConfigTest, BadTableEntriesAndPartitionsAreNamed) {
   auto c = ParseConfig(R"(
 journal: { path: /j }

@@ -2,7 +2,8 @@
 // real PostgreSQL: a table added to a running source (config edit + `handoff
 // reload`) is read by itself in chunks beside the stream while another table
 // keeps streaming and the new table is written to; the same with SIGKILLs in
-// the chunked read; and `handoff snapshot` of one table under writes.
+// the chunked read; `handoff snapshot` of one table under writes; and a
+// backfill paced by snapshot_rate while another table streams.
 #include <fmt/format.h>
 #include <signal.h>
 
@@ -68,12 +69,13 @@ class ConsultantChurn {
 
 class EvolveE2ETest : public SpineTest {
  protected:
-  void WriteEvolveConfig(bool with_consultants, const std::string& extra = "") {
+  void WriteEvolveConfig(bool with_consultants, const std::string& extra = "",
+                         const std::string& source_keys = "chunk_rows: 2000") {
     std::ostringstream c;
     c << "journal: { path: " << dir_ << "/journal }\n"
       << "admin: { listen: \"127.0.0.1:" << admin_port_ << "\" }\n"
       << "sources:\n  - { name: " << name_ << ", kind: postgres, dsn: \"" << server_->Dsn(src_db_)
-      << "\", chunk_rows: 2000, tables: [public.time_entries" << (with_consultants ? ", public.consultants" : "")
+      << "\", " << source_keys << ", tables: [public.time_entries" << (with_consultants ? ", public.consultants" : "")
       << "] }\n"
       << "targets:\n  - { name: erp, kind: postgres, dsn: \"" << server_->Dsn(dst_db_) << "\" }\n"
       << "routes:\n  - { from: " << name_ << ".public.time_entries, to: erp.public.time_entries }\n";
@@ -129,6 +131,19 @@ class EvolveE2ETest : public SpineTest {
     }
     return out;
   }
+
+  // The object of `table`'s read of `kind` in `handoff status --json`, or "".
+  std::string ReadStatus(const std::string& table, const std::string& kind) {
+    std::string status;
+    if (Handoff({"status", "--config", config_, "--json"}, &status) != 0) return "";
+    auto at = status.find("\"table\":\"" + table + "\",\"kind\":\"" + kind + "\"");
+    return at == std::string::npos ? "" : status.substr(at, status.find('}', at) - at);
+  }
+  static int64_t Field(const std::string& obj, const std::string& name) {
+    auto at = obj.find("\"" + name + "\":");
+    return at == std::string::npos ? -1 : std::atoll(obj.c_str() + at + name.size() + 3);
+  }
+  static bool Running(const std::string& obj) { return obj.find("\"state\":\"running\"") != std::string::npos; }
 
   int admin_port_ = FreeTcpPort();
 };
@@ -247,6 +262,75 @@ TEST_F(EvolveE2ETest, SnapshotOfOneTableUnderWrites) {
   auto counts = JournalCounts();
   EXPECT_GE((counts[{"consultants", Op::kRead}]), 2u * kRows - 4000);
   EXPECT_LE((counts[{"consultants", Op::kRead}]), 2u * kRows + 2000);
+}
+
+TEST_F(EvolveE2ETest, PacedSnapshotLeavesTheStreamFlowing) {
+  constexpr int kTableRows = 10000, kChunkRows = 500, kRate = 2000;
+  CreateDatabases(name_);
+  ASSERT_TRUE(server_
+                  ->Exec(src_db_, fmt::format("INSERT INTO consultants SELECT 'c' || g || '@x', 'name ' || g, g % 300, "
+                                              "true, 1 FROM generate_series(1, {}) g; INSERT INTO time_entries (id, "
+                                              "consultant_id, hours, notes) SELECT g, g % 50, 1.5, 'seed' FROM "
+                                              "generate_series(1, 200) g; ANALYZE;",
+                                              kTableRows))
+                  .ok());
+  // As on a production source: the throwaway server commits asynchronously,
+  // where each chunk's watermark would reach the stream only at the WAL
+  // writer's next round (200 ms), itself about the paced interval.
+  ASSERT_TRUE(server_->Exec(src_db_, fmt::format("ALTER DATABASE {} SET synchronous_commit = on", src_db_)).ok());
+  WriteEvolveConfig(true, "", fmt::format("chunk_rows: {}, snapshot_rate: {}", kChunkRows, kRate));
+  StartEngine();
+  ASSERT_TRUE(WaitUntil([&] { return TableEqual("consultants") && TableEqual("time_entries"); }, kCatchUp))
+      << LogTail();
+  // The target lost the table: the backfill must bring every row back.
+  ASSERT_TRUE(server_->Exec(dst_db_, "TRUNCATE consultants").ok());
+  SourceWriter writer({server_, src_db_, 5, 200, 20, std::chrono::milliseconds(10)});
+  writer.Start();
+  std::string out, err;
+  ASSERT_EQ(Handoff({"snapshot", "--config", config_, "--source", name_, "--table", "public.consultants"}, &out, &err),
+            0)
+      << out << err;
+  std::string read;
+  ASSERT_TRUE(WaitUntil([&] {
+    read = ReadStatus("public.consultants", "requested");
+    return Running(read) && Field(read, "rows") >= 2 * kChunkRows;
+  }, std::chrono::seconds(60)))
+      << read << LogTail();
+  // A row written now, in the middle of the backfill, reaches the target
+  // while the backfill still runs: the stream does not queue behind it.
+  ASSERT_TRUE(server_->Exec(src_db_, "INSERT INTO time_entries (id, consultant_id, hours, notes) "
+                                     "VALUES (9000001, 1, 2.0, 'during the backfill')")
+                  .ok());
+  auto arrived = [&] {
+    auto rows = server_->Query(dst_db_, "SELECT count(*) FROM time_entries WHERE id = 9000001");
+    return rows.ok() && rows->size() == 1 && (*rows)[0][0] == "1";
+  };
+  ASSERT_TRUE(WaitUntil(arrived, std::chrono::seconds(30))) << LogTail();
+  read = ReadStatus("public.consultants", "requested");
+  EXPECT_TRUE(Running(read)) << "the backfill ended before a row written during it arrived: " << read;
+  EXPECT_LT(Field(read, "rows"), kTableRows) << read;
+
+  ASSERT_TRUE(WaitUntil([&] {
+    read = ReadStatus("public.consultants", "requested");
+    return read.find("\"state\":\"done\"") != std::string::npos;
+  }, kCatchUp))
+      << read << LogTail();
+  writer.Stop();
+  EXPECT_GT(writer.rows(), 0);
+  // Paced: 21 chunks (the last one empty), each started no sooner than 500
+  // rows / 2000 rows/s = 250 ms after the one before, so the read takes at
+  // least (rows - one chunk) / rate from the request to its end.
+  const double seconds = static_cast<double>(Field(read, "finished_us") - Field(read, "started_us")) / 1e6;
+  const double paced = static_cast<double>(kTableRows - kChunkRows) / kRate;
+  EXPECT_GE(seconds, paced) << read;
+  EXPECT_EQ(Field(read, "rows"), kTableRows) << read;
+  EXPECT_LE(Field(read, "rows_per_second"), kRate) << read;
+  EXPECT_NE(LogTail(200000).find(fmt::format("in chunks of {} (at most {} rows/s)", kChunkRows, kRate)),
+            std::string::npos)
+      << LogTail();
+  ASSERT_TRUE(WaitUntil([&] { return TableEqual("consultants") && TableEqual("time_entries"); }, kCatchUp))
+      << Diff("consultants") << Diff("time_entries") << LogTail();
+  ASSERT_EQ(StopEngine(SIGTERM), 0);
 }
 
 }  // namespace

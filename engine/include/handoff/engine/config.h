@@ -59,6 +59,10 @@ struct SourceConfig {
   // postgres: rows per chunk when a table's rows are read while streaming (a
   // table added to `tables`, `handoff snapshot`); one chunk is held in memory.
   uint64_t chunk_rows = 1024;
+  // postgres: at most this many rows per second for those chunked reads (0:
+  // unpaced), so a backfill leaves the applier room for the stream. The
+  // initial snapshot (COPY, before streaming) is not paced.
+  uint64_t snapshot_rate = 0;
   bool external = false;    // runs as a separate `handoff agent` process, not as a thread of `handoff run`
   // postgres: transactions whose replication origin starts with one of these
   // are not captured (the writes of handoff engines: echo suppression).
