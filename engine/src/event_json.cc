@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "handoff/engine/text_codec.h"
+
 namespace handoff {
 
 size_t FirstInvalidUtf8(std::string_view s) {
@@ -37,9 +39,7 @@ std::string ImageToJson(const std::vector<Column>& image) {
       case Column::Kind::kNull: out.append("null"); break;
       case Column::Kind::kUnchangedToast: out.append("{\"unchanged_toast\":true}"); break;
       case Column::Kind::kBinary: {
-        std::string hex = "\\x";
-        for (unsigned char b : image[i].data) hex += fmt::format("{:02x}", b);
-        AppendJsonString(&out, hex);
+        AppendJsonString(&out, "\\x" + HexEncode(image[i].data));
         break;
       }
       case Column::Kind::kText: AppendJsonString(&out, image[i].data); break;

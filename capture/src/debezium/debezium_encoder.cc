@@ -22,11 +22,11 @@
 #include "debezium/temporal_codec.h"
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/json_text.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff {
 namespace {
 
-namespace oid = dbz::oid;
 
 enum class Repr : uint8_t { kString, kBool, kInt16, kInt32, kInt64, kFloat32, kFloat64, kDecimalVar, kDecimalFixed,
                             kDate, kMicroTimestamp, kZonedTimestamp, kMicroTime, kBytes, kBinary, kJson, kUuid, kXml };
@@ -36,30 +36,30 @@ constexpr std::string_view kToastBase64 = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1Z
 Repr ReprFor(const Column& c, const DebeziumEncodeOptions& o, int32_t* scale) {
   if (c.kind == Column::Kind::kBinary) return Repr::kBinary;
   switch (c.type_oid) {
-    case oid::kBool: return Repr::kBool;
-    case oid::kInt2: return Repr::kInt16;
-    case oid::kInt4: return Repr::kInt32;
-    case oid::kInt8:
-    case oid::kOid: return Repr::kInt64;
-    case oid::kFloat4: return Repr::kFloat32;
-    case oid::kFloat8: return Repr::kFloat64;
-    case oid::kNumeric:
-    case oid::kMoney: {
+    case pg_oid::kBool: return Repr::kBool;
+    case pg_oid::kInt2: return Repr::kInt16;
+    case pg_oid::kInt4: return Repr::kInt32;
+    case pg_oid::kInt8:
+    case pg_oid::kOid: return Repr::kInt64;
+    case pg_oid::kFloat4: return Repr::kFloat32;
+    case pg_oid::kFloat8: return Repr::kFloat64;
+    case pg_oid::kNumeric:
+    case pg_oid::kMoney: {
       if (o.decimal_mode != DebeziumDecimalMode::kPrecise) return Repr::kString;
       auto it = o.decimal_scales.find(c.name);
       if (it != o.decimal_scales.end()) return *scale = it->second, Repr::kDecimalFixed;
-      if (c.type_oid == oid::kMoney) return *scale = 2, Repr::kDecimalFixed;
+      if (c.type_oid == pg_oid::kMoney) return *scale = 2, Repr::kDecimalFixed;
       return Repr::kDecimalVar;
     }
-    case oid::kDate: return Repr::kDate;
-    case oid::kTimestamp: return Repr::kMicroTimestamp;
-    case oid::kTimestamptz: return Repr::kZonedTimestamp;
-    case oid::kTime: return Repr::kMicroTime;
-    case oid::kBytea: return Repr::kBytes;
-    case oid::kJson:
-    case oid::kJsonb: return Repr::kJson;
-    case oid::kUuid: return Repr::kUuid;
-    case oid::kXml: return Repr::kXml;
+    case pg_oid::kDate: return Repr::kDate;
+    case pg_oid::kTimestamp: return Repr::kMicroTimestamp;
+    case pg_oid::kTimestamptz: return Repr::kZonedTimestamp;
+    case pg_oid::kTime: return Repr::kMicroTime;
+    case pg_oid::kBytea: return Repr::kBytes;
+    case pg_oid::kJson:
+    case pg_oid::kJsonb: return Repr::kJson;
+    case pg_oid::kUuid: return Repr::kUuid;
+    case pg_oid::kXml: return Repr::kXml;
     default: return Repr::kString;
   }
 }
@@ -92,7 +92,7 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
     case Repr::kDecimalFixed: {
       std::string_view text = d;
       std::string plain;
-      if (c.type_oid == oid::kMoney) {
+      if (c.type_oid == pg_oid::kMoney) {
         if (!dbz::MoneyToDecimal(d, &plain)) return false;
         text = plain;
       }
@@ -102,11 +102,11 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
         out->append("{\"scale\":");
         AppendJsonInt(out, s);
         out->append(",\"value\":\"");
-        dbz::AppendBase64(*scratch, out);
+        AppendBase64(out, *scratch);
         out->append("\"}");
       } else {
         out->push_back('"');
-        dbz::AppendBase64(*scratch, out);
+        AppendBase64(out, *scratch);
         out->push_back('"');
       }
       return true;
@@ -149,12 +149,12 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
     case Repr::kBytes:
       if (!dbz::DecodeByteaHex(d, scratch)) return false;
       out->push_back('"');
-      dbz::AppendBase64(*scratch, out);
+      AppendBase64(out, *scratch);
       out->push_back('"');
       return true;
     case Repr::kBinary:
       out->push_back('"');
-      dbz::AppendBase64(d, out);
+      AppendBase64(out, d);
       out->push_back('"');
       return true;
     default:
@@ -477,7 +477,7 @@ std::string ValueEncoder::Encode() {
       payload.append(",\"message\":{\"prefix\":");
       AppendJsonString(&payload, !e_.table.empty() ? e_.table : content ? content->name : std::string(), InvalidUtf8::kKeep);
       payload.append(",\"content\":\"");
-      if (content) dbz::AppendBase64(content->data, &payload);
+      if (content) AppendBase64(&payload, content->data);
       payload.append("\"}");
     }
     payload.push_back('}');

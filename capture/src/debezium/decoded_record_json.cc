@@ -7,6 +7,7 @@
 #include "debezium/decimal_codec.h"
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/json_text.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff {
 namespace {
@@ -32,7 +33,7 @@ void AppendColumns(const std::vector<Column>& cols, std::string* out) {
       AppendJsonString(out, c.data, InvalidUtf8::kKeep);
     } else {
       out->append(",\"encoding\":\"base64\",\"value\":\"");
-      dbz::AppendBase64(c.data, out);
+      AppendBase64(out, c.data);
       out->push_back('"');
     }
     out->push_back('}');

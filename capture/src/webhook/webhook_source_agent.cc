@@ -18,6 +18,8 @@
 #include "handoff/capture/webhook_source.h"
 #include "handoff/engine/json_text.h"
 #include "handoff/engine/log.h"
+#include "handoff/engine/pg_types.h"
+#include "handoff/engine/text_codec.h"
 #include "http/rejection_log.h"
 #include "payload_decoder.h"
 #include "signature_verifier.h"
@@ -236,7 +238,7 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
     std::string id;
     if (verifier_.scheme() == SignatureScheme::kStandard) id = req.get_header_value("webhook-id");
     if (id.empty()) id = d.delivery_id;
-    if (id.empty()) id = "sha256:" + webhook::Sha256Hex(body);
+    if (id.empty()) id = "sha256:" + Sha256Hex(body);
 
     std::vector<ChangeEvent> events;
     events.reserve(d.events.size() + 1);
@@ -270,8 +272,8 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
     a.commit_time_us = opts_.now_unix_seconds() * 1000000;
     Column body{"body", 25, Column::Kind::kText, req.body};
     if (!simdjson::validate_utf8(req.body.data(), req.body.size())) {
-      body.type_oid = 17;  // bytea, PostgreSQL hex text form
-      body.data = "\\x" + webhook::HexEncode(req.body);
+      body.type_oid = pg_oid::kBytea;  // PostgreSQL hex text form
+      body.data = "\\x" + HexEncode(req.body);
     }
     a.after.push_back(std::move(body));
     a.after.push_back(Column{"headers", 114, Column::Kind::kText, HeadersJson(req.headers)});
