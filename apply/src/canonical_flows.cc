@@ -12,14 +12,14 @@
 #include <ctime>
 
 #include "canonical_pass.h"
+#include "handoff/engine/civil_date.h"
+#include "handoff/engine/decimal.h"
 #include "handoff/engine/log.h"
-#include "handoff/schemas/decimal.h"
 
 namespace handoff {
 namespace {
 
 using conflict::EntityState;
-using schemas::Decimal;
 
 std::string F(const EntityState& s, const std::string& field) {
   auto it = s.fields.find(field);
@@ -54,8 +54,7 @@ bool PeriodDays(const std::string& period, std::string* first, std::string* last
   if (period.size() != 7 || std::sscanf(period.c_str(), "%4d-%2d%c", &y, &m, &tail) != 2 || m < 1 || m > 12 ||
       y < 1900)
     return false;
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int days = kDays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+  const unsigned days = DaysInMonth(y, static_cast<unsigned>(m));
   *first = fmt::format("{:04}-{:02}-01", y, m);
   *last = fmt::format("{:04}-{:02}-{:02}", y, m, days);
   return true;

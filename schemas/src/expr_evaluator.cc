@@ -2,7 +2,7 @@
 
 #include "field_codec.h"
 #include "handoff/engine/pg_types.h"
-#include "handoff/schemas/decimal.h"
+#include "handoff/engine/decimal.h"
 #include "model_loader.h"
 
 namespace handoff::schemas {

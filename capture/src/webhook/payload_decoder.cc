@@ -3,6 +3,7 @@
 // Status, so nothing is thrown across the component boundary.
 #include "payload_decoder.h"
 #include "json_kernel.h"
+#include "handoff/engine/civil_date.h"
 #include "handoff/engine/pg_types.h"
 
 #include <simdjson.h>
@@ -92,15 +93,6 @@ Column ToColumn(std::string name, od::value v) {
 std::string ScalarText(od::value v) {
   if (v.type() == od::json_type::string) return std::string(std::string_view(v.get_string()));
   return std::string(TrimWs(v.raw_json_token()));
-}
-
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 // "2023-07-17T11:43:32.827Z" / "+00:00" offsets -> µs since the epoch; 0 if unparsable.
