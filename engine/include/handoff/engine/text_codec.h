@@ -10,6 +10,8 @@
 
 namespace handoff {
 
+// 0..15 for a hex digit of either case, else -1.
+int HexDigitValue(char c);
 // "\x0a\xff" -> "0aff".
 std::string HexEncode(std::string_view bytes);
 // "0aFF" -> "\x0a\xff" (either case). False on an odd length or a non-hex
