@@ -410,6 +410,12 @@ TEST(StatusJsonTest, NamesAndPathsWithQuotesAreEscaped) {
   ASSERT_FALSE(dir.path().empty());
   const std::string journal = (dir.path() / "jour\"nal\\x").string();
   const std::string source = "crm\"\\b";
+  {
+    JournalOptions o;
+    o.path = journal;
+    o.map_size = 1 << 20;
+    ASSERT_TRUE(Journal::Open(o).ok());
+  }  // the journal closes before the binary opens it
   dir.Write("events.json", "");
   fs::path config = dir.Write(
       "handoff.yaml", "journal: { path: '" + journal + "' }\nsources:\n  - { name: '" + source +
