@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   std::thread agent_thread([&] { (void)agent->Run(); });
   const int port = agent->port();
   std::string key;
-  webhook::Base64Decode(secret.substr(6), &key);
+  Base64Decode(secret.substr(6), &key);
 
   // Wait for the agent's engine session.
   {
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
                            std::to_string(n + 1) + R"(,"lsn":)" + std::to_string(n + 100) +
                            R"(},"op":"c","ts_ms":1700000000001})";
         std::string ts = std::to_string(std::time(nullptr));
-        std::string sig = "v1," + webhook::Base64Encode(webhook::HmacSha256(key, id + "." + ts + ".", body));
+        std::string sig = "v1," + Base64Encode(webhook::HmacSha256(key, id + "." + ts + ".", body));
         httplib::Headers h{{"webhook-id", id}, {"webhook-timestamp", ts}, {"webhook-signature", sig}};
         auto s = Clock::now();
         auto r = cli.Post("/hooks", h, body, "application/json");

@@ -16,12 +16,6 @@
 namespace handoff {
 namespace {
 
-std::string Quoted(std::string_view s) {
-  std::string out;
-  AppendJsonString(&out, s);
-  return out;
-}
-
 struct NotReady {
   std::string component, name, state, reason;
 };
@@ -86,7 +80,7 @@ std::string ReasonsJson(const std::vector<NotReady>& reasons) {
   std::string out = "[";
   for (const auto& r : reasons)
     out += fmt::format("{}{{\"component\":\"{}\",\"name\":{},\"state\":{},\"reason\":{}}}", out.size() > 1 ? "," : "",
-                       r.component, Quoted(r.name), Quoted(r.state), Quoted(r.reason));
+                       r.component, JsonString(r.name), JsonString(r.state), JsonString(r.reason));
   return out + "]";
 }
 
@@ -136,7 +130,7 @@ EngineView Look(const EngineComponents& c, const EngineFlags& flags) {
 
 std::string HealthJson(const HealthReport& h) {
   return fmt::format("\"state\":{},\"reason\":{},\"since_us\":{},\"failures\":{},\"last_error\":{}",
-                     Quoted(HealthStateName(h.state)), Quoted(h.reason), h.since_us, h.failures, Quoted(h.last_error));
+                     JsonString(HealthStateName(h.state)), JsonString(h.reason), h.since_us, h.failures, JsonString(h.last_error));
 }
 
 std::string Describe(const HealthReport& h) {
@@ -163,29 +157,29 @@ std::string EngineStatusJson(const EngineComponents& c, const EngineFlags& flags
       "{{\"engine\":{{\"running\":true,\"pid\":{}}},\"ready\":{},\"reasons\":{},\"journal\":{{\"id\":{},"
       "\"first_seq\":{},\"last_seq\":{},\"entries\":{},\"used_bytes\":{},\"map_bytes\":{},\"holding\":{}}},"
       "\"sources\":[",
-      ::getpid(), v.not_ready.empty() ? "true" : "false", ReasonsJson(v.not_ready), Quoted(c.journal->id()),
+      ::getpid(), v.not_ready.empty() ? "true" : "false", ReasonsJson(v.not_ready), JsonString(c.journal->id()),
       js.first_seq, js.last_seq, js.entries, js.used_bytes, js.map_size, v.holding ? "true" : "false");
   for (size_t i = 0; i < v.sources.size(); ++i) {
     const SourceView& s = v.sources[i];
-    out += fmt::format("{}{{\"name\":{},{},\"durable_position\":{},\"changes\":{}", i ? "," : "", Quoted(s.name),
-                       HealthJson(s.health), Quoted(FormatPosition(s.durable)), s.changes);
+    out += fmt::format("{}{{\"name\":{},{},\"durable_position\":{},\"changes\":{}", i ? "," : "", JsonString(s.name),
+                       HealthJson(s.health), JsonString(FormatPosition(s.durable)), s.changes);
     out += ",\"reads\":" + ReadsJson(s.reads, NowMicros());
     if (s.slot)
       out += fmt::format(",\"slot\":{},\"slot_exists\":{},\"slot_active\":{},\"lag_bytes\":{},\"retained_wal_bytes\":{}",
-                         Quoted(s.slot->slot), s.slot->known ? "true" : "false", s.slot->active ? "true" : "false",
+                         JsonString(s.slot->slot), s.slot->known ? "true" : "false", s.slot->active ? "true" : "false",
                          s.slot->unconfirmed_bytes, s.slot->retained_bytes);
     out += "}";
   }
   out += "],\"unconfigured_sources\":" + UnconfiguredSourcesJson(v.unconfigured) + ",\"orphan_slots\":[";
   for (size_t i = 0; i < v.orphans.size(); ++i)
     out += fmt::format("{}{{\"slot\":{},\"database\":{},\"retained_wal_bytes\":{}}}", i ? "," : "",
-                       Quoted(v.orphans[i].slot), Quoted(v.orphans[i].database), v.orphans[i].retained_bytes);
+                       JsonString(v.orphans[i].slot), JsonString(v.orphans[i].database), v.orphans[i].retained_bytes);
   out += "],\"targets\":[";
   for (size_t i = 0; i < v.targets.size(); ++i) {
     const TargetView& t = v.targets[i];
     out += fmt::format("{}{{\"name\":{},{},\"applied_seq\":{},\"lag_changes\":{},\"lag_seconds\":{:.3f},"
                        "\"changes_applied\":{},\"paused\":{},\"operator_holds\":{}}}",
-                       i ? "," : "", Quoted(t.name), HealthJson(t.health), t.applied, t.lag_changes, t.lag_seconds,
+                       i ? "," : "", JsonString(t.name), HealthJson(t.health), t.applied, t.lag_changes, t.lag_seconds,
                        t.changes_applied, PauseStatusJson(c.journal, t.name), HoldStatusJson(c.journal, t.name));
   }
   out += "],\"exceptions_by_reason\":{";
@@ -197,7 +191,7 @@ std::string EngineStatusJson(const EngineComponents& c, const EngineFlags& flags
     for (const auto& r : *open) ++by_code[r.code];
   }
   size_t k = 0;
-  for (const auto& [code, n] : by_code) out += fmt::format("{}{}:{}", k++ ? "," : "", Quoted(code), n);
+  for (const auto& [code, n] : by_code) out += fmt::format("{}{}:{}", k++ ? "," : "", JsonString(code), n);
   return out + fmt::format("}},\"exceptions_open\":{}}}", n_open);
 }
 

@@ -147,21 +147,22 @@ int CmdStatus(const std::string& path, bool json) {
   };
   if (json) {
     std::string out = fmt::format(
-        "{{\"engine\":{{\"running\":false}},\"journal\":{{\"id\":\"{}\",\"path\":\"{}\",\"first_seq\":{},\"last_seq\":{},\"entries\":{},"
+        "{{\"engine\":{{\"running\":false}},\"journal\":{{\"id\":{},\"path\":{},\"first_seq\":{},\"last_seq\":{},\"entries\":{},"
         "\"used_bytes\":{},\"map_bytes\":{}}},\"sources\":[",
-        journal->id(), cfg.journal_path, js.first_seq, js.last_seq, js.entries, js.used_bytes, js.map_size);
+        JsonString(journal->id()), JsonString(cfg.journal_path), js.first_seq, js.last_seq, js.entries, js.used_bytes,
+        js.map_size);
     for (size_t i = 0; i < cfg.sources.size(); ++i) {
       SourcePosition pos;
       for (const auto& [n, p] : *sources)
         if (n == cfg.sources[i].name) pos = p;
-      out += fmt::format("{}{{\"name\":\"{}\",\"durable_position\":\"{}\"}}", i ? "," : "", cfg.sources[i].name,
-                         FormatPosition(pos));
+      out += fmt::format("{}{{\"name\":{},\"durable_position\":{}}}", i ? "," : "", JsonString(cfg.sources[i].name),
+                         JsonString(FormatPosition(pos)));
     }
     out += "],\"targets\":[";
     for (size_t i = 0; i < cfg.targets.size(); ++i) {
       uint64_t a = applied_of(cfg.targets[i].name);
-      out += fmt::format("{}{{\"name\":\"{}\",\"applied_seq\":{},\"lag_events\":{},\"paused\":{},"
-                         "\"operator_holds\":{}}}", i ? "," : "", cfg.targets[i].name, a,
+      out += fmt::format("{}{{\"name\":{},\"applied_seq\":{},\"lag_events\":{},\"paused\":{},"
+                         "\"operator_holds\":{}}}", i ? "," : "", JsonString(cfg.targets[i].name), a,
                          js.last_seq > a ? js.last_seq - a : 0, PauseStatusJson(journal.get(), cfg.targets[i].name),
                          HoldStatusJson(journal.get(), cfg.targets[i].name));
     }
@@ -170,7 +171,7 @@ int CmdStatus(const std::string& path, bool json) {
     std::map<std::string, size_t> by_code;
     for (const auto& r : *open) ++by_code[r.code];
     size_t i = 0;
-    for (const auto& [code, n] : by_code) out += fmt::format("{}\"{}\":{}", i++ ? "," : "", code, n);
+    for (const auto& [code, n] : by_code) out += fmt::format("{}{}:{}", i++ ? "," : "", JsonString(code), n);
     out += "}}";
     std::printf("%s\n", out.c_str());
     return kExitOk;

@@ -26,12 +26,6 @@ Figures Of(const CaptureCounters::TableProgress& p, int64_t now_us) {
   return f;
 }
 
-std::string Json(const std::string& s) {
-  std::string out;
-  AppendJsonString(&out, s);
-  return out;
-}
-
 }  // namespace
 
 std::string ReadsJson(const TableReads& reads, int64_t now_us) {
@@ -41,8 +35,8 @@ std::string ReadsJson(const TableReads& reads, int64_t now_us) {
     out += fmt::format(
         "{}{{\"table\":{},\"kind\":{},\"id\":{},\"state\":{},\"rows\":{},\"estimated_rows\":{},\"chunks\":{},"
         "\"rows_per_second\":{:.1f},\"eta_seconds\":{:.0f},\"started_us\":{},\"finished_us\":{}}}",
-        out.size() > 1 ? "," : "", Json(p.table), Json(p.kind), Json(p.id),
-        Json(p.finished_us == 0 ? "running" : p.outcome), p.rows, p.estimated, p.chunks, f.rate, f.eta_seconds,
+        out.size() > 1 ? "," : "", JsonString(p.table), JsonString(p.kind), JsonString(p.id),
+        JsonString(p.finished_us == 0 ? "running" : p.outcome), p.rows, p.estimated, p.chunks, f.rate, f.eta_seconds,
         p.started_us, p.finished_us);
   }
   return out + "]";

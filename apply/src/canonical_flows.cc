@@ -12,29 +12,41 @@
 #include <ctime>
 
 #include "canonical_pass.h"
+#include "handoff/engine/civil_date.h"
+#include "handoff/engine/decimal.h"
 #include "handoff/engine/log.h"
-#include "handoff/schemas/decimal.h"
 
 namespace handoff {
 namespace {
 
 using conflict::EntityState;
-using schemas::Decimal;
 
 std::string F(const EntityState& s, const std::string& field) {
   auto it = s.fields.find(field);
   return it != s.fields.end() && it->second.value ? *it->second.value : std::string();
 }
 
-Decimal Num(const std::string& text) {
-  auto d = Decimal::Parse(text.empty() ? "0" : text);
-  return d.ok() ? *d : Decimal();
+// The exact value of `text`; "" (not set) is 0. Text that is no number is an
+// error naming `what`, which the flow parks: a wrong amount never counts as 0.
+Result<Decimal> Num(const std::string& text, const std::string& what) {
+  if (text.empty()) return Decimal();
+  auto d = Decimal::Parse(text);
+  if (!d.ok()) return Status::InvalidArgument(what + ": " + d.status().message());
+  return d;
 }
 
-std::string Money(const Decimal& d) {
-  auto r = d.Rescale(2, Decimal::Rounding::kHalfAwayFromZero);
-  return r.ok() ? r->ToString() : d.ToString();
+// Field `field` of `s` as Num ("hours of time entry time_entry:psa:7").
+Result<Decimal> Num(const EntityState& s, const std::string& field) {
+  return Num(F(s, field), field + " of " + HumanEntity(s.entity) + " " + s.key);
 }
+
+// Rounded to cents, half away from zero.
+Decimal Cents(const Decimal& d) {
+  auto r = d.Rescale(2, Decimal::Rounding::kHalfAwayFromZero);
+  return r.ok() ? *r : d;
+}
+
+std::string Money(const Decimal& d) { return Cents(d).ToString(); }
 
 std::string Join(const std::vector<std::string>& parts) {
   std::string out;
@@ -54,8 +66,7 @@ bool PeriodDays(const std::string& period, std::string* first, std::string* last
   if (period.size() != 7 || std::sscanf(period.c_str(), "%4d-%2d%c", &y, &m, &tail) != 2 || m < 1 || m > 12 ||
       y < 1900)
     return false;
-  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  int days = kDays[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+  const unsigned days = DaysInMonth(y, static_cast<unsigned>(m));
   *first = fmt::format("{:04}-{:02}-01", y, m);
   *last = fmt::format("{:04}-{:02}-{:02}", y, m, days);
   return true;
@@ -197,17 +208,36 @@ Status CanonicalPass::ClosedWon(const EntityState& eng) {
          eng.entity, eng.key, "crm");
     return Status::OK();
   }
-  HANDOFF_RETURN_IF_ERROR(Upsert(this, "project", project_key, project, "erp",
-                                 fmt::format("project {} provisioned for closed-won opportunity '{}'", code, opp)));
   // Billing schedule: the plan of the contract type, shares of the amount;
   // the last milestone takes the rounding remainder so they add up exactly.
+  // Worked out before anything is written, so a bad amount provisions nothing.
   auto plan = cw.milestones.find(type);
+  std::vector<Decimal> parts;
   if (plan != cw.milestones.end() && !plan->second.empty()) {
-    Decimal amount = Num(F(eng, "amount")), left = amount;
+    auto amount = Num(eng, "amount");
+    Status bad = amount.status();
+    Decimal left = amount.ok() ? *amount : Decimal();
+    for (size_t i = 0; bad.ok() && i < plan->second.size(); ++i) {
+      auto share = Num(plan->second[i].share, "share of milestone " + plan->second[i].name);
+      if (!share.ok()) {
+        bad = share.status();
+        break;
+      }
+      parts.push_back(i + 1 == plan->second.size() ? left : Cents(amount->Multiply(*share)));
+      left = left.Subtract(parts.back());
+    }
+    if (!bad.ok()) {
+      Park("flow", fmt::format("opportunity '{}' ({}): the project cannot be created: {}", opp, eng.key, bad.message()),
+           eng.entity, eng.key, "crm");
+      return Status::OK();
+    }
+  }
+  HANDOFF_RETURN_IF_ERROR(Upsert(this, "project", project_key, project, "erp",
+                                 fmt::format("project {} provisioned for closed-won opportunity '{}'", code, opp)));
+  if (!parts.empty()) {
     for (size_t i = 0; i < plan->second.size(); ++i) {
       const schemas::MilestonePlanItem& m = plan->second[i];
-      Decimal part = i + 1 == plan->second.size() ? left : Num(Money(amount.Multiply(Num(m.share))));
-      left = left.Subtract(part);
+      const Decimal& part = parts[i];
       FieldMap fields{{"project", project_key},
                       {"milestone", m.name},
                       {"amount", Money(part)},
@@ -250,14 +280,19 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
     cost_center = F(**consultant, "cost_center");
     email = F(**consultant, "email");
   }
-  const Decimal hours = Num(F(s, "hours"));
+  const auto hours = Num(s, "hours");
   const std::string hours_key = "flow:hours:" + F(s, "project");
-  const Decimal used = Num(Meta(hours_key).value_or("0"));
-  if (eng && !F(*eng, "budget_hours").empty()) {
-    Decimal budget = Num(F(*eng, "budget_hours"));
-    if (used.Add(hours).Compare(budget) > 0)
+  const auto used = Num(Meta(hours_key).value_or("0"), "hours approved so far on project " + code);
+  const std::string hours_text = hours.ok() ? hours->ToString() : F(s, "hours");
+  for (const Status& st : {hours.status(), used.status()})
+    if (!st.ok()) problems.push_back(st.message());
+  if (eng && !F(*eng, "budget_hours").empty() && hours.ok() && used.ok()) {
+    auto budget = Num(*eng, "budget_hours");
+    if (!budget.ok())
+      problems.push_back(budget.status().message());
+    else if (used->Add(*hours).Compare(*budget) > 0)
       problems.push_back(fmt::format("project {} would exceed its budget of {} hours ({} approved so far + {})", code,
-                                     budget.ToString(), used.ToString(), hours.ToString()));
+                                     budget->ToString(), used->ToString(), hours_text));
   }
   // Effective-dated rate: the engagement's rate card, the consultant's role, the work date.
   const std::string card = eng ? F(*eng, "rate_card") : "", day = F(s, "work_date");
@@ -277,7 +312,7 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
     suppress->insert("erp");
     Park("flow",
          fmt::format("approved time entry {} ({}, {}, {} h on {}) was not posted: {}", s.key, email, day,
-                     hours.ToString(), code, Join(problems)),
+                     hours_text, code, Join(problems)),
          s.entity, s.key, change.system, waits);
     return Status::OK();
   }
@@ -297,9 +332,9 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
   }
   d->propagate["status"] = F(s, "status");
   if (d->action == conflict::EntityAction::kNone) d->action = conflict::EntityAction::kUpsert;
-  PutMeta(hours_key, used.Add(hours).ToString());
+  PutMeta(hours_key, used->Add(*hours).ToString());
   Trace("flow", s, "erp",
-        fmt::format("posted {} h of {} on {} at {} {} (rate card {}, role {}, cost center {})", hours.ToString(), email,
+        fmt::format("posted {} h of {} on {} at {} {} (rate card {}, role {}, cost center {})", hours_text, email,
                     day, F(*rate, "rate"), F(*rate, "currency"), card, role, cost_center));
   return Status::OK();
 }
@@ -327,8 +362,22 @@ Status CanonicalPass::BillingStatus(const EntityState& s) {
       return true;
     }));
     payments["flow:paid:" + invoice.key + ":" + s.key] = F(s, "amount");
-    for (const auto& [k, v] : payments) paid = paid.Add(Num(v));
-    bool full = paid.Compare(Num(F(invoice, "total"))) >= 0;
+    auto total = Num(invoice, "total");
+    Status bad = total.status();
+    const size_t prefix = ("flow:paid:" + invoice.key + ":").size();
+    for (auto it = payments.begin(); bad.ok() && it != payments.end(); ++it) {
+      auto amount = Num(it->second, "amount of " + it->first.substr(prefix));
+      if (amount.ok()) paid = paid.Add(*amount);
+      else bad = amount.status();
+    }
+    if (!bad.ok()) {
+      Park("flow",
+           fmt::format("the billing status of invoice {} cannot be worked out: {}", F(invoice, "number"),
+                       bad.message()),
+           s.entity, s.key, "erp");
+      return Status::OK();
+    }
+    bool full = paid.Compare(*total) >= 0;
     value = full ? bs.paid : bs.partially_paid;
     why = fmt::format("payments of {} {} against invoice {} (total {})", paid.ToString(), F(s, "currency"),
                       F(invoice, "number"), F(invoice, "total"));
@@ -352,8 +401,20 @@ Status CanonicalPass::BillingClose(const std::string& period) {
   }
   struct Line {
     std::string sort, kind, description, time_entry, quantity, unit_price, amount, currency, source_key;
+    Decimal value;  // amount
   };
   std::map<std::string, std::vector<Line>> by_project;  // project key -> lines
+  // A line whose amount is no number keeps its project from being invoiced
+  // (the billing run is parked with the reasons): it must not count as 0.
+  std::vector<std::string> bad;
+  std::set<std::string> bad_projects;
+  auto amount_of = [&](const Result<Decimal>& amount, const std::string& project_key) {
+    if (!amount.ok()) {
+      bad.push_back(amount.status().message());
+      bad_projects.insert(project_key);
+    }
+    return amount.ok();
+  };
   auto number_of = [&](const std::string& project_key) {
     std::string code = project_key.substr(project_key.find(':') + 1);
     return Replace(Replace(b.invoice_number, "{period}", period), "{project}", code);
@@ -366,29 +427,37 @@ Status CanonicalPass::BillingClose(const std::string& period) {
   HANDOFF_RETURN_IF_ERROR(Scan("time_entry", [&](const EntityState& t) {
     if (F(t, "status") != "approved" || F(t, "billable") != "true" || F(t, "posted_at").empty()) return;
     if (!InPeriod(F(t, "work_date"), first, last) || !free_for(t.key, F(t, "project"))) return;
-    Decimal amount = Num(F(t, "hours")).Multiply(Num(F(t, "rate")));
+    auto hours = Num(t, "hours"), rate = Num(t, "rate");
+    if (!amount_of(hours, F(t, "project")) || !amount_of(rate, F(t, "project"))) return;
+    const Decimal amount = Cents(hours->Multiply(*rate));
     std::string who = F(t, "consultant");
     if (auto c = Load(who); c.ok() && c->has_value()) who = F(**c, "email");
     by_project[F(t, "project")].push_back({"1" + F(t, "work_date") + t.key, "labor",
                                            fmt::format("{} {} on {}", who, F(t, "work_date"),
                                                        F(t, "task").substr(F(t, "task").find('/') + 1)),
-                                           t.key, F(t, "hours"), F(t, "rate"), Money(amount), F(t, "currency"), t.key});
+                                           t.key, F(t, "hours"), F(t, "rate"), amount.ToString(), F(t, "currency"), t.key,
+                                           amount});
   }));
   HANDOFF_RETURN_IF_ERROR(Scan("billing_milestone", [&](const EntityState& m) {
     if (!InPeriod(F(m, "due_date"), first, last) || !free_for(m.key, F(m, "project"))) return;
+    auto amount = Num(m, "amount");
+    if (!amount_of(amount, F(m, "project"))) return;
+    const std::string money = Money(*amount);
     by_project[F(m, "project")].push_back({"0" + F(m, "due_date") + m.key, "milestone", "milestone " + F(m, "milestone"),
-                                           "", "1", Money(Num(F(m, "amount"))), Money(Num(F(m, "amount"))), "",
-                                           m.key});
+                                           "", "1", money, money, "", m.key, Cents(*amount)});
   }));
   HANDOFF_RETURN_IF_ERROR(Scan("expense", [&](const EntityState& x) {
     if (F(x, "status") != "approved" || F(x, "billable") != "true") return;
     if (!InPeriod(F(x, "date"), first, last) || !free_for(x.key, F(x, "project"))) return;
-    by_project[F(x, "project")].push_back({"2" + F(x, "date") + x.key, "expense",
-                                           F(x, "category") + " " + F(x, "date"), "", "1", Money(Num(F(x, "amount"))),
-                                           Money(Num(F(x, "amount"))), F(x, "currency"), x.key});
+    auto amount = Num(x, "amount");
+    if (!amount_of(amount, F(x, "project"))) return;
+    const std::string money = Money(*amount);
+    by_project[F(x, "project")].push_back({"2" + F(x, "date") + x.key, "expense", F(x, "category") + " " + F(x, "date"),
+                                           "", "1", money, money, F(x, "currency"), x.key, Cents(*amount)});
   }));
   int invoices = 0;
   for (auto& [project_key, lines] : by_project) {
+    if (bad_projects.count(project_key)) continue;
     auto project = Load(project_key);
     HANDOFF_RETURN_IF_ERROR(project.status());
     if (!project->has_value()) continue;
@@ -400,10 +469,12 @@ Status CanonicalPass::BillingClose(const std::string& period) {
     std::string currency = F(p, "currency");
     std::sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) { return a.sort < b.sort; });
     Decimal subtotal;
-    for (const Line& l : lines) subtotal = subtotal.Add(Num(l.amount));
+    for (const Line& l : lines) subtotal = subtotal.Add(l.value);
     std::string region;
     if (auto c = Load(F(p, "customer")); c.ok() && c->has_value()) region = F(**c, "tax_region");
-    Decimal tax = Num(Money(subtotal.Multiply(Num(b.TaxRate(region)))));
+    auto rate = Num(b.TaxRate(region), "tax rate of region '" + region + "'");
+    if (!amount_of(rate, project_key)) continue;
+    const Decimal tax = Cents(subtotal.Multiply(*rate));
     FieldMap inv{{"number", number},
                  {"customer", F(p, "customer")},
                  {"project", project_key},
@@ -434,6 +505,12 @@ Status CanonicalPass::BillingClose(const std::string& period) {
       PutMeta("flow:invoiced:" + l.source_key, number);
     }
     ++invoices;
+  }
+  if (!bad.empty()) {
+    std::string projects;
+    for (const std::string& p : bad_projects) projects += (projects.empty() ? "" : ", ") + p;
+    Park("flow", fmt::format("billing close {}: no draft invoice for {}: {}", period, projects, Join(bad)), "invoice",
+         "", "erp");
   }
   LogInfo("canonical", "billing close {}: {} draft invoice(s)", period, invoices);
   return Status::OK();

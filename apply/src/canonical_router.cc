@@ -13,6 +13,7 @@
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/log.h"
+#include "handoff/engine/pg_types.h"
 
 namespace handoff {
 namespace {
@@ -993,7 +994,7 @@ Result<uint64_t> RequestBillingClose(Journal* journal, const std::string& period
   ev.table = "billing_close";
   Column c;
   c.name = "period";
-  c.type_oid = 25;
+  c.type_oid = pg_oid::kText;
   c.kind = Column::Kind::kText;
   c.data = period;
   ev.after.push_back(std::move(c));

@@ -1,11 +1,11 @@
 #include "change_request.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
 #include <vector>
 
 #include "handoff/engine/event_json.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff::apply {
 namespace {
@@ -46,16 +46,6 @@ Status CheckJsonText(const ChangeEvent& ev) {
 
 std::string ChangeId(const ChangeEvent& ev) {
   return fmt::format("{}:{}:{}.{}:{}", ev.source, FormatPosition(ev.position), ev.schema, ev.table, OpName(ev.op));
-}
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) return {};
-  std::string hex;
-  hex.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
 }
 
 std::string IdempotencyKey(const ChangeEvent& ev) { return Sha256Hex(ChangeId(ev)); }

@@ -42,8 +42,6 @@ struct ChangeRequest {
 std::string ChangeId(const ChangeEvent& event);
 // Lowercase hex SHA-256 of ChangeId(event): 64 characters.
 std::string IdempotencyKey(const ChangeEvent& event);
-// Lowercase hex SHA-256 of `data`.
-std::string Sha256Hex(const std::string& data);
 
 // Checks that every text value of `event` is valid UTF-8, so the JSON body
 // carries it exactly (a NUL byte or any other control byte travels as its

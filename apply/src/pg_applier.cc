@@ -104,6 +104,7 @@
 #include "table_catalog.h"
 #include "type_fit.h"
 #include "handoff/engine/schema_change.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff {
 namespace {
@@ -876,24 +877,6 @@ Status PgApplierImpl::FinishTruncate(const std::string& source) {
   return Status::OK();
 }
 
-std::string HexOf(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) out += fmt::format("{:02x}", c);
-  return out;
-}
-
-bool FromHex(std::string_view hex, std::string* out) {
-  out->clear();
-  if (hex.size() % 2) return false;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    unsigned v = 0;
-    auto [p, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
-    if (ec != std::errc() || p != hex.data() + i + 2) return false;
-    out->push_back(static_cast<char>(v));
-  }
-  return true;
-}
-
 // The journal meta key of a target's schema notes for one route. Its value
 // has one line per noted column: "seq<TAB>hex(name)<TAB>hex(type)".
 std::string NotesKey(const std::string& target, const RouteConfig& r) {
@@ -916,7 +899,7 @@ void PgApplierImpl::LoadSchemaNotes() {
       std::string name, type;
       if (t2 == std::string_view::npos ||
           std::from_chars(line.data(), line.data() + t1, seq).ec != std::errc() ||
-          !FromHex(line.substr(t1 + 1, t2 - t1 - 1), &name) || !FromHex(line.substr(t2 + 1), &type)) {
+          !HexDecode(line.substr(t1 + 1, t2 - t1 - 1), &name) || !HexDecode(line.substr(t2 + 1), &type)) {
         LogWarn("apply", "target {}: ignoring a malformed line of journal meta {}", opts_.target.name,
                 NotesKey(opts_.target.name, route));
         continue;
@@ -934,7 +917,7 @@ void PgApplierImpl::NoteSchema(uint64_t seq, const RouteConfig& route, const Sch
   std::string lines;
   auto note = [&](const std::string& name, const std::string& type) {
     notes[name].push_back({seq, type});
-    lines += fmt::format("{}\t{}\t{}\n", seq, HexOf(name), HexOf(type));
+    lines += fmt::format("{}\t{}\t{}\n", seq, HexEncode(name), HexEncode(type));
   };
   for (const Column* c : diff.added) note(c->name, c->data);
   for (const auto& r : diff.retyped) note(r.name, r.new_type);

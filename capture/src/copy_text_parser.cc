@@ -2,15 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "handoff/engine/text_codec.h"
+
 namespace handoff {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool IsOctal(char c) { return c >= '0' && c <= '7'; }
 
@@ -46,7 +41,7 @@ Status ParseCopyTextRow(std::string_view line, std::vector<std::optional<std::st
           case 'v': value += '\v'; break;
           case 'x': {
             int v = 0, digits = 0;
-            while (digits < 2 && i < line.size() && HexValue(line[i]) >= 0) v = v * 16 + HexValue(line[i++]), ++digits;
+            while (digits < 2 && i < line.size() && HexDigitValue(line[i]) >= 0) v = v * 16 + HexDigitValue(line[i++]), ++digits;
             if (digits == 0) {
               value += 'x';  // "\x" without hex digits is a plain x
             } else {

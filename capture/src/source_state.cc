@@ -3,36 +3,10 @@
 #include <simdjson.h>
 
 #include "handoff/engine/event_json.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff {
 namespace {
-
-std::string Hex(std::string_view s) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  out.reserve(s.size() * 2);
-  for (unsigned char c : s) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 15]);
-  }
-  return out;
-}
-
-bool Unhex(std::string_view s, std::string* out) {
-  if (s.size() % 2) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  out->clear();
-  for (size_t i = 0; i < s.size(); i += 2) {
-    int hi = nibble(s[i]), lo = nibble(s[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return true;
-}
 
 void PutKey(std::string* out, const char* name, const std::vector<std::string>& key) {
   *out += ",\"";
@@ -40,7 +14,7 @@ void PutKey(std::string* out, const char* name, const std::vector<std::string>& 
   *out += "\":[";
   for (size_t i = 0; i < key.size(); ++i) {
     if (i) *out += ",";
-    *out += "\"" + Hex(key[i]) + "\"";
+    *out += "\"" + HexEncode(key[i]) + "\"";
   }
   *out += "]";
 }
@@ -65,7 +39,7 @@ bool GetKey(element obj, const char* name, std::vector<std::string>* key) {
     std::string_view hex;
     if (v.get_string().get(hex)) return false;
     std::string raw;
-    if (!Unhex(hex, &raw)) return false;
+    if (!HexDecode(hex, &raw)) return false;
     key->push_back(std::move(raw));
   }
   return true;

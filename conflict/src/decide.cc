@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "handoff/conflict/decimal_text.h"
+#include "handoff/engine/civil_date.h"
 
 namespace handoff::conflict {
 namespace {
@@ -21,19 +22,10 @@ std::string Instant(int64_t us) {
   int64_t secs = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
   int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
   int64_t rem = secs - days * 86400;
-  // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-  int64_t z = days + 719468;
-  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  int64_t doe = z - era * 146097;
-  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  int64_t mp = (5 * doy + 2) / 153;
-  int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  const CivilDate date = CivilFromDays(days);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
-                ":%02" PRId64 "Z", y, m, d, rem / 3600, rem / 60 % 60, rem % 60);
+  std::snprintf(buf, sizeof buf, "%04" PRId64 "-%02u-%02uT%02" PRId64 ":%02" PRId64 ":%02" PRId64 "Z", date.year,
+                date.month, date.day, rem / 3600, rem / 60 % 60, rem % 60);
   return buf;
 }
 

@@ -2,19 +2,9 @@
 
 #include <fmt/format.h>
 
-namespace handoff {
+#include "handoff/engine/text_codec.h"
 
-namespace {
-// Length of the valid UTF-8 sequence at s[i], or 0 if invalid.
-size_t Utf8Len(std::string_view s, size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return 0;
-  return n;
-}
-}  // namespace
+namespace handoff {
 
 size_t FirstInvalidUtf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
@@ -39,35 +29,6 @@ size_t FirstInvalidUtf8(std::string_view s) {
   return std::string_view::npos;
 }
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (size_t i = 0; i < s.size();) {
-    char c = s[i];
-    switch (c) {
-      case '"': out->append("\\\""); ++i; continue;
-      case '\\': out->append("\\\\"); ++i; continue;
-      case '\n': out->append("\\n"); ++i; continue;
-      case '\r': out->append("\\r"); ++i; continue;
-      case '\t': out->append("\\t"); ++i; continue;
-      default: break;
-    }
-    if (static_cast<unsigned char>(c) < 0x20) {
-      out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
-      ++i;
-      continue;
-    }
-    size_t n = Utf8Len(s, i);
-    if (n == 0) {
-      out->append("\\ufffd");
-      ++i;
-    } else {
-      out->append(s.substr(i, n));
-      i += n;
-    }
-  }
-  out->push_back('"');
-}
-
 std::string ImageToJson(const std::vector<Column>& image) {
   std::string out = "{";
   for (size_t i = 0; i < image.size(); ++i) {
@@ -78,9 +39,7 @@ std::string ImageToJson(const std::vector<Column>& image) {
       case Column::Kind::kNull: out.append("null"); break;
       case Column::Kind::kUnchangedToast: out.append("{\"unchanged_toast\":true}"); break;
       case Column::Kind::kBinary: {
-        std::string hex = "\\x";
-        for (unsigned char b : image[i].data) hex += fmt::format("{:02x}", b);
-        AppendJsonString(&out, hex);
+        AppendJsonString(&out, "\\x" + HexEncode(image[i].data));
         break;
       }
       case Column::Kind::kText: AppendJsonString(&out, image[i].data); break;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "handoff/engine/clock.h"
+#include "handoff/engine/json_text.h"
 
 namespace handoff {
 namespace {
@@ -33,26 +34,6 @@ const char* LevelName(LogLevel l) {
     case LogLevel::kError: return "error";
   }
   return "info";
-}
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\t': out->append("\\t"); break;
-      case '\r': out->append("\\r"); break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out->append(fmt::format("\\u{:04x}", static_cast<unsigned>(c)));
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 }  // namespace
@@ -88,9 +69,9 @@ void LogLine(LogLevel level, std::string_view component, std::string_view messag
   std::string line;
   if (g_json.load(std::memory_order_relaxed)) {
     line = fmt::format("{{\"ts\":\"{}\",\"level\":\"{}\",\"component\":", ts, LevelName(level));
-    AppendJsonString(&line, component);
+    AppendJsonString(&line, component, InvalidUtf8::kKeep);
     line += ",\"msg\":";
-    AppendJsonString(&line, message);
+    AppendJsonString(&line, message, InvalidUtf8::kKeep);
     line += "}\n";
   } else {
     line = fmt::format("{} {:<5} [{}] {}\n", ts, LevelName(level), component, message);

@@ -1,7 +1,8 @@
 #include "expr_evaluator.h"
 
 #include "field_codec.h"
-#include "handoff/schemas/decimal.h"
+#include "handoff/engine/pg_types.h"
+#include "handoff/engine/decimal.h"
 #include "model_loader.h"
 
 namespace handoff::schemas {
@@ -77,7 +78,7 @@ Result<Value> ExprEvaluator::Eval(const Expr& e) const {
         if (!r.ok()) return r.status();
         product = *r;
       }
-      return Value::Of(product.ToString(), 1700);
+      return Value::Of(product.ToString(), pg_oid::kNumeric);
     }
     case Expr::Kind::kMap: {
       auto v = Eval(e.args[0]);

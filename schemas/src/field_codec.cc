@@ -1,6 +1,6 @@
 #include "field_codec.h"
 
-#include "handoff/schemas/decimal.h"
+#include "handoff/engine/decimal.h"
 #include "handoff/schemas/pg_text.h"
 
 namespace handoff::schemas {

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "handoff/schemas/decimal.h"
+#include "handoff/engine/decimal.h"
 
 namespace handoff::schemas {
 namespace {

@@ -63,6 +63,7 @@ class CanonicalRouterTest : public ::testing::Test {
     ro.rules = &rules_;
     ro.systems = {"crm", "erp"};
     ro.tombstone_retention_us = tombstone_retention_us;
+    ro.flows = flows_;
     auto cr = CanonicalRouter::Create(std::move(ro));
     ASSERT_TRUE(cr.ok());
     router_ = std::move(cr).value();
@@ -113,6 +114,7 @@ class CanonicalRouterTest : public ::testing::Test {
   std::unique_ptr<Journal> journal_;
   schemas::Model model_;
   conflict::OwnershipRules rules_;
+  const schemas::Flows* flows_ = nullptr;
   std::unique_ptr<CanonicalRouter> router_;
 };
 
@@ -317,6 +319,64 @@ TEST_F(PackRouterTest, TraceFollowsARowToItsDerivedChanges) {
   EXPECT_TRUE(derived);
   EXPECT_TRUE(audit);
   EXPECT_FALSE(ReadTrace(journal_.get(), model_, rules_, "crm:accounts:999").ok());
+}
+
+// The pack's business flows (schemas/flows.yaml) over canonical states put
+// straight into the journal.
+class FlowRouterTest : public PackRouterTest {
+ protected:
+  void SetUp() override {
+    auto f = schemas::LoadFlows(std::string(HANDOFF_SOURCE_DIR) + "/schemas/flows.yaml");
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    loaded_flows_ = std::move(f).value();
+    flows_ = &loaded_flows_;
+    PackRouterTest::SetUp();
+  }
+  void PutState(const std::string& entity, const std::string& key, const std::map<std::string, std::string>& fields) {
+    conflict::EntityState s;
+    s.entity = entity;
+    s.key = key;
+    s.exists = true;
+    for (const auto& [f, v] : fields) s.fields[f].value = v;
+    ASSERT_TRUE(journal_->PutMeta("entity:" + key, EncodeEntityState(s)).ok());
+  }
+  // An approved, posted, billable time entry of October 2026.
+  void PutTimeEntry(const std::string& key, const std::string& project, const std::string& hours) {
+    PutState("time_entry", key,
+             {{"project", project}, {"status", "approved"}, {"billable", "true"},
+              {"posted_at", "2026-10-02T09:00:00Z"}, {"work_date", "2026-10-01"}, {"hours", hours},
+              {"rate", "150.00"}, {"currency", "EUR"}, {"task", "task:PRJ/T1"}});
+  }
+  std::optional<std::string> Field(const std::string& key, const std::string& field) {
+    auto v = journal_->GetMeta("entity:" + key);
+    conflict::EntityState s;
+    if (!v.ok() || !v->has_value() || !DecodeEntityState(**v, &s)) return std::nullopt;
+    auto it = s.fields.find(field);
+    return it == s.fields.end() ? std::nullopt : it->second.value;
+  }
+  schemas::Flows loaded_flows_;
+};
+
+// Hours that are no number must not be billed as 0 hours: that project gets no
+// invoice and the billing run is parked naming the entry; the others are billed.
+TEST_F(FlowRouterTest, BillingCloseParksAnUnparsableAmountInsteadOfBillingZero) {
+  for (const char* code : {"PRJ-7", "PRJ-8"})
+    PutState("project", std::string("project:") + code, {{"code", code}, {"currency", "EUR"}, {"status", "open"}});
+  PutTimeEntry("time_entry:psa:1", "project:PRJ-7", "eight");
+  PutTimeEntry("time_entry:psa:2", "project:PRJ-8", "2.50");
+  auto seq = RequestBillingClose(journal_.get(), "2026-10");
+  ASSERT_TRUE(seq.ok()) << seq.status().ToString();
+  ASSERT_TRUE(router_->RunOnce().ok());
+  auto x = Exception(*seq);
+  ASSERT_TRUE(x.has_value());
+  EXPECT_EQ(x->code, "flow");
+  EXPECT_NE(x->reason.find("no draft invoice for project:PRJ-7"), std::string::npos) << x->reason;
+  EXPECT_NE(x->reason.find("hours of time entry time_entry:psa:1"), std::string::npos) << x->reason;
+  EXPECT_NE(x->reason.find("\"eight\" is not an exact decimal number"), std::string::npos) << x->reason;
+  EXPECT_FALSE(HasState("invoice:INV-2026-10-PRJ-7"));
+  EXPECT_FALSE(journal_->GetMeta("flow:invoiced:time_entry:psa:1")->has_value());
+  EXPECT_EQ(Field("invoice:INV-2026-10-PRJ-8", "subtotal"), "375.00");
+  EXPECT_EQ(Field("invoice:INV-2026-10-PRJ-8", "total"), "375.00");  // no customer region: default rate 0.00
 }
 
 TEST(CanonicalRoutes, OneRoutePerTargetTable) {

@@ -135,7 +135,7 @@ bool StandardHeaderHolds(const std::string& header, const std::string& digest) {
     std::string_view item = rest.substr(0, sp);
     rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
     std::string bytes;
-    if (item.starts_with("v1,") && webhook::Base64Decode(item.substr(3), &bytes) && bytes == digest) return true;
+    if (item.starts_with("v1,") && Base64Decode(item.substr(3), &bytes) && bytes == digest) return true;
   }
   return false;
 }
@@ -153,7 +153,7 @@ void Signatures(const Delivery& d) {
   std::string key;
   std::string_view b64 = kStandardSecret;
   b64.remove_prefix(6);
-  webhook::Base64Decode(b64, &key);
+  Base64Decode(b64, &key);
 
   {  // standard
     auto v = SignatureVerifier::Create("standard", "", {kStandardSecret}, kTolerance);
@@ -164,7 +164,7 @@ void Signatures(const Delivery& d) {
     Delivery ours;
     const std::string our_id = id.empty() ? "msg_fuzz" : id;
     ours.headers = {{"webhook-id", our_id}, {"webhook-timestamp", std::to_string(kNow)}};
-    ours.headers.emplace_back("webhook-signature", "v1," + webhook::Base64Encode(webhook::HmacSha256(
+    ours.headers.emplace_back("webhook-signature", "v1," + Base64Encode(webhook::HmacSha256(
                                                                key, our_id + "." + std::to_string(kNow) + ".", body)));
     if (!v->Verify(body, [&](const std::string& n) { return ours.Header(n); }, kNow).ok())
       Broken(kTarget, "a standard signature made over the body does not verify");
@@ -186,12 +186,12 @@ void Signatures(const Delivery& d) {
       while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
       if (item.starts_with("t=")) t = std::string(item.substr(2));
     }
-    const std::string hex = webhook::HexEncode(webhook::HmacSha256(kStripeSecret, t + ".", body));
+    const std::string hex = HexEncode(webhook::HmacSha256(kStripeSecret, t + ".", body));
     Verdict(*v, body, d, Lower(h).find(hex) != std::string::npos);
     Delivery ours;
     const std::string ts = std::to_string(kNow);
     ours.headers = {{"Stripe-Signature", "t=" + ts + ",v1=" +
-                                             webhook::HexEncode(webhook::HmacSha256(kStripeSecret, ts + ".", body))}};
+                                             HexEncode(webhook::HmacSha256(kStripeSecret, ts + ".", body))}};
     if (!v->Verify(body, [&](const std::string& n) { return ours.Header(n); }, kNow).ok())
       Broken(kTarget, "a stripe signature made over the body does not verify");
     if (v->Verify(changed, [&](const std::string& n) { return ours.Header(n); }, kNow).ok())
@@ -202,10 +202,10 @@ void Signatures(const Delivery& d) {
     if (!v.ok()) Broken(kTarget, "hmac verifier: " + v.status().ToString());
     const std::string h = Lower(d.Header(header));
     bool backed = false;
-    for (const char* s : kHmacSecrets) backed |= h.find(webhook::HexEncode(webhook::HmacSha256(s, {}, body))) != std::string::npos;
+    for (const char* s : kHmacSecrets) backed |= h.find(HexEncode(webhook::HmacSha256(s, {}, body))) != std::string::npos;
     Verdict(*v, body, d, backed);
     Delivery ours;
-    ours.headers = {{header, "sha256=" + webhook::HexEncode(webhook::HmacSha256(kHmacSecrets[1], {}, body))}};
+    ours.headers = {{header, "sha256=" + HexEncode(webhook::HmacSha256(kHmacSecrets[1], {}, body))}};
     if (!v->Verify(body, [&](const std::string& n) { return ours.Header(n); }, kNow).ok())
       Broken(kTarget, "an hmac-sha256 signature made over the body does not verify");
     if (v->Verify(changed, [&](const std::string& n) { return ours.Header(n); }, kNow).ok())
@@ -216,16 +216,16 @@ void Signatures(const Delivery& d) {
 // The codecs under the schemes: what decodes re-encodes to the same bytes.
 void Codecs(std::string_view s) {
   std::string bytes, again;
-  if (webhook::HexDecode(s, &bytes)) {
-    if (Lower(webhook::HexEncode(bytes)) != Lower(s)) Broken(kTarget, "hex does not round-trip");
+  if (HexDecode(s, &bytes)) {
+    if (Lower(HexEncode(bytes)) != Lower(s)) Broken(kTarget, "hex does not round-trip");
   }
-  if (webhook::Base64Decode(s, &bytes)) {
-    const std::string enc = webhook::Base64Encode(bytes);
+  if (Base64Decode(s, &bytes)) {
+    const std::string enc = Base64Encode(bytes);
     if (enc.size() != s.size()) Broken(kTarget, "base64 re-encodes to another length");
-    if (!webhook::Base64Decode(enc, &again) || again != bytes) Broken(kTarget, "base64 does not round-trip");
+    if (!Base64Decode(enc, &again) || again != bytes) Broken(kTarget, "base64 does not round-trip");
   }
-  if (!webhook::Base64Decode(webhook::Base64Encode(s), &again) || again != s) Broken(kTarget, "base64 of the input does not decode back");
-  if (!webhook::HexDecode(webhook::HexEncode(s), &again) || again != s) Broken(kTarget, "hex of the input does not decode back");
+  if (!Base64Decode(Base64Encode(s), &again) || again != s) Broken(kTarget, "base64 of the input does not decode back");
+  if (!HexDecode(HexEncode(s), &again) || again != s) Broken(kTarget, "hex of the input does not decode back");
 }
 
 }  // namespace

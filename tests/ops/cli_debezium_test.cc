@@ -1,7 +1,8 @@
 // The Debezium verbs of the built handoff binary: `inspect debezium FILE|-`
 // over the project's sample events (tests/data/debezium) and, when present,
 // the external corpus; malformed and hostile input;
-// and `journal dump --format debezium` decoded back with DebeziumDecoder.
+// and `journal dump --format debezium` decoded back with DebeziumDecoder;
+// and `status --json` of a stopped engine staying JSON whatever its names hold.
 // Runs ops/handoff as a child process; needs no PostgreSQL.
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -400,6 +401,35 @@ TEST_F(JournalDumpDebeziumTest, WithSchemaNeedsDebeziumFormat) {
   CliRun r = Handoff({"journal", "dump", "--config", config_.string(), "--with-schema"});
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--with-schema"), std::string::npos) << r.err;
+}
+
+// A stopped engine's `status --json` quotes what the configuration names: a
+// journal path and a source name with a quote and a backslash stay valid JSON.
+TEST(StatusJsonTest, NamesAndPathsWithQuotesAreEscaped) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string journal = (dir.path() / "jour\"nal\\x").string();
+  const std::string source = "crm\"\\b";
+  {
+    JournalOptions o;
+    o.path = journal;
+    o.map_size = 1 << 20;
+    ASSERT_TRUE(Journal::Open(o).ok());
+  }  // the journal closes before the binary opens it
+  dir.Write("events.json", "");
+  fs::path config = dir.Write(
+      "handoff.yaml", "journal: { path: '" + journal + "' }\nsources:\n  - { name: '" + source +
+                          "', kind: debezium, file: " + (dir.path() / "events.json").string() + " }\n");
+  CliRun r = Handoff({"status", "--config", config.string(), "--json"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(r.out).get(doc), simdjson::SUCCESS) << r.out;
+  EXPECT_EQ(Str(doc["journal"], "path"), journal) << r.out;
+  simdjson::dom::array sources;
+  ASSERT_EQ(doc["sources"].get_array().get(sources), simdjson::SUCCESS) << r.out;
+  ASSERT_EQ(sources.size(), 1u);
+  EXPECT_EQ(Str(sources.at(0), "name"), source) << r.out;
 }
 
 }  // namespace

@@ -20,8 +20,6 @@
 namespace handoff {
 namespace {
 
-using webhook::Base64Encode;
-using webhook::HexEncode;
 using webhook::HmacSha256;
 
 constexpr int64_t kNow = 1718900000;  // the agent's frozen clock
@@ -122,7 +120,7 @@ class WebhookSourceTest : public ::testing::Test {
   static httplib::Headers StandardHeaders(const std::string& id, const std::string& body, int64_t ts = kNow,
                                           const std::string& secret = kStdSecret) {
     std::string key;
-    EXPECT_TRUE(webhook::Base64Decode(secret.substr(6), &key));
+    EXPECT_TRUE(Base64Decode(secret.substr(6), &key));
     std::string sig = Base64Encode(HmacSha256(key, id + "." + std::to_string(ts) + ".", body));
     return {{"webhook-id", id}, {"webhook-timestamp", std::to_string(ts)}, {"webhook-signature", "v1," + sig}};
   }

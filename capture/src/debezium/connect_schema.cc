@@ -66,40 +66,40 @@ Status Bad(std::string_view what) {
 
 uint32_t DefaultOid(const FieldSchema& f) {
   switch (f.semantic) {
-    case Semantic::kDate: return oid::kDate;
+    case Semantic::kDate: return pg_oid::kDate;
     case Semantic::kTimeMillis:
     case Semantic::kTimeMicros:
-    case Semantic::kTimeNanos: return oid::kTime;
+    case Semantic::kTimeNanos: return pg_oid::kTime;
     case Semantic::kTimestampMillis:
     case Semantic::kTimestampMicros:
-    case Semantic::kTimestampNanos: return oid::kTimestamp;
-    case Semantic::kZonedTimestamp: return oid::kTimestamptz;
-    case Semantic::kZonedTime: return oid::kTimetz;
+    case Semantic::kTimestampNanos: return pg_oid::kTimestamp;
+    case Semantic::kZonedTimestamp: return pg_oid::kTimestamptz;
+    case Semantic::kZonedTime: return pg_oid::kTimetz;
     case Semantic::kDecimal:
-    case Semantic::kVariableScaleDecimal: return oid::kNumeric;
-    case Semantic::kJson: return oid::kJsonb;
-    case Semantic::kUuid: return oid::kUuid;
-    case Semantic::kXml: return oid::kXml;
+    case Semantic::kVariableScaleDecimal: return pg_oid::kNumeric;
+    case Semantic::kJson: return pg_oid::kJsonb;
+    case Semantic::kUuid: return pg_oid::kUuid;
+    case Semantic::kXml: return pg_oid::kXml;
     case Semantic::kMicroDuration:
-    case Semantic::kInterval: return oid::kInterval;
+    case Semantic::kInterval: return pg_oid::kInterval;
     default: break;
   }
   switch (f.type) {
     case ConnectType::kInt8:
-    case ConnectType::kInt16: return oid::kInt2;
-    case ConnectType::kInt32: return oid::kInt4;
-    case ConnectType::kInt64: return oid::kInt8;
-    case ConnectType::kFloat32: return oid::kFloat4;
-    case ConnectType::kFloat64: return oid::kFloat8;
-    case ConnectType::kBoolean: return oid::kBool;
-    case ConnectType::kBytes: return oid::kBytea;
+    case ConnectType::kInt16: return pg_oid::kInt2;
+    case ConnectType::kInt32: return pg_oid::kInt4;
+    case ConnectType::kInt64: return pg_oid::kInt8;
+    case ConnectType::kFloat32: return pg_oid::kFloat4;
+    case ConnectType::kFloat64: return pg_oid::kFloat8;
+    case ConnectType::kBoolean: return pg_oid::kBool;
+    case ConnectType::kBytes: return pg_oid::kBytea;
     case ConnectType::kArray: {
       uint32_t a = f.children.empty() ? 0 : ArrayOidForElement(f.children[0].oid);
-      return a ? a : oid::kText;
+      return a ? a : pg_oid::kText;
     }
     case ConnectType::kMap:
-    case ConnectType::kStruct: return oid::kJsonb;
-    default: return oid::kText;
+    case ConnectType::kStruct: return pg_oid::kJsonb;
+    default: return pg_oid::kText;
   }
 }
 

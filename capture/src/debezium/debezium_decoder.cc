@@ -11,6 +11,7 @@
 #include "debezium/document_splitter.h"
 #include "debezium/row_decoder.h"
 #include "handoff/capture/debezium.h"
+#include "handoff/engine/text_codec.h"
 #include "json_kernel.h"
 
 namespace handoff {
@@ -534,7 +535,7 @@ Status DebeziumDecoder::Impl::DecodePayload(od::object payload, const FieldSchem
         } else if (mk == "content") {
           std::string b64;
           HANDOFF_RETURN_IF_ERROR(ReadStr(mf.value(), "message.content", &b64));
-          if (!dbz::DecodeBase64(b64, &content)) return Bad("message.content: invalid base64");
+          if (!Base64Decode(b64, &content)) return Bad("message.content: invalid base64");
         }
       }
       has_message = true;

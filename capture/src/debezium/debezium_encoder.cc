@@ -18,17 +18,15 @@
 #include <climits>
 
 #include "debezium/decimal_codec.h"
-#include "debezium/json_text.h"
 #include "debezium/pg_types.h"
 #include "debezium/temporal_codec.h"
 #include "handoff/capture/debezium.h"
+#include "handoff/engine/json_text.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff {
 namespace {
 
-using dbz::AppendInt;
-using dbz::AppendJsonString;
-namespace oid = dbz::oid;
 
 enum class Repr : uint8_t { kString, kBool, kInt16, kInt32, kInt64, kFloat32, kFloat64, kDecimalVar, kDecimalFixed,
                             kDate, kMicroTimestamp, kZonedTimestamp, kMicroTime, kBytes, kBinary, kJson, kUuid, kXml };
@@ -38,30 +36,30 @@ constexpr std::string_view kToastBase64 = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1Z
 Repr ReprFor(const Column& c, const DebeziumEncodeOptions& o, int32_t* scale) {
   if (c.kind == Column::Kind::kBinary) return Repr::kBinary;
   switch (c.type_oid) {
-    case oid::kBool: return Repr::kBool;
-    case oid::kInt2: return Repr::kInt16;
-    case oid::kInt4: return Repr::kInt32;
-    case oid::kInt8:
-    case oid::kOid: return Repr::kInt64;
-    case oid::kFloat4: return Repr::kFloat32;
-    case oid::kFloat8: return Repr::kFloat64;
-    case oid::kNumeric:
-    case oid::kMoney: {
+    case pg_oid::kBool: return Repr::kBool;
+    case pg_oid::kInt2: return Repr::kInt16;
+    case pg_oid::kInt4: return Repr::kInt32;
+    case pg_oid::kInt8:
+    case pg_oid::kOid: return Repr::kInt64;
+    case pg_oid::kFloat4: return Repr::kFloat32;
+    case pg_oid::kFloat8: return Repr::kFloat64;
+    case pg_oid::kNumeric:
+    case pg_oid::kMoney: {
       if (o.decimal_mode != DebeziumDecimalMode::kPrecise) return Repr::kString;
       auto it = o.decimal_scales.find(c.name);
       if (it != o.decimal_scales.end()) return *scale = it->second, Repr::kDecimalFixed;
-      if (c.type_oid == oid::kMoney) return *scale = 2, Repr::kDecimalFixed;
+      if (c.type_oid == pg_oid::kMoney) return *scale = 2, Repr::kDecimalFixed;
       return Repr::kDecimalVar;
     }
-    case oid::kDate: return Repr::kDate;
-    case oid::kTimestamp: return Repr::kMicroTimestamp;
-    case oid::kTimestamptz: return Repr::kZonedTimestamp;
-    case oid::kTime: return Repr::kMicroTime;
-    case oid::kBytea: return Repr::kBytes;
-    case oid::kJson:
-    case oid::kJsonb: return Repr::kJson;
-    case oid::kUuid: return Repr::kUuid;
-    case oid::kXml: return Repr::kXml;
+    case pg_oid::kDate: return Repr::kDate;
+    case pg_oid::kTimestamp: return Repr::kMicroTimestamp;
+    case pg_oid::kTimestamptz: return Repr::kZonedTimestamp;
+    case pg_oid::kTime: return Repr::kMicroTime;
+    case pg_oid::kBytea: return Repr::kBytes;
+    case pg_oid::kJson:
+    case pg_oid::kJsonb: return Repr::kJson;
+    case pg_oid::kUuid: return Repr::kUuid;
+    case pg_oid::kXml: return Repr::kXml;
     default: return Repr::kString;
   }
 }
@@ -88,13 +86,13 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
     case Repr::kFloat32:
     case Repr::kFloat64:
       if (dbz::IsJsonNumber(d)) return out->append(d), true;
-      if (d == "NaN" || d == "Infinity" || d == "-Infinity") return AppendJsonString(d, out), true;
+      if (d == "NaN" || d == "Infinity" || d == "-Infinity") return AppendJsonString(out, d, InvalidUtf8::kKeep), true;
       return false;
     case Repr::kDecimalVar:
     case Repr::kDecimalFixed: {
       std::string_view text = d;
       std::string plain;
-      if (c.type_oid == oid::kMoney) {
+      if (c.type_oid == pg_oid::kMoney) {
         if (!dbz::MoneyToDecimal(d, &plain)) return false;
         text = plain;
       }
@@ -102,13 +100,13 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
       if (!dbz::DecimalToUnscaled(text, &s, scratch)) return false;
       if (r == Repr::kDecimalVar) {
         out->append("{\"scale\":");
-        AppendInt(s, out);
+        AppendJsonInt(out, s);
         out->append(",\"value\":\"");
-        dbz::AppendBase64(*scratch, out);
+        AppendBase64(out, *scratch);
         out->append("\"}");
       } else {
         out->push_back('"');
-        dbz::AppendBase64(*scratch, out);
+        AppendBase64(out, *scratch);
         out->push_back('"');
       }
       return true;
@@ -116,7 +114,7 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
     case Repr::kDate: {
       int64_t days;
       if (!dbz::ParsePgDate(d, &days)) return false;
-      AppendInt(days, out);
+      AppendJsonInt(out, days);
       return true;
     }
     case Repr::kMicroTimestamp: {
@@ -126,7 +124,7 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
       std::string back;
       if (!dbz::AppendPgTimestamp(secs, nanos, false, &back) || back != d) return false;
       if (secs > INT64_MAX / 1000000 - 1 || secs < INT64_MIN / 1000000 + 1) return false;
-      AppendInt(secs * 1000000 + nanos / 1000, out);
+      AppendJsonInt(out, secs * 1000000 + nanos / 1000);
       return true;
     }
     case Repr::kZonedTimestamp: {
@@ -137,7 +135,7 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
       // Round trip only if the text is already canonical (UTC "+00").
       std::string back;
       if (!dbz::AppendPgTimestamp(secs, nanos, true, &back) || back != d) return false;
-      AppendJsonString(iso, out);
+      AppendJsonString(out, iso, InvalidUtf8::kKeep);
       return true;
     }
     case Repr::kMicroTime: {
@@ -145,23 +143,23 @@ bool AppendValue(Repr r, int32_t scale, const Column& c, std::string* out, std::
       if (!dbz::ParsePgTime(d, &ns) || ns % 1000 != 0) return false;
       std::string back;
       if (!dbz::AppendPgTime(ns, &back) || back != d) return false;
-      AppendInt(ns / 1000, out);
+      AppendJsonInt(out, ns / 1000);
       return true;
     }
     case Repr::kBytes:
       if (!dbz::DecodeByteaHex(d, scratch)) return false;
       out->push_back('"');
-      dbz::AppendBase64(*scratch, out);
+      AppendBase64(out, *scratch);
       out->push_back('"');
       return true;
     case Repr::kBinary:
       out->push_back('"');
-      dbz::AppendBase64(d, out);
+      AppendBase64(out, d);
       out->push_back('"');
       return true;
     default:
       if (!simdjson::validate_utf8(d.data(), d.size())) return false;
-      AppendJsonString(d, out);
+      AppendJsonString(out, d, InvalidUtf8::kKeep);
       return true;
   }
 }
@@ -176,7 +174,7 @@ void AppendToast(Repr r, std::string* out) {
     out->append(kToastBase64);
     out->append("\"}");
   } else {
-    AppendJsonString(kDebeziumUnavailableValue, out);
+    AppendJsonString(out, kDebeziumUnavailableValue, InvalidUtf8::kKeep);
   }
 }
 
@@ -208,9 +206,9 @@ void AppendFieldSchema(Repr r, int32_t scale, const Column& c, bool optional, st
   auto param = [&](std::string_view k, std::string_view v) {
     if (!first) out->push_back(',');
     first = false;
-    AppendJsonString(k, out);
+    AppendJsonString(out, k, InvalidUtf8::kKeep);
     out->push_back(':');
-    AppendJsonString(v, out);
+    AppendJsonString(out, v, InvalidUtf8::kKeep);
   };
   if (r == Repr::kDecimalFixed) param("scale", std::to_string(scale));
   if (const char* tn = dbz::TypeNameForOid(c.type_oid)) {
@@ -220,7 +218,7 @@ void AppendFieldSchema(Repr r, int32_t scale, const Column& c, bool optional, st
   }
   if (r == Repr::kBinary) param("__handoff.kind", "binary");
   out->append("},\"field\":");
-  AppendJsonString(c.name, out);
+  AppendJsonString(out, c.name, InvalidUtf8::kKeep);
   out->push_back('}');
 }
 
@@ -295,7 +293,7 @@ bool ValueEncoder::AppendRow(const std::vector<Column>& row, std::string* out, s
     size_t k = PlanIndex(plan_, c, i);
     Repr r = k < plan_.repr.size() ? plan_.repr[k] : Repr::kString;
     if (i > 0) out->push_back(',');
-    AppendJsonString(c.name, out);
+    AppendJsonString(out, c.name, InvalidUtf8::kKeep);
     out->push_back(':');
     if (c.kind == Column::Kind::kNull) {
       out->append("null");
@@ -324,7 +322,7 @@ void ValueEncoder::AppendRowSchema(const char* field, std::string* out) {
     AppendFieldSchema(plan_.repr[i], plan_.scale[i], *plan_.cols[i], optional, out);
   }
   out->append("],\"optional\":true,\"name\":");
-  AppendJsonString(Prefix() + ".Value", out);
+  AppendJsonString(out, Prefix() + ".Value", InvalidUtf8::kKeep);
   out->append(",\"field\":\"");
   out->append(field);
   out->append("\"}");
@@ -333,41 +331,41 @@ void ValueEncoder::AppendRowSchema(const char* field, std::string* out) {
 void ValueEncoder::AppendSource(std::string* out) {
   int64_t us = e_.commit_time_us;
   out->append("{\"version\":");
-  AppendJsonString(o_.connector_version, out);
+  AppendJsonString(out, o_.connector_version, InvalidUtf8::kKeep);
   out->append(",\"connector\":\"postgresql\",\"name\":");
-  AppendJsonString(e_.source, out);
+  AppendJsonString(out, e_.source, InvalidUtf8::kKeep);
   out->append(",\"ts_ms\":");
-  AppendInt(us / 1000 - (us % 1000 < 0 ? 1 : 0), out);
+  AppendJsonInt(out, us / 1000 - (us % 1000 < 0 ? 1 : 0));
   out->append(",\"snapshot\":");
   out->append(e_.op == Op::kRead ? "\"true\"" : "\"false\"");
   out->append(",\"db\":");
-  AppendJsonString(o_.database, out);
+  AppendJsonString(out, o_.database, InvalidUtf8::kKeep);
   out->append(",\"sequence\":\"[null,\\\"");
-  AppendInt(e_.position.lsn, out);
+  AppendJsonInt(out, e_.position.lsn);
   out->append("\\\"]\",\"ts_us\":");
-  AppendInt(us, out);
+  AppendJsonInt(out, us);
   out->append(",\"ts_ns\":");
   if (us > INT64_MAX / 1000 || us < INT64_MIN / 1000) {
     out->append("null");
   } else {
-    AppendInt(us * 1000, out);
+    AppendJsonInt(out, us * 1000);
   }
   bool message = e_.op == Op::kMessage;
   out->append(",\"schema\":");
-  AppendJsonString(e_.schema, out);
+  AppendJsonString(out, e_.schema, InvalidUtf8::kKeep);
   out->append(",\"table\":");
-  AppendJsonString(message ? std::string() : e_.table, out);
+  AppendJsonString(out, message ? std::string() : e_.table, InvalidUtf8::kKeep);
   out->append(",\"txId\":");
-  AppendInt(e_.xid, out);
+  AppendJsonInt(out, e_.xid);
   out->append(",\"lsn\":");
-  AppendInt(e_.position.lsn, out);
+  AppendJsonInt(out, e_.position.lsn);
   out->append(",\"xmin\":null");
   auto extra = [&](const char* k, const std::string& v) {
     if (v.empty()) return;
     out->append(",\"");
     out->append(k);
     out->append("\":");
-    AppendJsonString(v, out);
+    AppendJsonString(out, v, InvalidUtf8::kKeep);
   };
   extra("origin", e_.origin);
   extra("delivery_id", e_.delivery_id);
@@ -424,7 +422,7 @@ void ValueEncoder::AppendSchema(std::string* out) {
   out->push_back(',');
   out->append(kTailSchema);
   out->append("],\"optional\":false,\"name\":");
-  AppendJsonString(Prefix() + ".Envelope", out);
+  AppendJsonString(out, Prefix() + ".Envelope", InvalidUtf8::kKeep);
   out->append(",\"version\":2}");
 }
 
@@ -432,11 +430,11 @@ std::string ValueEncoder::Encode() {
   int64_t ms = e_.commit_time_us / 1000 - (e_.commit_time_us % 1000 < 0 ? 1 : 0);
   if (e_.op == Op::kCommit) {
     std::string out = "{\"status\":\"END\",\"id\":";
-    AppendJsonString(std::to_string(e_.xid) + ":" + std::to_string(e_.position.lsn), &out);
+    AppendJsonString(&out, std::to_string(e_.xid) + ":" + std::to_string(e_.position.lsn), InvalidUtf8::kKeep);
     out.append(",\"ts_ms\":");
-    AppendInt(ms, &out);
+    AppendJsonInt(&out, ms);
     out.append(",\"event_count\":");
-    AppendInt(e_.position.ordinal, &out);
+    AppendJsonInt(&out, e_.position.ordinal);
     out.append(",\"data_collections\":null}");
     return out;
   }
@@ -460,11 +458,11 @@ std::string ValueEncoder::Encode() {
     AppendSource(&payload);
     if (o_.include_transaction_block && e_.position.ordinal != 0) {
       payload.append(",\"transaction\":{\"id\":");
-      AppendJsonString(std::to_string(e_.xid) + ":" + std::to_string(e_.position.lsn), &payload);
+      AppendJsonString(&payload, std::to_string(e_.xid) + ":" + std::to_string(e_.position.lsn), InvalidUtf8::kKeep);
       payload.append(",\"total_order\":");
-      AppendInt(e_.position.ordinal, &payload);
+      AppendJsonInt(&payload, e_.position.ordinal);
       payload.append(",\"data_collection_order\":");
-      AppendInt(e_.position.ordinal, &payload);
+      AppendJsonInt(&payload, e_.position.ordinal);
       payload.push_back('}');
     } else {
       payload.append(",\"transaction\":null");
@@ -473,13 +471,13 @@ std::string ValueEncoder::Encode() {
     payload.append(",\"op\":\"");
     payload.push_back(kOps[static_cast<int>(e_.op)]);
     payload.append("\",\"ts_ms\":");
-    AppendInt(ms, &payload);
+    AppendJsonInt(&payload, ms);
     if (e_.op == Op::kMessage) {
       const Column* content = e_.after.empty() ? nullptr : &e_.after[0];
       payload.append(",\"message\":{\"prefix\":");
-      AppendJsonString(!e_.table.empty() ? e_.table : content ? content->name : std::string(), &payload);
+      AppendJsonString(&payload, !e_.table.empty() ? e_.table : content ? content->name : std::string(), InvalidUtf8::kKeep);
       payload.append(",\"content\":\"");
-      if (content) dbz::AppendBase64(content->data, &payload);
+      if (content) AppendBase64(&payload, content->data);
       payload.append("\"}");
     }
     payload.push_back('}');
@@ -519,7 +517,7 @@ std::string ValueEncoder::EncodeKey() {
       AppendFieldSchema(plan_.repr[i], plan_.scale[i], key[i], false, &out);
     }
     out.append("],\"optional\":false,\"name\":");
-    AppendJsonString(Prefix() + ".Key", &out);
+    AppendJsonString(&out, Prefix() + ".Key", InvalidUtf8::kKeep);
     out.append("},\"payload\":");
     out.append(payload);
     out.push_back('}');

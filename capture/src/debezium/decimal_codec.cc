@@ -3,19 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+#include "handoff/engine/text_codec.h"
+
 namespace handoff::dbz {
 namespace {
-
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-struct B64Table {
-  int8_t v[256];
-  constexpr B64Table() : v() {
-    for (int i = 0; i < 256; ++i) v[i] = -1;
-    for (int i = 0; i < 64; ++i) v[static_cast<unsigned char>(kB64[i])] = static_cast<int8_t>(i);
-  }
-};
-constexpr B64Table kB64Table;
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
@@ -44,79 +35,14 @@ std::string WordsToDigits(std::vector<uint32_t> w) {
 
 }  // namespace
 
-bool DecodeBase64(std::string_view in, std::string* out) {
-  out->clear();
-  if (in.size() % 4 != 0) return false;  // Debezium always pads
-  size_t n = in.size();
-  size_t pad = 0;
-  while (n > 0 && in[n - 1] == '=' && pad < 2) --n, ++pad;
-  if (pad > 0 && (n + pad) % 4 != 0) return false;
-  if (n % 4 == 1) return false;
-  out->reserve(n * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; ++i) {
-    int8_t v = kB64Table.v[static_cast<unsigned char>(in[i])];
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out->push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  return true;
-}
-
-void AppendBase64(std::string_view in, std::string* out) {
-  size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(in.data());
-  for (; i + 3 <= in.size(); i += 3) {
-    uint32_t v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
-    out->push_back(kB64[v >> 18]);
-    out->push_back(kB64[(v >> 12) & 63]);
-    out->push_back(kB64[(v >> 6) & 63]);
-    out->push_back(kB64[v & 63]);
-  }
-  size_t rest = in.size() - i;
-  if (rest == 1) {
-    uint32_t v = p[i] << 16;
-    out->push_back(kB64[v >> 18]);
-    out->push_back(kB64[(v >> 12) & 63]);
-    out->append("==");
-  } else if (rest == 2) {
-    uint32_t v = (p[i] << 16) | (p[i + 1] << 8);
-    out->push_back(kB64[v >> 18]);
-    out->push_back(kB64[(v >> 12) & 63]);
-    out->push_back(kB64[(v >> 6) & 63]);
-    out->push_back('=');
-  }
-}
-
 void AppendByteaHex(std::string_view raw, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
   out->append("\\x");
-  for (unsigned char c : raw) {
-    out->push_back(kHex[c >> 4]);
-    out->push_back(kHex[c & 15]);
-  }
+  out->append(HexEncode(raw));
 }
 
 bool DecodeByteaHex(std::string_view text, std::string* raw) {
-  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x' || text.size() % 2 != 0) return false;
-  raw->clear();
-  auto nib = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 2; i < text.size(); i += 2) {
-    int hi = nib(text[i]), lo = nib(text[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    raw->push_back(static_cast<char>(hi << 4 | lo));
-  }
-  return true;
+  if (text.size() < 2 || text[0] != '\\' || text[1] != 'x') return false;
+  return HexDecode(text.substr(2), raw);
 }
 
 bool UnscaledToDecimal(std::string_view bytes, int32_t scale, std::string* out) {

@@ -1,6 +1,7 @@
-// Exact decimal and byte encodings used by Debezium: base64, and the
+// Exact decimal and byte encodings used by Debezium: bytea hex, and the
 // big-endian two's complement "unscaled value" of Kafka Connect Decimal.
-// Arbitrary precision; nothing goes through a double.
+// Arbitrary precision; nothing goes through a double. Base64 is
+// handoff/engine/text_codec.h.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -10,10 +11,6 @@
 #include <string_view>
 
 namespace handoff::dbz {
-
-// Strict RFC 4648 base64 ('=' padding optional). False on any invalid byte.
-bool DecodeBase64(std::string_view in, std::string* out);
-void AppendBase64(std::string_view in, std::string* out);
 
 // "\x0a0b" <-> raw bytes (PostgreSQL bytea hex output).
 void AppendByteaHex(std::string_view raw, std::string* out);

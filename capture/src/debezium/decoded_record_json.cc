@@ -5,14 +5,13 @@
 #include <simdjson.h>
 
 #include "debezium/decimal_codec.h"
-#include "debezium/json_text.h"
 #include "handoff/capture/debezium.h"
+#include "handoff/engine/json_text.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff {
 namespace {
 
-using dbz::AppendInt;
-using dbz::AppendJsonString;
 
 void AppendColumns(const std::vector<Column>& cols, std::string* out) {
   out->push_back('[');
@@ -20,9 +19,9 @@ void AppendColumns(const std::vector<Column>& cols, std::string* out) {
     const Column& c = cols[i];
     if (i > 0) out->push_back(',');
     out->append("{\"name\":");
-    AppendJsonString(c.name, out);
+    AppendJsonString(out, c.name, InvalidUtf8::kKeep);
     out->append(",\"type_oid\":");
-    AppendInt(c.type_oid, out);
+    AppendJsonInt(out, c.type_oid);
     switch (c.kind) {
       case Column::Kind::kNull: out->append(",\"kind\":\"null\"}"); continue;
       case Column::Kind::kUnchangedToast: out->append(",\"kind\":\"unchanged_toast\"}"); continue;
@@ -31,10 +30,10 @@ void AppendColumns(const std::vector<Column>& cols, std::string* out) {
     }
     if (c.kind == Column::Kind::kText && simdjson::validate_utf8(c.data.data(), c.data.size())) {
       out->append(",\"value\":");
-      AppendJsonString(c.data, out);
+      AppendJsonString(out, c.data, InvalidUtf8::kKeep);
     } else {
       out->append(",\"encoding\":\"base64\",\"value\":\"");
-      dbz::AppendBase64(c.data, out);
+      AppendBase64(out, c.data);
       out->push_back('"');
     }
     out->push_back('}');
@@ -48,29 +47,29 @@ std::string DecodedRecordToJson(const DecodedRecord& r) {
   std::string out = "{\"kind\":\"";
   out.append(DecodedRecordKindName(r.kind));
   out.append("\",\"offset\":");
-  AppendInt(r.offset, &out);
+  AppendJsonInt(&out, r.offset);
   switch (r.kind) {
     case DecodedRecord::Kind::kChange: {
       const ChangeEvent& e = r.event;
       out.append(",\"source\":");
-      AppendJsonString(e.source, &out);
+      AppendJsonString(&out, e.source, InvalidUtf8::kKeep);
       out.append(",\"position\":");
-      AppendJsonString(FormatPosition(e.position), &out);
+      AppendJsonString(&out, FormatPosition(e.position), InvalidUtf8::kKeep);
       out.append(",\"xid\":");
-      AppendInt(e.xid, &out);
+      AppendJsonInt(&out, e.xid);
       out.append(",\"commit_time_us\":");
-      AppendInt(e.commit_time_us, &out);
-      if (!e.origin.empty()) out.append(",\"origin\":"), AppendJsonString(e.origin, &out);
+      AppendJsonInt(&out, e.commit_time_us);
+      if (!e.origin.empty()) out.append(",\"origin\":"), AppendJsonString(&out, e.origin, InvalidUtf8::kKeep);
       out.append(",\"schema\":");
-      AppendJsonString(e.schema, &out);
+      AppendJsonString(&out, e.schema, InvalidUtf8::kKeep);
       out.append(",\"table\":");
-      AppendJsonString(e.table, &out);
+      AppendJsonString(&out, e.table, InvalidUtf8::kKeep);
       out.append(",\"op\":");
-      AppendJsonString(OpName(e.op), &out);
+      AppendJsonString(&out, OpName(e.op), InvalidUtf8::kKeep);
       out.append(",\"key_columns\":[");
       for (size_t i = 0; i < e.key_columns.size(); ++i) {
         if (i > 0) out.push_back(',');
-        AppendJsonString(e.key_columns[i], &out);
+        AppendJsonString(&out, e.key_columns[i], InvalidUtf8::kKeep);
       }
       out.append("],\"before\":");
       if (e.has_before) AppendColumns(e.before, &out);
@@ -82,23 +81,23 @@ std::string DecodedRecordToJson(const DecodedRecord& r) {
     case DecodedRecord::Kind::kTxnBegin:
     case DecodedRecord::Kind::kTxnEnd:
       out.append(",\"txn_id\":");
-      AppendJsonString(r.txn_id, &out);
+      AppendJsonString(&out, r.txn_id, InvalidUtf8::kKeep);
       out.append(",\"xid\":");
-      AppendInt(r.xid, &out);
+      AppendJsonInt(&out, r.xid);
       out.append(",\"lsn\":");
-      AppendJsonString(FormatLsn(r.lsn), &out);
+      AppendJsonString(&out, FormatLsn(r.lsn), InvalidUtf8::kKeep);
       out.append(",\"ts_us\":");
-      AppendInt(r.ts_us, &out);
+      AppendJsonInt(&out, r.ts_us);
       if (r.kind == DecodedRecord::Kind::kTxnEnd) {
         out.append(",\"event_count\":");
-        AppendInt(r.event_count, &out);
+        AppendJsonInt(&out, r.event_count);
         out.append(",\"data_collections\":[");
         for (size_t i = 0; i < r.data_collections.size(); ++i) {
           if (i > 0) out.push_back(',');
           out.append("{\"data_collection\":");
-          AppendJsonString(r.data_collections[i].first, &out);
+          AppendJsonString(&out, r.data_collections[i].first, InvalidUtf8::kKeep);
           out.append(",\"event_count\":");
-          AppendInt(r.data_collections[i].second, &out);
+          AppendJsonInt(&out, r.data_collections[i].second);
           out.push_back('}');
         }
         out.push_back(']');
@@ -106,7 +105,7 @@ std::string DecodedRecordToJson(const DecodedRecord& r) {
       break;
     case DecodedRecord::Kind::kHeartbeat:
       out.append(",\"ts_us\":");
-      AppendInt(r.ts_us, &out);
+      AppendJsonInt(&out, r.ts_us);
       break;
     default:
       break;

@@ -1,5 +1,6 @@
-// PostgreSQL built-in type OIDs and names as Debezium reports them in
-// "__debezium.source.column.type" (upper case, arrays with a leading '_').
+// PostgreSQL built-in type names as Debezium reports them in
+// "__debezium.source.column.type" (upper case, arrays with a leading '_'); the
+// OIDs are handoff/engine/pg_types.h.
 //
 // Thread-safety: pure functions over constant tables.
 #pragma once
@@ -7,15 +8,9 @@
 #include <cstdint>
 #include <string_view>
 
-namespace handoff::dbz {
+#include "handoff/engine/pg_types.h"
 
-namespace oid {
-inline constexpr uint32_t kBool = 16, kBytea = 17, kChar = 18, kName = 19, kInt8 = 20, kInt2 = 21, kInt4 = 23,
-                          kText = 25, kOid = 26, kJson = 114, kXml = 142, kFloat4 = 700, kFloat8 = 701,
-                          kMoney = 790, kBpchar = 1042, kVarchar = 1043, kDate = 1082, kTime = 1083,
-                          kTimestamp = 1114, kTimestamptz = 1184, kInterval = 1186, kTimetz = 1266, kBit = 1560,
-                          kVarbit = 1562, kNumeric = 1700, kUuid = 2950, kJsonb = 3802;
-}
+namespace handoff::dbz {
 
 // 0 when unknown. Case-insensitive; accepts "INT4", "int4", "_INT4", "VARCHAR".
 uint32_t OidForTypeName(std::string_view name);

@@ -7,6 +7,7 @@
 #include "debezium/pg_types.h"
 #include "debezium/temporal_codec.h"
 #include "handoff/capture/debezium.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff::dbz {
 namespace od = simdjson::ondemand;
@@ -117,7 +118,7 @@ Status FromString(std::string_view sv, const FieldSchema& s, std::string* scratc
       SetText(c, s.oid, sv);
       return Status::OK();
     case ConnectType::kBytes:
-      if (!DecodeBase64(sv, scratch)) return ColErr(*c, "invalid base64");
+      if (!Base64Decode(sv, scratch)) return ColErr(*c, "invalid base64");
       if (s.semantic == Semantic::kDecimal) {
         c->type_oid = s.oid;
         c->kind = Column::Kind::kText;
@@ -235,7 +236,7 @@ Status RowDecoder::DecodeValue(od::value v, const FieldSchema* s, int depth, Col
       return Status::OK();
     }
     if (s == nullptr) {
-      SetText(c, oid::kText, sv);
+      SetText(c, pg_oid::kText, sv);
       return Status::OK();
     }
     return FromString(sv, *s, &scratch_, c);
@@ -302,13 +303,13 @@ Status RowDecoder::DecodeInferred(od::value v, od::json_type jt, Column* c) {
       std::string_view lit = TrimRight(v.raw_json_token());
       if (!IsJsonNumber(lit)) return ColErr(*c, "malformed number");
       bool integer = lit.find_first_of(".eE") == std::string_view::npos;
-      SetText(c, integer ? oid::kInt8 : oid::kNumeric, lit);
+      SetText(c, integer ? pg_oid::kInt8 : pg_oid::kNumeric, lit);
       return Status::OK();
     }
     case od::json_type::boolean: {
       bool b;
       if (v.get_bool().get(b) != simdjson::SUCCESS) return ColErr(*c, "malformed boolean");
-      SetBool(c, oid::kBool, b);
+      SetBool(c, pg_oid::kBool, b);
       return Status::OK();
     }
     case od::json_type::object: {
@@ -317,7 +318,7 @@ Status RowDecoder::DecodeInferred(od::value v, od::json_type jt, Column* c) {
       if (v.get_object().get(o) != simdjson::SUCCESS || o.raw_json().get(raw) != simdjson::SUCCESS) {
         return ColErr(*c, "malformed object");
       }
-      SetText(c, oid::kJsonb, raw);
+      SetText(c, pg_oid::kJsonb, raw);
       return Status::OK();
     }
     case od::json_type::array: {
@@ -334,7 +335,7 @@ Status RowDecoder::DecodeInferred(od::value v, od::json_type jt, Column* c) {
       if (compact == "[\"__debezium_unavailable_value\"]") {
         SetToast(c, 0);
       } else {
-        SetText(c, oid::kJsonb, raw);
+        SetText(c, pg_oid::kJsonb, raw);
       }
       return Status::OK();
     }
@@ -397,17 +398,17 @@ Status RowDecoder::DecodeVariableScale(od::value v, Column* c) {
       std::string_view b64;
       if (f.value().get_string().get(b64) != simdjson::SUCCESS) return ColErr(*c, "value must be a base64 string");
       toast = b64 == kToastBase64 || b64 == kDebeziumUnavailableValue;
-      if (!toast && !DecodeBase64(b64, &scratch_)) return ColErr(*c, "invalid base64");
+      if (!toast && !Base64Decode(b64, &scratch_)) return ColErr(*c, "invalid base64");
       have_value = true;
     }
   }
   if (!have_value || (!have_scale && !toast)) return ColErr(*c, "VariableScaleDecimal needs scale and value");
   if (toast) {
-    SetToast(c, oid::kNumeric);
+    SetToast(c, pg_oid::kNumeric);
     return Status::OK();
   }
   if (scale < -kMaxDecimalScale || scale > kMaxDecimalScale) return ColErr(*c, "decimal scale out of range");
-  c->type_oid = oid::kNumeric;
+  c->type_oid = pg_oid::kNumeric;
   c->kind = Column::Kind::kText;
   if (!UnscaledToDecimal(scratch_, static_cast<int32_t>(scale), &c->data)) return ColErr(*c, "invalid decimal bytes");
   return Status::OK();

@@ -2,39 +2,13 @@
 
 #include <cstdio>
 
+#include "handoff/engine/civil_date.h"
+
 namespace handoff::dbz {
 namespace {
 
 constexpr int64_t kSecsPerDay = 86400;
 constexpr int64_t kMinYear = -4713, kMaxYear = 294276;
-
-// Howard Hinnant's civil calendar algorithms (proleptic Gregorian).
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
-
-void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const unsigned doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
-}
-
-bool LeapYear(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-unsigned DaysInMonth(int64_t y, unsigned m) {
-  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && LeapYear(y) ? 29 : kDays[m - 1];
-}
 
 void AppendFraction(uint32_t nanos, std::string* out) {
   if (nanos == 0) return;
@@ -148,9 +122,7 @@ bool ParseTimestampCommon(std::string_view t, char sep, bool need_offset, int64_
 }  // namespace
 
 void AppendPgDate(int64_t days, std::string* out) {
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
+  const auto [y, m, d] = CivilFromDays(days);
   bool bc = y <= 0;
   char buf[40];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u%s", static_cast<long long>(bc ? 1 - y : y), m, d,
@@ -176,9 +148,7 @@ bool ParsePgDate(std::string_view t, int64_t* days) {
 bool AppendPgTimestamp(int64_t secs, uint32_t nanos, bool with_tz, std::string* out) {
   int64_t days = secs >= 0 ? secs / kSecsPerDay : -((-secs + kSecsPerDay - 1) / kSecsPerDay);
   int64_t sod = secs - days * kSecsPerDay;
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
+  const auto [y, m, d] = CivilFromDays(days);
   if (y < kMinYear || y > kMaxYear) return false;
   bool bc = y <= 0;
   char buf[64];
@@ -219,9 +189,7 @@ bool ParseIsoTimestamp(std::string_view t, int64_t* secs, uint32_t* nanos) {
 bool AppendIsoTimestampUtc(int64_t secs, uint32_t nanos, std::string* out) {
   int64_t days = secs >= 0 ? secs / kSecsPerDay : -((-secs + kSecsPerDay - 1) / kSecsPerDay);
   int64_t sod = secs - days * kSecsPerDay;
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days, &y, &m, &d);
+  const auto [y, m, d] = CivilFromDays(days);
   if (y < 1 || y > 9999) return false;  // ISO without sign/BC: years 1..9999 only
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d", static_cast<long long>(y), m, d,

@@ -3,6 +3,8 @@
 // Status, so nothing is thrown across the component boundary.
 #include "payload_decoder.h"
 #include "json_kernel.h"
+#include "handoff/engine/civil_date.h"
+#include "handoff/engine/pg_types.h"
 
 #include <simdjson.h>
 
@@ -13,8 +15,6 @@ namespace handoff::webhook {
 namespace {
 
 namespace od = simdjson::ondemand;
-
-constexpr uint32_t kBoolOid = 16, kInt8Oid = 20, kTextOid = 25, kJsonOid = 114, kNumericOid = 1700;
 
 std::string_view TrimWs(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
@@ -51,12 +51,12 @@ Column ToColumn(std::string name, od::value v) {
   c.name = std::move(name);
   switch (v.type()) {
     case od::json_type::null:
-      c.type_oid = kTextOid;
+      c.type_oid = pg_oid::kText;
       c.kind = Column::Kind::kNull;
       (void)v.is_null();
       break;
     case od::json_type::boolean:
-      c.type_oid = kBoolOid;
+      c.type_oid = pg_oid::kBool;
       c.kind = Column::Kind::kText;
       c.data = bool(v.get_bool()) ? "t" : "f";
       break;
@@ -68,20 +68,20 @@ Column ToColumn(std::string name, od::value v) {
         auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), i64);
         integral = ec == std::errc() && p == tok.data() + tok.size();
       }
-      c.type_oid = integral ? kInt8Oid : kNumericOid;
+      c.type_oid = integral ? pg_oid::kInt8 : pg_oid::kNumeric;
       c.kind = Column::Kind::kText;
       if (!ValidJsonNumber(tok)) throw simdjson::simdjson_error(simdjson::NUMBER_ERROR);
       c.data = std::string(tok);
       break;
     }
     case od::json_type::string:
-      c.type_oid = kTextOid;
+      c.type_oid = pg_oid::kText;
       c.kind = Column::Kind::kText;
       c.data = std::string(std::string_view(v.get_string()));
       break;
     case od::json_type::object:
     case od::json_type::array:
-      c.type_oid = kJsonOid;
+      c.type_oid = pg_oid::kJson;
       c.kind = Column::Kind::kText;
       c.data = std::string(TrimWs(simdjson::to_json_string(v)));
       break;
@@ -93,15 +93,6 @@ Column ToColumn(std::string name, od::value v) {
 std::string ScalarText(od::value v) {
   if (v.type() == od::json_type::string) return std::string(std::string_view(v.get_string()));
   return std::string(TrimWs(v.raw_json_token()));
-}
-
-int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
 // "2023-07-17T11:43:32.827Z" / "+00:00" offsets -> µs since the epoch; 0 if unparsable.
@@ -273,7 +264,7 @@ class PayloadDecoder::Impl {
       if (f.find('.') != std::string::npos) continue;  // compound-field parts
       bool have = false;
       for (const Column& c : cols) have |= c.name == f;
-      if (!have) cols.push_back(Column{f, kTextOid, Column::Kind::kNull, {}});
+      if (!have) cols.push_back(Column{f, pg_oid::kText, Column::Kind::kNull, {}});
     }
     const std::string& ct = h.change_type;
     Op op;
@@ -303,9 +294,9 @@ class PayloadDecoder::Impl {
       ev.commit_time_us = h.commit_ms * 1000;
       ev.key_columns = {"Id"};
       ev.correlation_id = h.transaction_key + "#" + h.sequence + "@" + h.commit_number;
-      Column idc = id.empty() ? Column{"Id", kTextOid, Column::Kind::kNull, {}} : TextColumn("Id", kTextOid, id);
+      Column idc = id.empty() ? Column{"Id", pg_oid::kText, Column::Kind::kNull, {}} : TextColumn("Id", pg_oid::kText, id);
       if (gap) {
-        ev.after = {TextColumn("refetch_needed", kBoolOid, "t"), TextColumn("change_type", kTextOid, ct), idc};
+        ev.after = {TextColumn("refetch_needed", pg_oid::kBool, "t"), TextColumn("change_type", pg_oid::kText, ct), idc};
       } else if (op == Op::kDelete) {
         ev.has_before = true;
         ev.before = {idc};

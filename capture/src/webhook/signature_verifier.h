@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "handoff/engine/status.h"
+#include "handoff/engine/text_codec.h"
 
 namespace handoff::webhook {
 
@@ -54,12 +55,8 @@ class SignatureVerifier {
   int64_t tolerance_us_ = 0;
 };
 
-// Helpers, exposed for tests and the benchmark's signing client.
+// Raw HMAC-SHA256 of prefix + body, exposed for tests and the benchmark's
+// signing client (hex and base64 of it: handoff/engine/text_codec.h).
 std::string HmacSha256(std::string_view key, std::string_view prefix, std::string_view body);
-std::string Sha256Hex(std::string_view data);
-std::string HexEncode(std::string_view bytes);
-bool HexDecode(std::string_view hex, std::string* out);
-std::string Base64Encode(std::string_view bytes);
-bool Base64Decode(std::string_view b64, std::string* out);
 
 }  // namespace handoff::webhook

@@ -16,7 +16,10 @@
 #include "delivery_sender.h"
 #include "handoff/capture/guarded_http_server.h"
 #include "handoff/capture/webhook_source.h"
+#include "handoff/engine/json_text.h"
 #include "handoff/engine/log.h"
+#include "handoff/engine/pg_types.h"
+#include "handoff/engine/text_codec.h"
 #include "http/rejection_log.h"
 #include "payload_decoder.h"
 #include "signature_verifier.h"
@@ -30,29 +33,6 @@ using webhook::PayloadDecoder;
 using webhook::PayloadFormat;
 using webhook::SignatureScheme;
 using webhook::SignatureVerifier;
-
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out;
-}
 
 bool IEquals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -72,7 +52,9 @@ std::string HeadersJson(const httplib::Headers& headers) {
       continue;
     if (!first) out.push_back(',');
     first = false;
-    out += "\"" + JsonEscape(k) + "\":\"" + JsonEscape(v) + "\"";
+    AppendJsonString(&out, k, InvalidUtf8::kKeep);
+    out.push_back(':');
+    AppendJsonString(&out, v, InvalidUtf8::kKeep);
   }
   return out + "}";
 }
@@ -187,7 +169,7 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
     res.set_content(json, "application/json");
   }
   void Error(httplib::Response& res, int status, std::string_view reason) {
-    Reply(res, status, "{\"error\":\"" + JsonEscape(reason) + "\"}");
+    Reply(res, status, "{\"error\":" + JsonString(reason, InvalidUtf8::kKeep) + "}");
   }
   GuardedHttpOptions GuardOptions() {
     GuardedHttpOptions g;
@@ -256,7 +238,7 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
     std::string id;
     if (verifier_.scheme() == SignatureScheme::kStandard) id = req.get_header_value("webhook-id");
     if (id.empty()) id = d.delivery_id;
-    if (id.empty()) id = "sha256:" + webhook::Sha256Hex(body);
+    if (id.empty()) id = "sha256:" + Sha256Hex(body);
 
     std::vector<ChangeEvent> events;
     events.reserve(d.events.size() + 1);
@@ -272,11 +254,11 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
       return Busy(req, res, "delivery not acknowledged as durable in time; retry later");
     if (duplicate) {
       counters_.duplicates.fetch_add(1, std::memory_order_relaxed);
-      return Reply(res, 200, "{\"status\":\"duplicate\",\"delivery_id\":\"" + JsonEscape(id) + "\"}");
+      return Reply(res, 200, "{\"status\":\"duplicate\",\"delivery_id\":" + JsonString(id, InvalidUtf8::kKeep) + "}");
     }
     counters_.accepted.fetch_add(1, std::memory_order_relaxed);
     counters_.changes.fetch_add(changes, std::memory_order_relaxed);
-    Reply(res, 200, "{\"status\":\"journaled\",\"delivery_id\":\"" + JsonEscape(id) + "\"}");
+    Reply(res, 200, "{\"status\":\"journaled\",\"delivery_id\":" + JsonString(id, InvalidUtf8::kKeep) + "}");
   }
 
   // The audit record journaled ahead of the delivery's changes.
@@ -290,8 +272,8 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
     a.commit_time_us = opts_.now_unix_seconds() * 1000000;
     Column body{"body", 25, Column::Kind::kText, req.body};
     if (!simdjson::validate_utf8(req.body.data(), req.body.size())) {
-      body.type_oid = 17;  // bytea, PostgreSQL hex text form
-      body.data = "\\x" + webhook::HexEncode(req.body);
+      body.type_oid = pg_oid::kBytea;  // PostgreSQL hex text form
+      body.data = "\\x" + HexEncode(req.body);
     }
     a.after.push_back(std::move(body));
     a.after.push_back(Column{"headers", 114, Column::Kind::kText, HeadersJson(req.headers)});

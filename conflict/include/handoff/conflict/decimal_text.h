@@ -1,5 +1,6 @@
-// Exact decimal arithmetic on canonical text ("-12.50"), for the delta policy.
-// Never goes through a double; any number of digits.
+// Exact decimal arithmetic on canonical text ("-12.50"), for the delta policy:
+// the plain syntax it accepts, over handoff::Decimal (handoff/engine/decimal.h).
+// Never goes through a double.
 //
 // Thread-safety: pure functions.
 #pragma once

@@ -9,11 +9,10 @@
 #include <vector>
 
 #include "handoff/engine/change_event.h"
+#include "handoff/engine/json_text.h"
 
 namespace handoff {
 
-// Appends s as a JSON string literal (quoted, escaped; invalid UTF-8 bytes as \ufffd).
-void AppendJsonString(std::string* out, std::string_view s);
 // Offset of the first byte of s that does not start a well-formed UTF-8
 // sequence (overlong forms, surrogates and code points above U+10FFFF are not
 // well formed), or std::string_view::npos when s is valid UTF-8. PostgreSQL

@@ -11,22 +11,10 @@
 #include <string>
 #include <string_view>
 
+#include "handoff/engine/pg_types.h"
 #include "handoff/engine/status.h"
 
 namespace handoff::schemas {
-
-// PostgreSQL type OIDs used by the mappings.
-namespace pg_oid {
-constexpr uint32_t kBool = 16;
-constexpr uint32_t kInt8 = 20;
-constexpr uint32_t kInt4 = 23;
-constexpr uint32_t kText = 25;
-constexpr uint32_t kVarchar = 1043;
-constexpr uint32_t kDate = 1082;
-constexpr uint32_t kTimestamp = 1114;
-constexpr uint32_t kTimestamptz = 1184;
-constexpr uint32_t kNumeric = 1700;
-}  // namespace pg_oid
 
 class PgText {
  public:

@@ -1,8 +1,8 @@
-#include "handoff/schemas/decimal.h"
+#include "handoff/engine/decimal.h"
 
 #include <gtest/gtest.h>
 
-namespace handoff::schemas {
+namespace handoff {
 namespace {
 
 std::string D(const char* s) { return Decimal::Parse(s)->ToString(); }
@@ -64,5 +64,61 @@ TEST(DecimalTest, ComparesByValue) {
   EXPECT_EQ(Decimal::Parse("0")->Compare(*Decimal::Parse("-0.0")), 0);
 }
 
+TEST(DecimalTest, SignsAndZero) {
+  EXPECT_EQ(D("-0"), "0");
+  EXPECT_EQ(D("+0.000"), "0.000");
+  EXPECT_EQ(D("-12.5"), "-12.5");
+  EXPECT_FALSE(Decimal::Parse("-0").value().negative());
+  EXPECT_TRUE(Decimal::Parse("-0.01")->negative());
+  EXPECT_TRUE(Decimal::Parse("0.00")->IsZero());
+  for (const char* bad : {"+", "--1", "+-1", "1-", " 1", "1 ", "1,5", "0x10", "1_000", "."}) {
+    auto r = Decimal::Parse(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  // Signs of products and differences.
+  auto d = [](const char* t) { return *Decimal::Parse(t); };
+  EXPECT_EQ(d("-2").Multiply(d("-3")).ToString(), "6");
+  EXPECT_EQ(d("-2").Multiply(d("0")).ToString(), "0");
+  EXPECT_EQ(d("0.5").Subtract(d("0.75")).ToString(), "-0.25");
+}
+
+TEST(DecimalTest, ScaleIsKeptAsWritten) {
+  EXPECT_EQ(Decimal::Parse("1.50")->scale(), 2);
+  EXPECT_EQ(Decimal::Parse("15")->scale(), 0);
+  EXPECT_EQ(Decimal::Parse("5.")->ToString(), "5");
+  EXPECT_EQ(Decimal::Parse("1.5")->Add(*Decimal::Parse("2.125")).scale(), 3);
+  EXPECT_EQ(Decimal::Parse("1.5")->Multiply(*Decimal::Parse("2.25")).ToString(), "3.375");
+  EXPECT_EQ(Decimal::Parse("0")->Rescale(3, Decimal::Rounding::kExact)->ToString(), "0.000");
+  EXPECT_FALSE(Decimal::Parse("1")->Rescale(-1, Decimal::Rounding::kExact).ok());
+}
+
+TEST(DecimalTest, RoundsAtEveryPosition) {
+  auto round = [](const char* t, int scale) {
+    return Decimal::Parse(t)->Rescale(scale, Decimal::Rounding::kHalfAwayFromZero)->ToString();
+  };
+  EXPECT_EQ(round("2.5", 0), "3");
+  EXPECT_EQ(round("-2.5", 0), "-3");
+  EXPECT_EQ(round("2.4999", 0), "2");
+  EXPECT_EQ(round("0.5", 0), "1");
+  EXPECT_EQ(round("-0.4", 0), "0");  // never "-0"
+  EXPECT_EQ(round("999.995", 2), "1000.00");
+  EXPECT_EQ(round("0.0049", 2), "0.00");
+  EXPECT_EQ(round("0.005", 2), "0.01");
+}
+
+TEST(DecimalTest, DigitsBeyondTheLimitAreRefused) {
+  const std::string most(1000, '9');
+  ASSERT_TRUE(Decimal::Parse(most).ok());
+  auto too_long = Decimal::Parse(most + "9");
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_NE(too_long.status().message().find("too long"), std::string::npos);
+  // Within the limit nothing overflows: 10^999 - 1 squared is exact.
+  auto big = Decimal::Parse(std::string(999, '9'));
+  std::string square = big->Multiply(*big).ToString();
+  EXPECT_EQ(square, std::string(998, '9') + "8" + std::string(998, '0') + "1");
+  EXPECT_EQ(big->Add(*Decimal::Parse("1")).ToString(), "1" + std::string(999, '0'));
+}
+
 }  // namespace
-}  // namespace handoff::schemas
+}  // namespace handoff

@@ -12,7 +12,7 @@
 
 #include "handoff/engine/status.h"
 
-namespace handoff::schemas {
+namespace handoff {
 
 class Decimal {
  public:
@@ -54,4 +54,4 @@ class Decimal {
   void Normalize();
 };
 
-}  // namespace handoff::schemas
+}  // namespace handoff

@@ -1,9 +1,9 @@
-#include "handoff/schemas/decimal.h"
+#include "handoff/engine/decimal.h"
 
 #include <algorithm>
 #include <vector>
 
-namespace handoff::schemas {
+namespace handoff {
 
 Result<Decimal> Decimal::Parse(std::string_view text) {
   const std::string shown(text.substr(0, 64));
@@ -186,4 +186,4 @@ std::string Decimal::ToString() const {
   return negative_ ? "-" + d : d;
 }
 
-}  // namespace handoff::schemas
+}  // namespace handoff
