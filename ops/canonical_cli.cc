@@ -11,7 +11,10 @@
 
 #include "configured_journal.h"
 #include "engine_runner.h"
-#include "handoff/apply/canonical_router.h"
+#include "handoff/canonical/entity_codec.h"
+#include "handoff/canonical/requests.h"
+#include "handoff/canonical/router.h"
+#include "handoff/canonical/trace.h"
 #include "handoff/engine/event_json.h"
 
 namespace handoff {

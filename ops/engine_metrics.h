@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "handoff/apply/canonical_router.h"
+#include "handoff/canonical/router.h"
 #include "handoff/capture/slot_watch.h"
 #include "handoff/engine/change_feed.h"
 #include "handoff/engine/journal.h"

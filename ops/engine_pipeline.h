@@ -16,7 +16,7 @@
 
 #include "engine_metrics.h"
 #include "engine_runner.h"
-#include "handoff/apply/canonical_router.h"
+#include "handoff/canonical/router.h"
 #include "handoff/capture/slot_watch.h"
 #include "handoff/engine/change_feed.h"
 #include "handoff/engine/config.h"

@@ -17,7 +17,7 @@
 #include "engine_metrics.h"
 #include "engine_status.h"
 #include "sd_notify.h"
-#include "handoff/apply/canonical_router.h"
+#include "handoff/canonical/router.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/capture/debezium.h"
 #include "handoff/capture/slot_watch.h"

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <thread>
 
-#include "handoff/apply/canonical_router.h"
+#include "handoff/canonical/requests.h"
 #include "handoff/apply/target_pause.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"

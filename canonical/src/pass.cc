@@ -1,135 +1,22 @@
-#include "handoff/apply/canonical_router.h"
+// CanonicalPass: routing of one journal entry (map, validate, decide, store,
+// emit) and the staging every step of a pass shares. See pass.h.
+#include "pass.h"
 
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <algorithm>
-#include <chrono>
-#include <map>
-#include <thread>
 
-#include "canonical_pass.h"
+#include "entity_json.h"
+#include "record_codec.h"
+#include "handoff/canonical/entity_codec.h"
+#include "handoff/canonical/store_keys.h"
 #include "handoff/conflict/decide.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/log.h"
-#include "handoff/engine/pg_types.h"
 
 namespace handoff {
 namespace {
-
-constexpr size_t kReadBatch = 256;
-
-// Length-prefixed fields: "<len>:<bytes>"; an absent optional is "-".
-void PutStr(std::string* out, const std::string& s) {
-  *out += std::to_string(s.size());
-  *out += ':';
-  *out += s;
-}
-void PutOpt(std::string* out, const std::optional<std::string>& s) {
-  if (!s) {
-    *out += '-';
-    return;
-  }
-  *out += '+';
-  PutStr(out, *s);
-}
-void PutNum(std::string* out, int64_t v) { PutStr(out, std::to_string(v)); }
-void PutProv(std::string* out, const conflict::FieldProvenance& p) {
-  PutStr(out, p.system);
-  PutNum(out, p.source_time_us);
-  PutNum(out, static_cast<int64_t>(p.seq));
-}
-
-struct Reader {
-  const std::string& d;
-  size_t i = 0;
-  bool ok = true;
-  std::string Str() {
-    size_t colon = d.find(':', i);
-    if (colon == std::string::npos) {
-      ok = false;
-      return {};
-    }
-    size_t n = 0;
-    try {
-      n = std::stoull(d.substr(i, colon - i));
-    } catch (...) {
-      ok = false;
-      return {};
-    }
-    if (colon + 1 + n > d.size()) {
-      ok = false;
-      return {};
-    }
-    std::string s = d.substr(colon + 1, n);
-    i = colon + 1 + n;
-    return s;
-  }
-  std::optional<std::string> Opt() {
-    if (i >= d.size()) {
-      ok = false;
-      return std::nullopt;
-    }
-    char c = d[i++];
-    if (c == '-') return std::nullopt;
-    if (c != '+') ok = false;
-    return Str();
-  }
-  int64_t Num() {
-    std::string s = Str();
-    try {
-      return std::stoll(s);
-    } catch (...) {
-      ok = false;
-      return 0;
-    }
-  }
-  conflict::FieldProvenance Prov() {
-    conflict::FieldProvenance p;
-    p.system = Str();
-    p.source_time_us = Num();
-    p.seq = static_cast<uint64_t>(Num());
-    return p;
-  }
-};
-
-void JsonStr(std::string* out, const std::string& s) { AppendJsonString(out, s); }
-void JsonOpt(std::string* out, const std::optional<std::string>& s) {
-  if (s) JsonStr(out, *s);
-  else *out += "null";
-}
-
-std::string AuditJson(const conflict::AuditRecord& a) {
-  std::string j = "{\"entity\":";
-  JsonStr(&j, a.entity);
-  j += ",\"key\":";
-  JsonStr(&j, a.key);
-  j += ",\"system\":";
-  JsonStr(&j, a.system);
-  j += fmt::format(",\"seq\":{},\"field\":", a.seq);
-  JsonStr(&j, a.field);
-  j += ",\"before\":";
-  JsonOpt(&j, a.before);
-  j += ",\"incoming\":";
-  JsonOpt(&j, a.incoming);
-  j += ",\"current\":";
-  JsonOpt(&j, a.current);
-  j += ",\"result\":";
-  JsonOpt(&j, a.result);
-  j += ",\"policy\":";
-  JsonStr(&j, std::string(conflict::PolicyName(a.policy)));
-  j += ",\"outcome\":";
-  JsonStr(&j, std::string(conflict::FieldOutcomeName(a.outcome)));
-  j += fmt::format(",\"conflict\":{},\"reason\":", a.conflict ? "true" : "false");
-  JsonStr(&j, a.reason);
-  j += "}";
-  return j;
-}
-
-std::string XrefIndexKey(const std::string& entity, const Xref& x) {
-  return "xref:" + entity + ":" + x.system + "/" + x.object + "/" + x.id;
-}
 
 // Builds the derived event for one target row.
 ChangeEvent DerivedEvent(const schemas::TargetRow& row, const JournalEntry& src, SourcePosition position) {
@@ -170,88 +57,8 @@ ChangeEvent DerivedEvent(const schemas::TargetRow& row, const JournalEntry& src,
   return ev;
 }
 
-}  // namespace
 
-std::string EncodeEntityState(const conflict::EntityState& s) {
-  std::string out = "ES1;";
-  PutStr(&out, s.entity);
-  PutStr(&out, s.key);
-  PutNum(&out, s.exists);
-  PutNum(&out, s.deleted);
-  PutNum(&out, s.deleted_at_us);
-  PutProv(&out, s.deleted_by);
-  PutNum(&out, s.locked);
-  PutNum(&out, static_cast<int64_t>(s.fields.size()));
-  for (const auto& [name, f] : s.fields) {
-    PutStr(&out, name);
-    PutOpt(&out, f.value);
-    PutProv(&out, f.provenance);
-  }
-  PutNum(&out, static_cast<int64_t>(s.xrefs.size()));
-  for (const Xref& x : s.xrefs) {
-    PutStr(&out, x.system);
-    PutStr(&out, x.object);
-    PutStr(&out, x.id);
-  }
-  return out;
-}
-
-bool DecodeEntityState(const std::string& data, conflict::EntityState* s) {
-  if (data.rfind("ES1;", 0) != 0) return false;
-  Reader r{data, 4};
-  conflict::EntityState st;
-  st.entity = r.Str();
-  st.key = r.Str();
-  st.exists = r.Num() != 0;
-  st.deleted = r.Num() != 0;
-  st.deleted_at_us = r.Num();
-  st.deleted_by = r.Prov();
-  st.locked = r.Num() != 0;
-  int64_t n = r.Num();
-  for (int64_t i = 0; r.ok && i < n; ++i) {
-    std::string name = r.Str();
-    conflict::FieldState f;
-    f.value = r.Opt();
-    f.provenance = r.Prov();
-    st.fields[name] = std::move(f);
-  }
-  int64_t nx = r.Num();
-  for (int64_t i = 0; r.ok && i < nx; ++i) {
-    Xref x;
-    x.system = r.Str();
-    x.object = r.Str();
-    x.id = r.Str();
-    st.xrefs.push_back(std::move(x));
-  }
-  if (!r.ok || r.i != data.size()) return false;
-  *s = std::move(st);
-  return true;
-}
-
-std::vector<RouteConfig> CanonicalRoutes(const schemas::Model& model) {
-  std::vector<RouteConfig> routes;
-  for (const auto& [entity, def] : model.entities()) {
-    for (const std::string& system : model.TargetSystems(entity)) {
-      const schemas::TargetMapping* t = model.FindTarget(entity, system);
-      if (t == nullptr || t->table.empty()) continue;
-      RouteConfig r;
-      r.from_source = kCanonicalSourcePrefix + system;
-      r.from_schema = t->schema.empty() ? "public" : t->schema;
-      r.from_table = t->table;
-      r.to_target = system;
-      r.to_schema = r.from_schema;
-      r.to_table = t->table;
-      routes.push_back(std::move(r));
-    }
-  }
-  return routes;
-}
-
-namespace {
-
-constexpr const char* kRetryPrefix = "retry:canonical:";
 constexpr const char* kAutoRetryActor = "handoff (what it waited for arrived)";
-constexpr const char* kRetryCounterKey = "canonical.retry_n";
 // Derived changes of a retried entry sort after everything the router has
 // emitted for the entries it has read: (read position, kRetryBase + n).
 constexpr uint64_t kRetryBase = uint64_t{1} << 40;
@@ -262,29 +69,8 @@ std::string JoinProblems(const std::vector<schemas::ValidationProblem>& problems
   return out;
 }
 
+
 }  // namespace
-
-std::string FieldMapJson(const FieldMap& m) {
-  std::string j = "{";
-  for (const auto& [k, v] : m) {
-    if (j.size() > 1) j += ',';
-    AppendJsonString(&j, k);
-    j += ':';
-    if (v) AppendJsonString(&j, *v);
-    else j += "null";
-  }
-  return j + "}";
-}
-
-std::string EntityStateJson(const conflict::EntityState& s) {
-  FieldMap m;
-  for (const auto& [f, fs] : s.fields) m[f] = fs.value;
-  std::string j = "{\"key\":";
-  AppendJsonString(&j, s.key);
-  j += fmt::format(",\"deleted\":{},\"locked\":{},\"fields\":", s.deleted ? "true" : "false",
-                   s.locked ? "true" : "false");
-  return j + FieldMapJson(m) + "}";
-}
 
 CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done)
     : opts_(opts), j_(opts.journal), done_(done) {
@@ -293,7 +79,7 @@ CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done)
     if (ref.system.empty()) {
       key = ref.id;
     } else {
-      auto k = Meta(XrefIndexKey(entity, ref));
+      auto k = Meta(canonical_key::XrefIndex(entity, ref));
       if (!k) return std::nullopt;
       key = *k;
     }
@@ -321,7 +107,7 @@ void CanonicalPass::PutMeta(const std::string& key, const std::string& value) { 
 Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::string& key) {
   auto it = states_.find(key);
   if (it != states_.end()) return std::optional<conflict::EntityState>(it->second);
-  auto v = j_->GetMeta("entity:" + key);
+  auto v = j_->GetMeta(canonical_key::Entity(key));
   if (!v.ok()) return v.status();
   if (!v->has_value() || (*v)->empty()) return std::optional<conflict::EntityState>();
   conflict::EntityState s;
@@ -331,12 +117,12 @@ Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::stri
 
 void CanonicalPass::Store(const conflict::EntityState& s) {
   states_[s.key] = s;
-  meta_["entity:" + s.key] = EncodeEntityState(s);
-  for (const Xref& x : s.xrefs) meta_[XrefIndexKey(s.entity, x)] = s.key;
+  meta_[canonical_key::Entity(s.key)] = EncodeEntityState(s);
+  for (const Xref& x : s.xrefs) meta_[canonical_key::XrefIndex(s.entity, x)] = s.key;
   Status st = Wake(s.key);
   if (st.ok() && s.entity == "rate_card") {
     auto code = s.fields.find("code");
-    if (code != s.fields.end() && code->second.value) st = Wake("rate_card_code:" + *code->second.value);
+    if (code != s.fields.end() && code->second.value) st = Wake(canonical_key::LookupValue("rate_card", "code", *code->second.value));
   }
   if (!st.ok()) LogWarn("canonical", "cannot wake what waits on {}: {}", s.key, st.ToString());
 }
@@ -344,13 +130,13 @@ void CanonicalPass::Store(const conflict::EntityState& s) {
 Status CanonicalPass::Wake(const std::string& what) {
   if (!waits_checked_) {  // one look per pass: most passes have nothing waiting
     waits_checked_ = true;
-    HANDOFF_RETURN_IF_ERROR(j_->ScanMeta("wait:", [&](std::string_view, std::string_view) {
+    HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(std::string(canonical_key::kWait), [&](std::string_view, std::string_view) {
       waits_exist_ = true;
       return false;
     }));
   }
   if (!waits_exist_) return Status::OK();
-  const std::string prefix = "wait:" + what + ":";
+  const std::string prefix = canonical_key::WaitsOn(what);
   std::set<std::string> keys;
   HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view) {
     keys.insert(std::string(k));
@@ -361,13 +147,13 @@ Status CanonicalPass::Wake(const std::string& what) {
     else keys.erase(it->first);
   for (const std::string& k : keys) {
     meta_[k] = std::nullopt;
-    meta_[kRetryPrefix + k.substr(prefix.size())] = std::string(kAutoRetryActor);
+    meta_[canonical_key::Retry(canonical_key::SeqAfter(k, prefix.size()))] = std::string(kAutoRetryActor);
   }
   return Status::OK();
 }
 
 Status CanonicalPass::Scan(const std::string& entity, const std::function<void(const conflict::EntityState&)>& f) {
-  const std::string prefix = "entity:" + entity + ":";
+  const std::string prefix = canonical_key::EntityType(entity);
   std::map<std::string, conflict::EntityState> all;
   Status bad = Status::OK();
   HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view v) {
@@ -392,15 +178,15 @@ bool CanonicalPass::Holds(const std::string& system, const std::string& key) {
   // it holds the row even before handoff has read it there.
   size_t colon = key.find(':');
   if (colon != std::string::npos && key.compare(colon + 1, system.size() + 1, system + ":") == 0) return true;
-  return Meta("held:" + system + ":" + key).has_value();
+  return Meta(canonical_key::Held(system, key)).has_value();
 }
 void CanonicalPass::MarkHeld(const std::string& system, const std::string& key) {
-  meta_["held:" + system + ":" + key] = "1";
+  meta_[canonical_key::Held(system, key)] = "1";
 }
 
 void CanonicalPass::Park(const std::string& code, const std::string& reason, const std::string& entity,
                          const std::string& key, const std::string& system, const std::vector<std::string>& waits_on) {
-  for (const std::string& w : waits_on) meta_[fmt::format("wait:{}:{:020}", w, entry_->seq)] = "1";
+  for (const std::string& w : waits_on) meta_[canonical_key::Wait(w, entry_->seq)] = "1";
   if (!waits_on.empty()) waits_exist_ = true;
   ExceptionRecord r;
   r.target = "canonical";
@@ -610,9 +396,9 @@ Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, con
   parked_ = 0;
   ordinal_ = 0;
   uint64_t n = 0;
-  if (auto v = Meta(kRetryCounterKey)) n = std::stoull(*v);
+  if (auto v = Meta(kCanonicalRetryCounterKey)) n = std::stoull(*v);
   n += 1;
-  meta_[kRetryCounterKey] = std::to_string(n);
+  meta_[kCanonicalRetryCounterKey] = std::to_string(n);
   base_ = SourcePosition{done_, kRetryBase + n * 4096};
   auto existing = j_->GetException("canonical", e.seq);
   HANDOFF_RETURN_IF_ERROR(existing.status());
@@ -712,7 +498,7 @@ Status CanonicalPass::Route(const JournalEntry& e) {
   for (const auto& a : d.audit) {
     if (a.conflict) ++conflict_counts_[std::string(conflict::FieldOutcomeName(a.outcome))];
     if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
-    meta_[fmt::format("audit:{:020}:{}", e.seq, a.field.empty() ? "*" : a.field)] = AuditJson(a);
+    meta_[canonical_key::Audit(e.seq, a.field)] = AuditJson(a);
     auto shown = [](const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : std::string("NULL"); };
     Trace("audit", d.state, change.system,
           fmt::format("{}: {} sent {} (it had {}), canonical {} -> {}; {} / {}{}{}",
@@ -786,8 +572,8 @@ Status CanonicalPass::Commit(uint64_t last) {
       PutStr(&j, t.step == "derived" ? target : std::string());
       PutStr(&j, t.target_table);
       PutStr(&j, t.target_key);
-      std::string prefix = fmt::format("trace:{}:{:020}:", t.root, t.seq);
-      puts->emplace_back(fmt::format("{}{:05}", prefix, n[prefix]++), std::move(j));
+      const std::string prefix = canonical_key::TraceStep(t.root, t.seq, 0);
+      puts->emplace_back(canonical_key::TraceStep(t.root, t.seq, n[prefix]++), std::move(j));
     }
   };
   AppendResult res;
@@ -799,223 +585,6 @@ Status CanonicalPass::Commit(uint64_t last) {
     if (x.state == ExceptionState::kOpen)
       LogWarn("canonical", "seq {} parked ({}): {}", x.seq, x.code, x.reason);
   return Status::OK();
-}
-
-Result<std::unique_ptr<CanonicalRouter>> CanonicalRouter::Create(CanonicalRouterOptions options) {
-  if (options.journal == nullptr || options.model == nullptr || options.rules == nullptr)
-    return Status::InvalidArgument("CanonicalRouter needs a journal, a model and ownership rules");
-  if (options.systems.empty()) options.systems = options.model->Systems();
-  return std::unique_ptr<CanonicalRouter>(new CanonicalRouter(std::move(options)));
-}
-
-Result<size_t> CanonicalRouter::SweepTombstones(int64_t now_us) {
-  const int64_t cutoff = now_us - opts_.tombstone_retention_us;
-  SideWrites side;
-  size_t removed = 0;
-  const std::set<std::string> systems = opts_.model->Systems();
-  Status bad = Status::OK();
-  HANDOFF_RETURN_IF_ERROR(opts_.journal->ScanMeta("entity:", [&](std::string_view k, std::string_view v) {
-    conflict::EntityState s;
-    if (!DecodeEntityState(std::string(v), &s)) {
-      bad = Status::Internal("undecodable canonical state " + std::string(k));
-      return false;
-    }
-    if (!s.deleted || s.deleted_at_us >= cutoff) return true;
-    side.meta_deletes.push_back(std::string(k));
-    for (const Xref& x : s.xrefs) side.meta_deletes.push_back(XrefIndexKey(s.entity, x));
-    for (const std::string& sys : systems) side.meta_deletes.push_back("held:" + sys + ":" + s.key);
-    ++removed;
-    return true;
-  }));
-  HANDOFF_RETURN_IF_ERROR(bad);
-  if (removed == 0) return removed;
-  std::vector<AppendBatch> none;
-  HANDOFF_RETURN_IF_ERROR(opts_.journal->AppendWithMeta(none, side, nullptr));
-  LogInfo("canonical", "removed {} tombstone(s) older than the retention window", removed);
-  return removed;
-}
-
-Status CanonicalRouter::Run() {
-  LogInfo("canonical", "canonical router running for systems {}", fmt::join(opts_.systems, ", "));
-  auto next_sweep = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-  while (!stop_.load()) {
-    if (std::chrono::steady_clock::now() >= next_sweep) {
-      auto swept = SweepTombstones(NowMicros());
-      if (!swept.ok()) LogWarn("canonical", "tombstone sweep: {}", swept.status().ToString());
-      next_sweep = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-    }
-    size_t n = 0;
-    Status st = RunOnce(&n);
-    if (!st.ok()) {
-      if (st.IsUnavailable() || st.code() == StatusCode::kResourceExhausted) {
-        LogWarn("canonical", "{}; retrying", st.ToString());
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        continue;
-      }
-      return st;
-    }
-    if (n == 0) {
-      auto pos = opts_.journal->GetMeta(kCanonicalSeqKey);
-      uint64_t next = 1;
-      if (pos.ok() && pos->has_value()) next = std::stoull(**pos) + 1;
-      opts_.journal->WaitFor(next, std::chrono::milliseconds(200));
-    }
-  }
-  return Status::OK();
-}
-
-Status CanonicalRouter::RunOnce(size_t* processed) {
-  Journal* j = opts_.journal;
-  auto pos = j->GetMeta(kCanonicalSeqKey);
-  if (!pos.ok()) return pos.status();
-  uint64_t done = 0;
-  if (pos->has_value()) done = std::stoull(**pos);
-  if (processed) *processed = 0;
-  // Retry requests first (handoff exceptions retry canonical/<seq>).
-  std::vector<std::pair<std::string, std::string>> requests;
-  HANDOFF_RETURN_IF_ERROR(j->ScanMeta(kRetryPrefix, [&](std::string_view k, std::string_view v) {
-    requests.emplace_back(std::string(k), std::string(v));
-    return requests.size() < 64;
-  }));
-  for (const auto& [key, actor] : requests) {
-    uint64_t seq = std::strtoull(key.c_str() + std::string(kRetryPrefix).size(), nullptr, 10);
-    std::vector<JournalEntry> e;
-    HANDOFF_RETURN_IF_ERROR(j->Read(seq, 1, &e));
-    CanonicalPass pass(opts_, done);
-    if (e.empty() || e[0].seq != seq || seq > done) {
-      LogWarn("canonical", "retry of seq {}: {}", seq, seq > done ? "not routed yet" : "no longer in the journal");
-      if (seq <= done) HANDOFF_RETURN_IF_ERROR(j->DeleteMeta(key));
-      continue;
-    }
-    HANDOFF_RETURN_IF_ERROR(pass.Retry(e[0], actor, key));
-    HANDOFF_RETURN_IF_ERROR(Commit(&pass, done));
-    if (processed) ++*processed;
-  }
-
-  std::vector<JournalEntry> entries;
-  HANDOFF_RETURN_IF_ERROR(j->Read(done + 1, kReadBatch, &entries));
-  if (processed) *processed += entries.size();
-  if (entries.empty()) return Status::OK();
-  CanonicalPass pass(opts_, done);
-  for (const JournalEntry& e : entries) HANDOFF_RETURN_IF_ERROR(pass.Process(e));
-  return Commit(&pass, entries.back().seq);
-}
-
-Status CanonicalRouter::Commit(CanonicalPass* pass, uint64_t last) {
-  HANDOFF_RETURN_IF_ERROR(pass->Commit(last));
-  if (!pass->conflict_counts().empty()) {
-    std::lock_guard<std::mutex> lock(conflicts_mu_);
-    for (const auto& [outcome, n] : pass->conflict_counts()) conflicts_[outcome] += n;
-  }
-  return Status::OK();
-}
-
-std::map<std::string, uint64_t> CanonicalRouter::ConflictCounts() const {
-  std::lock_guard<std::mutex> lock(conflicts_mu_);
-  return conflicts_;
-}
-
-Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, const conflict::OwnershipRules& rules,
-                              const std::string& ref) {
-  TraceReport report;
-  report.key = ref;
-  // system:object:id -> the entity holding that xref.
-  size_t a = ref.find(':'), b = ref.rfind(':');
-  if (a != std::string::npos && b != a && model.Systems().count(ref.substr(0, a))) {
-    std::string system = ref.substr(0, a), object = ref.substr(a + 1, b - a - 1), id = ref.substr(b + 1);
-    const schemas::SourceMapping* sm = model.FindSource(system, object);
-    if (sm == nullptr) return Status::NotFound(system + " has no mapped table " + object);
-    auto k = journal->GetMeta(XrefIndexKey(sm->entity, Xref{system, object, id}));
-    HANDOFF_RETURN_IF_ERROR(k.status());
-    if (!k->has_value()) return Status::NotFound("handoff has not seen " + ref);
-    report.key = **k;
-  }
-  CanonicalRouterOptions o;
-  o.journal = journal;
-  o.model = &model;
-  o.rules = &rules;
-  CanonicalPass pass(o, 0);
-  auto st = pass.Load(report.key);
-  HANDOFF_RETURN_IF_ERROR(st.status());
-  if (!st->has_value()) return Status::NotFound("no canonical entity " + report.key);
-  report.root = pass.RootOf(**st);
-  std::map<uint64_t, std::string> parked;  // derived seq -> reason (open target exceptions)
-  auto open = journal->Exceptions(ExceptionState::kOpen);
-  HANDOFF_RETURN_IF_ERROR(open.status());
-  std::map<std::string, std::map<uint64_t, std::string>> by_target;
-  for (const auto& x : *open) by_target[x.target][x.seq] = x.reason;
-  auto targets = journal->Targets();
-  HANDOFF_RETURN_IF_ERROR(targets.status());
-  std::map<std::string, uint64_t> applied(targets->begin(), targets->end());
-  Status bad = Status::OK();
-  HANDOFF_RETURN_IF_ERROR(journal->ScanMeta("trace:" + report.root + ":", [&](std::string_view, std::string_view v) {
-    std::string data(v);
-    if (data.rfind("TL1;", 0) != 0) return true;
-    Reader r{data, 4};
-    TraceLine l;
-    l.seq = static_cast<uint64_t>(r.Num());
-    l.at_us = r.Num();
-    l.step = r.Str();
-    l.entity = r.Str();
-    l.key = r.Str();
-    l.system = r.Str();
-    l.detail = r.Str();
-    l.derived_seq = static_cast<uint64_t>(r.Num());
-    l.target = r.Str();
-    l.table = r.Str();
-    l.row = r.Str();
-    if (!r.ok) {
-      bad = Status::Corruption("trace record of " + report.root + " is malformed");
-      return false;
-    }
-    if (l.step == "derived") {
-      auto x = by_target[l.target].find(l.derived_seq);
-      if (x != by_target[l.target].end()) l.state = "parked: " + x->second;
-      else if (applied.count(l.target) && applied[l.target] >= l.derived_seq) l.state = "applied";
-      else l.state = "pending";
-    }
-    report.lines.push_back(std::move(l));
-    return true;
-  }));
-  HANDOFF_RETURN_IF_ERROR(bad);
-  return report;
-}
-
-Result<uint64_t> RequestBillingClose(Journal* journal, const std::string& period) {
-  auto durable = journal->SourceDurable(kBillingCloseSource);
-  HANDOFF_RETURN_IF_ERROR(durable.status());
-  ChangeEvent ev;
-  ev.source = kBillingCloseSource;
-  ev.source_kind = SourceKind::kWebhook;
-  ev.position = SourcePosition{durable->lsn + 1, 0};
-  ev.commit_time_us = NowMicros();
-  ev.op = Op::kInsert;
-  ev.schema = "handoff";
-  ev.table = "billing_close";
-  Column c;
-  c.name = "period";
-  c.type_oid = pg_oid::kText;
-  c.kind = Column::Kind::kText;
-  c.data = period;
-  ev.after.push_back(std::move(c));
-  std::vector<AppendBatch> batch(1);
-  batch[0].source = kBillingCloseSource;
-  batch[0].upto = ev.position;
-  batch[0].events.push_back(std::move(ev));
-  AppendResult res;
-  HANDOFF_RETURN_IF_ERROR(journal->Append(batch, &res));
-  if (res.seqs.empty() || res.seqs[0].empty() || res.seqs[0][0] == 0)
-    return Status::Internal("the billing close request was not journaled");
-  return res.seqs[0][0];
-}
-
-Status RequestCanonicalRetry(Journal* journal, uint64_t seq, const std::string& actor) {
-  return journal->PutMeta(fmt::format("{}{:020}", kRetryPrefix, seq), actor.empty() ? "retry" : actor);
-}
-
-bool CanonicalRetryPending(Journal* journal, uint64_t seq) {
-  auto v = journal->GetMeta(fmt::format("{}{:020}", kRetryPrefix, seq));
-  return v.ok() && v->has_value();
 }
 
 }  // namespace handoff

@@ -1,5 +1,10 @@
 // CanonicalRouter without PostgreSQL: journal in, derived changes out.
-#include "handoff/apply/canonical_router.h"
+#include "handoff/canonical/router.h"
+
+#include "handoff/canonical/entity_codec.h"
+#include "handoff/canonical/requests.h"
+#include "handoff/canonical/store_keys.h"
+#include "handoff/canonical/trace.h"
 
 #include <gtest/gtest.h>
 

@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "handoff/canonical/store_keys.h"
 #include "handoff/conflict/entity_state.h"
 #include "handoff/conflict/ownership_rules.h"
 #include "handoff/engine/config.h"
@@ -39,11 +40,6 @@
 namespace handoff {
 
 class CanonicalPass;
-
-inline constexpr const char* kCanonicalSourcePrefix = "canonical.";
-inline constexpr const char* kCanonicalSeqKey = "canonical.seq";
-// Journal source of `handoff billing close` requests (table handoff.billing_close, column period).
-inline constexpr const char* kBillingCloseSource = "handoff.billing";
 
 struct CanonicalRouterOptions {
   Journal* journal = nullptr;
@@ -58,10 +54,6 @@ struct CanonicalRouterOptions {
   // late update is recognised as update-after-delete; then they are removed.
   int64_t tombstone_retention_us = 30ll * 24 * 3600 * 1000000;
 };
-
-// Opaque encoding of an EntityState (meta "entity:<key>").
-std::string EncodeEntityState(const conflict::EntityState& s);
-bool DecodeEntityState(const std::string& data, conflict::EntityState* s);
 
 class CanonicalRouter {
  public:
@@ -91,36 +83,5 @@ class CanonicalRouter {
 // The implicit routes of canonical mode: every target table of the model, from
 // source "canonical.<system>" to target <system> (same schema and table).
 std::vector<RouteConfig> CanonicalRoutes(const schemas::Model& model);
-
-// One step of an engagement's path, as `handoff trace` shows it.
-struct TraceLine {
-  uint64_t seq = 0;       // journal seq of the change that caused it
-  int64_t at_us = 0;      // when the router wrote it
-  std::string step;       // decided, flow, derived, exception
-  std::string entity, key, system, detail;
-  // derived: the change journaled for a target, and what became of it.
-  uint64_t derived_seq = 0;
-  std::string target, table, row;
-  std::string state;      // applied, pending, parked: <reason>
-};
-struct TraceReport {
-  std::string key;   // canonical key of what was asked for
-  std::string root;  // the engagement its steps are filed under (or the key itself)
-  std::vector<TraceLine> lines;
-};
-// `ref` is a canonical key ("engagement:crm:42") or a system row
-// ("crm:opportunities:42"). NotFound when handoff does not know it.
-Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, const conflict::OwnershipRules& rules,
-                              const std::string& ref);
-
-// Appends a billing close request for `period` (YYYY-MM) to the journal; the
-// router drafts the invoices. Returns the request's journal seq.
-Result<uint64_t> RequestBillingClose(Journal* journal, const std::string& period);
-
-// `handoff exceptions retry canonical/<seq>`: the request is stored in the
-// journal and carried out by the running router (the only writer of entity
-// state); pending until then.
-Status RequestCanonicalRetry(Journal* journal, uint64_t seq, const std::string& actor);
-bool CanonicalRetryPending(Journal* journal, uint64_t seq);
 
 }  // namespace handoff

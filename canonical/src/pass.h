@@ -3,9 +3,9 @@
 // exceptions, its read position) is staged here and written by Commit() in ONE
 // LMDB write transaction, so a crash never leaves half of it.
 //
-// Internal to apply/: canonical_router.cc drives it, canonical_flows.cc holds
-// the business flows (closed-won -> project, time posting, billing close,
-// billing status), which use the same staging.
+// Internal to canonical/: router.cc drives it, flows/ holds the business flows
+// (closed-won -> project, time posting, billing close, billing status), which
+// use the same staging.
 //
 // Thread-safety: one pass on one thread.
 #pragma once
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "handoff/apply/canonical_router.h"
+#include "handoff/canonical/router.h"
 #include "handoff/conflict/decision.h"
 #include "handoff/conflict/entity_state.h"
 #include "handoff/schemas/flows.h"
@@ -90,7 +90,7 @@ class CanonicalPass {
   Status Wake(const std::string& what);
   void MarkHeld(const std::string& system, const std::string& key);
   Status Route(const JournalEntry& e);
-  // Flows (canonical_flows.cc). Return false to keep the generic emission
+  // Flows (flows/). Return false to keep the generic emission
   // of the change to `system` from happening (the flow decided otherwise).
   Status FlowsBeforeEmit(const EntityChange& change, conflict::Decision* d, std::set<std::string>* suppress);
   Status FlowsAfterStore(const EntityChange& change, const conflict::Decision& d);
@@ -124,9 +124,5 @@ inline std::string HumanEntity(std::string name) {
     if (c == '_') c = ' ';
   return name.empty() ? "change" : name;
 }
-
-// Canonical-state JSON (exceptions show it as the current image).
-std::string EntityStateJson(const conflict::EntityState& s);
-std::string FieldMapJson(const FieldMap& m);
 
 }  // namespace handoff
