@@ -11,7 +11,7 @@
 
 #include "configured_journal.h"
 #include "engine_runner.h"
-#include "handoff/canonical/entity_codec.h"
+#include "handoff/canonical/store.h"
 #include "handoff/canonical/requests.h"
 #include "handoff/canonical/router.h"
 #include "handoff/canonical/trace.h"
@@ -123,9 +123,10 @@ int CmdBillingClose(const Config& config, const std::string& period, int wait_se
   }
   std::printf("billing close %s requested (journal seq %llu)\n", period.c_str(),
               static_cast<unsigned long long>(*seq));
+  CanonicalStore store(j.get());
   auto routed = [&] {
-    auto v = j->GetMeta(kCanonicalSeqKey);
-    return v.ok() && v->has_value() && std::strtoull((*v)->c_str(), nullptr, 10) >= *seq;
+    auto at = store.RouterPosition();
+    return at.ok() && *at >= *seq;
   };
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
   while (!routed() && std::chrono::steady_clock::now() < deadline)
@@ -136,9 +137,8 @@ int CmdBillingClose(const Config& config, const std::string& period, int wait_se
   }
   const std::string first = period + "-01";
   int n = 0;
-  Status st = j->ScanMeta("entity:invoice:", [&](std::string_view, std::string_view v) {
-    conflict::EntityState s;
-    if (!DecodeEntityState(std::string(v), &s) || !s.live()) return true;
+  Status st = store.ScanEntities("invoice", [&](const conflict::EntityState& s) {
+    if (!s.live()) return true;
     auto f = [&](const char* name) {
       auto it = s.fields.find(name);
       return it != s.fields.end() && it->second.value ? *it->second.value : std::string("-");

@@ -1,35 +1,32 @@
 #include "handoff/canonical/entity_codec.h"
 
+#include <string_view>
+#include <vector>
+
+#include "handoff/engine/varint.h"
 #include "record_codec.h"
 
 namespace handoff {
 
-std::string EncodeEntityState(const conflict::EntityState& s) {
-  std::string out = "ES1;";
-  PutStr(&out, s.entity);
-  PutStr(&out, s.key);
-  PutNum(&out, s.exists);
-  PutNum(&out, s.deleted);
-  PutNum(&out, s.deleted_at_us);
-  PutProv(&out, s.deleted_by);
-  PutNum(&out, s.locked);
-  PutNum(&out, static_cast<int64_t>(s.fields.size()));
-  for (const auto& [name, f] : s.fields) {
-    PutStr(&out, name);
-    PutOpt(&out, f.value);
-    PutProv(&out, f.provenance);
-  }
-  PutNum(&out, static_cast<int64_t>(s.xrefs.size()));
-  for (const Xref& x : s.xrefs) {
-    PutStr(&out, x.system);
-    PutStr(&out, x.object);
-    PutStr(&out, x.id);
-  }
-  return out;
+namespace {
+
+constexpr std::string_view kStateV2 = "ES2";
+
+void PutProvenance(std::string* out, const conflict::FieldProvenance& p) {
+  PutString(out, p.system);
+  PutVarint(out, ZigZag(p.source_time_us));
+  PutVarint(out, p.seq);
 }
 
-bool DecodeEntityState(const std::string& data, conflict::EntityState* s) {
-  if (data.rfind("ES1;", 0) != 0) return false;
+bool GetProvenance(ByteReader* r, conflict::FieldProvenance* p) {
+  uint64_t t = 0;
+  if (!r->String(&p->system) || !r->Varint(&t) || !r->Varint(&p->seq)) return false;
+  p->source_time_us = UnZigZag(t);
+  return true;
+}
+
+// Version 1: length-prefixed decimal text (journals written before ES2).
+bool DecodeStateV1(const std::string& data, conflict::EntityState* s) {
   RecordReader r{data, 4};
   conflict::EntityState st;
   st.entity = r.Str();
@@ -56,6 +53,106 @@ bool DecodeEntityState(const std::string& data, conflict::EntityState* s) {
     st.xrefs.push_back(std::move(x));
   }
   if (!r.ok || r.i != data.size()) return false;
+  *s = std::move(st);
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeEntityState(const conflict::EntityState& s) {
+  // Most fields of a state share one provenance (the change that set them):
+  // each distinct provenance is written once and fields refer to it by index.
+  std::vector<const conflict::FieldProvenance*> provs;
+  auto index_of = [&](const conflict::FieldProvenance& p) -> uint64_t {
+    for (size_t i = 0; i < provs.size(); ++i)
+      if (*provs[i] == p) return i;
+    provs.push_back(&p);
+    return provs.size() - 1;
+  };
+  std::string fields;
+  PutVarint(&fields, s.fields.size());
+  for (const auto& [name, f] : s.fields) {
+    PutString(&fields, name);
+    if (f.value) {
+      fields.push_back(1);
+      PutString(&fields, *f.value);
+    } else {
+      fields.push_back(0);
+    }
+    PutVarint(&fields, index_of(f.provenance));
+  }
+  std::string out(kStateV2);
+  out.reserve(64 + fields.size() + s.key.size());
+  PutVarint(&out, (s.exists ? 1u : 0u) | (s.deleted ? 2u : 0u) | (s.locked ? 4u : 0u));
+  PutString(&out, s.entity);
+  PutString(&out, s.key);
+  if (s.deleted) {
+    PutVarint(&out, ZigZag(s.deleted_at_us));
+    PutProvenance(&out, s.deleted_by);
+  }
+  PutVarint(&out, provs.size());
+  for (const auto* p : provs) PutProvenance(&out, *p);
+  out += fields;
+  PutVarint(&out, s.xrefs.size());
+  for (const Xref& x : s.xrefs) {
+    PutString(&out, x.system);
+    PutString(&out, x.object);
+    PutString(&out, x.id);
+  }
+  PutVarint(&out, s.held_by.size());
+  for (const std::string& h : s.held_by) PutString(&out, h);
+  return out;
+}
+
+bool DecodeEntityState(const std::string& data, conflict::EntityState* s) {
+  if (data.rfind("ES1;", 0) == 0) return DecodeStateV1(data, s);
+  if (data.rfind(kStateV2, 0) != 0) return false;
+  ByteReader r(std::string_view(data).substr(kStateV2.size()));
+  conflict::EntityState st;
+  uint64_t flags = 0, n = 0;
+  if (!r.Varint(&flags) || flags > 7 || !r.String(&st.entity) || !r.String(&st.key)) return false;
+  st.exists = flags & 1;
+  st.deleted = flags & 2;
+  st.locked = flags & 4;
+  if (st.deleted) {
+    uint64_t at = 0;
+    if (!r.Varint(&at) || !GetProvenance(&r, &st.deleted_by)) return false;
+    st.deleted_at_us = UnZigZag(at);
+  }
+  std::vector<conflict::FieldProvenance> provs;
+  if (!r.Varint(&n) || n > r.remaining()) return false;
+  provs.resize(n);
+  for (auto& p : provs)
+    if (!GetProvenance(&r, &p)) return false;
+  if (!r.Varint(&n) || n > r.remaining()) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string name;
+    uint8_t present = 0;
+    uint64_t prov = 0;
+    conflict::FieldState f;
+    if (!r.String(&name) || !r.Byte(&present) || present > 1) return false;
+    if (present) {
+      std::string v;
+      if (!r.String(&v)) return false;
+      f.value = std::move(v);
+    }
+    if (!r.Varint(&prov) || prov >= provs.size()) return false;
+    f.provenance = provs[prov];
+    st.fields[std::move(name)] = std::move(f);
+  }
+  if (!r.Varint(&n) || n > r.remaining()) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    Xref x;
+    if (!r.String(&x.system) || !r.String(&x.object) || !r.String(&x.id)) return false;
+    st.xrefs.push_back(std::move(x));
+  }
+  if (!r.Varint(&n) || n > r.remaining()) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::string h;
+    if (!r.String(&h)) return false;
+    st.held_by.push_back(std::move(h));
+  }
+  if (r.remaining() != 0) return false;
   *s = std::move(st);
   return true;
 }

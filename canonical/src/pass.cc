@@ -72,19 +72,22 @@ std::string JoinProblems(const std::vector<schemas::ValidationProblem>& problems
 
 }  // namespace
 
-CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done)
-    : opts_(opts), j_(opts.journal), done_(done) {
+CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done, const CanonicalPass* prior)
+    : opts_(opts), j_(opts.journal), done_(done), prior_(prior) {
   lookup_ = [this](const std::string& entity, const Xref& ref) -> std::optional<schemas::EntityRecord> {
     std::string key;
     if (ref.system.empty()) {
       key = ref.id;
     } else {
       auto k = Meta(canonical_key::XrefIndex(entity, ref));
-      if (!k) return std::nullopt;
-      key = *k;
+      key = k ? *k : canonical_key::ImpliedKey(entity, ref);
     }
     auto s = Load(key);
     if (!s.ok() || !s->has_value() || (*s)->entity != entity) return std::nullopt;
+    if (!ref.system.empty() && std::none_of((*s)->xrefs.begin(), (*s)->xrefs.end(), [&](const Xref& x) {
+          return x.system == ref.system && x.object == ref.object && x.id == ref.id;
+        }))
+      return std::nullopt;
     schemas::EntityRecord rec;
     rec.key = key;
     for (const auto& [f, fs] : (*s)->fields) rec.fields[f] = fs.value;
@@ -95,8 +98,11 @@ CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done)
 }
 
 std::optional<std::string> CanonicalPass::Meta(const std::string& key) {
-  auto it = meta_.find(key);
-  if (it != meta_.end()) return it->second;
+  for (const CanonicalPass* p : {static_cast<const CanonicalPass*>(this), prior_}) {
+    if (p == nullptr) continue;
+    auto it = p->meta_.find(key);
+    if (it != p->meta_.end()) return it->second;
+  }
   auto v = j_->GetMeta(key);
   if (!v.ok() || !v->has_value()) return std::nullopt;
   return **v;
@@ -104,9 +110,29 @@ std::optional<std::string> CanonicalPass::Meta(const std::string& key) {
 
 void CanonicalPass::PutMeta(const std::string& key, const std::string& value) { meta_[key] = value; }
 
+Status CanonicalPass::ScanMeta(const std::string& prefix,
+                               const std::function<void(const std::string&, const std::string&)>& f) {
+  std::map<std::string, std::optional<std::string>> all;
+  HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view v) {
+    all[std::string(k)] = std::string(v);
+    return true;
+  }));
+  for (const CanonicalPass* p : {prior_, static_cast<const CanonicalPass*>(this)}) {
+    if (p == nullptr) continue;
+    for (auto it = p->meta_.lower_bound(prefix); it != p->meta_.end() && it->first.rfind(prefix, 0) == 0; ++it)
+      all[it->first] = it->second;
+  }
+  for (const auto& [k, v] : all)
+    if (v) f(k, *v);
+  return Status::OK();
+}
+
 Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::string& key) {
-  auto it = states_.find(key);
-  if (it != states_.end()) return std::optional<conflict::EntityState>(it->second);
+  for (const CanonicalPass* p : {static_cast<const CanonicalPass*>(this), prior_}) {
+    if (p == nullptr) continue;
+    auto it = p->states_.find(key);
+    if (it != p->states_.end()) return std::optional<conflict::EntityState>(it->second);
+  }
   auto v = j_->GetMeta(canonical_key::Entity(key));
   if (!v.ok()) return v.status();
   if (!v->has_value() || (*v)->empty()) return std::optional<conflict::EntityState>();
@@ -116,9 +142,20 @@ Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::stri
 }
 
 void CanonicalPass::Store(const conflict::EntityState& s) {
-  states_[s.key] = s;
-  meta_[canonical_key::Entity(s.key)] = EncodeEntityState(s);
-  for (const Xref& x : s.xrefs) meta_[canonical_key::XrefIndex(s.entity, x)] = s.key;
+  auto [at, fresh] = states_.try_emplace(s.key, s);
+  if (!fresh) {
+    // A copy taken before a MarkHeld of this pass must not forget who holds the row.
+    std::vector<std::string> held = std::move(at->second.held_by);
+    at->second = s;
+    for (std::string& h : held)
+      if (std::find(at->second.held_by.begin(), at->second.held_by.end(), h) == at->second.held_by.end())
+        at->second.held_by.push_back(std::move(h));
+  }  // encoded once, when the pass is sealed
+  for (const Xref& x : s.xrefs) {
+    if (s.key == canonical_key::ImpliedKey(s.entity, x)) continue;  // found without an index
+    std::string index = canonical_key::XrefIndex(s.entity, x);
+    if (Meta(index) != s.key) meta_[std::move(index)] = s.key;
+  }
   Status st = Wake(s.key);
   if (st.ok() && s.entity == "rate_card") {
     auto code = s.fields.find("code");
@@ -130,21 +167,20 @@ void CanonicalPass::Store(const conflict::EntityState& s) {
 Status CanonicalPass::Wake(const std::string& what) {
   if (!waits_checked_) {  // one look per pass: most passes have nothing waiting
     waits_checked_ = true;
-    HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(std::string(canonical_key::kWait), [&](std::string_view, std::string_view) {
-      waits_exist_ = true;
-      return false;
-    }));
+    const std::string any(canonical_key::kWait);
+    if (prior_ != nullptr)
+      for (auto it = prior_->meta_.lower_bound(any); it != prior_->meta_.end() && it->first.rfind(any, 0) == 0; ++it)
+        waits_exist_ |= it->second.has_value();
+    if (!waits_exist_)
+      HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(any, [&](std::string_view, std::string_view) {
+        waits_exist_ = true;
+        return false;
+      }));
   }
   if (!waits_exist_) return Status::OK();
   const std::string prefix = canonical_key::WaitsOn(what);
-  std::set<std::string> keys;
-  HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view) {
-    keys.insert(std::string(k));
-    return true;
-  }));
-  for (auto it = meta_.lower_bound(prefix); it != meta_.end() && it->first.rfind(prefix, 0) == 0; ++it)
-    if (it->second) keys.insert(it->first);
-    else keys.erase(it->first);
+  std::vector<std::string> keys;
+  HANDOFF_RETURN_IF_ERROR(ScanMeta(prefix, [&](const std::string& k, const std::string&) { keys.push_back(k); }));
   for (const std::string& k : keys) {
     meta_[k] = std::nullopt;
     meta_[canonical_key::Retry(canonical_key::SeqAfter(k, prefix.size()))] = std::string(kAutoRetryActor);
@@ -166,8 +202,11 @@ Status CanonicalPass::Scan(const std::string& entity, const std::function<void(c
     return true;
   }));
   HANDOFF_RETURN_IF_ERROR(bad);
-  for (const auto& [k, s] : states_)
-    if (s.entity == entity) all[k] = s;
+  for (const CanonicalPass* p : {prior_, static_cast<const CanonicalPass*>(this)}) {
+    if (p == nullptr) continue;
+    for (const auto& [k, s] : p->states_)
+      if (s.entity == entity) all[k] = s;
+  }
   for (const auto& [k, s] : all)
     if (s.live()) f(s);
   return Status::OK();
@@ -178,10 +217,26 @@ bool CanonicalPass::Holds(const std::string& system, const std::string& key) {
   // it holds the row even before handoff has read it there.
   size_t colon = key.find(':');
   if (colon != std::string::npos && key.compare(colon + 1, system.size() + 1, system + ":") == 0) return true;
+  auto s = Load(key);
+  if (s.ok() && s->has_value() &&
+      std::find((*s)->held_by.begin(), (*s)->held_by.end(), system) != (*s)->held_by.end())
+    return true;
+  // Journals written before held_by was part of the state kept a record per system.
   return Meta(canonical_key::Held(system, key)).has_value();
 }
+
 void CanonicalPass::MarkHeld(const std::string& system, const std::string& key) {
-  meta_[canonical_key::Held(system, key)] = "1";
+  auto it = states_.find(key);
+  if (it == states_.end()) {
+    auto s = Load(key);
+    if (!s.ok() || !s->has_value()) {
+      meta_[canonical_key::Held(system, key)] = "1";  // no state to carry it (not expected)
+      return;
+    }
+    it = states_.emplace(key, std::move(**s)).first;
+  }
+  auto& held = it->second.held_by;
+  if (std::find(held.begin(), held.end(), system) == held.end()) held.push_back(system);
 }
 
 void CanonicalPass::Park(const std::string& code, const std::string& reason, const std::string& entity,
@@ -337,9 +392,8 @@ void CanonicalPass::Emit(const conflict::EntityState& state, FieldMap fields, co
   for (const std::string& k : (*row)->key_columns)
     if (const schemas::TargetColumn* c = (*row)->Find(k))
       t.target_key += (t.target_key.empty() ? "" : ", ") + k + "=" + c->value.value_or("NULL");
-  t.detail = fmt::format("{} {} {}", op == Op::kDelete ? "delete from" : "write to", system, t.target_table);
+  t.op = op;  // worded when the trace is read
   t.root = RootOf(state);
-  t.batch = 0;  // resolved to the batch's position in Commit()
   t.index = static_cast<int>(b.events.size());
   t.target_system = source;  // batch name until Commit()
   b.events.push_back(std::move(derived));
@@ -399,6 +453,7 @@ Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, con
   if (auto v = Meta(kCanonicalRetryCounterKey)) n = std::stoull(*v);
   n += 1;
   meta_[kCanonicalRetryCounterKey] = std::to_string(n);
+  trace_n_base_ = static_cast<int>(n % 99999) + 1;
   base_ = SourcePosition{done_, kRetryBase + n * 4096};
   auto existing = j_->GetException("canonical", e.seq);
   HANDOFF_RETURN_IF_ERROR(existing.status());
@@ -489,12 +544,22 @@ Status CanonicalPass::Route(const JournalEntry& e) {
   std::set<std::string> suppress;
   HANDOFF_RETURN_IF_ERROR(FlowsBeforeEmit(change, &d, &suppress));
   Store(d.state);
-  Trace("decided", d.state, change.system,
-        fmt::format("{} {} at {}: {} field(s) applied, {} kept, {} ignored, {} parked{}", OpName(ev.op), change.key,
-                    FormatPosition(ev.position), d.Count(conflict::FieldOutcome::kApplied),
-                    d.Count(conflict::FieldOutcome::kKeptCurrent), d.Count(conflict::FieldOutcome::kIgnoredNotOwner),
-                    d.Count(conflict::FieldOutcome::kParked),
-                    d.conflicts ? fmt::format(", {} conflict(s)", d.conflicts) : ""));
+  {
+    TraceStep t;
+    t.step = "decided";
+    t.entity = d.state.entity;
+    t.key = d.state.key;
+    t.system = change.system;
+    t.root = RootOf(d.state);
+    t.op = ev.op;
+    t.position = ev.position;
+    t.applied = static_cast<uint32_t>(d.Count(conflict::FieldOutcome::kApplied));
+    t.kept = static_cast<uint32_t>(d.Count(conflict::FieldOutcome::kKeptCurrent));
+    t.ignored = static_cast<uint32_t>(d.Count(conflict::FieldOutcome::kIgnoredNotOwner));
+    t.parked = static_cast<uint32_t>(d.Count(conflict::FieldOutcome::kParked));
+    t.conflicts = static_cast<uint32_t>(d.conflicts);
+    Trace(std::move(t));
+  }
   for (const auto& a : d.audit) {
     if (a.conflict) ++conflict_counts_[std::string(conflict::FieldOutcomeName(a.outcome))];
     if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
@@ -538,8 +603,15 @@ Status CanonicalPass::Route(const JournalEntry& e) {
   return FlowsAfterStore(change, d);
 }
 
-Status CanonicalPass::Commit(uint64_t last) {
+void CanonicalPass::Seal(uint64_t last) {
+  prior_ = nullptr;  // routing is over; the prior pass may be gone soon
+  last_ = last;
   meta_[kCanonicalSeqKey] = std::to_string(last);
+  for (const auto& [key, state] : states_) meta_[canonical_key::Entity(key)] = EncodeEntityState(state);
+}
+
+Status CanonicalPass::Commit() {
+  const uint64_t last = last_;
   SideWrites side;
   for (auto& [k, v] : meta_) {
     if (v) side.meta_puts.emplace_back(k, *v);
@@ -553,28 +625,21 @@ Status CanonicalPass::Commit(uint64_t last) {
   }
   side.exceptions = exceptions_;
   side.after_append = [&](const AppendResult& res, std::vector<std::pair<std::string, std::string>>* puts) {
-    std::map<std::string, int> n;
-    for (const TraceStep& t : traces_) {
-      uint64_t derived_seq = 0;
-      std::string target = t.target_system;
-      if (t.step == "derived") {
-        auto bi = batch_index.find(t.target_system);
-        if (bi != batch_index.end() && static_cast<size_t>(bi->second) < res.seqs.size() &&
-            static_cast<size_t>(t.index) < res.seqs[bi->second].size())
-          derived_seq = res.seqs[bi->second][t.index];
-        target = t.target_system.substr(std::string(kCanonicalSourcePrefix).size());
-      }
-      std::string j = "TL1;";
-      PutNum(&j, static_cast<int64_t>(t.seq));
-      PutNum(&j, NowMicros());
-      for (const std::string* f : {&t.step, &t.entity, &t.key, &t.system, &t.detail}) PutStr(&j, *f);
-      PutNum(&j, static_cast<int64_t>(derived_seq));
-      PutStr(&j, t.step == "derived" ? target : std::string());
-      PutStr(&j, t.target_table);
-      PutStr(&j, t.target_key);
-      const std::string prefix = canonical_key::TraceStep(t.root, t.seq, 0);
-      puts->emplace_back(canonical_key::TraceStep(t.root, t.seq, n[prefix]++), std::move(j));
+    // Derived seqs are known now; then one record per (root, seq) holds its steps.
+    for (TraceStep& t : traces_) {
+      if (t.step != "derived") continue;
+      auto bi = batch_index.find(t.target_system);
+      if (bi != batch_index.end() && static_cast<size_t>(bi->second) < res.seqs.size() &&
+          static_cast<size_t>(t.index) < res.seqs[bi->second].size())
+        t.derived_seq = res.seqs[bi->second][t.index];
+      t.target_system = t.target_system.substr(std::string(kCanonicalSourcePrefix).size());
     }
+    std::map<std::pair<std::string, uint64_t>, std::vector<const TraceStep*>> records;
+    for (const TraceStep& t : traces_) records[{t.root, t.seq}].push_back(&t);
+    const int64_t now = NowMicros();
+    for (const auto& [at, steps] : records)
+      puts->emplace_back(canonical_key::TraceStep(at.first, at.second, trace_n_base_),
+                         EncodeTraceRecord(now, steps));
   };
   AppendResult res;
   HANDOFF_RETURN_IF_ERROR(j_->AppendWithMeta(list, side, &res));

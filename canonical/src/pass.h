@@ -22,26 +22,16 @@
 #include "handoff/conflict/entity_state.h"
 #include "handoff/schemas/flows.h"
 #include "handoff/schemas/model.h"
+#include "trace_record.h"
 
 namespace handoff {
 
-// One line of an engagement's trace (meta "trace:<root key>:<seq>:<n>").
-struct TraceStep {
-  uint64_t seq = 0;    // journal seq of the change being routed
-  std::string root;    // canonical key the step is filed under
-  std::string step;    // captured, decided, derived, exception, flow
-  std::string entity, key, system;
-  std::string detail;  // a sentence
-  // Derived change: target system, table and key columns, and where it sits in
-  // the staged batches (its seq is known once appended).
-  std::string target_system, target_table, target_key;
-  int batch = -1;
-  int index = -1;
-};
-
 class CanonicalPass {
  public:
-  CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done);
+  // `prior`, when set, is the pass before this one, sealed and being committed
+  // on another thread: what it staged is read as if it were in the journal.
+  // It must outlive this pass's routing (Process/Retry), not its Commit.
+  CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done, const CanonicalPass* prior = nullptr);
 
   // Routes one journal entry. Problems of the change itself (cannot map,
   // fails validation, a flow's check) park it in the exception queue; an
@@ -50,14 +40,20 @@ class CanonicalPass {
   // Re-runs a parked entry (exceptions retry); `actor` closes the record on
   // success, otherwise the record stays open with the new reason.
   Status Retry(const JournalEntry& e, const std::string& actor, const std::string& request_key);
-  // Writes everything staged and the router position `last`.
-  Status Commit(uint64_t last);
+  // Ends the pass: stages the router position `last` and encodes the entity
+  // states. After Seal the pass is read-only (a later pass reads it as its
+  // prior while Commit runs on another thread).
+  void Seal(uint64_t last);
+  // Writes everything staged in ONE journal transaction.
+  Status Commit();
 
   // --- staging used by the flows ---
   Result<std::optional<conflict::EntityState>> Load(const std::string& key);
   void Store(const conflict::EntityState& s);
   std::optional<std::string> Meta(const std::string& key);
   void PutMeta(const std::string& key, const std::string& value);
+  // Every record under `prefix` (journal, the prior pass and this one staged), in key order.
+  Status ScanMeta(const std::string& prefix, const std::function<void(const std::string&, const std::string&)>& f);
   // Every live state of `entity` (journal plus staged), in key order.
   Status Scan(const std::string& entity, const std::function<void(const conflict::EntityState&)>& f);
   // Derived change of `state` for `system`: an upsert of `fields` (all held
@@ -102,6 +98,8 @@ class CanonicalPass {
   const CanonicalRouterOptions& opts_;
   Journal* j_;
   uint64_t done_;
+  const CanonicalPass* prior_;
+  uint64_t last_ = 0;
   const JournalEntry* entry_ = nullptr;
   uint64_t ordinal_ = 0;
   SourcePosition base_;  // position of derived changes: (base_.lsn, base_.ordinal + ordinal_)
@@ -110,7 +108,9 @@ class CanonicalPass {
   std::map<std::string, AppendBatch> batches_;
   std::vector<ExceptionRecord> exceptions_;
   std::vector<TraceStep> traces_;
-  std::map<std::string, int> trace_n_;  // per root:seq
+  // <n> of this pass's trace records: 0, or for a retry a number of its own,
+  // so the retry's steps are filed beside those of the first routing.
+  int trace_n_base_ = 0;
   schemas::LookupFn lookup_;
   int parked_ = 0;  // exceptions raised by the current entry
   std::string parked_reason_;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <charconv>
 #include <chrono>
 #include <thread>
 
@@ -17,7 +18,8 @@
 namespace handoff {
 namespace {
 
-constexpr size_t kReadBatch = 256;
+// Entries per pass: one journal transaction (and fsync) each.
+constexpr size_t kReadBatch = 512;
 
 }  // namespace
 
@@ -74,17 +76,25 @@ Result<size_t> CanonicalRouter::SweepTombstones(int64_t now_us) {
   return removed;
 }
 
+CanonicalRouter::CanonicalRouter(CanonicalRouterOptions o) : opts_(std::move(o)) {}
+
+CanonicalRouter::~CanonicalRouter() {
+  Status st = Drain();
+  if (!st.ok()) LogWarn("canonical", "last pass not committed: {}", st.ToString());
+}
+
 Status CanonicalRouter::Run() {
   LogInfo("canonical", "canonical router running for systems {}", fmt::join(opts_.systems, ", "));
   auto next_sweep = std::chrono::steady_clock::now() + std::chrono::minutes(1);
   while (!stop_.load()) {
     if (std::chrono::steady_clock::now() >= next_sweep) {
-      auto swept = SweepTombstones(NowMicros());
+      Status drained = Drain();
+      auto swept = drained.ok() ? SweepTombstones(NowMicros()) : Result<size_t>(drained);
       if (!swept.ok()) LogWarn("canonical", "tombstone sweep: {}", swept.status().ToString());
       next_sweep = std::chrono::steady_clock::now() + std::chrono::minutes(10);
     }
     size_t n = 0;
-    Status st = RunOnce(&n);
+    Status st = Step(/*pipelined=*/true, &n);
     if (!st.ok()) {
       if (st.IsUnavailable() || st.code() == StatusCode::kResourceExhausted) {
         LogWarn("canonical", "{}; retrying", st.ToString());
@@ -94,59 +104,93 @@ Status CanonicalRouter::Run() {
       return st;
     }
     if (n == 0) {
-      auto pos = opts_.journal->GetMeta(kCanonicalSeqKey);
-      uint64_t next = 1;
-      if (pos.ok() && pos->has_value()) next = std::stoull(**pos) + 1;
-      opts_.journal->WaitFor(next, std::chrono::milliseconds(200));
+      // Nothing new: make what is in flight durable, then wait for the journal.
+      HANDOFF_RETURN_IF_ERROR(Drain());
+      opts_.journal->WaitFor(done_ + 1, std::chrono::milliseconds(200));
     }
   }
-  return Status::OK();
+  return Drain();
 }
 
 Status CanonicalRouter::RunOnce(size_t* processed) {
+  return Step(/*pipelined=*/false, processed);
+}
+
+Status CanonicalRouter::Drain() {
+  if (!inflight_) return Status::OK();
+  Status st = inflight_done_.get();
+  if (st.ok() && !inflight_->conflict_counts().empty()) {
+    std::lock_guard<std::mutex> lock(conflicts_mu_);
+    for (const auto& [outcome, n] : inflight_->conflict_counts()) conflicts_[outcome] += n;
+  }
+  inflight_.reset();
+  if (!st.ok()) position_known_ = false;  // routed past what is durable: start again from the journal
+  return st;
+}
+
+Status CanonicalRouter::Step(bool pipelined, size_t* processed) {
   Journal* j = opts_.journal;
-  auto pos = j->GetMeta(kCanonicalSeqKey);
-  if (!pos.ok()) return pos.status();
-  uint64_t done = 0;
-  if (pos->has_value()) done = std::stoull(**pos);
   if (processed) *processed = 0;
-  // Retry requests first (handoff exceptions retry canonical/<seq>).
+  if (!position_known_) {
+    auto pos = j->GetMeta(kCanonicalSeqKey);
+    if (!pos.ok()) return pos.status();
+    done_ = 0;
+    if (pos->has_value()) {
+      auto [end, ec] = std::from_chars((*pos)->data(), (*pos)->data() + (*pos)->size(), done_);
+      if (ec != std::errc() || end != (*pos)->data() + (*pos)->size())
+        return Status::Corruption("router position " + **pos + " is not a journal seq");
+    }
+    position_known_ = true;
+  }
+  // Retry requests first (handoff exceptions retry canonical/<seq>), each in
+  // its own pass once everything before it is durable.
   std::vector<std::pair<std::string, std::string>> requests;
   HANDOFF_RETURN_IF_ERROR(j->ScanMeta(std::string(canonical_key::kRetry), [&](std::string_view k, std::string_view v) {
     requests.emplace_back(std::string(k), std::string(v));
     return requests.size() < 64;
   }));
+  if (!requests.empty()) HANDOFF_RETURN_IF_ERROR(Drain());
   for (const auto& [key, actor] : requests) {
     uint64_t seq = canonical_key::SeqAfter(key, canonical_key::kRetry.size());
     std::vector<JournalEntry> e;
     HANDOFF_RETURN_IF_ERROR(j->Read(seq, 1, &e));
-    CanonicalPass pass(opts_, done);
-    if (e.empty() || e[0].seq != seq || seq > done) {
-      LogWarn("canonical", "retry of seq {}: {}", seq, seq > done ? "not routed yet" : "no longer in the journal");
-      if (seq <= done) HANDOFF_RETURN_IF_ERROR(j->DeleteMeta(key));
+    if (e.empty() || e[0].seq != seq || seq > done_) {
+      LogWarn("canonical", "retry of seq {}: {}", seq, seq > done_ ? "not routed yet" : "no longer in the journal");
+      if (seq <= done_) HANDOFF_RETURN_IF_ERROR(j->DeleteMeta(key));
       continue;
     }
-    HANDOFF_RETURN_IF_ERROR(pass.Retry(e[0], actor, key));
-    HANDOFF_RETURN_IF_ERROR(Commit(&pass, done));
+    auto pass = std::make_unique<CanonicalPass>(opts_, done_);
+    HANDOFF_RETURN_IF_ERROR(pass->Retry(e[0], actor, key));
+    pass->Seal(done_);
+    HANDOFF_RETURN_IF_ERROR(Hand(std::move(pass), /*pipelined=*/false));
     if (processed) ++*processed;
   }
 
   std::vector<JournalEntry> entries;
-  HANDOFF_RETURN_IF_ERROR(j->Read(done + 1, kReadBatch, &entries));
+  HANDOFF_RETURN_IF_ERROR(j->Read(done_ + 1, kReadBatch, &entries));
   if (processed) *processed += entries.size();
-  if (entries.empty()) return Status::OK();
-  CanonicalPass pass(opts_, done);
-  for (const JournalEntry& e : entries) HANDOFF_RETURN_IF_ERROR(pass.Process(e));
-  return Commit(&pass, entries.back().seq);
+  if (entries.empty()) return pipelined ? Status::OK() : Drain();
+  auto pass = std::make_unique<CanonicalPass>(opts_, done_, inflight_.get());
+  for (const JournalEntry& e : entries) {
+    Status st = pass->Process(e);
+    if (!st.ok()) {
+      Status drained = Drain();
+      position_known_ = false;
+      return drained.ok() ? st : drained;
+    }
+  }
+  pass->Seal(entries.back().seq);
+  done_ = entries.back().seq;
+  return Hand(std::move(pass), pipelined);
 }
 
-Status CanonicalRouter::Commit(CanonicalPass* pass, uint64_t last) {
-  HANDOFF_RETURN_IF_ERROR(pass->Commit(last));
-  if (!pass->conflict_counts().empty()) {
-    std::lock_guard<std::mutex> lock(conflicts_mu_);
-    for (const auto& [outcome, n] : pass->conflict_counts()) conflicts_[outcome] += n;
-  }
-  return Status::OK();
+Status CanonicalRouter::Hand(std::unique_ptr<CanonicalPass> pass, bool pipelined) {
+  // One pass commits at a time, in order: the one before must be durable first.
+  HANDOFF_RETURN_IF_ERROR(Drain());
+  inflight_ = std::move(pass);
+  CanonicalPass* p = inflight_.get();
+  inflight_done_ = std::async(std::launch::async, [p] { return p->Commit(); });
+  return pipelined ? Status::OK() : Drain();
 }
 
 std::map<std::string, uint64_t> CanonicalRouter::ConflictCounts() const {

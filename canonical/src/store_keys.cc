@@ -14,6 +14,10 @@ std::string XrefIndex(std::string_view entity, const Xref& x) {
   return fmt::format("{}{}:{}/{}/{}", kXref, entity, x.system, x.object, x.id);
 }
 
+std::string ImpliedKey(std::string_view entity, const Xref& x) {
+  return fmt::format("{}:{}:{}", entity, x.system, x.id);
+}
+
 std::string Held(std::string_view system, std::string_view key) {
   return fmt::format("{}{}:{}", kHeld, system, key);
 }

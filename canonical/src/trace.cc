@@ -6,7 +6,7 @@
 
 #include "handoff/canonical/router.h"
 #include "handoff/canonical/store_keys.h"
-#include "record_codec.h"
+#include "trace_record.h"
 #include "pass.h"
 
 namespace handoff {
@@ -15,22 +15,21 @@ Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, con
                               const std::string& ref) {
   TraceReport report;
   report.key = ref;
+  CanonicalRouterOptions o;
+  o.journal = journal;
+  o.model = &model;
+  o.rules = &rules;
+  CanonicalPass pass(o, 0);
   // system:object:id -> the entity holding that xref.
   size_t a = ref.find(':'), b = ref.rfind(':');
   if (a != std::string::npos && b != a && model.Systems().count(ref.substr(0, a))) {
     std::string system = ref.substr(0, a), object = ref.substr(a + 1, b - a - 1), id = ref.substr(b + 1);
     const schemas::SourceMapping* sm = model.FindSource(system, object);
     if (sm == nullptr) return Status::NotFound(system + " has no mapped table " + object);
-    auto k = journal->GetMeta(canonical_key::XrefIndex(sm->entity, Xref{system, object, id}));
-    HANDOFF_RETURN_IF_ERROR(k.status());
-    if (!k->has_value()) return Status::NotFound("handoff has not seen " + ref);
-    report.key = **k;
+    auto found = pass.lookup()(sm->entity, Xref{system, object, id});
+    if (!found) return Status::NotFound("handoff has not seen " + ref);
+    report.key = found->key;
   }
-  CanonicalRouterOptions o;
-  o.journal = journal;
-  o.model = &model;
-  o.rules = &rules;
-  CanonicalPass pass(o, 0);
   auto st = pass.Load(report.key);
   HANDOFF_RETURN_IF_ERROR(st.status());
   if (!st->has_value()) return Status::NotFound("no canonical entity " + report.key);
@@ -44,33 +43,22 @@ Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, con
   HANDOFF_RETURN_IF_ERROR(targets.status());
   std::map<std::string, uint64_t> applied(targets->begin(), targets->end());
   Status bad = Status::OK();
-  HANDOFF_RETURN_IF_ERROR(journal->ScanMeta(canonical_key::TraceOf(report.root), [&](std::string_view, std::string_view v) {
-    std::string data(v);
-    if (data.rfind("TL1;", 0) != 0) return true;
-    RecordReader r{data, 4};
-    TraceLine l;
-    l.seq = static_cast<uint64_t>(r.Num());
-    l.at_us = r.Num();
-    l.step = r.Str();
-    l.entity = r.Str();
-    l.key = r.Str();
-    l.system = r.Str();
-    l.detail = r.Str();
-    l.derived_seq = static_cast<uint64_t>(r.Num());
-    l.target = r.Str();
-    l.table = r.Str();
-    l.row = r.Str();
-    if (!r.ok) {
-      bad = Status::Corruption("trace record of " + report.root + " is malformed");
+  const std::string prefix = canonical_key::TraceOf(report.root);
+  HANDOFF_RETURN_IF_ERROR(journal->ScanMeta(prefix, [&](std::string_view k, std::string_view v) {
+    const size_t first = report.lines.size();
+    Status st = DecodeTraceRecord(v, canonical_key::SeqAfter(k, prefix.size()), &report.lines);
+    if (!st.ok()) {
+      bad = Status::Corruption("trace record " + std::string(k) + ": " + st.message());
       return false;
     }
-    if (l.step == "derived") {
+    for (size_t i = first; i < report.lines.size(); ++i) {
+      TraceLine& l = report.lines[i];
+      if (l.step != "derived") continue;
       auto x = by_target[l.target].find(l.derived_seq);
       if (x != by_target[l.target].end()) l.state = "parked: " + x->second;
       else if (applied.count(l.target) && applied[l.target] >= l.derived_seq) l.state = "applied";
       else l.state = "pending";
     }
-    report.lines.push_back(std::move(l));
     return true;
   }));
   HANDOFF_RETURN_IF_ERROR(bad);

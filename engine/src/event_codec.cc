@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "varint.h"
+#include "handoff/engine/varint.h"
 
 namespace handoff {
 namespace {
@@ -18,7 +18,7 @@ void PutColumns(std::string* out, const std::vector<Column>& cols) {
   }
 }
 
-bool GetColumns(Reader* r, std::vector<Column>* cols) {
+bool GetColumns(ByteReader* r, std::vector<Column>* cols) {
   uint64_t n;
   // A column takes at least 3 bytes (name length, oid, kind): a count the
   // bytes cannot hold is refused before anything is allocated for it.
@@ -69,7 +69,7 @@ void EncodeEvent(const ChangeEvent& e, int64_t journaled_at_us, std::string* out
 }
 
 Status DecodeEvent(std::string_view in, ChangeEvent* e, int64_t* journaled_at_us) {
-  Reader r(in);
+  ByteReader r(in);
   uint8_t version, flags, op, kind;
   if (!r.Byte(&version)) return Status::Corruption("empty journal record");
   if (version != 1 && version != kEventFormatVersion)

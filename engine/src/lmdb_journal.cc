@@ -57,7 +57,7 @@
 #include "handoff/engine/log.h"
 #include "journal_space.h"
 #include "lmdb_env.h"
-#include "varint.h"
+#include "handoff/engine/varint.h"
 
 namespace handoff {
 
@@ -135,7 +135,7 @@ std::string EncodeException(const ExceptionRecord& r) {
 }
 
 bool DecodeException(std::string_view in, ExceptionRecord* r) {
-  Reader rd(in);
+  ByteReader rd(in);
   uint8_t version, state;
   uint64_t created, updated;
   if (!rd.Byte(&version) || version != 1) return false;
@@ -153,7 +153,7 @@ bool DecodeException(std::string_view in, ExceptionRecord* r) {
 
 // Reads the journaled_at field of an encoded event without decoding the rest.
 bool PeekJournaledAt(std::string_view rec, int64_t* at) {
-  Reader r(rec);
+  ByteReader r(rec);
   uint8_t b;
   uint64_t v;
   for (int i = 0; i < 4; ++i)

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "handoff/engine/event_codec.h"
-#include "varint.h"
+#include "handoff/engine/varint.h"
 
 namespace handoff::wire {
 namespace {
@@ -12,7 +12,7 @@ void PutPosition(std::string* out, const SourcePosition& p) {
   PutVarint(out, p.lsn);
   PutVarint(out, p.ordinal);
 }
-bool GetPosition(Reader* r, SourcePosition* p) { return r->Varint(&p->lsn) && r->Varint(&p->ordinal); }
+bool GetPosition(ByteReader* r, SourcePosition* p) { return r->Varint(&p->lsn) && r->Varint(&p->ordinal); }
 
 Status Malformed(const char* what) { return Status::InvalidArgument(std::string("malformed ") + what + " frame"); }
 
@@ -41,7 +41,7 @@ std::string EncodeHello(const std::string& source) {
   return out;
 }
 Status DecodeHello(std::string_view in, std::string* source) {
-  Reader r(in);
+  ByteReader r(in);
   if (!r.String(source) || r.remaining()) return Malformed("hello");
   return Status::OK();
 }
@@ -65,7 +65,7 @@ std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch) {
 }
 
 Status DecodeBatch(std::string_view in, MsgType type, uint64_t* batch_id, AppendBatch* batch) {
-  Reader r(in);
+  ByteReader r(in);
   uint64_t n;
   if (!r.String(&batch->source) || !r.Varint(batch_id) || !GetPosition(&r, &batch->upto) || !r.Varint(&n))
     return Malformed("batch");
@@ -108,7 +108,7 @@ std::string EncodeWelcome(const std::string& source, const SourcePosition& durab
 }
 Status DecodeWelcome(std::string_view in, MsgType type, std::string* source, SourcePosition* durable,
                      std::string* state) {
-  Reader r(in);
+  ByteReader r(in);
   state->clear();
   if (!r.String(source) || !GetPosition(&r, durable)) return Malformed("welcome");
   if (type == MsgType::kStateWelcome && !r.String(state)) return Malformed("welcome");
@@ -123,7 +123,7 @@ std::string EncodeAck(uint64_t batch_id, const SourcePosition& durable) {
   return out;
 }
 Status DecodeAck(std::string_view in, uint64_t* batch_id, SourcePosition* durable) {
-  Reader r(in);
+  ByteReader r(in);
   if (!r.Varint(batch_id) || !GetPosition(&r, durable) || r.remaining()) return Malformed("ack");
   return Status::OK();
 }
@@ -136,7 +136,7 @@ std::string EncodeError(uint64_t batch_id, const Status& status) {
   return out;
 }
 Status DecodeError(std::string_view in, uint64_t* batch_id, Status* status) {
-  Reader r(in);
+  ByteReader r(in);
   uint8_t code;
   std::string msg;
   if (!r.Varint(batch_id) || !r.Byte(&code) || !r.String(&msg) || r.remaining() ||

@@ -37,11 +37,36 @@ bool ParseDate(std::string_view s, size_t* pos, int64_t* days) {
   return true;
 }
 
-std::string FormatDate(int64_t days) {
+// Writes `v` as exactly `width` digits (0 <= v < 10^width). Dates and
+// instants are formatted on every mapped change, so no printf here.
+void PutDigits(char* out, int64_t v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+}
+
+void AppendDate(std::string* out, int64_t days) {
   const auto [y, m, d] = CivilFromDays(days);
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
-  return buf;
+  if (y < 0 || y > 9999) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+    *out += buf;
+    return;
+  }
+  char buf[10];
+  PutDigits(buf, y, 4);
+  buf[4] = '-';
+  PutDigits(buf + 5, m, 2);
+  buf[7] = '-';
+  PutDigits(buf + 8, d, 2);
+  out->append(buf, sizeof buf);
+}
+
+std::string FormatDate(int64_t days) {
+  std::string out;
+  AppendDate(&out, days);
+  return out;
 }
 
 Status BadInstant(std::string_view text) {
@@ -112,18 +137,26 @@ std::string PgText::FormatInstant(int64_t micros) {
   int64_t rem = micros - days * kMicrosPerDay;
   int64_t secs = rem / 1000000;
   int64_t frac = rem % 1000000;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%sT%02lld:%02lld:%02lld", FormatDate(days).c_str(),
-                static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
-                static_cast<long long>(secs % 60));
-  std::string out = buf;
+  std::string out;
+  out.reserve(28);
+  AppendDate(&out, days);
+  char buf[16];
+  buf[0] = 'T';
+  PutDigits(buf + 1, secs / 3600, 2);
+  buf[3] = ':';
+  PutDigits(buf + 4, secs / 60 % 60, 2);
+  buf[6] = ':';
+  PutDigits(buf + 7, secs % 60, 2);
+  size_t n = 9;
   if (frac != 0) {
-    std::snprintf(buf, sizeof buf, ".%06lld", static_cast<long long>(frac));
-    std::string f = buf;
-    while (f.back() == '0') f.pop_back();
-    out += f;
+    buf[n++] = '.';
+    PutDigits(buf + n, frac, 6);
+    n += 6;
+    while (buf[n - 1] == '0') --n;
   }
-  return out + "Z";
+  buf[n++] = 'Z';
+  out.append(buf, n);
+  return out;
 }
 
 Result<std::string> PgText::ToInstant(std::string_view text) {

@@ -39,5 +39,18 @@ TEST(PgTextTest, DatesBoolsIntegers) {
   EXPECT_FALSE(PgText::ToInt64("1.5").ok());
 }
 
+TEST(PgTextTest, FormatInstantEdges) {
+  EXPECT_EQ(PgText::FormatInstant(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(PgText::FormatInstant(1500000), "1970-01-01T00:00:01.5Z");
+  EXPECT_EQ(PgText::FormatInstant(-1), "1969-12-31T23:59:59.999999Z");
+  EXPECT_EQ(PgText::FormatInstant(1798761599000001), "2026-12-31T23:59:59.000001Z");
+  auto back = PgText::InstantMicros("2026-12-31T23:59:59.000001Z");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, 1798761599000001);
+  auto date = PgText::ToDate("0001-01-01");
+  ASSERT_TRUE(date.ok());
+  EXPECT_EQ(*date, "0001-01-01");
+}
+
 }  // namespace
 }  // namespace handoff::schemas

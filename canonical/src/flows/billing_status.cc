@@ -28,10 +28,8 @@ Status CanonicalPass::BillingStatus(const EntityState& s) {
     PutMeta(canonical_key::Flow("paid", invoice.key + ":" + s.key), F(s, "amount"));
     Decimal paid;
     std::map<std::string, std::string> payments;
-    HANDOFF_RETURN_IF_ERROR(opts_.journal->ScanMeta(canonical_key::Flow("paid", invoice.key + ":"), [&](std::string_view k, std::string_view v) {
-      payments[std::string(k)] = std::string(v);
-      return true;
-    }));
+    HANDOFF_RETURN_IF_ERROR(ScanMeta(canonical_key::Flow("paid", invoice.key + ":"),
+                                     [&](const std::string& k, const std::string& v) { payments[k] = v; }));
     payments[canonical_key::Flow("paid", invoice.key + ":" + s.key)] = F(s, "amount");
     auto total = Num(invoice, "total");
     Status bad = total.status();

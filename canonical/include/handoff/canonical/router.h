@@ -16,10 +16,15 @@
 // read position is also recorded as the applied seq of a reader named
 // "canonical", so journal retention keeps what it has not read.
 //
-// Thread-safety: Run() on one thread; Stop() from any.
+// Passes are pipelined: while one pass commits on a second thread, the next is
+// routed, reading what the first staged; passes commit one at a time, in
+// order, so per-entity order and the one-transaction rule hold.
+//
+// Thread-safety: Run() / RunOnce() on one thread; Stop() and ConflictCounts() from any.
 #pragma once
 
 #include <atomic>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -58,6 +63,7 @@ struct CanonicalRouterOptions {
 class CanonicalRouter {
  public:
   static Result<std::unique_ptr<CanonicalRouter>> Create(CanonicalRouterOptions options);
+  ~CanonicalRouter();
   // Routes until Stop().
   Status Run();
   void Stop() { stop_.store(true); }
@@ -71,11 +77,24 @@ class CanonicalRouter {
   std::map<std::string, uint64_t> ConflictCounts() const;
 
  private:
-  explicit CanonicalRouter(CanonicalRouterOptions o) : opts_(std::move(o)) {}
-  // Commits a pass and counts its conflicts.
-  Status Commit(CanonicalPass* pass, uint64_t last);
+  explicit CanonicalRouter(CanonicalRouterOptions o);
+  // Routes the next batch in one pass and hands it to the committer. With
+  // `pipelined` the commit runs on another thread while the caller goes on
+  // to route the next batch (which reads this one's staged state); else it
+  // returns once the pass is durable.
+  Status Step(bool pipelined, size_t* processed);
+  Status Hand(std::unique_ptr<CanonicalPass> pass, bool pipelined);
+  // Waits for the pass in flight to be durable and counts its conflicts. On
+  // failure the router starts again from the durable position.
+  Status Drain();
+
   CanonicalRouterOptions opts_;
   std::atomic<bool> stop_{false};
+  // Router thread only.
+  bool position_known_ = false;
+  uint64_t done_ = 0;  // last journal seq routed (durable, or in the pass in flight)
+  std::unique_ptr<CanonicalPass> inflight_;
+  std::future<Status> inflight_done_;
   mutable std::mutex conflicts_mu_;
   std::map<std::string, uint64_t> conflicts_;  // guarded by conflicts_mu_
 };

@@ -41,7 +41,12 @@ std::string Entity(std::string_view key);
 std::string EntityType(std::string_view entity);
 // "xref:<entity>:<system>/<object>/<id>": canonical key of a system's row.
 std::string XrefIndex(std::string_view entity, const Xref& x);
-// "held:<system>:<key>": the system holds the entity's row.
+// "<entity>:<system>:<id>": the canonical key a row has when its mapping keys
+// the entity by that system's id (the usual case). No xref index record is
+// kept for such a row: a lookup tries this key and checks the state's xrefs.
+std::string ImpliedKey(std::string_view entity, const Xref& x);
+// "held:<system>:<key>": the system holds the entity's row (journals before
+// state version 2; now part of the state, EntityState::held_by).
 std::string Held(std::string_view system, std::string_view key);
 // "wait:<what>:<seq, 20 digits>": a parked entry to retry once <what> is stored.
 std::string Wait(std::string_view what, uint64_t seq);

@@ -40,6 +40,9 @@ struct EntityState {
   bool locked = false;         // approved / invoiced; sticky once set
   std::map<std::string, FieldState> fields;  // a field absent here was never set
   std::vector<Xref> xrefs;
+  // Systems known to hold a row of the entity (it was read there, or derived
+  // to them): a later change to them updates that row instead of creating one.
+  std::vector<std::string> held_by;
   bool operator==(const EntityState&) const = default;
 
   // True when the entity exists and is not tombstoned.

@@ -33,9 +33,9 @@ inline uint64_t GetFixed64BE(const void* p) {
 }
 
 // Reads from a byte range; every getter returns false instead of reading past the end.
-class Reader {
+class ByteReader {
  public:
-  explicit Reader(std::string_view in) : p_(in.data()), end_(in.data() + in.size()) {}
+  explicit ByteReader(std::string_view in) : p_(in.data()), end_(in.data() + in.size()) {}
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
   bool Byte(uint8_t* v) {
     if (p_ >= end_) return false;
