@@ -177,7 +177,7 @@ std::chrono::milliseconds PgApplierImpl::NextBackoff() {
 
 Status PgApplierImpl::Connect() {
   const std::string& name = opts_.target.name;
-  auto conn = PgConnection::Connect(opts_.target.dsn, "handoff apply " + name);
+  auto conn = ConnectTarget(opts_.target.dsn, "handoff apply " + name);
   if (!conn.ok()) return Status::Unavailable("cannot connect: " + conn.status().message());
   conn_ = std::move(conn).value();
   writer_ = std::make_unique<ChunkWriter>(conn_.get());

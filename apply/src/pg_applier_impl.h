@@ -35,7 +35,7 @@
 #include "handoff/engine/text_codec.h"
 #include "hold_watch.h"
 #include "pause_recorder.h"
-#include "pg_connection.h"
+#include "target_connection.h"
 #include "row_op.h"
 #include "table_catalog.h"
 #include "type_fit.h"
