@@ -1,7 +1,5 @@
 #include "spike_workload.h"
 
-#include <libpq-fe.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -11,8 +9,6 @@ namespace handoff::bench {
 namespace {
 
 [[noreturn]] void Fail(const std::string& why) { throw SpikeError(why); }
-
-using PgResult = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
 // The row written for id `g` (a SQL expression over g): a spread of
 // consultants, projects, dates, hours, rates and optional notes.
@@ -69,25 +65,26 @@ std::string SpikeChecksumSql() {
   return std::string("SELECT md5(string_agg(row(") + kSpikeColumns + ")::text, ',' ORDER BY id)) FROM time_entries";
 }
 
-PgSession::PgSession(const std::string& dsn) : conn_(PQconnectdb(dsn.c_str())), dsn_(dsn) {
-  if (PQstatus(conn_) != CONNECTION_OK) Fail("cannot connect to " + dsn + ": " + PQerrorMessage(conn_));
+PgSession::PgSession(const std::string& dsn) : dsn_(dsn) {
+  auto params = ConnParams::Parse(dsn);
+  if (!params.ok()) Fail("cannot connect to " + dsn + ": " + params.status().message());
+  auto conn = PgConnection::Open(*params);
+  if (!conn.ok()) Fail("cannot connect to " + dsn + ": " + conn.status().message());
+  conn_ = std::move(conn).value();
 }
 
-PgSession::~PgSession() { PQfinish(conn_); }
-
 void PgSession::Exec(const std::string& sql) {
-  PgResult r(PQexec(conn_, sql.c_str()), &PQclear);
-  auto st = PQresultStatus(r.get());
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-    Fail(dsn_ + ": " + PQerrorMessage(conn_) + " in: " + sql.substr(0, 200));
+  auto r = conn_.Fetch(sql);
+  if (!r.ok()) Fail(dsn_ + ": " + r.status().message() + " in: " + sql.substr(0, 200));
 }
 
 std::vector<std::vector<std::string>> PgSession::Rows(const std::string& sql) {
-  PgResult r(PQexec(conn_, sql.c_str()), &PQclear);
-  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) Fail(dsn_ + ": " + PQerrorMessage(conn_) + " in: " + sql);
-  std::vector<std::vector<std::string>> rows(static_cast<size_t>(PQntuples(r.get())));
-  for (int i = 0; i < PQntuples(r.get()); ++i)
-    for (int c = 0; c < PQnfields(r.get()); ++c) rows[static_cast<size_t>(i)].emplace_back(PQgetvalue(r.get(), i, c));
+  auto r = conn_.Fetch(sql);
+  if (!r.ok()) Fail(dsn_ + ": " + r.status().message() + " in: " + sql);
+  if (r->columns() == 0) Fail(dsn_ + ": returned no rows: " + sql);
+  std::vector<std::vector<std::string>> rows(static_cast<size_t>(r->rows()));
+  for (int i = 0; i < r->rows(); ++i)
+    for (int c = 0; c < r->columns(); ++c) rows[static_cast<size_t>(i)].emplace_back(r->value(i, c));
   return rows;
 }
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-struct pg_conn;
+#include "handoff/pg/pg_connection.h"
 
 namespace handoff::bench {
 
@@ -31,11 +31,10 @@ std::string SpikeTableSql(bool target);
 // md5 over the ordered rows (source columns only): equal checksums, equal tables.
 std::string SpikeChecksumSql();
 
-// One libpq connection; errors end the benchmark with a message.
+// One PostgreSQL connection; errors end the benchmark with a message.
 class PgSession {
  public:
   explicit PgSession(const std::string& dsn);
-  ~PgSession();
   PgSession(const PgSession&) = delete;
   PgSession& operator=(const PgSession&) = delete;
 
@@ -46,7 +45,7 @@ class PgSession {
   std::vector<std::vector<std::string>> Rows(const std::string& sql);
 
  private:
-  pg_conn* conn_ = nullptr;
+  PgConnection conn_;
   std::string dsn_;
 };
 

@@ -32,7 +32,7 @@
 
 #include "handoff/engine/change_event.h"
 #include "handoff/engine/status.h"
-#include "pg_connection.h"
+#include "handoff/pg/pg_connection.h"
 #include "row_op.h"
 #include "table_catalog.h"
 

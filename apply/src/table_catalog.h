@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "handoff/engine/status.h"
-#include "pg_connection.h"
+#include "handoff/pg/pg_connection.h"
 
 namespace handoff::apply {
 

@@ -4,7 +4,7 @@
 
 #include "handoff/capture/backfill.h"
 #include "handoff/engine/clock.h"
-#include "pg_connection.h"
+#include "source_connection.h"
 #include "source_state.h"
 #include "table_snapshot_reader.h"
 
@@ -28,7 +28,7 @@ Result<BackfillReceipt> RequestBackfill(const SourceConfig& source, const Backfi
                                    "'s tables (add it to `tables` and run `handoff reload`: an added table is read "
                                    "by itself)");
   if (const auto* key = ConfiguredKey(source, receipt.table)) name->key = *key;
-  auto conn = PgConnection::Open(source.dsn, /*replication=*/false);
+  auto conn = OpenSource(source.dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
   TableSnapshotReader reader(&*conn);
   auto shape = reader.Describe(*name);
@@ -48,11 +48,11 @@ Result<BackfillReceipt> RequestBackfill(const SourceConfig& source, const Backfi
   signal.from_key = request.from_key;
   signal.to_key = request.to_key;
   signal.id = fmt::format("bf-{:x}-{:04x}", NowMicros() / 1000000, std::random_device{}() & 0xffff);
-  auto res = conn->Exec("SELECT pg_logical_emit_message(true, '" + std::string(kSignalPrefix) + "', $1)::text",
+  auto res = conn->Fetch("SELECT pg_logical_emit_message(true, '" + std::string(kSignalPrefix) + "', $1)::text",
                         {signal.Encode()});
   if (!res.ok()) return res.status();
   receipt.id = signal.id;
-  receipt.lsn = PQgetvalue(res->get(), 0, 0);
+  receipt.lsn = res->value(0, 0);
   return receipt;
 }
 

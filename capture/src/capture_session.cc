@@ -56,12 +56,12 @@ Status CaptureSession::Run() {
     state_ = std::move(state).value();
   }
 
-  auto repl = PgConnection::Open(source_.dsn, /*replication=*/true);
+  auto repl = OpenSource(source_.dsn, /*replication=*/true);
   if (!repl.ok()) return repl.status();
   if (resume_.lsn == 0 && resume_.ordinal != kMaxOrdinal) {
     HANDOFF_RETURN_IF_ERROR(Snapshot(&*repl));
   } else {
-    auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
+    auto normal = OpenSource(source_.dsn, /*replication=*/false);
     if (!normal.ok()) return normal.status();
     HANDOFF_RETURN_IF_ERROR(CheckSlotExists(&*normal));
     HANDOFF_RETURN_IF_ERROR(SyncTables(&*normal));
@@ -81,7 +81,7 @@ Status CaptureSession::PreparePublication(PgConnection* conn) {
   HANDOFF_RETURN_IF_ERROR(LoadRoutes(conn));
   std::string list;
   for (const auto& t : ctx_.tables) list += (list.empty() ? "" : ", ") + t.Quoted();
-  auto exists = conn->Exec("SELECT 1 FROM pg_publication WHERE pubname = $1", {ctx_.publication});
+  auto exists = conn->Fetch("SELECT 1 FROM pg_publication WHERE pubname = $1", {ctx_.publication});
   if (!exists.ok()) return exists.status();
   const std::string pub = QuoteIdent(ctx_.publication);
   // Through the root, a partitioned table's changes carry its own name (and
@@ -89,18 +89,18 @@ Status CaptureSession::PreparePublication(PgConnection* conn) {
   // partition's name.
   const bool want_root = source_.partitions != "each";
   const std::string via_root = std::string("publish_via_partition_root = ") + (want_root ? "true" : "false");
-  if (PQntuples(exists->get()) > 0) {
-    auto listed = conn->Exec(
+  if (exists->rows() > 0) {
+    auto listed = conn->Fetch(
         "SELECT t.schemaname, t.tablename, p.pubviaroot FROM pg_publication p"
         " LEFT JOIN pg_publication_tables t ON t.pubname = p.pubname WHERE p.pubname = $1",
         {ctx_.publication});
     if (!listed.ok()) return listed.status();
     std::set<std::pair<std::string, std::string>> have, want;
     bool via_root_matches = true;
-    for (int i = 0; i < PQntuples(listed->get()); ++i) {
-      if (!PQgetisnull(listed->get(), i, 0))
-        have.emplace(PQgetvalue(listed->get(), i, 0), PQgetvalue(listed->get(), i, 1));
-      via_root_matches = (PQgetvalue(listed->get(), i, 2)[0] == 't') == want_root || partitioned_.empty();
+    for (int i = 0; i < listed->rows(); ++i) {
+      if (!listed->is_null(i, 0))
+        have.emplace(listed->value(i, 0), listed->value(i, 1));
+      via_root_matches = (listed->value(i, 2)[0] == 't') == want_root || partitioned_.empty();
     }
     for (const auto& t : ctx_.tables) want.emplace(t.schema, t.table);
     if (have == want && via_root_matches) {
@@ -109,13 +109,13 @@ Status CaptureSession::PreparePublication(PgConnection* conn) {
     }
   }
   // Marked at creation: `handoff source drop` drops only what handoff made.
-  std::string sql = PQntuples(exists->get()) == 0
+  std::string sql = exists->rows() == 0
                         ? "CREATE PUBLICATION " + pub + " FOR TABLE " + list + " WITH (" + via_root +
                               "); COMMENT ON PUBLICATION " + pub + " IS " +
                               QuoteLiteral(PublicationMarker(ctx_.options->journal_id, source_.name))
                         : "ALTER PUBLICATION " + pub + " SET TABLE " + list + "; ALTER PUBLICATION " + pub +
                               " SET (" + via_root + ")";
-  HANDOFF_RETURN_IF_ERROR(conn->Exec(sql).status());
+  HANDOFF_RETURN_IF_ERROR(conn->Fetch(sql).status());
   // The snapshot reads what the stream carries: the routed relations.
   ctx_.tables = snapshot_tables_;
   return Status::OK();
@@ -124,15 +124,15 @@ Status CaptureSession::PreparePublication(PgConnection* conn) {
 Status CaptureSession::PrepareResume(PgConnection* conn) {
   HANDOFF_RETURN_IF_ERROR(LoadRoutes(conn));
   if (partitioned_.empty()) return Status::OK();
-  auto res = conn->Exec("SELECT pubviaroot FROM pg_publication WHERE pubname = $1", {ctx_.publication});
+  auto res = conn->Fetch("SELECT pubviaroot FROM pg_publication WHERE pubname = $1", {ctx_.publication});
   if (!res.ok()) return res.status();
-  if (PQntuples(res->get()) == 0) return Status::OK();  // starting the stream reports it
+  if (res->rows() == 0) return Status::OK();  // starting the stream reports it
   const bool want = source_.partitions != "each";
-  if ((PQgetvalue(res->get(), 0, 0)[0] == 't') == want) return Status::OK();
+  if ((res->value(0, 0)[0] == 't') == want) return Status::OK();
   LogInfo("capture", "source {}: setting publish_via_partition_root = {} on publication \"{}\"", source_.name,
           want, ctx_.publication);
   return conn
-      ->Exec("ALTER PUBLICATION " + QuoteIdent(ctx_.publication) +
+      ->Fetch("ALTER PUBLICATION " + QuoteIdent(ctx_.publication) +
              " SET (publish_via_partition_root = " + (want ? "true" : "false") + ")")
       .status();
 }
@@ -167,16 +167,16 @@ Status CaptureSession::LoadRoutes(PgConnection* conn) {
 }
 
 Status CaptureSession::ReloadRoutes() {
-  auto conn = PgConnection::Open(source_.dsn, /*replication=*/false);
+  auto conn = OpenSource(source_.dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
   return LoadRoutes(&*conn);
 }
 
 Status CaptureSession::CheckSlotExists(PgConnection* conn) {
   HANDOFF_RETURN_IF_ERROR(PrepareResume(conn));
-  auto res = conn->Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {ctx_.slot});
+  auto res = conn->Fetch("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {ctx_.slot});
   if (!res.ok()) return res.status();
-  if (PQntuples(res->get()) == 0) {
+  if (res->rows() == 0) {
     // Re-snapshotting silently could miss or reorder changes: make it loud.
     LogError("capture",
              "source {}: replication slot \"{}\" is missing but the journal says the snapshot finished "
@@ -209,14 +209,14 @@ void CaptureSession::NoteUp() {
 }
 
 Status CaptureSession::Snapshot(PgConnection* repl) {
-  auto normal = PgConnection::Open(source_.dsn, /*replication=*/false);
+  auto normal = OpenSource(source_.dsn, /*replication=*/false);
   if (!normal.ok()) return normal.status();
   HANDOFF_RETURN_IF_ERROR(PreparePublication(&*normal));
   const uint64_t interrupted = resume_.ordinal >> kEpochShift;  // 0: no attempt of this journal yet
   const uint64_t epoch = interrupted + 1;
-  auto found = normal->Exec("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {ctx_.slot});
+  auto found = normal->Fetch("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", {ctx_.slot});
   if (!found.ok()) return found.status();
-  const bool slot_exists = PQntuples(found->get()) > 0;
+  const bool slot_exists = found->rows() > 0;
   CrashPoint("capture.before_slot");
   std::string snapshot_name;  // empty: the slot is kept, read in a snapshot of our own
   if (interrupted > 0 && slot_exists) {
@@ -249,20 +249,20 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
               "source {}: dropping replication slot \"{}\": this journal's attempt created it and stopped before "
               "journaling its first row; a new slot and snapshot follow",
               source_.name, ctx_.slot);
-      HANDOFF_RETURN_IF_ERROR(normal->Exec("SELECT pg_drop_replication_slot($1)", {ctx_.slot}).status());
+      HANDOFF_RETURN_IF_ERROR(normal->Fetch("SELECT pg_drop_replication_slot($1)", {ctx_.slot}).status());
     } else if (resume_ < kSlotMarker) {
       // Durable before the slot exists: a restart then knows the slot may be its own.
       SetUpto(kSlotMarker);
       HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
       while (ctx_.client->Durable() < kSlotMarker) HANDOFF_RETURN_IF_ERROR(Pump(milliseconds(20)));
     }
-    auto slot = repl->Exec("CREATE_REPLICATION_SLOT " + QuoteIdent(ctx_.slot) + " LOGICAL pgoutput EXPORT_SNAPSHOT");
+    auto slot = repl->Fetch("CREATE_REPLICATION_SLOT " + QuoteIdent(ctx_.slot) + " LOGICAL pgoutput EXPORT_SNAPSHOT");
     if (!slot.ok()) return slot.status();
-    if (PQntuples(slot->get()) != 1 || PQnfields(slot->get()) < 3) {
+    if (slot->rows() != 1 || slot->columns() < 3) {
       return Status::Internal("CREATE_REPLICATION_SLOT returned an unexpected result");
     }
-    snapshot_name = PQgetvalue(slot->get(), 0, 2);
-    LogInfo("capture", "source {}: created slot \"{}\" at {}", source_.name, ctx_.slot, PQgetvalue(slot->get(), 0, 1));
+    snapshot_name = slot->value(0, 2);
+    LogInfo("capture", "source {}: created slot \"{}\" at {}", source_.name, ctx_.slot, slot->value(0, 1));
     CrashPoint("capture.slot_created");
   }
   SetUpto({0, epoch << kEpochShift});  // attempt `epoch` began on this slot
@@ -280,9 +280,9 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
       shapes[table.schema + "." + table.table] = std::move(columns).value();
     }
   } else {
-    HANDOFF_RETURN_IF_ERROR(normal->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+    HANDOFF_RETURN_IF_ERROR(normal->Fetch("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
     if (!snapshot_name.empty())
-      HANDOFF_RETURN_IF_ERROR(normal->Exec("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name)).status());
+      HANDOFF_RETURN_IF_ERROR(normal->Fetch("SET TRANSACTION SNAPSHOT " + QuoteLiteral(snapshot_name)).status());
     TableSnapshotReader reader(&*normal);
     uint64_t ordinal = epoch << kEpochShift;
     int64_t started_us = NowMicros();
@@ -328,7 +328,7 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
       ctx_.counters->SetProgress(progress);
       LogInfo("capture", "source {}: snapshot of {} read {} rows", source_.name, table.Quoted(), rows);
     }
-    HANDOFF_RETURN_IF_ERROR(normal->Exec("COMMIT").status());
+    HANDOFF_RETURN_IF_ERROR(normal->Fetch("COMMIT").status());
   }
   CrashPoint("capture.snapshot_read");
   state_.known = true;

@@ -46,7 +46,7 @@
 #include "flush_tracker.h"
 #include "handoff/capture/pg_capture.h"
 #include "handoff/engine/retry_log.h"
-#include "pg_connection.h"
+#include "source_connection.h"
 #include "pgoutput_decoder.h"
 #include "replication_stream.h"
 #include "source_state.h"

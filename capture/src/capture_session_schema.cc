@@ -55,17 +55,17 @@ std::string IntArray(const std::vector<ColumnShape>& cols, bool oids) {
 
 Result<std::vector<ColumnShape>> ReadColumnShapes(PgConnection* conn, const TableName& table) {
   // Generated columns are not replicated, so they are no part of the shape.
-  auto res = conn->Exec(
+  auto res = conn->Fetch(
       "SELECT attname::text, atttypid::oid::text, atttypmod::text FROM pg_attribute"
       " WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
       {table.Quoted()});
   if (!res.ok()) return Status::Unavailable("reading the columns of " + table.Quoted() + ": " + res.status().message());
   std::vector<ColumnShape> out;
-  for (int i = 0; i < PQntuples(res->get()); ++i) {
+  for (int i = 0; i < res->rows(); ++i) {
     ColumnShape c;
-    c.name = PQgetvalue(res->get(), i, 0);
-    c.type_oid = static_cast<uint32_t>(std::strtoul(PQgetvalue(res->get(), i, 1), nullptr, 10));
-    c.type_modifier = static_cast<int32_t>(std::strtol(PQgetvalue(res->get(), i, 2), nullptr, 10));
+    c.name = res->value(i, 0);
+    c.type_oid = static_cast<uint32_t>(std::strtoul(res->value(i, 1), nullptr, 10));
+    c.type_modifier = static_cast<int32_t>(std::strtol(res->value(i, 2), nullptr, 10));
     out.push_back(std::move(c));
   }
   return out;
@@ -73,22 +73,22 @@ Result<std::vector<ColumnShape>> ReadColumnShapes(PgConnection* conn, const Tabl
 
 Result<std::vector<Column>> CaptureSession::DescribeColumns(const std::vector<ColumnShape>& shape) {
   if (!aux_.valid()) {
-    auto conn = PgConnection::Open(source_.dsn, /*replication=*/false);
+    auto conn = OpenSource(source_.dsn, /*replication=*/false);
     if (!conn.ok()) return conn.status();
     aux_ = std::move(conn).value();
   }
   // The source formats its own types (length, precision, a user type's schema).
-  auto res = aux_.Exec(
+  auto res = aux_.Fetch(
       "SELECT format_type(t.o, NULLIF(t.m, -1)) FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS t(o, m, n)"
       " ORDER BY t.n",
       {IntArray(shape, true), IntArray(shape, false)});
   if (!res.ok()) return Status::Unavailable("formatting column types: " + res.status().message());
-  if (PQntuples(res->get()) != static_cast<int>(shape.size()))
+  if (res->rows() != static_cast<int>(shape.size()))
     return Status::Internal("formatting column types: unexpected row count");
   std::vector<Column> out;
   for (size_t i = 0; i < shape.size(); ++i)
     out.push_back(Column{shape[i].name, shape[i].type_oid, Column::Kind::kText,
-                         PQgetvalue(res->get(), static_cast<int>(i), 0)});
+                         res->value(static_cast<int>(i), 0)});
   return out;
 }
 
@@ -154,17 +154,17 @@ std::string CaptureSession::FilledByDefault(const ChangeEvent& ev) {
   }
   names += "}";
   TableName table{ev.schema, ev.table, {}};
-  auto res = aux_.Exec(
+  auto res = aux_.Fetch(
       "SELECT string_agg(attname::text, ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = $1::regclass"
       " AND attname = ANY($2::text[]) AND atthasdef",
       {table.Quoted(), names});
-  if (!res.ok() || PQntuples(res->get()) == 0 || PQgetisnull(res->get(), 0, 0)) {
+  if (!res.ok() || res->rows() == 0 || res->is_null(0, 0)) {
     if (!res.ok())
       LogWarn("capture", "source {}: cannot tell whether the columns added to {} have defaults: {}", source_.name,
               table.Quoted(), res.status().message());
     return std::string();
   }
-  return PQgetvalue(res->get(), 0, 0);
+  return res->value(0, 0);
 }
 
 }  // namespace handoff

@@ -50,7 +50,7 @@ BackfillTask CaptureSession::NewTask(const std::string& table, const std::string
   auto name = ParseTableName(table);
   if (name.ok()) {
     if (!aux_.valid()) {
-      auto conn = PgConnection::Open(source_.dsn, /*replication=*/false);
+      auto conn = OpenSource(source_.dsn, /*replication=*/false);
       if (conn.ok()) aux_ = std::move(conn).value();
     }
     if (aux_.valid()) t.estimated = EstimateRows(&aux_, *name);
@@ -63,11 +63,11 @@ Status CaptureSession::SyncTables(PgConnection* conn) {
   if (!state_.known) {
     // A journal from before source states: what the publication lists was
     // captured from the start; a configured table it lacks is new.
-    auto res = conn->Exec("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1",
+    auto res = conn->Fetch("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1",
                           {ctx_.publication});
     if (!res.ok()) return res.status();
     std::set<std::string> published;
-    for (int i = 0; i < PQntuples(res->get()); ++i) published.insert(PQgetvalue(res->get(), i, 0));
+    for (int i = 0; i < res->rows(); ++i) published.insert(res->value(i, 0));
     state_.known = true;
     for (const auto& t : configured)
       if (published.count(t) || partitioned_.count(t)) state_.tables.push_back(t);
@@ -120,7 +120,7 @@ Status CaptureSession::NextChunk() {
     return Status::OK();
   }
   if (!aux_.valid()) {
-    auto conn = PgConnection::Open(source_.dsn, /*replication=*/false);
+    auto conn = OpenSource(source_.dsn, /*replication=*/false);
     if (!conn.ok()) return conn.status();
     aux_ = std::move(conn).value();
   }

@@ -59,37 +59,37 @@ Status ChunkedSnapshot::Start(PgConnection* conn, const BackfillTask& task, cons
   // array): wait until every transaction the server lists as running that
   // has already committed or aborted is gone (microseconds).
   for (int i = 0; i < 500; ++i) {
-    auto busy = conn->Exec(
+    auto busy = conn->Fetch(
         "SELECT count(*) FROM pg_snapshot_xip(pg_current_snapshot()) x"
         " WHERE pg_xact_status(x) IS DISTINCT FROM 'in progress'");
     if (!busy.ok()) return busy.status();
-    if (std::string(PQgetvalue(busy->get(), 0, 0)) == "0") break;
+    if (std::string(busy->value(0, 0)) == "0") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  HANDOFF_RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
-  auto snap = conn->Exec(
+  HANDOFF_RETURN_IF_ERROR(conn->Fetch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status());
+  auto snap = conn->Fetch(
       "SELECT pg_snapshot_xmax(s)::text, array_to_string(ARRAY(SELECT pg_snapshot_xip(s)), ',')"
       " FROM (SELECT pg_current_snapshot() s) q");
   if (!snap.ok()) return snap.status();
   // xid8 values: the low 32 bits are what pgoutput's Begin carries.
-  xmax_ = static_cast<uint32_t>(std::strtoull(PQgetvalue(snap->get(), 0, 0), nullptr, 10));
+  xmax_ = static_cast<uint32_t>(std::strtoull(snap->value(0, 0), nullptr, 10));
   running_.clear();
-  for (const char* p = PQgetvalue(snap->get(), 0, 1); *p;) {
+  for (const char* p = snap->value(0, 1); *p;) {
     char* end = nullptr;
     running_.insert(static_cast<uint32_t>(std::strtoull(p, &end, 10)));
     p = *end == ',' ? end + 1 : end;
   }
-  auto res = conn->Exec("SELECT " + cols + " FROM " + table.Quoted() + where + " ORDER BY " + keys + " LIMIT " +
+  auto res = conn->Fetch("SELECT " + cols + " FROM " + table.Quoted() + where + " ORDER BY " + keys + " LIMIT " +
                             std::to_string(chunk_rows_),
                         params);
   if (!res.ok()) return res.status();
-  HANDOFF_RETURN_IF_ERROR(conn->Exec("COMMIT").status());
+  HANDOFF_RETURN_IF_ERROR(conn->Fetch("COMMIT").status());
   // Parameters, not literals: the content names this session and chunk.
   const std::string emit = "SELECT pg_logical_emit_message(true, '" + std::string(kWatermarkPrefix) + "', $1)";
-  HANDOFF_RETURN_IF_ERROR(conn->Exec(emit, {Watermark('H')}).status());
+  HANDOFF_RETURN_IF_ERROR(conn->Fetch(emit, {Watermark('H')}).status());
 
-  PGresult* r = res->get();
-  const int n = PQntuples(r);
+  const PgResult& r = *res;
+  const int n = r.rows();
   rows_.clear();
   dropped_.assign(static_cast<size_t>(n), false);
   by_key_.clear();
@@ -102,10 +102,10 @@ Status ChunkedSnapshot::Start(PgConnection* conn, const BackfillTask& task, cons
   std::vector<std::string> key;
   for (int i = 0; i < n; ++i) {
     std::vector<Column> row = shape->columns;
-    for (int c = 0; c < PQnfields(r); ++c) {
-      if (PQgetisnull(r, i, c)) continue;
+    for (int c = 0; c < r.columns(); ++c) {
+      if (r.is_null(i, c)) continue;
       row[c].kind = Column::Kind::kText;
-      row[c].data.assign(PQgetvalue(r, i, c), static_cast<size_t>(PQgetlength(r, i, c)));
+      row[c].data.assign(r.value(i, c), static_cast<size_t>(r.length(i, c)));
     }
     key.clear();
     for (int at : key_at) key.push_back(row[at].data);
@@ -166,13 +166,13 @@ ChunkedSnapshot::Done ChunkedSnapshot::Finish() {
 uint64_t EstimateRows(PgConnection* conn, const TableName& table) {
   // reltuples is -1 before the first VACUUM or ANALYZE; a partitioned
   // table's rows are its partitions'.
-  auto res = conn->Exec(
+  auto res = conn->Fetch(
       "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT COALESCE(sum(GREATEST(p.reltuples, 0)), 0) FROM"
       " pg_partition_tree(c.oid) t JOIN pg_class p ON p.oid = t.relid WHERE p.relkind <> 'p')"
       " ELSE GREATEST(c.reltuples, 0) END::bigint FROM pg_class c WHERE c.oid = $1::regclass",
       {table.Quoted()});
-  if (!res.ok() || PQntuples(res->get()) != 1) return 0;
-  return std::strtoull(PQgetvalue(res->get(), 0, 0), nullptr, 10);
+  if (!res.ok() || res->rows() != 1) return 0;
+  return std::strtoull(res->value(0, 0), nullptr, 10);
 }
 
 }  // namespace handoff

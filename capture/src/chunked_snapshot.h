@@ -36,7 +36,7 @@
 
 #include "handoff/engine/change_event.h"
 #include "handoff/engine/status.h"
-#include "pg_connection.h"
+#include "source_connection.h"
 #include "source_state.h"
 #include "table_snapshot_reader.h"
 

@@ -30,7 +30,7 @@ Status ReplicationStream::Start(const std::string& slot, const std::string& publ
   std::string sql = "START_REPLICATION SLOT " + QuoteIdent(slot) +
                     " LOGICAL 0/0 (proto_version '1', publication_names " + QuoteLiteral(QuoteIdent(publication)) +
                     ", messages 'true')";
-  return conn_->StartCopy(sql, PGRES_COPY_BOTH);
+  return conn_->StartCopy(sql, PgConnection::CopyMode::kBoth);
 }
 
 Status ReplicationStream::Read(std::chrono::milliseconds wait, ReplicationMessage* msg) {
@@ -41,7 +41,7 @@ Status ReplicationStream::Read(std::chrono::milliseconds wait, ReplicationMessag
     int len = PQgetCopyData(conn_->get(), &raw, /*async=*/1);
     if (len > 0) return TakeMessage(len, raw, msg);
     if (len == -1) {
-      PgResultPtr res(PQgetResult(conn_->get()));
+      PgResult res(PQgetResult(conn_->get()));
       Status st = conn_->Error("replication stream ended", res.get());
       return Status::Unavailable(st.message());
     }

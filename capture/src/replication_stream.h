@@ -2,16 +2,22 @@
 // connection: START_REPLICATION, XLogData ('w') and primary keepalive ('k')
 // messages in, standby status updates ('r') out.
 //
+// The stream is the one part of capture that speaks libpq itself (the
+// COPY BOTH frames); it runs on a connection of handoff/pg/pg_connection.h.
+//
 // Thread-safety: not thread-safe; owned by the agent thread.
 #pragma once
 
+#include <libpq-fe.h>
+
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "handoff/engine/status.h"
-#include "pg_connection.h"
+#include "source_connection.h"
 
 namespace handoff {
 
@@ -47,7 +53,7 @@ class ReplicationStream {
   Status TakeMessage(int len, char* raw, ReplicationMessage* msg);
 
   PgConnection* conn_;
-  PgBufferPtr buffer_;
+  std::unique_ptr<char, decltype(&PQfreemem)> buffer_{nullptr, &PQfreemem};  // the last frame
 };
 
 }  // namespace handoff

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "handoff/engine/log.h"
-#include "pg_connection.h"
+#include "source_connection.h"
 
 namespace handoff {
 
@@ -98,25 +98,25 @@ class PgSlotWatch final : public SlotWatch {
 
   void ReadOne(Watched* w) {
     if (!w->conn.valid()) {
-      auto c = PgConnection::Open(w->source->dsn, /*replication=*/false);
+      auto c = OpenSource(w->source->dsn, /*replication=*/false);
       if (!c.ok()) return Failed(w, c.status());
       w->conn = std::move(c).value();
     }
-    auto res = w->conn.Exec(kSlotQuery, {w->reading.slot});
+    auto res = w->conn.Fetch(kSlotQuery, {w->reading.slot});
     if (!res.ok()) {
       w->conn.Close();
       return Failed(w, res.status());
     }
     w->failing = false;
     SlotReading next = w->reading;
-    PGresult* r = res->get();
-    if (PQntuples(r) == 0) {
+    const PgResult& r = *res;
+    if (r.rows() == 0) {
       next.known = false;  // not created yet (first start) or dropped
     } else {
       next.known = true;
-      next.retained_bytes = NonNegative(PQgetvalue(r, 0, 0));
-      next.unconfirmed_bytes = NonNegative(PQgetvalue(r, 0, 1));
-      next.active = PQgetvalue(r, 0, 2)[0] == 't';
+      next.retained_bytes = NonNegative(r.value(0, 0));
+      next.unconfirmed_bytes = NonNegative(r.value(0, 1));
+      next.active = r.value(0, 2)[0] == 't';
     }
     const bool growing = w->reading.known && next.known && next.retained_bytes > w->reading.retained_bytes;
     if (growing && next.retained_bytes > options_.warn_bytes)
@@ -133,11 +133,11 @@ class PgSlotWatch final : public SlotWatch {
   // false when the server could not be asked.
   bool ScanOrphans(Watched* w, std::map<std::string, Orphan>* seen) {
     if (!w->conn.valid()) return false;
-    auto res = w->conn.Exec(kOrphanQuery);
+    auto res = w->conn.Fetch(kOrphanQuery);
     if (!res.ok()) return false;
-    for (int i = 0; i < PQntuples(res->get()); ++i) {
-      OrphanSlot o{PQgetvalue(res->get(), i, 0), PQgetvalue(res->get(), i, 1),
-                   NonNegative(PQgetvalue(res->get(), i, 2)), true};
+    for (int i = 0; i < res->rows(); ++i) {
+      OrphanSlot o{res->value(i, 0), res->value(i, 1),
+                   NonNegative(res->value(i, 2)), true};
       if (configured_slots_.count(o.slot)) continue;
       std::string key = o.slot + '\0' + o.database;
       (*seen)[key] = Orphan{std::move(o), w->reading.source};

@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "pg_connection.h"
+#include "source_connection.h"
 
 namespace handoff {
 namespace {
@@ -32,48 +32,48 @@ bool IsPublicationMarker(const std::string& comment, std::string* journal_id) {
 
 Result<SourceObjects> InspectSourceObjects(const ConnParams& dsn, const std::string& slot,
                                            const std::string& publication) {
-  auto conn = PgConnection::Open(dsn, /*replication=*/false);
+  auto conn = OpenSource(dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
   SourceObjects o;
-  auto db = conn->Exec("SELECT current_database()");
+  auto db = conn->Fetch("SELECT current_database()");
   if (!db.ok()) return db.status();
-  o.database = PQgetvalue(db->get(), 0, 0);
-  auto s = conn->Exec(
+  o.database = db->value(0, 0);
+  auto s = conn->Fetch(
       "SELECT active, COALESCE(active_pid, 0), COALESCE(database, ''),"
       " COALESCE(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint"
       " FROM pg_replication_slots WHERE slot_name = $1",
       {slot});
   if (!s.ok()) return s.status();
-  if (PQntuples(s->get()) > 0) {
+  if (s->rows() > 0) {
     o.slot_exists = true;
-    o.slot_active = PQgetvalue(s->get(), 0, 0)[0] == 't';
-    o.slot_active_pid = std::strtoll(PQgetvalue(s->get(), 0, 1), nullptr, 10);
-    o.slot_database = PQgetvalue(s->get(), 0, 2);
-    long long retained = std::strtoll(PQgetvalue(s->get(), 0, 3), nullptr, 10);
+    o.slot_active = s->value(0, 0)[0] == 't';
+    o.slot_active_pid = std::strtoll(s->value(0, 1), nullptr, 10);
+    o.slot_database = s->value(0, 2);
+    long long retained = std::strtoll(s->value(0, 3), nullptr, 10);
     o.slot_retained_bytes = retained > 0 ? static_cast<uint64_t>(retained) : 0;
   }
-  auto p = conn->Exec(
+  auto p = conn->Fetch(
       "SELECT COALESCE(obj_description(oid, 'pg_publication'), '') FROM pg_publication WHERE pubname = $1",
       {publication});
   if (!p.ok()) return p.status();
-  if (PQntuples(p->get()) > 0) {
+  if (p->rows() > 0) {
     o.publication_exists = true;
-    o.publication_comment = PQgetvalue(p->get(), 0, 0);
+    o.publication_comment = p->value(0, 0);
     o.publication_marked = IsPublicationMarker(o.publication_comment, &o.publication_journal);
   }
   return o;
 }
 
 Status DropReplicationSlot(const ConnParams& dsn, const std::string& slot) {
-  auto conn = PgConnection::Open(dsn, /*replication=*/false);
+  auto conn = OpenSource(dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
-  return conn->Exec("SELECT pg_drop_replication_slot($1)", {slot}).status();
+  return conn->Fetch("SELECT pg_drop_replication_slot($1)", {slot}).status();
 }
 
 Status DropPublication(const ConnParams& dsn, const std::string& publication) {
-  auto conn = PgConnection::Open(dsn, /*replication=*/false);
+  auto conn = OpenSource(dsn, /*replication=*/false);
   if (!conn.ok()) return conn.status();
-  return conn->Exec("DROP PUBLICATION IF EXISTS " + QuoteIdent(publication)).status();
+  return conn->Fetch("DROP PUBLICATION IF EXISTS " + QuoteIdent(publication)).status();
 }
 
 }  // namespace handoff

@@ -42,10 +42,10 @@ std::string Join(const std::vector<std::string>& v) {
 }
 
 Result<std::vector<std::string>> Column0(PgConnection* conn, const char* sql, const std::vector<std::string>& params) {
-  auto res = conn->Exec(sql, params);
+  auto res = conn->Fetch(sql, params);
   if (!res.ok()) return Status::Unavailable("reading the source catalog: " + res.status().message());
   std::vector<std::string> out;
-  for (int i = 0; i < PQntuples(res->get()); ++i) out.push_back(PQgetvalue(res->get(), i, 0));
+  for (int i = 0; i < res->rows(); ++i) out.push_back(res->value(i, 0));
   return out;
 }
 
@@ -111,17 +111,17 @@ Status IdentityKey(PgConnection* conn, const Rel& rel, const std::string& what, 
 }
 
 Result<std::vector<Rel>> Leaves(PgConnection* conn, const Rel& root) {
-  auto res = conn->Exec(kLeavesSql, {root.oid});
+  auto res = conn->Fetch(kLeavesSql, {root.oid});
   if (!res.ok()) return Status::Unavailable("reading the partitions of " + root.Name() + ": " + res.status().message());
   std::vector<Rel> out;
-  PGresult* r = res->get();
-  for (int i = 0; i < PQntuples(r); ++i) {
+  const PgResult& r = *res;
+  for (int i = 0; i < r.rows(); ++i) {
     Rel leaf;
-    leaf.schema = PQgetvalue(r, i, 0);
-    leaf.table = PQgetvalue(r, i, 1);
-    leaf.oid = PQgetvalue(r, i, 2);
-    leaf.kind = PQgetvalue(r, i, 3)[0];
-    leaf.replident = PQgetvalue(r, i, 4)[0];
+    leaf.schema = r.value(i, 0);
+    leaf.table = r.value(i, 1);
+    leaf.oid = r.value(i, 2);
+    leaf.kind = r.value(i, 3)[0];
+    leaf.replident = r.value(i, 4)[0];
     out.push_back(std::move(leaf));
   }
   return out;
@@ -130,16 +130,16 @@ Result<std::vector<Rel>> Leaves(PgConnection* conn, const Rel& root) {
 // Checks one configured table, adding what capture reads to *report.
 Status CheckTable(PgConnection* conn, const SourceConfig& source, const TableName& name, SourceTableReport* report) {
   const std::string configured = name.schema + "." + name.table;
-  auto res = conn->Exec("SELECT c.oid::int8, c.relkind::text, c.relreplident::text FROM pg_class c"
+  auto res = conn->Fetch("SELECT c.oid::int8, c.relkind::text, c.relreplident::text FROM pg_class c"
                         " WHERE c.oid = to_regclass($1)",
                         {name.Quoted()});
   if (!res.ok()) return Status::Unavailable("reading the source catalog: " + res.status().message());
-  if (PQntuples(res->get()) == 0) {
+  if (res->rows() == 0) {
     report->problems.push_back(fmt::format("table {} does not exist (or the source user cannot see it)", configured));
     return Status::OK();
   }
-  Rel rel{name.schema, name.table, PQgetvalue(res->get(), 0, 0), PQgetvalue(res->get(), 0, 1)[0],
-          PQgetvalue(res->get(), 0, 2)[0]};
+  Rel rel{name.schema, name.table, res->value(0, 0), res->value(0, 1)[0],
+          res->value(0, 2)[0]};
   if (rel.kind != 'r' && rel.kind != 'p') {
     report->problems.push_back(fmt::format("{} is not a table (relkind '{}'); only tables can be published",
                                            configured, rel.kind));
@@ -209,7 +209,7 @@ Result<SourceTableReport> CheckSourceTables(PgConnection* conn, const SourceConf
 }
 
 Result<SourceTableReport> CheckSourceTables(const SourceConfig& source, std::chrono::seconds connect_timeout) {
-  auto conn = PgConnection::Open(source.dsn, /*replication=*/false, static_cast<int>(connect_timeout.count()));
+  auto conn = OpenSource(source.dsn, /*replication=*/false, static_cast<int>(connect_timeout.count()));
   if (!conn.ok()) return Status::Unavailable(conn.status().message());
   return CheckSourceTables(&*conn, source);
 }

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "handoff/capture/table_checks.h"
-#include "pg_connection.h"
+#include "source_connection.h"
 
 namespace handoff {
 

@@ -37,16 +37,16 @@ Result<TableShape> TableSnapshotReader::Describe(const TableName& name) {
       " FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
       " WHERE c.oid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
       " ORDER BY a.attnum";
-  auto res = conn_->Exec(kSql, {name.Quoted()});
+  auto res = conn_->Fetch(kSql, {name.Quoted()});
   if (!res.ok()) return res.status();
-  PGresult* r = res->get();
+  const PgResult& r = *res;
   TableShape shape;
   shape.name = name;
-  for (int i = 0; i < PQntuples(r); ++i) {
+  for (int i = 0; i < r.rows(); ++i) {
     Column c;
-    c.name = PQgetvalue(r, i, 0);
-    c.type_oid = static_cast<uint32_t>(std::stoull(PQgetvalue(r, i, 1)));
-    if (name.key.empty() && PQgetvalue(r, i, 2)[0] == 't') shape.key_columns.push_back(c.name);
+    c.name = r.value(i, 0);
+    c.type_oid = static_cast<uint32_t>(std::stoull(r.value(i, 1)));
+    if (name.key.empty() && r.value(i, 2)[0] == 't') shape.key_columns.push_back(c.name);
     shape.columns.push_back(std::move(c));
   }
   if (!name.key.empty()) shape.key_columns = name.key;
@@ -61,15 +61,9 @@ Status TableSnapshotReader::Copy(const TableShape& shape,
     cols += QuoteIdent(c.name);
   }
   std::string sql = "COPY (SELECT " + cols + " FROM " + shape.name.Quoted() + ") TO STDOUT";
-  HANDOFF_RETURN_IF_ERROR(conn_->StartCopy(sql, PGRES_COPY_OUT));
   std::vector<std::optional<std::string>> fields;
-  while (true) {
-    char* raw = nullptr;
-    int len = PQgetCopyData(conn_->get(), &raw, /*async=*/0);
-    if (len == -1) break;
-    if (len < 0) return conn_->Error("COPY " + shape.name.Quoted());
-    PgBufferPtr buffer(raw);
-    HANDOFF_RETURN_IF_ERROR(ParseCopyTextRow(std::string_view(raw, static_cast<size_t>(len)), &fields));
+  return conn_->CopyOut(sql, "COPY " + shape.name.Quoted(), [&](std::string_view data) -> Status {
+    HANDOFF_RETURN_IF_ERROR(ParseCopyTextRow(data, &fields));
     if (fields.size() != shape.columns.size()) {
       return Status::Corruption(fmt::format("COPY {}: row has {} fields, expected {}", shape.name.Quoted(),
                                             fields.size(), shape.columns.size()));
@@ -81,13 +75,8 @@ Status TableSnapshotReader::Copy(const TableShape& shape,
         row[i].data = std::move(*fields[i]);
       }
     }
-    HANDOFF_RETURN_IF_ERROR(on_row(std::move(row)));
-  }
-  PgResultPtr res(PQgetResult(conn_->get()));
-  if (!res || PQresultStatus(res.get()) != PGRES_COMMAND_OK) return conn_->Error("COPY " + shape.name.Quoted(), res.get());
-  while (PgResultPtr(PQgetResult(conn_->get()))) {
-  }
-  return Status::OK();
+    return on_row(std::move(row));
+  });
 }
 
 }  // namespace handoff

@@ -11,7 +11,7 @@
 
 #include "handoff/engine/change_event.h"
 #include "handoff/engine/status.h"
-#include "pg_connection.h"
+#include "source_connection.h"
 
 namespace handoff {
 

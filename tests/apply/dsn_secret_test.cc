@@ -9,7 +9,7 @@
 
 #include "apply_fixture.h"
 #include "handoff/engine/config.h"
-#include "pg_connection.h"
+#include "target_connection.h"
 
 namespace handoff::apply {
 namespace {
@@ -49,7 +49,7 @@ class DsnSecretTest : public ::testing::Test {
 
 TEST_F(DsnSecretTest, PasswordWithSpacesAndEqualsAuthenticates) {
   setenv("HANDOFF_TEST_PG_PW", kPassword, 1);
-  auto conn = PgConnection::Connect(ConfiguredDsn(Base() + " user=handoff_pw password=${HANDOFF_TEST_PG_PW}"), "t");
+  auto conn = ConnectTarget(ConfiguredDsn(Base() + " user=handoff_pw password=${HANDOFF_TEST_PG_PW}"), "t");
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();
   PgRows rows;
   ASSERT_TRUE((*conn)->Query("SELECT current_user, current_database()", {}, &rows).ok());
@@ -57,7 +57,7 @@ TEST_F(DsnSecretTest, PasswordWithSpacesAndEqualsAuthenticates) {
   EXPECT_EQ(*rows.at(0).at(1), "postgres");
 
   // The same password over a URI.
-  auto uri = PgConnection::Connect(
+  auto uri = ConnectTarget(
       ConfiguredDsn("postgresql://handoff_pw:${HANDOFF_TEST_PG_PW}@127.0.0.1:" +
                     std::to_string(SharedServer()->port()) + "/postgres"),
       "t");
@@ -67,7 +67,7 @@ TEST_F(DsnSecretTest, PasswordWithSpacesAndEqualsAuthenticates) {
 
 TEST_F(DsnSecretTest, AFailedLoginNamesNoPassword) {
   setenv("HANDOFF_TEST_PG_PW", "wrong Leak=2 x", 1);
-  auto conn = PgConnection::Connect(ConfiguredDsn(Base() + " user=handoff_pw password=${HANDOFF_TEST_PG_PW}"), "t");
+  auto conn = ConnectTarget(ConfiguredDsn(Base() + " user=handoff_pw password=${HANDOFF_TEST_PG_PW}"), "t");
   ASSERT_FALSE(conn.ok());
   const std::string msg = conn.status().ToString();
   EXPECT_NE(msg.find("password authentication failed"), std::string::npos) << msg;
@@ -79,7 +79,7 @@ TEST_F(DsnSecretTest, AFailedLoginNamesNoPassword) {
 
 TEST_F(DsnSecretTest, AnEnvironmentValueCannotAddKeywords) {
   setenv("HANDOFF_TEST_APP", "x dbname=other user=handoff_pw", 1);
-  auto conn = PgConnection::Connect(ConfiguredDsn(Base() + " user=postgres application_name=${HANDOFF_TEST_APP}"), "t");
+  auto conn = ConnectTarget(ConfiguredDsn(Base() + " user=postgres application_name=${HANDOFF_TEST_APP}"), "t");
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();
   PgRows rows;
   ASSERT_TRUE((*conn)->Query("SELECT current_database(), current_user, current_setting('application_name')", {}, &rows).ok());
@@ -94,12 +94,12 @@ TEST_F(DsnSecretTest, AnEnvironmentValueCannotAddKeywords) {
 TEST_F(DsnSecretTest, AnEnvironmentDatabaseNameIsOnlyAName) {
   setenv("HANDOFF_TEST_DB", "postgres dbname=other", 1);
   const std::string port = std::to_string(SharedServer()->port());
-  auto conn = PgConnection::Connect(ConfiguredDsn("host=127.0.0.1 port=" + port + " user=postgres dbname=${HANDOFF_TEST_DB}"), "t");
+  auto conn = ConnectTarget(ConfiguredDsn("host=127.0.0.1 port=" + port + " user=postgres dbname=${HANDOFF_TEST_DB}"), "t");
   ASSERT_FALSE(conn.ok()) << "connected to a database named by a spliced keyword";
   EXPECT_NE(conn.status().message().find("\"postgres dbname=other\" does not exist"), std::string::npos)
       << conn.status().ToString();
   setenv("HANDOFF_TEST_DB", "dbname=other", 1);
-  auto uri = PgConnection::Connect(ConfiguredDsn("postgresql://postgres@127.0.0.1:" + port + "/${HANDOFF_TEST_DB}"), "t");
+  auto uri = ConnectTarget(ConfiguredDsn("postgresql://postgres@127.0.0.1:" + port + "/${HANDOFF_TEST_DB}"), "t");
   ASSERT_FALSE(uri.ok());
   EXPECT_NE(uri.status().message().find("\"dbname=other\" does not exist"), std::string::npos) << uri.status().ToString();
   unsetenv("HANDOFF_TEST_DB");
