@@ -241,21 +241,19 @@ void CanonicalPass::Trace(TraceStep step) {
 }
 
 std::string CanonicalPass::RootOf(const conflict::EntityState& s) {
-  // engagement <- project <- time entry / milestone / expense / invoice <- line / payment
-  static const std::map<std::string, std::string> kParent = {
-      {"project", "engagement"},       {"time_entry", "project"}, {"billing_milestone", "project"},
-      {"expense", "project"},          {"invoice", "project"},    {"invoice_line", "invoice"},
-      {"payment", "invoice"},
-  };
+  // Up the model's parent chain (entity `parent:`), e.g. line -> invoice ->
+  // project -> engagement. The loader refuses loops; the bound is a guard.
   conflict::EntityState cur = s;
-  for (int depth = 0; depth < 4; ++depth) {
-    auto it = kParent.find(cur.entity);
-    if (it == kParent.end()) break;
-    auto f = cur.fields.find(it->second);
+  for (size_t depth = 0; depth <= opts_.model->entities().size(); ++depth) {
+    const schemas::FieldDef* ref = opts_.model->ParentRef(cur.entity);
+    if (ref == nullptr) break;
+    auto f = cur.fields.find(ref->name);
     if (f == cur.fields.end() || !f->second.value) break;
     auto parent = Load(*f->second.value);
     if (!parent.ok() || !parent->has_value()) {
-      if (it->second == "engagement") return *f->second.value;
+      // A root not stored yet still names the trace (a project provisioned
+      // for an engagement handoff has not read); a missing middle link does not.
+      if (opts_.model->ParentRef(ref->ref_entity) == nullptr) return *f->second.value;
       break;
     }
     cur = **parent;
