@@ -120,10 +120,13 @@ void CanonicalPass::Store(const conflict::EntityState& s) {
   meta_[canonical_key::Entity(s.key)] = EncodeEntityState(s);
   for (const Xref& x : s.xrefs) meta_[canonical_key::XrefIndex(s.entity, x)] = s.key;
   Status st = Wake(s.key);
-  if (st.ok() && s.entity == "rate_card") {
-    auto code = s.fields.find("code");
-    if (code != s.fields.end() && code->second.value) st = Wake(canonical_key::LookupValue("rate_card", "code", *code->second.value));
-  }
+  // Entries waiting for a value the flows look up (flows.yaml): a rate card's code.
+  if (opts_.flows != nullptr)
+    for (const schemas::FlowLookup& l : opts_.flows->lookups) {
+      if (!st.ok() || l.entity != s.entity) continue;
+      auto v = s.fields.find(l.field);
+      if (v != s.fields.end() && v->second.value) st = Wake(canonical_key::LookupValue(l.entity, l.field, *v->second.value));
+    }
   if (!st.ok()) LogWarn("canonical", "cannot wake what waits on {}: {}", s.key, st.ToString());
 }
 
