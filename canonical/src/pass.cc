@@ -125,7 +125,8 @@ void CanonicalPass::Store(const conflict::EntityState& s) {
     for (const schemas::FlowLookup& l : opts_.flows->lookups) {
       if (!st.ok() || l.entity != s.entity) continue;
       auto v = s.fields.find(l.field);
-      if (v != s.fields.end() && v->second.value) st = Wake(canonical_key::LookupValue(l.entity, l.field, *v->second.value));
+      if (v != s.fields.end() && v->second.value)
+        st = Wake(canonical_key::LookupValue(l.entity, l.field, *v->second.value));
     }
   if (!st.ok()) LogWarn("canonical", "cannot wake what waits on {}: {}", s.key, st.ToString());
 }

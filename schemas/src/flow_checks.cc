@@ -71,7 +71,8 @@ class FlowChecker {
     const auto& d = c.deal;
     const EntityDef* deal = Entity(w + "deal.entity", d.entity);
     System(w + "deal.system", d.system);
-    Fields(w + "deal", deal, {&d.stage, &d.name, &d.amount, &d.currency, &d.service_line, &d.contract_type, &d.rate_card});
+    Fields(w + "deal", deal,
+           {&d.stage, &d.name, &d.amount, &d.currency, &d.service_line, &d.contract_type, &d.rate_card});
     for (const std::string& date : d.dates) Field(w + "deal.dates", deal, date);
     Value(w + "stage", deal, d.stage, c.stage);
     const EntityDef* customer = Ref(w + "deal.customer", deal, d.customer);
@@ -84,7 +85,8 @@ class FlowChecker {
     const auto& p = c.project;
     const EntityDef* project = Entity(w + "project.entity", p.entity);
     System(w + "project.system", p.system);
-    Fields(w + "project", project, {&p.code, &p.name, &p.status, &p.contract_type, &p.budget, &p.currency, &p.cost_center});
+    Fields(w + "project", project,
+           {&p.code, &p.name, &p.status, &p.contract_type, &p.budget, &p.currency, &p.cost_center});
     if (deal) Ref(w + "project.deal", project, p.deal, deal);
     if (customer) Ref(w + "project.customer", project, p.customer, customer);
     Value(w + "project.open", project, p.status, p.open);
@@ -162,8 +164,10 @@ class FlowChecker {
     if (!i.number.empty()) NaturalKey(w + "invoice.entity", invoice, {i.number});
     const auto& n = b.line;
     const EntityDef* line = Entity(w + "line.entity", n.entity);
-    Fields(w + "line", line, {&n.line_no, &n.kind, &n.description, &n.work, &n.quantity, &n.unit_price, &n.amount, &n.currency});
-    for (const std::string* k : {&n.labor_kind, &n.milestone_kind, &n.expense_kind}) Value(w + "line.kinds", line, n.kind, *k);
+    Fields(w + "line", line,
+           {&n.line_no, &n.kind, &n.description, &n.work, &n.quantity, &n.unit_price, &n.amount, &n.currency});
+    for (const std::string* k : {&n.labor_kind, &n.milestone_kind, &n.expense_kind})
+      Value(w + "line.kinds", line, n.kind, *k);
     if (invoice) Ref(w + "line.invoice", line, n.invoice, invoice);
     if (project) Ref(w + "line.project", line, n.project, project);
     NaturalKey(w + "line.entity", line, {n.invoice, n.line_no});

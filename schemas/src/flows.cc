@@ -167,7 +167,8 @@ class FlowsReader {
             Fraction(m["share"], where + "." + item.name + ".share", item.share);
             if (auto dd = Decimal::Parse(item.share); dd.ok()) sum = sum.Add(*dd);
             if (std::find(d.dates.begin(), d.dates.end(), item.due) == d.dates.end())
-              Problem(m["due"], where + "." + item.name + ".due must be one of the deal's dates (closed_won.deal.dates: " +
+              Problem(m["due"], where + "." + item.name +
+                                    ".due must be one of the deal's dates (closed_won.deal.dates: " +
                                     (dates.empty() ? "none" : dates) + ")");
             c.milestones[type].push_back(std::move(item));
             planned = true;
@@ -196,7 +197,10 @@ class FlowsReader {
     Bind(n, w, "task", {{"active", &t.task.active}, {"code", &t.task.code}}, {}, {}, e.task.empty());
     if (e.task.empty() && n["task"].IsDefined()) Problem(n["task"], "time_posting.task needs time_posting.entry.task");
     Bind(n, w, "project",
-         {{"status", &t.project.status}, {"open", &t.project.open}, {"code", &t.project.code}, {"deal", &t.project.deal}});
+         {{"status", &t.project.status},
+          {"open", &t.project.open},
+          {"code", &t.project.code},
+          {"deal", &t.project.deal}});
     Bind(n, w, "deal", {{"budget_hours", &t.deal.budget_hours}, {"rate_card", &t.deal.rate_card}});
     Bind(n, w, "consultant",
          {{"role", &t.consultant.role}, {"cost_center", &t.consultant.cost_center}, {"email", &t.consultant.email}});
@@ -248,19 +252,27 @@ class FlowsReader {
           {"currency", &i.currency}});
     BillingFlow::Line& ln = b.line;
     if (Bind(n, w, "line",
-             {{"entity", &ln.entity}, {"invoice", &ln.invoice}, {"line_no", &ln.line_no}, {"kind", &ln.kind},
-              {"description", &ln.description}, {"project", &ln.project}, {"work", &ln.work},
-              {"quantity", &ln.quantity}, {"unit_price", &ln.unit_price}, {"amount", &ln.amount},
+             {{"entity", &ln.entity},
+              {"invoice", &ln.invoice},
+              {"line_no", &ln.line_no},
+              {"kind", &ln.kind},
+              {"description", &ln.description},
+              {"project", &ln.project},
+              {"work", &ln.work},
+              {"quantity", &ln.quantity},
+              {"unit_price", &ln.unit_price},
+              {"amount", &ln.amount},
               {"currency", &ln.currency}},
              {}, {"kinds"}))
       Bind(n["line"], w + ".line", "kinds",
            {{"labor", &ln.labor_kind}, {"milestone", &ln.milestone_kind}, {"expense", &ln.expense_kind}});
     Need(n, w, "invoice_number", &b.invoice_number);
-    if (!b.invoice_number.empty() &&
-        (b.invoice_number.find("{period}") == std::string::npos || b.invoice_number.find("{project}") == std::string::npos))
+    if (!b.invoice_number.empty() && (b.invoice_number.find("{period}") == std::string::npos ||
+                                      b.invoice_number.find("{project}") == std::string::npos))
       Problem(n["invoice_number"], "billing.invoice_number must contain {period} and {project}");
     b.tax_rates = StrMap(n["tax_rates"], "billing.tax_rates");
-    for (const auto& [region, rate] : b.tax_rates) Fraction(n["tax_rates"][region], "billing.tax_rates." + region, rate);
+    for (const auto& [region, rate] : b.tax_rates)
+      Fraction(n["tax_rates"][region], "billing.tax_rates." + region, rate);
     f->billing = std::move(b);
   }
 

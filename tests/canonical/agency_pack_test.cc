@@ -198,10 +198,10 @@ TEST_F(AgencyPackTest, WonDealProvisionsItsJob) {
 TEST_F(AgencyPackTest, DealWithoutLegalClientIsParkedInItsOwnWords) {
   Insert("sales", "clients", {Text("id", "5"), Text("title", "Northwind")});
   Insert("books", "clients", {Text("id", "50"), Text("sales_client_id", "5"), Text("title", "Northwind")});
-  uint64_t deal = Insert("sales", "deals",
-                         {Text("id", "9"), Text("client_id", "5"), Text("title", "Rebrand"), Text("phase", "won"),
-                          Text("value", "10.00"), Text("cur", "EUR"), Text("practice", "pottery"),
-                          Text("terms", "hourly"), Text("price_list", "NONE")});
+  uint64_t deal = Insert(
+      "sales", "deals",
+      {Text("id", "9"), Text("client_id", "5"), Text("title", "Rebrand"), Text("phase", "won"), Text("value", "10.00"),
+       Text("cur", "EUR"), Text("practice", "pottery"), Text("terms", "hourly"), Text("price_list", "NONE")});
   Route();
   auto x = journal_->GetException("canonical", deal);
   ASSERT_TRUE(x.ok() && x->has_value());

@@ -80,8 +80,8 @@ Status CanonicalPass::BillingClose(const std::string& period) {
       auto amount = Num(x, ex.amount);
       if (!amount_of(amount, project)) return;
       const std::string money = Money(*amount);
-      by_project[project].push_back({"2" + date + x.key, ln.expense_kind, F(x, ex.category) + " " + date, "", "1", money,
-                                     money, F(x, ex.currency), x.key, Cents(*amount)});
+      by_project[project].push_back({"2" + date + x.key, ln.expense_kind, F(x, ex.category) + " " + date, "", "1",
+                                     money, money, F(x, ex.currency), x.key, Cents(*amount)});
     }));
   }
   int invoices = 0;

@@ -36,7 +36,8 @@ Status CanonicalPass::ClosedWon(const EntityState& eng) {
       if (F(c, field).empty()) problems.push_back(who + " has no " + HumanEntity(field) + " in " + in);
   }
   const std::string line = F(eng, deal.service_line), type = F(eng, deal.contract_type), card = F(eng, deal.rate_card);
-  if (!cw.service_lines.count(line)) problems.push_back(HumanEntity(deal.service_line) + " '" + line + "' is not known");
+  if (!cw.service_lines.count(line))
+    problems.push_back(HumanEntity(deal.service_line) + " '" + line + "' is not known");
   if (std::find(cw.contract_types.begin(), cw.contract_types.end(), type) == cw.contract_types.end())
     problems.push_back(HumanEntity(deal.contract_type) + " '" + type + "' is not known");
   const schemas::FlowLookup& rc = cw.rate_card;

@@ -25,7 +25,8 @@ Status CanonicalPass::FlowsAfterStore(const EntityChange& change, const conflict
   const auto& cw = flows()->closed_won;
   if (cw && change.entity == cw->deal.entity && F(d.state, cw->deal.stage) == cw->stage) return ClosedWon(d.state);
   const auto& bs = flows()->billing_status;
-  if (bs && (change.entity == bs->invoices.entity || change.entity == bs->payments.entity)) return BillingStatus(d.state);
+  if (bs && (change.entity == bs->invoices.entity || change.entity == bs->payments.entity))
+    return BillingStatus(d.state);
   const auto& b = flows()->billing;
   if (b && change.entity == b->run.entity) {
     const std::string status = F(d.state, b->run.status);

@@ -50,7 +50,8 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
   }
   const auto hours = Num(s, en.hours);
   const std::string hours_key = canonical_key::Flow("hours", project_key);
-  const auto used = Num(Meta(hours_key).value_or("0"), "hours " + HumanEntity(tp.status) + " so far on " + project_word + " " + code);
+  const auto used =
+      Num(Meta(hours_key).value_or("0"), "hours " + HumanEntity(tp.status) + " so far on " + project_word + " " + code);
   const std::string hours_text = hours.ok() ? hours->ToString() : F(s, en.hours);
   for (const Status& st : {hours.status(), used.status()})
     if (!st.ok()) problems.push_back(st.message());
@@ -81,8 +82,8 @@ Status CanonicalPass::PostTime(const EntityChange& change, conflict::Decision* d
   if (!problems.empty()) {
     suppress->insert(post.system);
     Park("flow",
-         fmt::format("{} {} {} ({}, {}, {} h on {}) was not posted: {}", HumanEntity(tp.status), HumanEntity(s.entity), s.key,
-                     email, day, hours_text, code, Join(problems)),
+         fmt::format("{} {} {} ({}, {}, {} h on {}) was not posted: {}", HumanEntity(tp.status), HumanEntity(s.entity),
+                     s.key, email, day, hours_text, code, Join(problems)),
          s.entity, s.key, change.system, waits);
     return Status::OK();
   }
