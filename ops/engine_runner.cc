@@ -67,6 +67,11 @@ Result<std::unique_ptr<CanonicalSetup>> LoadCanonical(const Config& config) {
     auto flows = schemas::LoadFlows(config.canonical_flows);
     if (!flows.ok()) problems += "canonical.flows: " + flows.status().message() + "\n";
     else setup->flows = std::move(flows).value();
+    // The flows' bindings name the pack's entities and fields: check them against it.
+    if (flows.ok() && model.ok()) {
+      Status bound = schemas::CheckFlows(*setup->flows, setup->model);
+      if (!bound.ok()) problems += "canonical.flows: " + config.canonical_flows + ": " + bound.message() + "\n";
+    }
   }
   if (!problems.empty()) {
     problems.pop_back();

@@ -157,10 +157,14 @@ void CanonicalPass::Store(const conflict::EntityState& s) {
     if (Meta(index) != s.key) meta_[std::move(index)] = s.key;
   }
   Status st = Wake(s.key);
-  if (st.ok() && s.entity == "rate_card") {
-    auto code = s.fields.find("code");
-    if (code != s.fields.end() && code->second.value) st = Wake(canonical_key::LookupValue("rate_card", "code", *code->second.value));
-  }
+  // Entries waiting for a value the flows look up (flows.yaml): a rate card's code.
+  if (opts_.flows != nullptr)
+    for (const schemas::FlowLookup& l : opts_.flows->lookups) {
+      if (!st.ok() || l.entity != s.entity) continue;
+      auto v = s.fields.find(l.field);
+      if (v != s.fields.end() && v->second.value)
+        st = Wake(canonical_key::LookupValue(l.entity, l.field, *v->second.value));
+    }
   if (!st.ok()) LogWarn("canonical", "cannot wake what waits on {}: {}", s.key, st.ToString());
 }
 
@@ -296,21 +300,19 @@ void CanonicalPass::Trace(TraceStep step) {
 }
 
 std::string CanonicalPass::RootOf(const conflict::EntityState& s) {
-  // engagement <- project <- time entry / milestone / expense / invoice <- line / payment
-  static const std::map<std::string, std::string> kParent = {
-      {"project", "engagement"},       {"time_entry", "project"}, {"billing_milestone", "project"},
-      {"expense", "project"},          {"invoice", "project"},    {"invoice_line", "invoice"},
-      {"payment", "invoice"},
-  };
+  // Up the model's parent chain (entity `parent:`), e.g. line -> invoice ->
+  // project -> engagement. The loader refuses loops; the bound is a guard.
   conflict::EntityState cur = s;
-  for (int depth = 0; depth < 4; ++depth) {
-    auto it = kParent.find(cur.entity);
-    if (it == kParent.end()) break;
-    auto f = cur.fields.find(it->second);
+  for (size_t depth = 0; depth <= opts_.model->entities().size(); ++depth) {
+    const schemas::FieldDef* ref = opts_.model->ParentRef(cur.entity);
+    if (ref == nullptr) break;
+    auto f = cur.fields.find(ref->name);
     if (f == cur.fields.end() || !f->second.value) break;
     auto parent = Load(*f->second.value);
     if (!parent.ok() || !parent->has_value()) {
-      if (it->second == "engagement") return *f->second.value;
+      // A root not stored yet still names the trace (a project provisioned
+      // for an engagement handoff has not read); a missing middle link does not.
+      if (opts_.model->ParentRef(ref->ref_entity) == nullptr) return *f->second.value;
       break;
     }
     cur = **parent;

@@ -65,7 +65,8 @@ class CanonicalPass {
   Status SetFields(const std::string& key, const FieldMap& fields, const std::string& system,
                    const std::string& why);
   // Parks the current entry. `waits_on` names what has not arrived yet (a
-  // canonical key, or "rate_card_code:<code>"): when it is stored, the entry
+  // canonical key, or canonical_key::LookupValue of a lookup the flows
+  // declare, e.g. a rate card's code): when it is stored, the entry
   // is retried by itself (journal order across systems is not causal order).
   void Park(const std::string& code, const std::string& reason, const std::string& entity, const std::string& key,
             const std::string& system, const std::vector<std::string>& waits_on = {});

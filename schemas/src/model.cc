@@ -15,6 +15,12 @@ const EntityDef* Model::FindEntity(const std::string& name) const {
   return it == entities_.end() ? nullptr : &it->second;
 }
 
+const FieldDef* Model::ParentRef(const std::string& entity) const {
+  const EntityDef* e = FindEntity(entity);
+  const FieldDef* f = e == nullptr || e->parent.empty() ? nullptr : e->Find(e->parent);
+  return f != nullptr && f->type == FieldType::kRef ? f : nullptr;
+}
+
 const SourceMapping* Model::FindSource(const std::string& system, const std::string& table) const {
   auto it = sources_.find(system + "/" + QualifyTable(table));
   return it == sources_.end() ? nullptr : &it->second;

@@ -156,7 +156,7 @@ void ModelLoader::LoadFile(const std::string& path, const std::string& rel) {
 }
 
 void ModelLoader::ParseEntity(const YAML::Node& root) {
-  OnlyKeys(root, "entity", {"entity", "description", "key", "xref_systems", "fields", "rules"});
+  OnlyKeys(root, "entity", {"entity", "description", "key", "xref_systems", "fields", "rules", "parent"});
   EntityDef e;
   e.at = At(root["entity"]);
   if (!Scalar(root["entity"], "entity", &e.name)) return;
@@ -180,6 +180,7 @@ void ModelLoader::ParseEntity(const YAML::Node& root) {
     Problem(key, "key must be 'xref' or {natural: [fields]}");
   }
   StringList(root["xref_systems"], "xref_systems", &e.xref_systems);
+  Scalar(root["parent"], "parent", &e.parent);
   const YAML::Node fields = root["fields"];
   if (!fields || !fields.IsMap() || fields.size() == 0) {
     Problem(fields ? fields : root["entity"], "entity " + e.name + " needs a 'fields:' mapping of name to type");
@@ -329,12 +330,37 @@ void ModelLoader::CheckEntities() {
         }
       }
     }
+    if (!e.parent.empty()) {
+      const FieldDef* p = e.Find(e.parent);
+      if (!p) Problem(e.at, "entity " + name + ": parent '" + e.parent + "' is not a field of " + name);
+      else if (p->type != FieldType::kRef)
+        Problem(p->at, "entity " + name + ": parent '" + e.parent + "' must be a ref field naming the parent entity");
+    }
     for (const auto& r : e.order_rules) {
       const FieldDef* a = e.Find(r.field);
       const FieldDef* b = e.Find(r.not_before);
       if (!a || !b) Problem(r.at, "rule on entity " + name + " names an unknown field");
       else if (a->type != b->type || !FieldCodec::Ordered(a->type))
         Problem(r.at, "rule on entity " + name + ": " + r.field + " and " + r.not_before + " must have the same ordered type");
+    }
+  }
+  CheckParentChains();
+}
+
+// Walks each entity's parent chain; one that comes back to where it started
+// is a loop (a trace would have no root), reported on every entity in it.
+void ModelLoader::CheckParentChains() {
+  for (const auto& [name, e] : model_.entities_) {
+    std::string path = name, at = name;
+    std::set<std::string> seen{name};
+    while (const FieldDef* p = model_.ParentRef(at)) {
+      at = p->ref_entity;
+      path += " -> " + at;
+      if (at == name) {
+        Problem(e.at, "entity " + name + ": parent chain loops (" + path + ")");
+        break;
+      }
+      if (!seen.insert(at).second || !model_.FindEntity(at)) break;  // a loop further up, or an unknown entity
     }
   }
 }

@@ -26,6 +26,7 @@ class ModelLoader {
   void ParseEntity(const YAML::Node& root);
   void ParseField(const YAML::Node& name, const YAML::Node& spec, EntityDef* entity);
   void CheckEntities();
+  void CheckParentChains();
   // mapping_parser.cc / mapping_checks.cc: mappings and expressions
   void ParseSystem(const YAML::Node& root);
   void ParseSource(const std::string& system, const YAML::Node& node);

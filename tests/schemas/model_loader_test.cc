@@ -115,6 +115,47 @@ TEST(ModelLoaderTest, BrokenPackReportsEveryProblemWithFileAndLine) {
   }
 }
 
+// `parent:` names the ref field of the entity a trace step is filed under.
+TEST(ModelLoaderTest, ParentChainIsDeclaredAndChecked) {
+  auto pack = LoadModel(kPack);
+  ASSERT_TRUE(pack.ok()) << pack.status().ToString();
+  ASSERT_NE(pack->ParentRef("invoice_line"), nullptr);
+  EXPECT_EQ(pack->ParentRef("invoice_line")->ref_entity, "invoice");
+  EXPECT_EQ(pack->ParentRef("time_entry")->ref_entity, "project");
+  EXPECT_EQ(pack->ParentRef("project")->ref_entity, "engagement");
+  EXPECT_EQ(pack->ParentRef("engagement"), nullptr);  // a root
+  EXPECT_EQ(pack->ParentRef("nothing"), nullptr);
+
+  TempDir dir;
+  dir.Write("entities/a.yaml",
+            "entity: a\n"
+            "key: xref\n"
+            "parent: up\n"
+            "fields: { up: { type: ref, entity: b } }\n");
+  dir.Write("entities/b.yaml",
+            "entity: b\n"
+            "key: xref\n"
+            "parent: back\n"
+            "fields: { back: { type: ref, entity: a } }\n");
+  dir.Write("entities/c.yaml",
+            "entity: c\n"
+            "key: xref\n"
+            "parent: name\n"
+            "fields: { name: string }\n");
+  dir.Write("entities/d.yaml",
+            "entity: d\n"
+            "key: xref\n"
+            "parent: owner\n"
+            "fields: { name: string }\n");
+  auto m = LoadModel(dir.path());
+  ASSERT_FALSE(m.ok());
+  const std::string msg = m.status().message();
+  EXPECT_NE(msg.find("entities/a.yaml:1: entity a: parent chain loops (a -> b -> a)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("entities/b.yaml:1: entity b: parent chain loops (b -> a -> b)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("entity c: parent 'name' must be a ref field"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("entities/d.yaml:1: entity d: parent 'owner' is not a field of d"), std::string::npos) << msg;
+}
+
 TEST(ModelLoaderTest, MissingOrEmptyDirectory) {
   EXPECT_EQ(LoadModel("/nonexistent/handoff/pack").status().code(), StatusCode::kNotFound);
   TempDir dir;

@@ -12,61 +12,68 @@ using namespace flows;
 
 Status CanonicalPass::ClosedWon(const EntityState& eng) {
   const schemas::ClosedWonFlow& cw = *flows()->closed_won;
-  const std::string marker = canonical_key::Flow("project", eng.key);
+  const schemas::ClosedWonFlow::Deal& deal = cw.deal;
+  const schemas::ClosedWonFlow::Project& pj = cw.project;
+  const std::string marker = canonical_key::Flow(pj.entity, eng.key);
   if (Meta(marker)) return Status::OK();  // provisioned already
-  const std::string opp = F(eng, "name");
+  const std::string opp = F(eng, deal.name), what = HumanEntity(pj.entity);
   std::vector<std::string> problems, waits;
-  auto cust = Load(F(eng, "customer"));
+  const std::string customer_key = F(eng, deal.customer);
+  auto cust = Load(customer_key);
   HANDOFF_RETURN_IF_ERROR(cust.status());
   if (!cust->has_value() || !(*cust)->live()) {
-    problems.push_back("its customer " + F(eng, "customer") + " is not known");
-    waits.push_back(F(eng, "customer"));
+    problems.push_back("its " + HumanEntity(RefEntity(model(), eng.entity, deal.customer)) + " " + customer_key +
+                       " is not known");
+    waits.push_back(customer_key);
   } else {
     const EntityState& c = **cust;
-    std::string cname = F(c, "name");
-    if (XrefId(c, "erp").empty()) {
-      problems.push_back("customer " + cname + " does not exist in ERP yet");
+    const std::string who = HumanEntity(c.entity) + " " + F(c, cw.customer.name), in = Upper(cw.customer.system);
+    if (XrefId(c, cw.customer.system).empty()) {
+      problems.push_back(who + " does not exist in " + in + " yet");
       waits.push_back(c.key);
     }
-    if (F(c, "legal_entity").empty()) problems.push_back("customer " + cname + " has no legal entity in ERP");
-    if (F(c, "tax_region").empty()) problems.push_back("customer " + cname + " has no tax region in ERP");
+    for (const std::string& field : cw.customer.required)
+      if (F(c, field).empty()) problems.push_back(who + " has no " + HumanEntity(field) + " in " + in);
   }
-  const std::string line = F(eng, "service_line"), type = F(eng, "contract_type"), card = F(eng, "rate_card");
-  if (!cw.service_lines.count(line)) problems.push_back("service line '" + line + "' is not known");
+  const std::string line = F(eng, deal.service_line), type = F(eng, deal.contract_type), card = F(eng, deal.rate_card);
+  if (!cw.service_lines.count(line))
+    problems.push_back(HumanEntity(deal.service_line) + " '" + line + "' is not known");
   if (std::find(cw.contract_types.begin(), cw.contract_types.end(), type) == cw.contract_types.end())
-    problems.push_back("contract type '" + type + "' is not known");
+    problems.push_back(HumanEntity(deal.contract_type) + " '" + type + "' is not known");
+  const schemas::FlowLookup& rc = cw.rate_card;
   bool card_found = false;
-  HANDOFF_RETURN_IF_ERROR(Scan("rate_card", [&](const EntityState& r) { card_found |= F(r, "code") == card; }));
-  if (card.empty()) problems.push_back("the opportunity names no rate card");
+  HANDOFF_RETURN_IF_ERROR(Scan(rc.entity, [&](const EntityState& r) { card_found |= F(r, rc.field) == card; }));
+  if (card.empty()) problems.push_back("the " + deal.label + " names no " + HumanEntity(rc.entity));
   else if (!card_found) {
-    problems.push_back("rate card '" + card + "' does not exist in ERP");
-    waits.push_back(canonical_key::LookupValue("rate_card", "code", card));
+    problems.push_back(HumanEntity(rc.entity) + " '" + card + "' does not exist in " + Upper(rc.system));
+    waits.push_back(canonical_key::LookupValue(rc.entity, rc.field, card));
   }
   if (!problems.empty()) {
     Park("flow",
-         fmt::format("opportunity '{}' ({}) is closed won but no project was created: {}", opp, eng.key, Join(problems)),
-         eng.entity, eng.key, "crm", waits);
+         fmt::format("{} '{}' ({}) is closed won but no {} was created: {}", deal.label, opp, eng.key, what,
+                     Join(problems)),
+         eng.entity, eng.key, deal.system, waits);
     return Status::OK();
   }
-  std::string id = XrefId(eng, "crm");
+  std::string id = XrefId(eng, deal.system);
   if (id.empty()) id = eng.key.substr(eng.key.rfind(':') + 1);
-  const std::string code = Replace(cw.project_code, "{id}", id);
-  const std::string project_key = "project:" + code;
-  FieldMap project{{"code", code},
-                   {"name", opp},
-                   {"engagement", eng.key},
-                   {"customer", F(eng, "customer")},
-                   {"status", "open"},
-                   {"contract_type", type},
-                   {"budget_amount", F(eng, "amount")},
-                   {"currency", F(eng, "currency")},
-                   {"cost_center", cw.service_lines.at(line)}};
-  auto invalid = model().Validate("project", project, lookup());
+  const std::string code = cw.ProjectCode(id);
+  const std::string project_key = pj.entity + ":" + code;  // its natural key is its code (CheckFlows)
+  FieldMap project{{pj.code, code},
+                   {pj.name, opp},
+                   {pj.deal, eng.key},
+                   {pj.customer, customer_key},
+                   {pj.status, pj.open},
+                   {pj.contract_type, type},
+                   {pj.budget, F(eng, deal.amount)},
+                   {pj.currency, F(eng, deal.currency)},
+                   {pj.cost_center, cw.service_lines.at(line)}};
+  auto invalid = model().Validate(pj.entity, project, lookup());
   if (!invalid.empty()) {
     std::vector<std::string> why;
     for (const auto& p : invalid) why.push_back(p.reason);
-    Park("flow", fmt::format("opportunity '{}' ({}): the project cannot be created: {}", opp, eng.key, Join(why)),
-         eng.entity, eng.key, "crm");
+    Park("flow", fmt::format("{} '{}' ({}): the {} cannot be created: {}", deal.label, opp, eng.key, what, Join(why)),
+         eng.entity, eng.key, deal.system);
     return Status::OK();
   }
   // Billing schedule: the plan of the contract type, shares of the amount;
@@ -75,7 +82,7 @@ Status CanonicalPass::ClosedWon(const EntityState& eng) {
   auto plan = cw.milestones.find(type);
   std::vector<Decimal> parts;
   if (plan != cw.milestones.end() && !plan->second.empty()) {
-    auto amount = Num(eng, "amount");
+    auto amount = Num(eng, deal.amount);
     Status bad = amount.status();
     Decimal left = amount.ok() ? *amount : Decimal();
     for (size_t i = 0; bad.ok() && i < plan->second.size(); ++i) {
@@ -88,23 +95,26 @@ Status CanonicalPass::ClosedWon(const EntityState& eng) {
       left = left.Subtract(parts.back());
     }
     if (!bad.ok()) {
-      Park("flow", fmt::format("opportunity '{}' ({}): the project cannot be created: {}", opp, eng.key, bad.message()),
-           eng.entity, eng.key, "crm");
+      Park("flow",
+           fmt::format("{} '{}' ({}): the {} cannot be created: {}", deal.label, opp, eng.key, what, bad.message()),
+           eng.entity, eng.key, deal.system);
       return Status::OK();
     }
   }
-  HANDOFF_RETURN_IF_ERROR(Upsert(this, "project", project_key, project, "erp",
-                                 fmt::format("project {} provisioned for closed-won opportunity '{}'", code, opp)));
+  HANDOFF_RETURN_IF_ERROR(Upsert(this, pj.entity, project_key, project, pj.system,
+                                 fmt::format("{} {} provisioned for closed-won {} '{}'", what, code, deal.label, opp)));
   if (!parts.empty()) {
+    const schemas::ClosedWonFlow::Milestone& ms = cw.milestone;
     for (size_t i = 0; i < plan->second.size(); ++i) {
       const schemas::MilestonePlanItem& m = plan->second[i];
       const Decimal& part = parts[i];
-      FieldMap fields{{"project", project_key},
-                      {"milestone", m.name},
-                      {"amount", Money(part)},
-                      {"due_date", F(eng, m.due)}};
-      HANDOFF_RETURN_IF_ERROR(Upsert(this, "billing_milestone", "billing_milestone:" + code + "/" + m.name, fields,
-                                     "erp", fmt::format("milestone {} of {}: {}", m.name, code, Money(part))));
+      FieldMap fields{{ms.project, project_key},
+                      {ms.name, m.name},
+                      {ms.amount, Money(part)},
+                      {ms.due_date, F(eng, m.due)}};
+      // Keyed by its project's code and its name (CheckFlows).
+      HANDOFF_RETURN_IF_ERROR(Upsert(this, ms.entity, ms.entity + ":" + code + "/" + m.name, fields, pj.system,
+                                     fmt::format("milestone {} of {}: {}", m.name, code, Money(part))));
     }
   }
   PutMeta(marker, project_key);

@@ -1,5 +1,8 @@
-// Which flow a routed change starts (settings: schemas/flows.yaml).
+// Which flow a routed change starts: the trigger entity and values each flow
+// is bound to in the flows file (schemas/flows.yaml for the default pack).
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "flow_util.h"
 #include "handoff/canonical/store_keys.h"
@@ -12,20 +15,23 @@ using namespace flows;
 Status CanonicalPass::FlowsBeforeEmit(const EntityChange& change, conflict::Decision* d,
                                       std::set<std::string>* suppress) {
   if (flows() == nullptr) return Status::OK();
-  if (change.entity == "time_entry" && flows()->time_posting && change.op != Op::kDelete)
-    return PostTime(change, d, suppress);
+  const auto& tp = flows()->time_posting;
+  if (tp && change.entity == tp->entry.entity && change.op != Op::kDelete) return PostTime(change, d, suppress);
   return Status::OK();
 }
 
 Status CanonicalPass::FlowsAfterStore(const EntityChange& change, const conflict::Decision& d) {
   if (flows() == nullptr || !d.state.live()) return Status::OK();
-  if (change.entity == "engagement" && flows()->closed_won && F(d.state, "stage") == flows()->closed_won->stage)
-    return ClosedWon(d.state);
-  if ((change.entity == "invoice" || change.entity == "payment") && flows()->billing_status)
+  const auto& cw = flows()->closed_won;
+  if (cw && change.entity == cw->deal.entity && F(d.state, cw->deal.stage) == cw->stage) return ClosedWon(d.state);
+  const auto& bs = flows()->billing_status;
+  if (bs && (change.entity == bs->invoices.entity || change.entity == bs->payments.entity))
     return BillingStatus(d.state);
-  if (change.entity == "billing_run" && flows()->billing) {
-    std::string status = F(d.state, "status");
-    if (status.empty() || status == "requested") return BillingClose(F(d.state, "period"));
+  const auto& b = flows()->billing;
+  if (b && change.entity == b->run.entity) {
+    const std::string status = F(d.state, b->run.status);
+    if (status.empty() || std::find(b->run.starts.begin(), b->run.starts.end(), status) != b->run.starts.end())
+      return BillingClose(F(d.state, b->run.period));
   }
   return Status::OK();
 }

@@ -41,11 +41,6 @@ std::string Join(const std::vector<std::string>& parts) {
   return out;
 }
 
-std::string Replace(std::string s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-  return s;
-}
-
 bool PeriodDays(const std::string& period, std::string* first, std::string* last) {
   int y = 0, m = 0;
   char tail = 0;
@@ -66,6 +61,18 @@ std::string XrefId(const EntityState& s, const std::string& system) {
   for (const Xref& x : s.xrefs)
     if (x.system == system) return x.id;
   return {};
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return s;
+}
+
+std::string RefEntity(const schemas::Model& model, const std::string& entity, const std::string& field) {
+  const schemas::EntityDef* e = model.FindEntity(entity);
+  const schemas::FieldDef* f = e ? e->Find(field) : nullptr;
+  return f != nullptr && f->type == schemas::FieldType::kRef ? f->ref_entity : std::string();
 }
 
 std::string InstantText(int64_t us) {

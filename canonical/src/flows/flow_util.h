@@ -25,12 +25,15 @@ Result<Decimal> Num(const EntityState& s, const std::string& field);
 Decimal Cents(const Decimal& d);
 std::string Money(const Decimal& d);
 std::string Join(const std::vector<std::string>& parts);
-std::string Replace(std::string s, const std::string& from, const std::string& to);
 // "2026-10" -> first and last day; false when malformed.
 bool PeriodDays(const std::string& period, std::string* first, std::string* last);
 bool InPeriod(const std::string& date, const std::string& first, const std::string& last);
 // The entity's id in `system`, "" when it has none.
 std::string XrefId(const EntityState& s, const std::string& system);
+// "erp" -> "ERP": a system as messages name it.
+std::string Upper(std::string s);
+// The entity ref field `entity`.`field` points at; "" when it is none.
+std::string RefEntity(const schemas::Model& model, const std::string& entity, const std::string& field);
 // Canonical instant text of a UTC microsecond time.
 std::string InstantText(int64_t us);
 // Creates or completes entity `key` with `fields` (provenance `system`) and

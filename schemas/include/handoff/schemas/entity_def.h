@@ -69,6 +69,9 @@ struct EntityDef {
   std::vector<FieldDef> fields;           // in declaration order
   std::vector<std::string> xref_systems;  // systems that may hold this entity
   std::vector<OrderRule> order_rules;
+  // `parent: <ref field>`: the entity this one belongs to (a time entry's
+  // project). Steps about an entity are filed under the root of its chain.
+  std::string parent;
   SourceLocation at;
 
   const FieldDef* Find(const std::string& field) const {

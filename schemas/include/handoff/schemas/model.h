@@ -121,6 +121,9 @@ class Model {
                                   uint32_t type_oid = 0) const;
 
   const EntityDef* FindEntity(const std::string& name) const;
+  // The ref field naming the entity `entity` belongs to (its `parent:`), NULL
+  // for a root or an unknown entity. The loader refuses chains that loop.
+  const FieldDef* ParentRef(const std::string& entity) const;
   const std::map<std::string, EntityDef>& entities() const { return entities_; }
   // NULL when absent. `table` is "schema.table" or "table" (schema public).
   const SourceMapping* FindSource(const std::string& system, const std::string& table) const;
