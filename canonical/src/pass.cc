@@ -19,7 +19,7 @@ namespace handoff {
 namespace {
 
 // Builds the derived event for one target row.
-ChangeEvent DerivedEvent(const schemas::TargetRow& row, const JournalEntry& src, SourcePosition position) {
+ChangeEvent DerivedEvent(schemas::TargetRow&& row, const JournalEntry& src, SourcePosition position) {
   ChangeEvent ev;
   ev.source = kCanonicalSourcePrefix + row.system;
   // Not a PostgreSQL transaction: each derived change stands alone (no commit marker).
@@ -27,17 +27,18 @@ ChangeEvent DerivedEvent(const schemas::TargetRow& row, const JournalEntry& src,
   ev.position = position;
   ev.commit_time_us = src.event.commit_time_us;
   ev.origin = "canonical";
-  ev.schema = row.schema;
-  ev.table = row.table;
-  ev.key_columns = row.key_columns;
+  ev.schema = std::move(row.schema);
+  ev.table = std::move(row.table);
+  ev.key_columns = std::move(row.key_columns);
   std::vector<Column> cols;
-  for (const auto& c : row.columns) {
+  cols.reserve(row.columns.size());
+  for (auto& c : row.columns) {
     Column col;
-    col.name = c.name;
+    col.name = std::move(c.name);
     col.type_oid = c.type_oid;
     if (c.value) {
       col.kind = Column::Kind::kText;
-      col.data = *c.value;
+      col.data = std::move(*c.value);
     } else {
       col.kind = Column::Kind::kNull;
     }
@@ -82,19 +83,39 @@ CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done, 
       auto k = Meta(canonical_key::XrefIndex(entity, ref));
       key = k ? *k : canonical_key::ImpliedKey(entity, ref);
     }
-    auto s = Load(key);
-    if (!s.ok() || !s->has_value() || (*s)->entity != entity) return std::nullopt;
-    if (!ref.system.empty() && std::none_of((*s)->xrefs.begin(), (*s)->xrefs.end(), [&](const Xref& x) {
+    auto p = Peek(key);
+    if (!p.ok() || *p == nullptr || (*p)->entity != entity) return std::nullopt;
+    const conflict::EntityState& s = **p;
+    if (!ref.system.empty() && std::none_of(s.xrefs.begin(), s.xrefs.end(), [&](const Xref& x) {
           return x.system == ref.system && x.object == ref.object && x.id == ref.id;
         }))
       return std::nullopt;
     schemas::EntityRecord rec;
     rec.key = key;
-    for (const auto& [f, fs] : (*s)->fields) rec.fields[f] = fs.value;
-    rec.xrefs = (*s)->xrefs;
-    rec.deleted = (*s)->deleted;
+    for (const auto& [f, fs] : s.fields) rec.fields.emplace_hint(rec.fields.end(), f, fs.value);
+    rec.xrefs = s.xrefs;
+    rec.deleted = s.deleted;
     return rec;
   };
+}
+
+Result<std::optional<std::string>> CanonicalPass::JournalMeta(const std::string& key) {
+  if (reader_ == nullptr) {
+    auto r = j_->ReadMeta();
+    if (!r.ok()) return r.status();
+    reader_ = std::move(*r);
+  }
+  return reader_->Get(key);
+}
+
+Status CanonicalPass::JournalScan(const std::string& prefix,
+                                  const std::function<bool(std::string_view, std::string_view)>& f) {
+  if (reader_ == nullptr) {
+    auto r = j_->ReadMeta();
+    if (!r.ok()) return r.status();
+    reader_ = std::move(*r);
+  }
+  return reader_->Scan(prefix, f);
 }
 
 std::optional<std::string> CanonicalPass::Meta(const std::string& key) {
@@ -103,7 +124,7 @@ std::optional<std::string> CanonicalPass::Meta(const std::string& key) {
     auto it = p->meta_.find(key);
     if (it != p->meta_.end()) return it->second;
   }
-  auto v = j_->GetMeta(key);
+  auto v = JournalMeta(key);
   if (!v.ok() || !v->has_value()) return std::nullopt;
   return **v;
 }
@@ -113,7 +134,7 @@ void CanonicalPass::PutMeta(const std::string& key, const std::string& value) { 
 Status CanonicalPass::ScanMeta(const std::string& prefix,
                                const std::function<void(const std::string&, const std::string&)>& f) {
   std::map<std::string, std::optional<std::string>> all;
-  HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view v) {
+  HANDOFF_RETURN_IF_ERROR(JournalScan(prefix, [&](std::string_view k, std::string_view v) {
     all[std::string(k)] = std::string(v);
     return true;
   }));
@@ -127,18 +148,31 @@ Status CanonicalPass::ScanMeta(const std::string& prefix,
   return Status::OK();
 }
 
-Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::string& key) {
+Result<const conflict::EntityState*> CanonicalPass::Peek(const std::string& key) {
   for (const CanonicalPass* p : {static_cast<const CanonicalPass*>(this), prior_}) {
     if (p == nullptr) continue;
     auto it = p->states_.find(key);
-    if (it != p->states_.end()) return std::optional<conflict::EntityState>(it->second);
+    if (it != p->states_.end()) return &it->second;
   }
-  auto v = j_->GetMeta(canonical_key::Entity(key));
-  if (!v.ok()) return v.status();
-  if (!v->has_value() || (*v)->empty()) return std::optional<conflict::EntityState>();
-  conflict::EntityState s;
-  if (!DecodeEntityState(**v, &s)) return Status::Internal("undecodable canonical state of " + key);
-  return std::optional<conflict::EntityState>(std::move(s));
+  auto cached = loaded_.find(key);
+  if (cached == loaded_.end()) {
+    auto v = JournalMeta(canonical_key::Entity(key));
+    if (!v.ok()) return v.status();
+    std::optional<conflict::EntityState> s;
+    if (v->has_value() && !(*v)->empty()) {
+      s.emplace();
+      if (!DecodeEntityState(**v, &*s)) return Status::Internal("undecodable canonical state of " + key);
+    }
+    cached = loaded_.emplace(key, std::move(s)).first;
+  }
+  return cached->second ? &*cached->second : nullptr;
+}
+
+Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::string& key) {
+  auto p = Peek(key);
+  if (!p.ok()) return p.status();
+  if (*p == nullptr) return std::optional<conflict::EntityState>();
+  return std::optional<conflict::EntityState>(**p);
 }
 
 void CanonicalPass::Store(const conflict::EntityState& s) {
@@ -176,7 +210,7 @@ Status CanonicalPass::Wake(const std::string& what) {
       for (auto it = prior_->meta_.lower_bound(any); it != prior_->meta_.end() && it->first.rfind(any, 0) == 0; ++it)
         waits_exist_ |= it->second.has_value();
     if (!waits_exist_)
-      HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(any, [&](std::string_view, std::string_view) {
+      HANDOFF_RETURN_IF_ERROR(JournalScan(any, [&](std::string_view, std::string_view) {
         waits_exist_ = true;
         return false;
       }));
@@ -196,7 +230,7 @@ Status CanonicalPass::Scan(const std::string& entity, const std::function<void(c
   const std::string prefix = canonical_key::EntityType(entity);
   std::map<std::string, conflict::EntityState> all;
   Status bad = Status::OK();
-  HANDOFF_RETURN_IF_ERROR(j_->ScanMeta(prefix, [&](std::string_view k, std::string_view v) {
+  HANDOFF_RETURN_IF_ERROR(JournalScan(prefix, [&](std::string_view k, std::string_view v) {
     conflict::EntityState s;
     if (!DecodeEntityState(std::string(v), &s)) {
       bad = Status::Internal("undecodable canonical state " + std::string(k));
@@ -221,9 +255,8 @@ bool CanonicalPass::Holds(const std::string& system, const std::string& key) {
   // it holds the row even before handoff has read it there.
   size_t colon = key.find(':');
   if (colon != std::string::npos && key.compare(colon + 1, system.size() + 1, system + ":") == 0) return true;
-  auto s = Load(key);
-  if (s.ok() && s->has_value() &&
-      std::find((*s)->held_by.begin(), (*s)->held_by.end(), system) != (*s)->held_by.end())
+  auto s = Peek(key);
+  if (s.ok() && *s != nullptr && std::find((*s)->held_by.begin(), (*s)->held_by.end(), system) != (*s)->held_by.end())
     return true;
   // Journals written before held_by was part of the state kept a record per system.
   return Meta(canonical_key::Held(system, key)).has_value();
@@ -232,12 +265,12 @@ bool CanonicalPass::Holds(const std::string& system, const std::string& key) {
 void CanonicalPass::MarkHeld(const std::string& system, const std::string& key) {
   auto it = states_.find(key);
   if (it == states_.end()) {
-    auto s = Load(key);
-    if (!s.ok() || !s->has_value()) {
+    auto s = Peek(key);
+    if (!s.ok() || *s == nullptr) {
       meta_[canonical_key::Held(system, key)] = "1";  // no state to carry it (not expected)
       return;
     }
-    it = states_.emplace(key, std::move(**s)).first;
+    it = states_.emplace(key, **s).first;
   }
   auto& held = it->second.held_by;
   if (std::find(held.begin(), held.end(), system) == held.end()) held.push_back(system);
@@ -255,8 +288,8 @@ void CanonicalPass::Park(const std::string& code, const std::string& reason, con
   r.new_image = ImageToJson(entry_->event.after);
   r.old_image = entry_->event.has_before ? ImageToJson(entry_->event.before) : "";
   if (!key.empty()) {
-    auto cur = Load(key);
-    if (cur.ok() && cur->has_value()) r.current_image = EntityStateJson(**cur);
+    auto cur = Peek(key);
+    if (cur.ok() && *cur != nullptr) r.current_image = EntityStateJson(**cur);
   }
   r.state = ExceptionState::kOpen;
   r.created_us = r.updated_us = NowMicros();
@@ -275,8 +308,8 @@ void CanonicalPass::Park(const std::string& code, const std::string& reason, con
   t.system = system;
   t.detail = code + ": " + reason;
   if (!key.empty()) {
-    auto cur = Load(key);
-    t.root = cur.ok() && cur->has_value() ? RootOf(**cur) : key;
+    auto cur = Peek(key);
+    t.root = cur.ok() && *cur != nullptr ? RootOf(**cur) : key;
   }
   if (!t.root.empty()) Trace(std::move(t));
 }
@@ -302,22 +335,22 @@ void CanonicalPass::Trace(TraceStep step) {
 std::string CanonicalPass::RootOf(const conflict::EntityState& s) {
   // Up the model's parent chain (entity `parent:`), e.g. line -> invoice ->
   // project -> engagement. The loader refuses loops; the bound is a guard.
-  conflict::EntityState cur = s;
+  const conflict::EntityState* cur = &s;
   for (size_t depth = 0; depth <= opts_.model->entities().size(); ++depth) {
-    const schemas::FieldDef* ref = opts_.model->ParentRef(cur.entity);
+    const schemas::FieldDef* ref = opts_.model->ParentRef(cur->entity);
     if (ref == nullptr) break;
-    auto f = cur.fields.find(ref->name);
-    if (f == cur.fields.end() || !f->second.value) break;
-    auto parent = Load(*f->second.value);
-    if (!parent.ok() || !parent->has_value()) {
+    auto f = cur->fields.find(ref->name);
+    if (f == cur->fields.end() || !f->second.value) break;
+    auto parent = Peek(*f->second.value);
+    if (!parent.ok() || *parent == nullptr) {
       // A root not stored yet still names the trace (a project provisioned
       // for an engagement handoff has not read); a missing middle link does not.
       if (opts_.model->ParentRef(ref->ref_entity) == nullptr) return *f->second.value;
       break;
     }
-    cur = **parent;
+    cur = *parent;
   }
-  return cur.key;
+  return cur->key;
 }
 
 void CanonicalPass::Emit(const conflict::EntityState& state, FieldMap fields, const std::string& system, Op op,
@@ -345,7 +378,7 @@ void CanonicalPass::Emit(const conflict::EntityState& state, FieldMap fields, co
     out.has_before = true;
     for (const auto& [f, fs] : state.fields) out.before[f] = fs.value;
   } else {
-    out.after = fields;
+    out.after = std::move(fields);
   }
   auto row = opts_.model->MapChange(out, system, lookup_);
   if (!row.ok()) {
@@ -369,10 +402,21 @@ void CanonicalPass::Emit(const conflict::EntityState& state, FieldMap fields, co
   } else if (op != Op::kDelete) {
     MarkHeld(system, state.key);
   }
+  TraceStep t;
+  t.step = "derived";
+  t.entity = state.entity;
+  t.key = state.key;
+  t.system = system;
+  t.target_table = (*row)->table.empty() ? (*row)->resource : (*row)->schema + "." + (*row)->table;
+  for (const std::string& k : (*row)->key_columns)
+    if (const schemas::TargetColumn* c = (*row)->Find(k))
+      t.target_key += (t.target_key.empty() ? "" : ", ") + k + "=" + c->value.value_or("NULL");
+  t.op = op;  // worded when the trace is read
   const std::string source = kCanonicalSourcePrefix + system;
   AppendBatch& b = batches_[source];
-  b.source = source;
-  ChangeEvent derived = DerivedEvent(**row, *entry_, SourcePosition{base_.lsn, base_.ordinal + ++ordinal_});
+  if (b.source.empty()) b.source = source;
+  ChangeEvent derived =
+      DerivedEvent(std::move(**row), *entry_, SourcePosition{base_.lsn, base_.ordinal + ++ordinal_});
   for (Column& c : derived.after)
     if (unchanged_cols.count(c.name)) c.kind = Column::Kind::kUnchangedToast;
   if (partial) {
@@ -384,17 +428,6 @@ void CanonicalPass::Emit(const conflict::EntityState& state, FieldMap fields, co
         derived.before.push_back(c);
   }
   b.upto = derived.position;
-  TraceStep t;
-  t.step = "derived";
-  t.entity = state.entity;
-  t.key = state.key;
-  t.system = system;
-  t.target_system = system;
-  t.target_table = (*row)->table.empty() ? (*row)->resource : (*row)->schema + "." + (*row)->table;
-  for (const std::string& k : (*row)->key_columns)
-    if (const schemas::TargetColumn* c = (*row)->Find(k))
-      t.target_key += (t.target_key.empty() ? "" : ", ") + k + "=" + c->value.value_or("NULL");
-  t.op = op;  // worded when the trace is read
   t.root = RootOf(state);
   t.index = static_cast<int>(b.events.size());
   t.target_system = source;  // batch name until Commit()
@@ -451,14 +484,15 @@ Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, con
   entry_ = &e;
   parked_ = 0;
   ordinal_ = 0;
+  // Before this pass opens its reader: one read snapshot at a time per thread.
+  auto existing = j_->GetException("canonical", e.seq);
+  HANDOFF_RETURN_IF_ERROR(existing.status());
   uint64_t n = 0;
   if (auto v = Meta(kCanonicalRetryCounterKey)) n = std::stoull(*v);
   n += 1;
   meta_[kCanonicalRetryCounterKey] = std::to_string(n);
   trace_n_base_ = static_cast<int>(n % 99999) + 1;
   base_ = SourcePosition{done_, kRetryBase + n * 4096};
-  auto existing = j_->GetException("canonical", e.seq);
-  HANDOFF_RETURN_IF_ERROR(existing.status());
   if (!existing->has_value() || (*existing)->state != ExceptionState::kOpen) {
     meta_[request_key] = std::nullopt;  // closed meanwhile (retried, discarded): nothing to do
     return Status::OK();
@@ -511,26 +545,45 @@ Status CanonicalPass::Route(const JournalEntry& e) {
   change.seq = e.seq;
   if (change.commit_time_us == 0) change.commit_time_us = ev.commit_time_us;
   if (change.system.empty()) change.system = ev.source;
-  auto loaded = Load(change.key);
+  auto loaded = Peek(change.key);
   HANDOFF_RETURN_IF_ERROR(loaded.status());
-  conflict::EntityState current;
-  if (loaded->has_value()) {
-    current = std::move(**loaded);
-  } else {
-    current.entity = change.entity;
-    current.key = change.key;
+  conflict::EntityState fresh;
+  if (*loaded == nullptr) {
+    fresh.entity = change.entity;
+    fresh.key = change.key;
   }
+  // Read only until Decide has copied it into the decision's state.
+  const conflict::EntityState& current = *loaded != nullptr ? **loaded : fresh;
   // Validation of the entity as it would be after the change.
   if (change.op != Op::kDelete) {
-    FieldMap merged;
-    if (current.live())
-      for (const auto& [f, fs] : current.fields) merged[f] = fs.value;
-    for (const auto& [f, v] : change.after) merged[f] = v;
-    auto problems = opts_.model->Validate(change.entity, merged, lookup_);
+    // The change's fields laid over the stored ones.
+    const bool live = current.live();
+    schemas::FieldView merged;
+    merged.find = [&](const std::string& f) -> const std::optional<std::string>* {
+      auto a = change.after.find(f);
+      if (a != change.after.end()) return &a->second;
+      if (!live) return nullptr;
+      auto c = current.fields.find(f);
+      return c == current.fields.end() ? nullptr : &c->second.value;
+    };
+    merged.each = [&](const std::function<void(const std::string&)>& f) {  // in name order, as one map would
+      auto a = change.after.begin();
+      auto c = live ? current.fields.begin() : current.fields.end();
+      while (a != change.after.end() || c != current.fields.end()) {
+        if (c == current.fields.end() || (a != change.after.end() && a->first <= c->first)) {
+          if (c != current.fields.end() && a->first == c->first) ++c;
+          f((a++)->first);
+        } else {
+          f((c++)->first);
+        }
+      }
+    };
+    auto problems = opts_.model->ValidateView(change.entity, merged, lookup_);
     if (!problems.empty()) {
       std::vector<std::string> waits;  // references that have not arrived yet
       for (const auto& p : problems)
-        if (p.rule == "ref_missing" && merged.count(p.field) && merged[p.field]) waits.push_back(*merged[p.field]);
+        if (const std::optional<std::string>* v = merged.find(p.field); p.rule == "ref_missing" && v && *v)
+          waits.push_back(**v);
       Park("validation", fmt::format("{} {} from {}: {}", HumanEntity(change.entity), change.key, change.system,
                                      JoinProblems(problems)),
            change.entity, change.key, change.system, waits);
@@ -607,18 +660,21 @@ Status CanonicalPass::Route(const JournalEntry& e) {
 
 void CanonicalPass::Seal(uint64_t last) {
   prior_ = nullptr;  // routing is over; the prior pass may be gone soon
+  reader_.reset();
   last_ = last;
   meta_[kCanonicalSeqKey] = std::to_string(last);
-  for (const auto& [key, state] : states_) meta_[canonical_key::Entity(key)] = EncodeEntityState(state);
 }
 
 Status CanonicalPass::Commit() {
   const uint64_t last = last_;
   SideWrites side;
+  side.meta_puts.reserve(meta_.size() + states_.size());
   for (auto& [k, v] : meta_) {
     if (v) side.meta_puts.emplace_back(k, *v);
     else side.meta_deletes.push_back(k);
   }
+  // Encoded here, on the commit thread: the next pass only reads states_.
+  for (const auto& [key, state] : states_) side.meta_puts.emplace_back(canonical_key::Entity(key), EncodeEntityState(state));
   std::vector<AppendBatch> list;
   std::map<std::string, int> batch_index;
   for (auto& [name, b] : batches_) {

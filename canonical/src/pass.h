@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -44,11 +45,18 @@ class CanonicalPass {
   // states. After Seal the pass is read-only (a later pass reads it as its
   // prior while Commit runs on another thread).
   void Seal(uint64_t last);
+  // Closes the pass's read snapshot of the journal (Seal does too); call it
+  // before waiting for a commit when the pass is abandoned.
+  void EndReads() { reader_.reset(); }
   // Writes everything staged in ONE journal transaction.
   Status Commit();
 
   // --- staging used by the flows ---
   Result<std::optional<conflict::EntityState>> Load(const std::string& key);
+  // Load without a copy: the state staged in this pass or the prior one, or
+  // as the journal holds it (decoded once per pass); nullptr when unknown.
+  // Valid until this pass stores `key` again.
+  Result<const conflict::EntityState*> Peek(const std::string& key);
   void Store(const conflict::EntityState& s);
   std::optional<std::string> Meta(const std::string& key);
   void PutMeta(const std::string& key, const std::string& value);
@@ -82,6 +90,10 @@ class CanonicalPass {
   const std::map<std::string, uint64_t>& conflict_counts() const { return conflict_counts_; }
 
  private:
+  // The journal's meta store as this pass reads it: one snapshot, opened at
+  // the first read (it sees every pass but the prior one, read from prior_).
+  Result<std::optional<std::string>> JournalMeta(const std::string& key);
+  Status JournalScan(const std::string& prefix, const std::function<bool(std::string_view, std::string_view)>& f);
   bool Holds(const std::string& system, const std::string& key);
   // Queues a retry of every entry waiting on `what`.
   Status Wake(const std::string& what);
@@ -100,11 +112,13 @@ class CanonicalPass {
   Journal* j_;
   uint64_t done_;
   const CanonicalPass* prior_;
+  std::unique_ptr<MetaReader> reader_;
   uint64_t last_ = 0;
   const JournalEntry* entry_ = nullptr;
   uint64_t ordinal_ = 0;
   SourcePosition base_;  // position of derived changes: (base_.lsn, base_.ordinal + ordinal_)
   std::map<std::string, conflict::EntityState> states_;
+  std::map<std::string, std::optional<conflict::EntityState>> loaded_;  // read from the journal by Peek
   std::map<std::string, std::optional<std::string>> meta_;  // staged puts (nullopt = delete)
   std::map<std::string, AppendBatch> batches_;
   std::vector<ExceptionRecord> exceptions_;

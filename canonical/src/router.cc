@@ -123,7 +123,7 @@ Status CanonicalRouter::Drain() {
     std::lock_guard<std::mutex> lock(conflicts_mu_);
     for (const auto& [outcome, n] : inflight_->conflict_counts()) conflicts_[outcome] += n;
   }
-  inflight_.reset();
+  retired_ = std::move(inflight_);
   if (!st.ok()) position_known_ = false;  // routed past what is durable: start again from the journal
   return st;
 }
@@ -174,6 +174,7 @@ Status CanonicalRouter::Step(bool pipelined, size_t* processed) {
   for (const JournalEntry& e : entries) {
     Status st = pass->Process(e);
     if (!st.ok()) {
+      pass->EndReads();
       Status drained = Drain();
       position_known_ = false;
       return drained.ok() ? st : drained;
@@ -189,7 +190,11 @@ Status CanonicalRouter::Hand(std::unique_ptr<CanonicalPass> pass, bool pipelined
   HANDOFF_RETURN_IF_ERROR(Drain());
   inflight_ = std::move(pass);
   CanonicalPass* p = inflight_.get();
-  inflight_done_ = std::async(std::launch::async, [p] { return p->Commit(); });
+  inflight_done_ = std::async(std::launch::async, [p, old = std::move(retired_)]() mutable {
+    Status st = p->Commit();
+    old.reset();
+    return st;
+  });
   return pipelined ? Status::OK() : Drain();
 }
 

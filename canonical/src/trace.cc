@@ -34,6 +34,7 @@ Result<TraceReport> ReadTrace(Journal* journal, const schemas::Model& model, con
   HANDOFF_RETURN_IF_ERROR(st.status());
   if (!st->has_value()) return Status::NotFound("no canonical entity " + report.key);
   report.root = pass.RootOf(**st);
+  pass.EndReads();
   std::map<uint64_t, std::string> parked;  // derived seq -> reason (open target exceptions)
   auto open = journal->Exceptions(ExceptionState::kOpen);
   HANDOFF_RETURN_IF_ERROR(open.status());

@@ -249,15 +249,18 @@ class Decider {
   }
 
   void DecideField(const std::string& field, const std::optional<std::string>& incoming) {
-    FieldRule rule = rules_->ForField(field);
     bool locked = cur_.locked && rules_->lock;
+    std::optional<FieldRule> locked_rule;  // a copy only when the lock changes who owns it
     if (locked) {
-      rule.owners = rules_->lock->owners;
-      rule.non_owner = rules_->lock->non_owner;
+      locked_rule = rules_->ForField(field);
+      locked_rule->owners = rules_->lock->owners;
+      locked_rule->non_owner = rules_->lock->non_owner;
     }
+    const FieldRule& rule = locked_rule ? *locked_rule : rules_->ForField(field);
     auto cit = cur_.fields.find(field);
     const FieldState* cur = cit == cur_.fields.end() ? nullptr : &cit->second;
-    std::optional<std::string> cur_value = cur ? cur->value : std::nullopt;
+    static const std::optional<std::string> kNever;
+    const std::optional<std::string>& cur_value = cur ? cur->value : kNever;
     FieldDecision fd{field, FieldOutcome::kApplied, rule.policy, false};
 
     if (!rule.Owns(in_.system)) {

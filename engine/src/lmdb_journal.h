@@ -122,6 +122,7 @@ class LmdbJournal final : public Journal {
   Status PutMeta(const std::string& key, const std::string& value) override;
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Status DeleteMeta(const std::string& key) override;
+  Result<std::unique_ptr<MetaReader>> ReadMeta() override;
   Status ScanMeta(const std::string& prefix,
                   const std::function<bool(std::string_view, std::string_view)>& f) override;
   Status SetTargetApplied(const std::string& target, uint64_t seq) override;

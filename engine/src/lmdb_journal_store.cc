@@ -95,23 +95,76 @@ Status LmdbJournal::DeleteMeta(const std::string& key) {
   return AppendWithMeta(none, side, nullptr);
 }
 
+namespace {
+
+Status ScanPrefix(MDB_txn* txn, MDB_dbi dbi, const std::string& prefix,
+                  const std::function<bool(std::string_view, std::string_view)>& f, const std::string& path) {
+  LmdbCursor cur;
+  int rc = cur.Open(txn, dbi);
+  if (rc) return LmdbError(rc, "meta cursor", path);
+  MDB_val k = Val(prefix), v;
+  rc = mdb_cursor_get(cur.get(), &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    std::string_view key = View(k);
+    if (key.substr(0, prefix.size()) != prefix) break;
+    if (!f(key, View(v))) break;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "meta scan", path);
+  return Status::OK();
+}
+
+}  // namespace
+
 Status LmdbJournal::ScanMeta(const std::string& prefix,
                              const std::function<bool(std::string_view, std::string_view)>& f) {
-  return WithReadTxn([&](MDB_txn* txn) -> Status {
-    LmdbCursor cur;
-    int rc = cur.Open(txn, meta_);
-    if (rc) return LmdbError(rc, "meta cursor", options_.path);
-    MDB_val k = Val(prefix), v;
-    rc = mdb_cursor_get(cur.get(), &k, &v, prefix.empty() ? MDB_FIRST : MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS) {
-      std::string_view key = View(k);
-      if (key.substr(0, prefix.size()) != prefix) break;
-      if (!f(key, View(v))) break;
-      rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  return WithReadTxn([&](MDB_txn* txn) -> Status { return ScanPrefix(txn, meta_, prefix, f, options_.path); });
+}
+
+namespace {
+
+// One read transaction over the meta database, with the resize lock held in
+// shared mode for as long as it is open (the map is not moved under it).
+class LmdbMetaReader final : public MetaReader {
+ public:
+  LmdbMetaReader(std::shared_lock<std::shared_mutex> lock, MDB_dbi dbi, std::string path)
+      : lock_(std::move(lock)), dbi_(dbi), path_(std::move(path)) {}
+  LmdbTxn& txn() { return txn_; }
+
+  Result<std::optional<std::string>> Get(const std::string& key) override {
+    MDB_val k = Val(key), v;
+    int rc = mdb_get(txn_.get(), dbi_, &k, &v);
+    if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+    if (rc) return LmdbError(rc, "journal read", path_);
+    return std::optional<std::string>(std::string(View(v)));
+  }
+  Status Scan(const std::string& prefix, const std::function<bool(std::string_view, std::string_view)>& f) override {
+    return ScanPrefix(txn_.get(), dbi_, prefix, f, path_);
+  }
+
+ private:
+  std::shared_lock<std::shared_mutex> lock_;  // released after txn_ ends (members end in reverse order)
+  LmdbTxn txn_;
+  MDB_dbi dbi_;
+  std::string path_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<MetaReader>> LmdbJournal::ReadMeta() {
+  for (int attempt = 0;; ++attempt) {
+    auto reader = std::make_unique<LmdbMetaReader>(std::shared_lock<std::shared_mutex>(resize_mu_), meta_,
+                                                   options_.path);
+    int rc = reader->txn().Begin(env_, true);
+    if (rc == MDB_MAP_RESIZED && attempt < 3) {
+      reader.reset();
+      std::unique_lock<std::shared_mutex> lk(resize_mu_);
+      mdb_env_set_mapsize(env_, 0);
+      continue;
     }
-    if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return LmdbError(rc, "meta scan", options_.path);
-    return Status::OK();
-  });
+    if (rc) return LmdbError(rc, "journal read transaction", options_.path);
+    return std::unique_ptr<MetaReader>(std::move(reader));
+  }
 }
 
 Status LmdbJournal::SetTargetApplied(const std::string& target, uint64_t seq) {

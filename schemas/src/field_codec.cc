@@ -58,6 +58,21 @@ Result<std::string> FieldCodec::ToPg(FieldType type, std::string_view canonical)
   return c;
 }
 
+std::string FieldCodec::CanonicalToPg(FieldType type, std::string_view canonical) {
+  if (type == FieldType::kBool) return PgText::BoolToPg(canonical);
+  if (type == FieldType::kInstant) {
+    // "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" -> "YYYY-MM-DD HH:MM:SS[.ffffff]+00"
+    if (canonical.size() >= 20 && canonical[10] == 'T' && canonical.back() == 'Z') {
+      std::string s(canonical.substr(0, canonical.size() - 1));
+      s[10] = ' ';
+      return s + "+00";
+    }
+    auto pg = PgText::InstantToPg(canonical);
+    return pg.ok() ? *pg : std::string(canonical);
+  }
+  return std::string(canonical);
+}
+
 uint32_t FieldCodec::PgOid(FieldType type) {
   switch (type) {
     case FieldType::kInt64: return pg_oid::kInt8;

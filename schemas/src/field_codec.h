@@ -23,6 +23,9 @@ class FieldCodec {
   static Result<std::string> ToCanonical(FieldType type, std::string_view text);
   // Canonical text -> PostgreSQL input text of the same type.
   static Result<std::string> ToPg(FieldType type, std::string_view canonical);
+  // ToPg of a value already in canonical form for `type` (the output of
+  // ToCanonical for a field of that type): converts without checking again.
+  static std::string CanonicalToPg(FieldType type, std::string_view canonical);
   static uint32_t PgOid(FieldType type);
   // Whether values of `type` have an order (ranges apply).
   static bool Ordered(FieldType type);

@@ -88,6 +88,32 @@ FieldType ExprType(const Expr& e, const EntityDef& entity, const std::map<std::s
   }
   return FieldType::kString;
 }
+void CollectFields(const Expr& e, std::set<std::string>* out) {
+  if (e.kind == Expr::Kind::kInput) out->insert(e.name);
+  if (e.kind == Expr::Kind::kRef) out->insert(e.field);
+  for (const auto& a : e.args) CollectFields(a, out);
+}
+
+// The per-column plan and the held fields of a checked target mapping.
+void PlanTarget(const EntityDef& entity, TargetMapping* m) {
+  m->plan.clear();
+  std::set<std::string> held;
+  for (const auto& [col, expr] : m->columns) {
+    TargetMapping::ColumnPlan p;
+    auto t = m->column_types.find(col);
+    if (t != m->column_types.end()) p.type = t->second;
+    p.key = std::find(m->key_columns.begin(), m->key_columns.end(), col) != m->key_columns.end();
+    if (expr.kind == Expr::Kind::kInput && !expr.cast) {
+      const FieldDef* f = entity.Find(expr.name);
+      p.direct = f != nullptr && (f->type == p.type || (f->type == FieldType::kMoney && p.type == FieldType::kDecimal));
+    }
+    m->plan.push_back(p);
+    CollectFields(expr, &held);
+  }
+  for (const auto& c : m->when) held.insert(c.field);  // a filter reads its field too
+  m->held_fields.assign(held.begin(), held.end());
+}
+
 }  // namespace
 
 void ModelLoader::CheckMappings() {
@@ -155,13 +181,16 @@ void ModelLoader::CheckMappings() {
       if (!cols.count(k)) Problem(m.at, where + ": key column '" + k + "' is not among its columns");
     }
     if (e) CheckConditions(m.when, *e);
+    if (e) PlanTarget(*e, &m);
     if (model_.targets_.count(id)) {
       Problem(m.at, "entity " + m.entity + " has two targets in system " + m.system + " (also at " +
                         model_.targets_[id].at.ToString() + ")");
       continue;
     }
+    model_.target_systems_[m.entity].push_back(m.system);
     model_.targets_[id] = std::move(m);
   }
+  for (auto& [entity, systems] : model_.target_systems_) std::sort(systems.begin(), systems.end());
   for (const auto& [id, at] : ignores_) {
     if (model_.sources_.count(id)) Problem(at, "table " + id + " is both mapped and ignored");
     std::string system = id.substr(0, id.find('/'));

@@ -39,29 +39,18 @@ std::set<std::string> Model::Systems() const {
   return out;
 }
 
-std::vector<std::string> Model::TargetSystems(const std::string& entity) const {
-  std::vector<std::string> out;
-  for (const auto& [id, m] : targets_) {
-    if (m.entity == entity) out.push_back(m.system);
-  }
-  return out;
-}
-
 namespace {
-void CollectFields(const Expr& e, std::set<std::string>* out) {
-  if (e.kind == Expr::Kind::kInput) out->insert(e.name);
-  if (e.kind == Expr::Kind::kRef) out->insert(e.field);
-  for (const auto& a : e.args) CollectFields(a, out);
-}
+const std::vector<std::string> kNoNames;
 }  // namespace
 
-std::vector<std::string> Model::FieldsHeldBy(const std::string& entity, const std::string& system) const {
+const std::vector<std::string>& Model::TargetSystems(const std::string& entity) const {
+  auto it = target_systems_.find(entity);
+  return it == target_systems_.end() ? kNoNames : it->second;
+}
+
+const std::vector<std::string>& Model::FieldsHeldBy(const std::string& entity, const std::string& system) const {
   const TargetMapping* m = FindTarget(entity, system);
-  if (!m) return {};
-  std::set<std::string> held;
-  for (const auto& [col, e] : m->columns) CollectFields(e, &held);
-  for (const auto& c : m->when) held.insert(c.field);  // a filter reads its field too
-  return {held.begin(), held.end()};
+  return m ? m->held_fields : kNoNames;
 }
 
 Result<std::string> Model::ToCanonical(const std::string& entity, const std::string& field, const std::string& text,
@@ -76,27 +65,45 @@ Result<std::string> Model::ToCanonical(const std::string& entity, const std::str
 
 std::vector<ValidationProblem> Model::Validate(const std::string& entity, const FieldMap& fields,
                                                const LookupFn& lookup) const {
+  FieldView view;
+  view.find = [&](const std::string& f) -> const std::optional<std::string>* {
+    auto it = fields.find(f);
+    return it == fields.end() ? nullptr : &it->second;
+  };
+  view.each = [&](const std::function<void(const std::string&)>& f) {
+    for (const auto& [name, v] : fields) f(name);
+  };
+  return ValidateView(entity, view, lookup);
+}
+
+std::vector<ValidationProblem> Model::ValidateView(const std::string& entity, const FieldView& fields,
+                                                   const LookupFn& lookup) const {
   std::vector<ValidationProblem> out;
   const EntityDef* e = FindEntity(entity);
   if (!e) return {{"", "entity", "'" + entity + "' is not a canonical entity"}};
-  for (const auto& [name, v] : fields) {
+  fields.each([&](const std::string& name) {
     if (!e->Find(name)) out.push_back({name, "field", HumanName(name) + " is not a field of " + HumanName(entity)});
-  }
+  });
   std::map<std::string, std::string> valid;  // field -> canonical value, for order rules
+  const bool ordered = !e->order_rules.empty();
   for (const auto& f : e->fields) {
-    const std::string label = HumanName(f.name);
-    auto it = fields.find(f.name);
-    if (it == fields.end() || !it->second) {
-      if (f.required) out.push_back({f.name, "required", label + " is required"});
+    const std::optional<std::string>* value = fields.find(f.name);
+    if (value == nullptr || !*value) {
+      if (f.required) out.push_back({f.name, "required", HumanName(f.name) + " is required"});
       continue;
     }
-    const std::string& raw = *it->second;
+    const std::string& raw = **value;
     auto c = FieldCodec::ToCanonical(f, raw);
     if (!c.ok()) {
-      out.push_back({f.name, f.type == FieldType::kEnum ? "enum" : "type", label + " " + c.status().message()});
+      out.push_back(
+          {f.name, f.type == FieldType::kEnum ? "enum" : "type", HumanName(f.name) + " " + c.status().message()});
       continue;
     }
-    valid[f.name] = *c;
+    const bool checked = f.min || f.max || f.max_length || f.type == FieldType::kMoney ||
+                         (f.type == FieldType::kRef && f.ref_must_exist);
+    if (ordered) valid[f.name] = *c;
+    if (!checked) continue;
+    const std::string label = HumanName(f.name);
     if (f.min && FieldCodec::Compare(f.type, *c, *f.min) < 0) {
       out.push_back({f.name, "range", label + " " + *c + " is below the minimum of " + *f.min});
     }
@@ -107,8 +114,8 @@ std::vector<ValidationProblem> Model::Validate(const std::string& entity, const 
       out.push_back({f.name, "length", label + " is longer than " + std::to_string(f.max_length) + " characters"});
     }
     if (f.type == FieldType::kMoney) {
-      auto cur = fields.find(f.currency_field);
-      if (cur == fields.end() || !cur->second || cur->second->empty()) {
+      const std::optional<std::string>* cur = fields.find(f.currency_field);
+      if (cur == nullptr || !*cur || (*cur)->empty()) {
         out.push_back({f.name, "currency", label + " " + *c + " has no currency (" + HumanName(f.currency_field) + " is empty)"});
       }
     }

@@ -52,7 +52,8 @@ Result<std::optional<EntityChange>> Model::MapSource(const ChangeEvent& ev, cons
     }
     id += (i ? "/" : "") + *v.text;
   }
-  const std::string subject = HumanName(entity.name) + " " + system + "." + m->table + " " + id;
+  // Only an error names the row.
+  auto subject = [&] { return HumanName(entity.name) + " " + system + "." + m->table + " " + id; };
 
   auto map_image = [&](const std::vector<Column>& image, bool strict, FieldMap* out) -> Status {
     ExprEvaluator eval([&](const std::string& c) { return ColumnValue(image, c); }, entities_, entity, &lookup,
@@ -62,7 +63,7 @@ Result<std::optional<EntityChange>> Model::MapSource(const ChangeEvent& ev, cons
       auto v = eval.Eval(expr);
       if (!v.ok()) {
         if (!strict) continue;
-        return Status(v.status().code(), subject + ": " + HumanName(field) + ": " + v.status().message());
+        return Status(v.status().code(), subject() + ": " + HumanName(field) + ": " + v.status().message());
       }
       if (!v->known) continue;
       if (!v->text) {
@@ -72,7 +73,7 @@ Result<std::optional<EntityChange>> Model::MapSource(const ChangeEvent& ev, cons
       auto c = FieldCodec::ToCanonical(*f, *v->text);
       if (!c.ok()) {
         if (!strict) continue;
-        return Status::InvalidArgument(subject + ": " + HumanName(field) + " " + c.status().message());
+        return Status::InvalidArgument(subject() + ": " + HumanName(field) + " " + c.status().message());
       }
       (*out)[field] = *c;
     }
@@ -129,7 +130,7 @@ Result<std::optional<EntityChange>> Model::MapSource(const ChangeEvent& ev, cons
         } else if (auto rec = lookup ? lookup(entity.name, own) : std::nullopt; rec) {
           ch.key = rec->key;  // e.g. a delete whose before image holds only the id
         } else {
-          return Status::InvalidArgument(subject + ": cannot form its key: a natural key field is empty and " +
+          return Status::InvalidArgument(subject() + ": cannot form its key: a natural key field is empty and " +
                                          "handoff does not know this row yet");
         }
       }
@@ -154,7 +155,7 @@ Result<std::optional<EntityChange>> Model::MapSource(const ChangeEvent& ev, cons
       }
       if (!key && m->key.fallback_own) key = own_key;
       if (!key) {
-        return Status::NotFound(subject + ": cannot tell which " + HumanName(entity.name) + " this is: " +
+        return Status::NotFound(subject() + ": cannot tell which " + HumanName(entity.name) + " this is: " +
                                 m->key.column + " " + (v.known && v.text ? *v.text : "is empty") +
                                 (v.known && v.text ? " is not known in " + m->key.system : ""));
       }

@@ -1,4 +1,6 @@
 // Model::MapTarget and Model::MapChange: canonical fields -> a target row.
+#include <algorithm>
+
 #include "expr_evaluator.h"
 #include "field_codec.h"
 #include "handoff/schemas/model.h"
@@ -22,28 +24,37 @@ Result<TargetRow> Model::MapTarget(const std::string& entity, const FieldMap& fi
   const TargetMapping* m = FindTarget(entity, system);
   if (!m) return Status::NotFound("system '" + system + "' has no target mapping for " + HumanName(entity));
   const EntityDef& def = entities_.at(entity);
-  const std::string where = m->table.empty() ? m->resource : m->schema + "." + m->table;
-  const std::string subject = HumanName(entity) + (context.key.empty() ? "" : " " + context.key) + " -> " +
-                              system + "." + (m->table.empty() ? m->resource : m->table);
+  // Only an error names the row.
+  auto subject = [&] {
+    return HumanName(entity) + (context.key.empty() ? "" : " " + context.key) + " -> " + system + "." +
+           (m->table.empty() ? m->resource : m->table);
+  };
 
   // Canonical inputs: normalized to their field's canonical form first, so a
-  // "1.5" for a scale-2 field writes "1.50" and garbage fails here.
-  std::map<std::string, Value> inputs;
+  // "1.5" for a scale-2 field writes "1.50" and garbage fails here. In the
+  // key order of `fields`, looked up by binary search.
+  std::vector<std::pair<const std::string*, Value>> inputs;
+  inputs.reserve(fields.size());
   for (const auto& [name, value] : fields) {
     const FieldDef* f = def.Find(name);
     if (!f) continue;  // not a field of the entity: ignored
     if (!value) {
-      inputs[name] = Value::Null();
+      inputs.emplace_back(&name, Value::Null());
       continue;
     }
     auto c = FieldCodec::ToCanonical(*f, *value);
-    if (!c.ok()) return Status::InvalidArgument(subject + ": " + HumanName(name) + " " + c.status().message());
-    inputs[name] = Value::Of(*c);
+    if (!c.ok()) return Status::InvalidArgument(subject() + ": " + HumanName(name) + " " + c.status().message());
+    inputs.emplace_back(&name, Value::Of(std::move(*c)));
   }
+  auto find_input = [&](const std::string& n) -> const Value* {
+    auto it = std::lower_bound(inputs.begin(), inputs.end(), n,
+                               [](const auto& in, const std::string& k) { return *in.first < k; });
+    return it == inputs.end() || *it->first != n ? nullptr : &it->second;
+  };
   ExprEvaluator eval(
       [&](const std::string& n) {
-        auto it = inputs.find(n);
-        return it == inputs.end() ? Value::Unknown() : it->second;
+        const Value* v = find_input(n);
+        return v ? *v : Value::Unknown();
       },
       entities_, def, nullptr, &context);
 
@@ -53,21 +64,37 @@ Result<TargetRow> Model::MapTarget(const std::string& entity, const FieldMap& fi
   row.table = m->table;
   row.resource = m->resource;
   row.key_columns = m->key_columns;
-  for (const auto& [col, expr] : m->columns) {
+  row.columns.reserve(m->columns.size());
+  for (size_t i = 0; i < m->columns.size(); ++i) {
+    const auto& [col, expr] = m->columns[i];
+    const TargetMapping::ColumnPlan p = i < m->plan.size() ? m->plan[i] : TargetMapping::ColumnPlan{};
+    if (p.direct) {
+      // A bare field: its normalized input as it is, converted to PostgreSQL text.
+      const Value* v = find_input(expr.name);
+      if (p.key && (v == nullptr || !v->text)) {
+        return Status::InvalidArgument(subject() + ": key column " + col + " of " +
+                                       (m->table.empty() ? m->resource : m->schema + "." + m->table) +
+                                       " has no value (the " + HumanName(entity) + " is not yet known there)");
+      }
+      if (v == nullptr) continue;
+      TargetColumn tc{col, std::nullopt, FieldCodec::PgOid(p.type)};
+      if (v->text) tc.value = FieldCodec::CanonicalToPg(p.type, *v->text);
+      row.columns.push_back(std::move(tc));
+      continue;
+    }
     auto v = eval.Eval(expr);
-    if (!v.ok()) return Status(v.status().code(), subject + ": column " + col + ": " + v.status().message());
-    bool is_key = std::find(m->key_columns.begin(), m->key_columns.end(), col) != m->key_columns.end();
-    if (is_key && (!v->known || !v->text)) {
-      return Status::InvalidArgument(subject + ": key column " + col + " of " + where +
+    if (!v.ok()) return Status(v.status().code(), subject() + ": column " + col + ": " + v.status().message());
+    if (p.key && (!v->known || !v->text)) {
+      return Status::InvalidArgument(subject() + ": key column " + col + " of " +
+                                     (m->table.empty() ? m->resource : m->schema + "." + m->table) +
                                      " has no value (the " + HumanName(entity) + " is not yet known there)");
     }
     if (!v->known) continue;
-    FieldType type = m->column_types.count(col) ? m->column_types.at(col) : FieldType::kString;
-    TargetColumn tc{col, std::nullopt, FieldCodec::PgOid(type)};
+    TargetColumn tc{col, std::nullopt, FieldCodec::PgOid(p.type)};
     if (v->text) {
-      auto pg = FieldCodec::ToPg(type, *v->text);
-      if (!pg.ok()) return Status::InvalidArgument(subject + ": column " + col + ": " + pg.status().message());
-      tc.value = *pg;
+      auto pg = FieldCodec::ToPg(p.type, *v->text);
+      if (!pg.ok()) return Status::InvalidArgument(subject() + ": column " + col + ": " + pg.status().message());
+      tc.value = std::move(*pg);
     }
     row.columns.push_back(std::move(tc));
   }

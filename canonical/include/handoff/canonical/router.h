@@ -95,6 +95,9 @@ class CanonicalRouter {
   uint64_t done_ = 0;  // last journal seq routed (durable, or in the pass in flight)
   std::unique_ptr<CanonicalPass> inflight_;
   std::future<Status> inflight_done_;
+  // The last committed pass: freed on the commit thread of the next one, so
+  // the routing thread does not spend its time on it.
+  std::unique_ptr<CanonicalPass> retired_;
   mutable std::mutex conflicts_mu_;
   std::map<std::string, uint64_t> conflicts_;  // guarded by conflicts_mu_
 };

@@ -104,6 +104,21 @@ struct JournalStats {
   uint64_t used_bytes = 0;
 };
 
+// Many meta-store reads from ONE read snapshot (an LMDB read transaction
+// held open): what one canonical pass reads. It holds the snapshot, and a
+// growth of the map waits for it, so a reader is short-lived: close it
+// before waiting on a writer of the same journal.
+//
+// Thread-safety: one thread at a time.
+class MetaReader {
+ public:
+  virtual ~MetaReader() = default;
+  virtual Result<std::optional<std::string>> Get(const std::string& key) = 0;
+  // As Journal::ScanMeta, from this reader's snapshot.
+  virtual Status Scan(const std::string& prefix,
+                      const std::function<bool(std::string_view key, std::string_view value)>& f) = 0;
+};
+
 class Journal {
  public:
   static Result<std::unique_ptr<Journal>> Open(const JournalOptions& options);
@@ -161,6 +176,8 @@ class Journal {
   virtual Status PutMeta(const std::string& key, const std::string& value) = 0;
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;
   virtual Status DeleteMeta(const std::string& key) = 0;
+  // A reader of the meta store as it is now; see MetaReader.
+  virtual Result<std::unique_ptr<MetaReader>> ReadMeta() = 0;
   // Calls f(key, value) for every meta key starting with `prefix`, in key
   // order, from one read snapshot, until f returns false.
   virtual Status ScanMeta(const std::string& prefix,

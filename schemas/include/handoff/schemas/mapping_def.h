@@ -86,6 +86,15 @@ struct TargetMapping {
   std::map<std::string, FieldType> column_types;     // column -> type of the value written
   std::vector<Condition> when;
   SourceLocation at;
+  // Set by the loader, one per entry of `columns`: how a row is built without
+  // looking anything up by name.
+  struct ColumnPlan {
+    FieldType type = FieldType::kString;  // column_types[column]
+    bool key = false;                     // among key_columns
+    bool direct = false;                  // a bare field of the entity's own type: its value is canonical
+  };
+  std::vector<ColumnPlan> plan;
+  std::vector<std::string> held_fields;  // canonical fields the columns and `when` read, sorted
 };
 
 }  // namespace handoff::schemas

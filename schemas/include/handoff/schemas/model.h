@@ -78,6 +78,15 @@ struct ValidationProblem {
   bool operator==(const ValidationProblem&) const = default;
 };
 
+// Fields as Validate reads them, without a copy into one FieldMap (an entity
+// as it would be after a change: its stored fields under the change's).
+struct FieldView {
+  // The value of `field` (nullopt inside = NULL); nullptr when absent.
+  std::function<const std::optional<std::string>*(const std::string& field)> find;
+  // Calls `f` once for every field name present.
+  std::function<void(const std::function<void(const std::string&)>& f)> each;
+};
+
 class Model {
  public:
   Model() = default;
@@ -114,6 +123,8 @@ class Model {
   // An unknown entity is one problem with rule "entity".
   std::vector<ValidationProblem> Validate(const std::string& entity, const FieldMap& fields,
                                           const LookupFn& lookup) const;
+  std::vector<ValidationProblem> ValidateView(const std::string& entity, const FieldView& fields,
+                                              const LookupFn& lookup) const;
 
   // Canonical-field conversion of a raw value (PostgreSQL text) for
   // entity.field; InvalidArgument with a readable reason when impossible.
@@ -130,10 +141,10 @@ class Model {
   const TargetMapping* FindTarget(const std::string& entity, const std::string& system) const;
   // Systems that have a source or target mapping.
   std::set<std::string> Systems() const;
-  // The systems `entity` is written to.
-  std::vector<std::string> TargetSystems(const std::string& entity) const;
+  // The systems `entity` is written to, sorted.
+  const std::vector<std::string>& TargetSystems(const std::string& entity) const;
   // Canonical fields `system` holds for `entity` (read by its target mapping or its `when`), sorted.
-  std::vector<std::string> FieldsHeldBy(const std::string& entity, const std::string& system) const;
+  const std::vector<std::string>& FieldsHeldBy(const std::string& entity, const std::string& system) const;
 
  private:
   friend class ModelLoader;
@@ -141,6 +152,7 @@ class Model {
   std::map<std::string, SourceMapping> sources_;       // "system/schema.table"
   std::map<std::string, TargetMapping> targets_;       // "entity/system"
   std::map<std::string, std::set<std::string>> ignored_;  // system -> "schema.table"
+  std::map<std::string, std::vector<std::string>> target_systems_;  // entity -> systems, sorted
 };
 
 // Loads every *.yaml under `dir` (recursively, in path order): files with a
