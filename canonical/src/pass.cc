@@ -472,12 +472,19 @@ Status CanonicalPass::SetFields(const std::string& key, const FieldMap& fields, 
   return Status::OK();
 }
 
-Status CanonicalPass::Process(const JournalEntry& e) {
+Status CanonicalPass::Process(const JournalEntry& e, Premapped* premapped) {
   entry_ = &e;
   ordinal_ = 0;
   parked_ = 0;
   base_ = SourcePosition{e.seq, 0};
-  return Route(e);
+  return Route(e, premapped);
+}
+
+bool CanonicalPass::Routed(const CanonicalRouterOptions& opts, const ChangeEvent& ev) {
+  if (ev.source == kBillingCloseSource || ev.source.rfind("canonical", 0) == 0) return false;
+  if (ev.op == Op::kCommit || ev.op == Op::kMessage || ev.op == Op::kTruncate || ev.op == Op::kSchema) return false;
+  if (!opts.systems.count(ev.source)) return false;
+  return opts.model->FindSource(ev.source, ev.schema + "." + ev.table) != nullptr;
 }
 
 Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, const std::string& request_key) {
@@ -516,7 +523,7 @@ Status CanonicalPass::Retry(const JournalEntry& e, const std::string& actor, con
   return Status::OK();
 }
 
-Status CanonicalPass::Route(const JournalEntry& e) {
+Status CanonicalPass::Route(const JournalEntry& e, Premapped* premapped) {
   const ChangeEvent& ev = e.event;
   if (ev.source == kBillingCloseSource) {
     for (const Column& c : ev.after)
@@ -530,7 +537,8 @@ Status CanonicalPass::Route(const JournalEntry& e) {
   if (!opts_.systems.count(ev.source)) return Status::OK();
   const std::string table = ev.schema + "." + ev.table;
   if (opts_.model->FindSource(ev.source, table) == nullptr) return Status::OK();
-  auto mapped = opts_.model->MapSource(ev, ev.source, lookup_);
+  auto mapped = premapped != nullptr && premapped->has_value() ? std::move(**premapped)
+                                                              : opts_.model->MapSource(ev, ev.source, lookup_);
   if (!mapped.ok()) {
     const schemas::SourceMapping* sm = opts_.model->FindSource(ev.source, table);
     std::string entity = sm ? sm->entity : "";
@@ -699,11 +707,11 @@ Status CanonicalPass::Commit() {
       puts->emplace_back(canonical_key::TraceStep(at.first, at.second, trace_n_base_),
                          EncodeTraceRecord(now, steps));
   };
+  // Retention keeps what the router has not read yet (it counts as a reader
+  // named "canonical"); recorded with the rest, no transaction of its own.
+  side.targets_applied.emplace_back("canonical", last);
   AppendResult res;
   HANDOFF_RETURN_IF_ERROR(j_->AppendWithMeta(list, side, &res));
-  // Retention keeps what the router has not read yet (it counts as a reader named "canonical").
-  Status applied = j_->SetTargetApplied("canonical", last);
-  if (!applied.ok()) LogWarn("canonical", "cannot record the router position: {}", applied.ToString());
   for (const auto& x : exceptions_)
     if (x.state == ExceptionState::kOpen)
       LogWarn("canonical", "seq {} parked ({}): {}", x.seq, x.code, x.reason);

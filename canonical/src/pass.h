@@ -37,7 +37,12 @@ class CanonicalPass {
   // Routes one journal entry. Problems of the change itself (cannot map,
   // fails validation, a flow's check) park it in the exception queue; an
   // error return is an infrastructure failure (the pass is abandoned).
-  Status Process(const JournalEntry& e);
+  // `premapped`, when it holds a result, is MapSource of the entry done
+  // ahead (it asked for no lookup); it is used instead of mapping again.
+  Status Process(const JournalEntry& e, Premapped* premapped = nullptr);
+  // Whether Process maps `ev` as a source change of a system (the others are
+  // requests, the router's own output, markers, or not mapped).
+  static bool Routed(const CanonicalRouterOptions& opts, const ChangeEvent& ev);
   // Re-runs a parked entry (exceptions retry); `actor` closes the record on
   // success, otherwise the record stays open with the new reason.
   Status Retry(const JournalEntry& e, const std::string& actor, const std::string& request_key);
@@ -98,7 +103,7 @@ class CanonicalPass {
   // Queues a retry of every entry waiting on `what`.
   Status Wake(const std::string& what);
   void MarkHeld(const std::string& system, const std::string& key);
-  Status Route(const JournalEntry& e);
+  Status Route(const JournalEntry& e, Premapped* premapped = nullptr);
   // Flows (flows/). Return false to keep the generic emission
   // of the change to `system` from happening (the flow decided otherwise).
   Status FlowsBeforeEmit(const EntityChange& change, conflict::Decision* d, std::set<std::string>* suppress);

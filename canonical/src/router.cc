@@ -79,6 +79,7 @@ Result<size_t> CanonicalRouter::SweepTombstones(int64_t now_us) {
 CanonicalRouter::CanonicalRouter(CanonicalRouterOptions o) : opts_(std::move(o)) {}
 
 CanonicalRouter::~CanonicalRouter() {
+  if (ahead_.valid()) ahead_.wait();
   Status st = Drain();
   if (!st.ok()) LogWarn("canonical", "last pass not committed: {}", st.ToString());
 }
@@ -167,12 +168,25 @@ Status CanonicalRouter::Step(bool pipelined, size_t* processed) {
   }
 
   std::vector<JournalEntry> entries;
-  HANDOFF_RETURN_IF_ERROR(j->Read(done_ + 1, kReadBatch, &entries));
+  std::vector<Premapped> mapped;
+  if (ahead_.valid()) {
+    ReadAhead a = ahead_.get();
+    if (ahead_from_ == done_ + 1 && a.status.ok()) {
+      entries = std::move(a.entries);
+      mapped = std::move(a.mapped);
+    }
+  }
+  if (entries.empty()) HANDOFF_RETURN_IF_ERROR(j->Read(done_ + 1, kReadBatch, &entries));
   if (processed) *processed += entries.size();
   if (entries.empty()) return pipelined ? Status::OK() : Drain();
+  if (pipelined) {
+    ahead_from_ = entries.back().seq + 1;
+    ahead_ = std::async(std::launch::async, &CanonicalRouter::ReadAndMap, std::cref(opts_), ahead_from_);
+  }
   auto pass = std::make_unique<CanonicalPass>(opts_, done_, inflight_.get());
-  for (const JournalEntry& e : entries) {
-    Status st = pass->Process(e);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const JournalEntry& e = entries[i];
+    Status st = pass->Process(e, i < mapped.size() ? &mapped[i] : nullptr);
     if (!st.ok()) {
       pass->EndReads();
       Status drained = Drain();
@@ -183,6 +197,25 @@ Status CanonicalRouter::Step(bool pipelined, size_t* processed) {
   pass->Seal(entries.back().seq);
   done_ = entries.back().seq;
   return Hand(std::move(pass), pipelined);
+}
+
+CanonicalRouter::ReadAhead CanonicalRouter::ReadAndMap(const CanonicalRouterOptions& o, uint64_t from) {
+  ReadAhead a;
+  a.status = o.journal->Read(from, kReadBatch, &a.entries);
+  if (!a.status.ok()) return a;
+  a.mapped.resize(a.entries.size());
+  for (size_t i = 0; i < a.entries.size(); ++i) {
+    const ChangeEvent& ev = a.entries[i].event;
+    if (!CanonicalPass::Routed(o, ev)) continue;
+    bool asked = false;
+    schemas::LookupFn ask = [&asked](const std::string&, const Xref&) -> std::optional<schemas::EntityRecord> {
+      asked = true;
+      return std::nullopt;
+    };
+    auto m = o.model->MapSource(ev, ev.source, ask);
+    if (!asked) a.mapped[i].emplace(std::move(m));
+  }
+  return a;
 }
 
 Status CanonicalRouter::Hand(std::unique_ptr<CanonicalPass> pass, bool pipelined) {

@@ -161,6 +161,11 @@ int LmdbJournal::TryAppend(std::vector<AppendBatch>& batches, const SideWrites& 
     rc = mdb_del(txn.get(), meta_, &k, nullptr);
     if (rc && rc != MDB_NOTFOUND) return rc;
   }
+  for (const auto& [target, applied] : side.targets_applied) {
+    std::string value = SeqKey(applied);
+    MDB_val k = Val(target), v = Val(value);
+    if ((rc = mdb_put(txn.get(), targets_, &k, &v, 0))) return rc;
+  }
   for (const ExceptionRecord& r : side.exceptions) {
     std::string key = ExceptionKey(r.target, r.seq), value = EncodeException(r);
     MDB_val k = Val(key), v = Val(value);

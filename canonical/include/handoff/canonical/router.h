@@ -46,6 +46,10 @@ namespace handoff {
 
 class CanonicalPass;
 
+// A source change mapped ahead of its turn (see CanonicalRouter's read-ahead);
+// empty when it must be mapped in order.
+using Premapped = std::optional<Result<std::optional<EntityChange>>>;
+
 struct CanonicalRouterOptions {
   Journal* journal = nullptr;
   const schemas::Model* model = nullptr;
@@ -88,6 +92,17 @@ class CanonicalRouter {
   // failure the router starts again from the durable position.
   Status Drain();
 
+  // The read-ahead stage: the next batch is read from the journal and its
+  // source changes are mapped (Model::MapSource) on another thread while this
+  // batch is routed. A mapping that asks for a lookup depends on the state
+  // the batches before it leave: it is left to be mapped in order.
+  struct ReadAhead {
+    Status status = Status::OK();
+    std::vector<JournalEntry> entries;
+    std::vector<Premapped> mapped;  // one per entry
+  };
+  static ReadAhead ReadAndMap(const CanonicalRouterOptions& o, uint64_t from);
+
   CanonicalRouterOptions opts_;
   std::atomic<bool> stop_{false};
   // Router thread only.
@@ -98,6 +113,8 @@ class CanonicalRouter {
   // The last committed pass: freed on the commit thread of the next one, so
   // the routing thread does not spend its time on it.
   std::unique_ptr<CanonicalPass> retired_;
+  std::future<ReadAhead> ahead_;  // the batch from ahead_from_ on
+  uint64_t ahead_from_ = 0;
   mutable std::mutex conflicts_mu_;
   std::map<std::string, uint64_t> conflicts_;  // guarded by conflicts_mu_
 };

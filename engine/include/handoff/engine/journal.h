@@ -91,6 +91,8 @@ struct SideWrites {
   std::vector<std::pair<std::string, std::string>> meta_puts;
   std::vector<std::string> meta_deletes;
   std::vector<ExceptionRecord> exceptions;  // put (insert or replace by target and seq)
+  // SetTargetApplied(target, seq) of each, in the same transaction.
+  std::vector<std::pair<std::string, uint64_t>> targets_applied;
   // Called inside the transaction once the events have their seqs; may add
   // meta puts that name them (the trace of a derived change).
   std::function<void(const AppendResult&, std::vector<std::pair<std::string, std::string>>*)> after_append;
