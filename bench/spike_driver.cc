@@ -22,6 +22,12 @@
 //   spike_driver [--rows N] [--updates N] [--deletes N] [--latency-seconds S]
 //                [--latency-rate R] [--tick-ms MS] [--skip-native] [--skip-canonical]
 //                [--timeout S] [--pack DIR] [--json FILE] [--wrap "perf record -g --"]
+//                [--memory-limit MIB]
+//
+// --memory-limit (default 512, 0 = off) runs the canonical phase a second
+// time with the engine inside a memory cgroup of that size (a container's
+// limit): it must finish without being killed, at close to the rate of the
+// unconstrained run.
 #include <signal.h>
 
 #include <atomic>
@@ -36,6 +42,7 @@
 
 #include <fmt/format.h>
 
+#include "memory_cgroup.h"
 #include "pg_server.h"
 #include "process.h"
 #include "spike_probe.h"
@@ -69,6 +76,7 @@ struct Options {
   std::string json_path = "spike_result.json";
   std::string pack = std::string(HANDOFF_SOURCE_DIR) + "/bench/spike_pack";
   std::vector<std::string> wrapper;  // e.g. valgrind --tool=callgrind, around the measured engine runs
+  int64_t memory_limit_mib = 512;    // the canonical phase again inside a memory cgroup (0: not run)
 };
 
 Options ParseOptions(int argc, char** argv) {
@@ -88,6 +96,7 @@ Options ParseOptions(int argc, char** argv) {
     else if (a == "--timeout") o.timeout_s = std::atof(v);
     else if (a == "--json") o.json_path = v;
     else if (a == "--pack") o.pack = v;
+    else if (a == "--memory-limit") o.memory_limit_mib = std::atoll(v);
     else if (a == "--wrap") {
       std::istringstream words(v);
       for (std::string w; words >> w;) o.wrapper.push_back(w);
@@ -100,6 +109,7 @@ Options ParseOptions(int argc, char** argv) {
   if (o.deletes < 0) o.deletes = o.rows / 100;  // 10,000 per million
   if (o.updates >= o.rows / 2 || o.deletes >= o.rows / 2) Die("--updates and --deletes must be below rows / 2");
   if (o.tick_ms < 1) Die("--tick-ms must be positive");
+  if (o.memory_limit_mib < 0) Die("--memory-limit must be 0 (off) or a size in MiB");
   return o;
 }
 
@@ -170,10 +180,13 @@ void StopEngine(ChildProcess* engine) {
 }
 
 // Waits until row `id` is in the target; false after `limit` seconds.
-bool WaitForRow(PgSession& target, int64_t id, Clock::time_point start, double limit) {
+// Stops waiting early when `engine` (if given) has exited.
+bool WaitForRow(PgSession& target, int64_t id, Clock::time_point start, double limit,
+                ChildProcess* engine = nullptr) {
   const std::string sql = "SELECT count(*) FROM time_entries WHERE id = " + std::to_string(id);
   while (target.Scalar(sql) != "1") {
     if (Since(start) > limit) return false;
+    if (engine != nullptr && engine->Wait(std::chrono::milliseconds(0)) != -1) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return true;
@@ -185,18 +198,23 @@ bool SameAsSource(PgSession& psa, PgSession& target) {
 
 // Runs one handoff engine until the target holds the sentinel row.
 CatchUpResult HandoffCatchUp(const std::string& name, const HandoffSetup& h, PgSession& psa, PgSession& target,
-                             const SpikePlan& plan, const Options& o) {
+                             const SpikePlan& plan, const Options& o, const std::vector<std::string>& wrapper) {
   CatchUpResult r;
   r.name = name;
   r.changes = plan.changes();
   ChildProcess engine;
   auto start = Clock::now();
   r.start_unix_us = UnixMicros();
-  StartEngine(&engine, h, o.wrapper);
+  StartEngine(&engine, h, wrapper);
   {
     MemoryWatch watch(engine.pid());
-    r.finished = WaitForRow(target, plan.inserts, start, o.timeout_s);
+    r.finished = WaitForRow(target, plan.inserts, start, o.timeout_s, &engine);
     r.seconds = Since(start);
+    if (!r.finished && !engine.running()) {
+      r.note = fmt::format("the engine ended after {:.1f} s before catching up", r.seconds);
+      Note(name + ": " + r.note);
+      return r;
+    }
     MemorySampler mem = watch.Finish();
     r.peak_rss_kb = mem.peak_rss_kb();
     r.peak_anon_kb = mem.peak_anon_kb();
@@ -295,12 +313,13 @@ int Run(const Options& o) {
   if (!source->CreateDatabase("psa").ok()) Die("cannot create psa");
   PgSession psa(source->Dsn("psa"));
   psa.Exec(SpikeTableSql(false));
-  for (const char* db : {"erp_native", "erp_handoff", "erp_canonical"}) {
+  for (const char* db : {"erp_native", "erp_handoff", "erp_canonical", "erp_limited"}) {
     if (!target->CreateDatabase(db).ok()) Die(std::string("cannot create ") + db);
     PgSession(target->Dsn(db)).Exec(SpikeTableSql(true));
   }
   PgSession native_db(target->Dsn("erp_native")), plain_db(target->Dsn("erp_handoff")),
-      canonical_db(target->Dsn("erp_canonical"));
+      canonical_db(target->Dsn("erp_canonical")), limited_db(target->Dsn("erp_limited"));
+  const bool limited_run = o.canonical && o.memory_limit_mib > 0;
 
   // Every consumer holds its slot before the spike, so all see the same changes.
   if (o.native) {
@@ -314,8 +333,11 @@ int Run(const Options& o) {
   HandoffSetup plain = WriteConfig(*source, *target, work + "/plain", "erp_handoff", "handoff_psa", "");
   HandoffSetup canonical =
       WriteConfig(*source, *target, work + "/canonical", "erp_canonical", "handoff_psa_canonical", o.pack);
-  for (const HandoffSetup* h : {&plain, &canonical}) {
+  HandoffSetup limited =
+      WriteConfig(*source, *target, work + "/limited", "erp_limited", "handoff_psa_limited", o.pack);
+  for (const HandoffSetup* h : {&plain, &canonical, &limited}) {
     if (h == &canonical && !o.canonical) continue;
+    if (h == &limited && !limited_run) continue;
     ChildProcess engine;
     StartEngine(&engine, *h, {});
     WaitForSlotActive(psa, h->slot);
@@ -344,12 +366,28 @@ int Run(const Options& o) {
     Note(fmt::format("native caught up in {:.2f} s ({})", r.seconds, r.verified ? "verified" : "DIFFERS"));
   }
 
-  report.plain = HandoffCatchUp("plain", plain, psa, plain_db, plan, o);
+  report.plain = HandoffCatchUp("plain", plain, psa, plain_db, plan, o, o.wrapper);
   if (report.plain.finished) {
     report.capture_seconds = CaptureSeconds(plain, report.plain.start_unix_us);
     report.replay_seconds = ReplaySeconds(plain, psa, plain_db);
   }
-  if (o.canonical) report.canonical = HandoffCatchUp("canonical", canonical, psa, canonical_db, plan, o);
+  if (o.canonical) report.canonical = HandoffCatchUp("canonical", canonical, psa, canonical_db, plan, o, o.wrapper);
+  if (limited_run) {
+    report.limit_mib = o.memory_limit_mib;
+    std::string why;
+    auto group = MemoryCgroup::Create("handoff-spike", static_cast<uint64_t>(o.memory_limit_mib) << 20, &why);
+    if (group == nullptr) {
+      report.limited.name = "limited";
+      report.limited.note = "not measured: " + why;
+      Note("memory-limited run " + report.limited.note);
+    } else {
+      std::vector<std::string> wrapper = group->Wrapper();
+      wrapper.insert(wrapper.end(), o.wrapper.begin(), o.wrapper.end());
+      report.limited = HandoffCatchUp("canonical, memory-limited", limited, psa, limited_db, plan, o, wrapper);
+      report.limited_oom_kills = group->OomKills();
+      report.limited_peak_bytes = group->PeakBytes();
+    }
+  }
   if (o.latency_seconds > 0) report.latency = MeasureLatency(plain, psa, plain_db, plan, o);
 
   PrintReport(report, stdout);
@@ -358,6 +396,7 @@ int Run(const Options& o) {
   if (!json) Die("cannot write " + o.json_path);
   bool ok = (!o.native || report.native.verified) && report.plain.verified &&
             (!o.canonical || !report.canonical.finished || report.canonical.verified) &&
+            (!report.limited.finished || report.limited.verified) &&
             (o.latency_seconds <= 0 || report.latency.verified);
   if (!ok) Die("a target differs from the source (see the table)");
   return 0;

@@ -12,6 +12,12 @@ constexpr double kMemoryGoalMiB = 512;
 constexpr double kLatencyGoalMs = 1000;
 constexpr double kRatioGoal = 1.0;
 constexpr double kCanonicalCostGoal = 0.25;
+// Canonical mode against plain routes in the same run: CPU and journal bytes per change.
+constexpr double kCanonicalCpuGoal = 2.0, kCanonicalBytesGoal = 2.0;
+// The memory-limited canonical run: at most this much slower, anonymous memory below kLimitedAnonGoalMiB.
+constexpr double kLimitedSlowdownGoal = 0.10, kLimitedAnonGoalMiB = 256;
+
+double PerChange(double total, const CatchUpResult& c) { return c.changes > 0 ? total / c.changes : -1; }
 
 double MiB(long kb) { return kb < 0 ? -1 : kb / 1024.0; }
 
@@ -107,6 +113,8 @@ void PrintReport(const SpikeReport& r, std::FILE* out) {
     fmt::print(out, "| - stage: apply alone (`handoff replay` into an emptied target) | {:.2f} | {} | | | | | | yes |\n",
                r.replay_seconds, Thousands(static_cast<int64_t>(p.changes() / r.replay_seconds)));
   PhaseRow(out, "handoff, canonical mapping (map + ownership + state)", r.canonical, r.native);
+  if (r.limit_mib > 0)
+    PhaseRow(out, fmt::format("handoff, canonical mapping in a {} MiB memory cgroup", r.limit_mib), r.limited, r.native);
 
   const LatencyResult& l = r.latency;
   if (l.measured) {
@@ -142,6 +150,29 @@ void PrintReport(const SpikeReport& r, std::FILE* out) {
              canon > 0 ? fmt::format("canonical = {:.2f}x plain (costs {:.0f}%)", canon, (1 - canon) * 100)
                        : (Ran(r.canonical) ? r.canonical.note : std::string("-")),
              Verdict(Ran(r.canonical), canon > 0 && 1 - canon < kCanonicalCostGoal));
+  if (Finished(r.plain) && Finished(r.canonical) && r.plain.cpu_s > 0) {
+    const double cpu = r.canonical.cpu_s / r.plain.cpu_s * r.plain.changes / r.canonical.changes;
+    const double bytes = PerChange(static_cast<double>(r.canonical.journal_bytes), r.canonical) /
+                         PerChange(static_cast<double>(r.plain.journal_bytes), r.plain);
+    fmt::print(out, "| canonical CPU per change within {:.0f}x of plain | {:.2f}x ({:.1f} against {:.1f} us) | {} |\n",
+               kCanonicalCpuGoal, cpu, PerChange(r.canonical.cpu_s * 1e6, r.canonical),
+               PerChange(r.plain.cpu_s * 1e6, r.plain), Verdict(true, cpu <= kCanonicalCpuGoal));
+    fmt::print(out, "| canonical journal bytes per change within {:.0f}x of plain | {:.2f}x | {} |\n",
+               kCanonicalBytesGoal, bytes, Verdict(true, bytes <= kCanonicalBytesGoal));
+  }
+  if (r.limit_mib > 0) {
+    const CatchUpResult& l = r.limited;
+    const double slow = Ratio(l, r.canonical);
+    const bool measured = Ran(l) && l.note.rfind("not measured", 0) != 0;
+    std::string what = !measured ? (Ran(l) ? l.note : std::string("-"))
+                       : !l.finished ? l.note + (r.limited_oom_kills > 0 ? " (killed by the OOM killer)" : "")
+                                     : fmt::format("{:.2f}x the unconstrained rate, {} OOM kills, anonymous peak {:.0f} MiB",
+                                                   slow, r.limited_oom_kills, MiB(l.peak_anon_kb));
+    fmt::print(out, "| canonical in a {} MiB cgroup: not killed, >= {:.0f}% of its rate, anonymous < {:.0f} MiB | {} | {} |\n",
+               r.limit_mib, (1 - kLimitedSlowdownGoal) * 100, kLimitedAnonGoalMiB, what,
+               Verdict(measured, l.finished && l.verified && r.limited_oom_kills <= 0 && slow >= 1 - kLimitedSlowdownGoal &&
+                                     MiB(l.peak_anon_kb) < kLimitedAnonGoalMiB));
+  }
   std::fflush(out);
 }
 
@@ -160,7 +191,11 @@ std::string ReportJson(const SpikeReport& r) {
   PhaseJson(&j, "plain", r.plain);
   j += ",";
   PhaseJson(&j, "canonical", r.canonical);
+  j += ",";
+  PhaseJson(&j, "canonical_memory_limited", r.limited);
   j += "},";
+  j += fmt::format("\"memory_limit\":{{\"mib\":{},\"oom_kills\":{},\"peak_charge_bytes\":{}}},", r.limit_mib,
+                   r.limited_oom_kills, r.limited_peak_bytes);
   j += fmt::format("\"stages\":{{\"capture_seconds\":{:.3f},\"replay_seconds\":{:.3f}}},", r.capture_seconds,
                    r.replay_seconds);
   const LatencyResult& l = r.latency;

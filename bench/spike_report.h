@@ -44,6 +44,11 @@ struct SpikeReport {
   SpikePlan plan;
   double generate_seconds = 0;
   CatchUpResult native, plain, canonical;
+  // The canonical phase again, the engine inside a memory cgroup of limit_mib.
+  CatchUpResult limited;
+  int64_t limit_mib = 0;
+  long limited_oom_kills = -1;       // processes of the group the OOM killer ended
+  long long limited_peak_bytes = -1;  // the group's peak charge (page cache included)
   double capture_seconds = -1;  // plain: when the last change was journaled
   double replay_seconds = -1;   // plain: the journal replayed into an emptied target
   LatencyResult latency;
