@@ -32,6 +32,7 @@ struct PgApplierOptions {
   // Prefix of the replication origin the target is written under
   // (`engine.origin`); empty: "handoff_" + the first 16 digits of the journal id.
   std::string origin;
+  // Retry delays (Backoff): the shortest and the longest wait; doubling, each half fixed, half random.
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
   // Replay: start from this seq instead of the target's applied position, and
