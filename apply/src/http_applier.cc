@@ -358,7 +358,7 @@ bool ValidHeaderPart(const std::string& s) { return s.find_first_of("\r\n") == s
 }  // namespace
 
 Result<std::unique_ptr<HttpApplier>> HttpApplier::Create(HttpApplierOptions options) {
-  const TargetConfig& t = options.target;
+  const HttpTargetConfig& t = options.target;
   if (options.journal == nullptr) return Status::InvalidArgument("HttpApplier needs a journal");
   if (t.name.empty()) return Status::InvalidArgument("HttpApplier needs a target name");
   std::string url = t.url;

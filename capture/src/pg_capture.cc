@@ -41,7 +41,7 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
           return o;
         }(), &stop_),
         tables_(std::move(tables)) {
-    const SourceConfig& src = options_.source;
+    const PostgresSourceConfig& src = options_.source;
     slot_ = SlotNameOf(src);
     publication_ = src.publication.empty() ? "handoff_" + src.name : src.publication;
   }
@@ -156,7 +156,7 @@ std::vector<CaptureCounters::TableProgress> CaptureCounters::Progress() const {
 }
 
 Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions options) {
-  const SourceConfig& src = options.source;
+  const PostgresSourceConfig& src = options.source;
   if (src.name.empty()) return Status::InvalidArgument("capture: source name is empty");
   if (src.dsn.empty()) return Status::InvalidArgument("capture: source " + src.name + ": dsn is empty");
   if (src.tables.empty()) return Status::InvalidArgument("capture: source " + src.name + ": no tables configured");

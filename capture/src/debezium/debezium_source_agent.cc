@@ -352,7 +352,7 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
 }  // namespace
 
 Result<std::unique_ptr<DebeziumSourceAgent>> DebeziumSourceAgent::Create(DebeziumSourceOptions o) {
-  const SourceConfig& s = o.source;
+  const DebeziumSourceConfig& s = o.source;
   if (s.name.empty()) return Status::InvalidArgument("debezium source: name is empty");
   if (s.file.empty() == s.pull.empty())
     return Status::InvalidArgument("debezium source " + s.name + ": needs exactly one of file or pull");

@@ -26,7 +26,7 @@
 namespace handoff {
 
 struct HttpApplierOptions {
-  TargetConfig target;              // kind "http": url, headers, timeout_us
+  HttpTargetConfig target;  // url, headers, timeout_us
   std::vector<RouteConfig> routes;  // the routes whose to_target is this target; to_table = resource
   Journal* journal = nullptr;
   // Retry delays (Backoff): the shortest and the longest wait; doubling, each half fixed, half random.

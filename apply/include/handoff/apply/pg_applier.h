@@ -26,7 +26,7 @@
 namespace handoff {
 
 struct PgApplierOptions {
-  TargetConfig target;
+  PostgresTargetConfig target;
   std::vector<RouteConfig> routes;  // the routes whose to_target is this target
   Journal* journal = nullptr;
   // Prefix of the replication origin the target is written under

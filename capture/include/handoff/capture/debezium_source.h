@@ -43,7 +43,7 @@
 namespace handoff {
 
 struct DebeziumSourceOptions {
-  SourceConfig source;  // kind "debezium": file or pull, tables (empty = all)
+  DebeziumSourceConfig source;  // kind "debezium": file or pull, tables (empty = all)
   std::shared_ptr<TransportContext> context;
   std::string intake_endpoint;
   size_t max_batch_events = 5000;

@@ -24,7 +24,7 @@
 namespace handoff {
 
 struct PgCaptureOptions {
-  SourceConfig source;
+  PostgresSourceConfig source;
   std::shared_ptr<TransportContext> context;
   std::string intake_endpoint;
   size_t max_batch_events = 5000;

@@ -1,5 +1,6 @@
 // The shape every background worker has: a thread that runs until stopped
-// (Run() / Stop()), a name and a health report.
+// (Run() / Stop()), a name, a kind and a health report. Capture agents and
+// apply workers implement it; ops builds them from a table of kinds.
 //
 // StopToken is how a worker learns it should stop: a flag any thread may set,
 // and waits that end at once when it is set, so no sleep delays a shutdown.
@@ -14,6 +15,8 @@
 #include <mutex>
 #include <string>
 
+#include "handoff/engine/change_event.h"
+#include "handoff/engine/config.h"
 #include "handoff/engine/health.h"
 #include "handoff/engine/status.h"
 
@@ -49,6 +52,18 @@ class Worker {
   virtual void Stop() = 0;
   virtual const std::string& name() const = 0;
   virtual HealthReport Health() const = 0;
+};
+
+// A capture agent of a configured source.
+class Source : public Worker {
+ public:
+  virtual SourceKind kind() const = 0;
+};
+
+// An apply worker of a configured target.
+class Target : public Worker {
+ public:
+  virtual TargetKind kind() const = 0;
 };
 
 }  // namespace handoff
