@@ -64,7 +64,8 @@ Result<std::unique_ptr<EnginePipeline>> EnginePipeline::Build(const Config& base
     p->feed_ = std::move(f).value();
   }
   SlotWatchOptions so;
-  so.sources = config.sources;
+  for (const SourceConfig& s : config.sources)
+    if (s.postgres() != nullptr) so.sources.emplace_back(s);
   so.interval = std::chrono::milliseconds(config.slot_check_interval_us / 1000);
   so.warn_bytes = config.slot_wal_warn_bytes;
   auto slot_watch = SlotWatch::Create(std::move(so));

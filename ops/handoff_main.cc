@@ -70,8 +70,9 @@ int CmdValidate(const std::string& path) {
   // that does not is said so and does not fail the offline checks.
   std::vector<std::string> problems, unchecked;
   size_t checked = 0, postgres = 0;
-  for (const auto& s : cfg.sources) {
-    if (s.kind != "postgres") continue;
+  for (const auto& source : cfg.sources) {
+    if (source.postgres() == nullptr) continue;
+    const PostgresSourceConfig s(source);
     ++postgres;
     auto report = CheckSourceTables(s, std::chrono::seconds(3));
     if (!report.ok()) {

@@ -118,7 +118,7 @@ int CmdPause(const Config& config, const std::string& target, const std::string&
   if (route.empty())
     std::printf("paused %s: the running engine stops at the next point where no source transaction is open; "
                 "the journal keeps taking changes; `handoff resume --target %s`\n", target.c_str(), target.c_str());
-  else if (t->kind == "http")
+  else if (t->http() != nullptr)
     std::printf("paused route %s of %s: the target is held from that route's first change on (order across routes "
                 "is kept); `handoff resume --target %s --route %s`\n", route.c_str(), target.c_str(), target.c_str(),
                 route.c_str());

@@ -51,7 +51,7 @@ int CmdSnapshot(const PipelineCliArgs& a) {
   r.cancel = a.cancel;
   if (!a.from.empty()) r.from_key = SplitKey(a.from);
   if (!a.to.empty()) r.to_key = SplitKey(a.to);
-  auto receipt = RequestBackfill(*source, r);
+  auto receipt = RequestBackfill(PostgresSourceConfig(*source), r);  // refused unless of kind postgres
   if (!receipt.ok()) {
     std::fprintf(stderr, "handoff snapshot: %s\n", receipt.status().ToString().c_str());
     return receipt.status().code() == StatusCode::kInvalidArgument ? kUsage : kFailure;

@@ -28,13 +28,13 @@ struct DropPlan {
 bool Resolve(const Config& config, const SourceDropArgs& args, DropPlan* plan) {
   plan->configured = config.FindSource(args.source);
   const SourceConfig* s = plan->configured;
-  if (s != nullptr && s->kind != "postgres") {
+  if (s != nullptr && s->postgres() == nullptr) {
     plan->postgres = false;  // nothing on a server: only the journal's position
     return true;
   }
-  SourceConfig named;
+  PostgresSourceConfig named;
   named.name = args.source;
-  if (s != nullptr) named = *s;
+  if (s != nullptr) named = PostgresSourceConfig(*s);
   plan->slot = args.slot.empty() ? SlotNameOf(named) : args.slot;
   plan->publication = !args.publication.empty()   ? args.publication
                       : !named.publication.empty() ? named.publication
@@ -48,7 +48,7 @@ bool Resolve(const Config& config, const SourceDropArgs& args, DropPlan* plan) {
     plan->dsn = std::move(parsed).value();
     plan->dsn_from = "--dsn";
   } else if (s != nullptr) {
-    plan->dsn = s->dsn;
+    plan->dsn = named.dsn;
     plan->dsn_from = "the configuration";
   } else {
     std::fprintf(stderr,

@@ -1,7 +1,9 @@
 // SourceFactory: one capture agent for a configured source, whatever its
-// kind, behind a small common interface (run it, stop it, read its counters).
+// kind, behind the engine's Source interface (run it, stop it, its name, kind
+// and health) plus its counters. A table maps each kind to its builder.
 //
-// Thread-safety: a SourceAgent is run on one thread and stopped from any.
+// Thread-safety: a SourceAgent is run on one thread and stopped from any; the
+// kind table is constant.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include "handoff/engine/health.h"
 #include "handoff/engine/status.h"
 #include "handoff/engine/transport.h"
+#include "handoff/engine/worker.h"
 
 namespace handoff {
 
@@ -30,17 +33,30 @@ struct SourceAgentStats {
   uint64_t schema_changes = 0;  // PostgreSQL: schema events journaled (a captured table's columns changed)
 };
 
-class SourceAgent {
+class SourceAgent : public Source {
  public:
-  virtual ~SourceAgent() = default;
-  virtual Status Run() = 0;
-  virtual void Stop() = 0;
   virtual SourceAgentStats Stats() const = 0;
-  virtual HealthReport Health() const = 0;
 };
 
+// What an agent is built with besides its configuration.
+struct SourceEnv {
+  std::shared_ptr<TransportContext> context;
+  std::string intake_endpoint;
+  std::string journal_id;  // known inside `handoff run`: marks the publications it creates
+};
+
+// One row of the kind table.
+struct SourceKindEntry {
+  const char* name;  // as `kind:` spells it
+  SourceKind kind;
+  Result<std::unique_ptr<SourceAgent>> (*make)(const SourceConfig& source, const SourceEnv& env);
+};
+const std::vector<SourceKindEntry>& SourceKinds();
+// "postgres, debezium, webhook".
+std::string SourceKindList();
+
 // Creates the agent for `source`, sending to `intake_endpoint` over `ctx`.
-// `journal_id` (known inside `handoff run`) marks the publications it creates.
+// An unknown kind is an error listing the known ones.
 Result<std::unique_ptr<SourceAgent>> MakeSource(const SourceConfig& source, std::shared_ptr<TransportContext> ctx,
                                                 const std::string& intake_endpoint,
                                                 const std::string& journal_id = "");

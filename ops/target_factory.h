@@ -1,8 +1,9 @@
 // TargetFactory: the apply worker for a configured target, whatever its kind
-// (PostgreSQL or HTTP), behind one small interface.
+// (PostgreSQL or HTTP), behind the engine's Target interface plus its
+// counters. A table maps each kind to its builder.
 //
-// Thread-safety: a TargetWriter is run on one thread; Stop() and counters()
-// from any.
+// Thread-safety: a TargetWriter is run on one thread; Stop(), Health() and
+// counters() from any; the kind table is constant.
 #pragma once
 
 #include <cstdint>
@@ -17,15 +18,14 @@
 #include "handoff/engine/config.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/status.h"
+#include "handoff/engine/worker.h"
 
 namespace handoff {
 
-class TargetWriter {
+class TargetWriter : public Target {
  public:
-  virtual ~TargetWriter() = default;
-  virtual Status Run() = 0;
-  virtual void Stop() = 0;
   virtual const ApplyCounters& counters() const = 0;
+  HealthReport Health() const override { return counters().health.Get(); }
 };
 
 // How a writer runs: continuously (all unset), as a replay from a seq until
@@ -41,7 +41,19 @@ struct TargetRun {
   std::function<void(uint64_t seq, const std::string& code)> on_parked;
 };
 
-// The writer for `target`, fed by the routes of `config` that end there.
+// One row of the kind table.
+struct TargetKindEntry {
+  const char* name;  // as `kind:` spells it
+  TargetKind kind;
+  Result<std::unique_ptr<TargetWriter>> (*make)(const Config& config, const TargetConfig& target, Journal* journal,
+                                                const TargetRun& run);
+};
+const std::vector<TargetKindEntry>& TargetKinds();
+// "postgres, http".
+std::string TargetKindList();
+
+// The writer for `target`, fed by the routes of `config` that end there. An
+// unknown kind is an error listing the known ones.
 Result<std::unique_ptr<TargetWriter>> MakeTarget(const Config& config, const TargetConfig& target, Journal* journal,
                                                  const TargetRun& run = {});
 

@@ -25,10 +25,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <condition_variable>
 #include <map>
-#include <mutex>
-#include <random>
 #include <string>
 #include <tuple>
 
@@ -37,7 +34,7 @@
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_json.h"
 #include "handoff/engine/log.h"
-#include "handoff/engine/retry_log.h"
+#include "handoff/engine/retry_loop.h"
 #include "http_client.h"
 #include "http_status.h"
 #include "row_op.h"
@@ -78,7 +75,17 @@ class HttpApplierImpl final : public HttpApplier {
         client_(std::move(client)),
         base_url_(std::move(base_url)),
         headers_(std::move(headers)),
-        rng_(std::random_device{}()),
+        loop_([&] {
+          RetryLoopOptions o;
+          o.component = "apply";
+          o.subject = "target " + opts_.target.name;
+          o.min_backoff = opts_.min_backoff;
+          o.max_backoff = opts_.max_backoff;
+          o.health = &counters_.health;
+          o.with_code = false;
+          o.fatal_note = "apply stopped";
+          return o;
+        }(), &stop_),
         holds_(opts_.journal, opts_.target.name) {
     for (const RouteConfig& r : opts_.routes)
       if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;
@@ -86,11 +93,7 @@ class HttpApplierImpl final : public HttpApplier {
 
   Status Run() override;
   void Stop() override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
+    stop_.RequestStop();
     client_->Interrupt();
   }
   const ApplyCounters& counters() const override { return counters_; }
@@ -104,17 +107,14 @@ class HttpApplierImpl final : public HttpApplier {
               const std::string& request_body);
   // Moves the journal's applied position of the target to `seq` (never back).
   void RecordApplied(uint64_t seq);
-  std::chrono::milliseconds NextBackoff(int attempt);
   // The operator hold that stops the sender before `entry`, if any.
   const OperatorHold* HoldBefore(const JournalEntry& entry);
   // Waits until `hold` (and any whole-target hold) is gone, or Stop().
   void WaitHeld(OperatorHold hold, uint64_t seq);
   // Waits `d` unless stopped first; returns false when stopped.
-  bool Sleep(std::chrono::milliseconds d) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return !cv_.wait_for(lock, d, [this] { return stopping(); });
-  }
-  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+  bool Sleep(std::chrono::milliseconds d) { return !stop_.WaitFor(d); }
+  bool stopping() const { return stop_.stop_requested(); }
+  Backoff NewBackoff() const { return Backoff(opts_.min_backoff, opts_.max_backoff); }
 
   HttpApplierOptions opts_;
   std::unique_ptr<HttpClient> client_;
@@ -123,25 +123,24 @@ class HttpApplierImpl final : public HttpApplier {
   ApplyCounters counters_;
   std::map<std::tuple<std::string, std::string, std::string>, RouteConfig> routes_;
 
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;  // with cv_: interruptible backoff sleeps
-  std::condition_variable cv_;
-  std::mt19937_64 rng_;
+  StopToken stop_;
+  // The retries of one change: backoff from min_backoff for each change; the
+  // log summarises repeated delivery failures across changes (RetryLog).
+  RetryLoop loop_;
   uint64_t recorded_ = 0;  // applied seq as last written to the journal
-  RetryLog retry_log_;     // summarises repeated delivery failures
   apply::HoldWatch holds_;
 };
 
 Status HttpApplierImpl::Run() {
   const std::string& name = opts_.target.name;
-  for (int attempt = 0;; ++attempt) {
+  for (Backoff backoff = NewBackoff();;) {
     auto applied = opts_.journal->TargetApplied(name);
     if (applied.ok()) {
       recorded_ = *applied;
       break;
     }
     if (!applied.status().IsUnavailable()) return applied.status();
-    if (!Sleep(NextBackoff(attempt))) return Status::OK();
+    if (!Sleep(backoff.Next())) return Status::OK();
   }
   const bool replay = opts_.replay_from_seq.has_value();
   std::set<uint64_t> only = opts_.only_seqs;  // empty: every entry
@@ -154,7 +153,7 @@ Status HttpApplierImpl::Run() {
           replay ? fmt::format(" (replay through seq {})", replay_end) : std::string());
 
   std::vector<JournalEntry> entries;
-  int read_failures = 0;
+  Backoff read_backoff = NewBackoff();
   while (!stopping()) {
     if (replay && next > replay_end) {
       LogInfo("apply", "target {}: replay done through seq {}", name, replay_end);
@@ -168,10 +167,10 @@ Status HttpApplierImpl::Run() {
         return st;
       }
       counters_.retries.fetch_add(1);
-      if (!Sleep(NextBackoff(read_failures++))) break;
+      if (!Sleep(read_backoff.Next())) break;
       continue;
     }
-    read_failures = 0;
+    read_backoff.Reset();
     if (entries.empty()) {
       opts_.journal->WaitFor(next, kPoll);
       continue;
@@ -267,13 +266,14 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
   HttpRequest req{cr.method, base_url_ + "/" + cr.resource, headers_, std::move(cr.body)};
   req.headers.push_back("Idempotency-Key: " + cr.idempotency_key);
 
-  for (int attempt = 0;; ++attempt) {
+  loop_.backoff().Reset();
+  while (true) {
     if (stopping()) return Status::Cancelled("stopped");
     HttpResponse resp;
     Status st = client_->Send(req, &resp);
     if (st.code() == StatusCode::kCancelled) return st;
-    std::string failure;
-    std::chrono::milliseconds delay{0};
+    SessionEnd failed;
+    failed.detail = fmt::format("seq {} {} {}", entry.seq, req.method, req.url);
     if (st.ok()) {
       switch (apply::ClassifyHttpStatus(resp.status)) {
         case HttpOutcome::kDone:
@@ -282,7 +282,7 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
           LogDebug("apply", "target {}: seq {} {} {} -> {}", opts_.target.name, entry.seq, req.method, req.url,
                    resp.status);
           counters_.health.Set(HealthState::kApplying);
-          if (auto line = retry_log_.Succeeded()) LogInfo("apply", "target {}: {}", opts_.target.name, *line);
+          loop_.Succeeded();
           return Status::OK();
         case HttpOutcome::kPermanent:
           return Park(entry, fmt::format("http_{}", resp.status),
@@ -292,27 +292,26 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
                                   req.url, resp.status, Truncated(resp.body, kMaxReasonBody)),
                       req.body);
         case HttpOutcome::kTransient:
-          failure = fmt::format("HTTP {}", resp.status);
+          failed.status = Status::Unavailable(fmt::format("HTTP {}", resp.status));
           if (resp.retry_after) {
-            delay = std::chrono::duration_cast<std::chrono::milliseconds>(std::min(*resp.retry_after, kMaxRetryAfter));
-            delay = std::max(delay, opts_.min_backoff);
+            auto delay =
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::min(*resp.retry_after, kMaxRetryAfter));
+            failed.delay = std::max(delay, opts_.min_backoff);
           }
           break;
       }
     } else if (st.IsUnavailable()) {
-      failure = st.message();
+      failed.status = st;
     } else {
-      LogError("apply", "target {}: {}; apply stopped", opts_.target.name, st.message());
+      failed.status = st;
+      failed.failure = FailureClass::kFatal;
+      failed.detail.clear();
+      loop_.Failed(failed);
       return st;
     }
-    if (delay.count() == 0) delay = NextBackoff(attempt);
     counters_.retries.fetch_add(1);
-    counters_.health.Set(HealthState::kRetrying, failure);
-    // The first failure of a cause and a summary per doubling of the tries.
-    if (auto line = retry_log_.Failed(failure))
-      LogWarn("apply", "target {}: seq {} {} {}: {}; retrying in {} ms", opts_.target.name, entry.seq, req.method,
-              req.url, *line, delay.count());
-    if (!Sleep(delay)) return Status::Cancelled("stopped");
+    // Retrying: the first failure of a cause and a summary per doubling of the tries.
+    if (!loop_.Failed(failed)) return Status::Cancelled("stopped");
   }
 }
 
@@ -329,11 +328,11 @@ Status HttpApplierImpl::Park(const JournalEntry& entry, const std::string& code,
   r.state = ExceptionState::kOpen;
   r.created_us = r.updated_us = NowMicros();
   // The change may only be skipped once it is safely parked.
-  for (int attempt = 0;; ++attempt) {
+  for (Backoff backoff = NewBackoff();;) {
     Status st = opts_.journal->PutException(r);
     if (st.ok()) break;
     LogWarn("apply", "target {}: cannot park seq {}: {}; retrying", opts_.target.name, entry.seq, st.message());
-    if (!Sleep(NextBackoff(attempt))) return Status::Cancelled("stopped");
+    if (!Sleep(backoff.Next())) return Status::Cancelled("stopped");
   }
   counters_.exceptions.fetch_add(1);
   if (opts_.on_parked) opts_.on_parked(entry.seq, code);
@@ -354,22 +353,12 @@ void HttpApplierImpl::RecordApplied(uint64_t seq) {
   counters_.applied_seq.store(seq);
 }
 
-std::chrono::milliseconds HttpApplierImpl::NextBackoff(int attempt) {
-  const int64_t lo = std::max<int64_t>(1, opts_.min_backoff.count());
-  const int64_t hi = std::max<int64_t>(lo, opts_.max_backoff.count());
-  int64_t d = lo;
-  for (int i = 0; i < attempt && d < hi; ++i) d *= 2;
-  d = std::min(d, hi);
-  std::uniform_int_distribution<int64_t> jitter(std::max(lo, d / 2), d);  // "equal jitter"
-  return std::chrono::milliseconds(jitter(rng_));
-}
-
 bool ValidHeaderPart(const std::string& s) { return s.find_first_of("\r\n") == std::string::npos; }
 
 }  // namespace
 
 Result<std::unique_ptr<HttpApplier>> HttpApplier::Create(HttpApplierOptions options) {
-  const TargetConfig& t = options.target;
+  const HttpTargetConfig& t = options.target;
   if (options.journal == nullptr) return Status::InvalidArgument("HttpApplier needs a journal");
   if (t.name.empty()) return Status::InvalidArgument("HttpApplier needs a target name");
   std::string url = t.url;

@@ -57,51 +57,53 @@ std::string OriginOf(const PgApplierOptions& o) {
 
 Status PgApplierImpl::Run() {
   if (pausing()) pauses_.Load();
-  while (!stopping()) {
-    hold_.reset();
-    held_by_.reset();
-    Status st = RunSession();
-    if (hold_ && pausing()) CommitBeforeHold();
-    Rollback();
-    if (st.ok() || stopping()) break;
-    conn_.reset();
-    writer_.reset();
-    if (held_by_) {
-      WaitHeld();
-      continue;
-    }
-    if (!st.IsUnavailable()) {
-      counters_.health.Set(HealthState::kFailed, st.message());
-      LogError("apply", "target {}: {}; apply stopped", opts_.target.name, st.message());
-      return st;
-    }
-    if (hold_ || pauses_.paused()) {
-      // Paused: one log line per change of state (PauseRecorder), none per retry.
-      if (hold_) pauses_.Hold(*hold_, committed_seq_ + 1);
-      else pauses_.Tried();
-      if (hold_) {
-        LogDebug("apply", "target {}: attempt {} held at seq {}", opts_.target.name, pause_attempt_, hold_->seq);
-      } else {
-        LogDebug("apply", "target {}: retry while paused failed: {}", opts_.target.name, st.message());
-      }
-      resume_actor_.clear();
-      WaitPaused();
-      continue;
-    }
-    pause_attempt_ = 0;
-    counters_.retries.fetch_add(1);
-    const auto delay = NextBackoff();
-    counters_.health.Set(HealthState::kRetrying, st.message());
-    // The first failure of a cause and a summary per doubling of the tries.
-    if (auto line = retry_log_.Failed(st.message()))
-      LogWarn("apply", "target {}: {}; retrying in {} ms", opts_.target.name, *line, delay.count());
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, delay, [this] { return stopping(); });
-  }
+  Status st = loop_.Run([this] { return Session(); });
   conn_.reset();
   writer_.reset();
+  if (!st.ok()) return st;  // failed, with its reason (RetryLoop)
   counters_.health.Set(HealthState::kStopped);
   return Status::OK();
+}
+
+// One session and what its end means: a hold or a pause waits here (handled),
+// kUnavailable is retried with backoff, anything else stops the worker.
+SessionEnd PgApplierImpl::Session() {
+  hold_.reset();
+  held_by_.reset();
+  SessionEnd end;
+  end.status = RunSession();
+  if (hold_ && pausing()) CommitBeforeHold();
+  Rollback();
+  if (end.status.ok() || stopping()) return end;
+  conn_.reset();
+  writer_.reset();
+  if (held_by_) {
+    WaitHeld();
+    end.failure = FailureClass::kHandled;
+    return end;
+  }
+  if (!end.status.IsUnavailable()) {
+    end.failure = FailureClass::kFatal;
+    return end;
+  }
+  if (hold_ || pauses_.paused()) {
+    // Paused: one log line per change of state (PauseRecorder), none per retry.
+    if (hold_) pauses_.Hold(*hold_, committed_seq_ + 1);
+    else pauses_.Tried();
+    if (hold_) {
+      LogDebug("apply", "target {}: attempt {} held at seq {}", opts_.target.name, pause_attempt_, hold_->seq);
+    } else {
+      LogDebug("apply", "target {}: retry while paused failed: {}", opts_.target.name, end.status.message());
+    }
+    resume_actor_.clear();
+    WaitPaused();
+    end.failure = FailureClass::kHandled;
+    return end;
+  }
+  pause_attempt_ = 0;
+  counters_.retries.fetch_add(1);
+  end.failure = FailureClass::kTransient;  // retrying: the first failure of a cause and a summary per doubling
+  return end;
 }
 
 void PgApplierImpl::CommitBeforeHold() {
@@ -127,52 +129,34 @@ void PgApplierImpl::WaitPaused() {
   const auto now = std::chrono::steady_clock::now();
   const auto deadline = now + std::chrono::milliseconds(std::min(d, hi));
   auto next_count = now + std::chrono::seconds(1);
-  std::unique_lock<std::mutex> lock(mu_);
   while (!stopping()) {
-    lock.unlock();
     const bool resume = pauses_.TakeResumeRequest(&resume_actor_);
     if (std::chrono::steady_clock::now() >= next_count) {
       pauses_.CountHeld();
       next_count = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     }
-    lock.lock();
     if (resume) {
       LogInfo("apply", "target {}: resume requested by {}; retrying now", opts_.target.name, resume_actor_);
       return;
     }
     const auto left = deadline - std::chrono::steady_clock::now();
     if (left <= std::chrono::milliseconds(0)) return;
-    cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(left, std::chrono::milliseconds(200)),
-                 [this] { return stopping(); });
+    stop_.WaitFor(std::min(std::chrono::duration_cast<std::chrono::milliseconds>(left), std::chrono::milliseconds(200)));
   }
 }
 
 void PgApplierImpl::WaitHeld() {
   const std::string& name = opts_.target.name;
-  std::unique_lock<std::mutex> lock(mu_);
   while (!stopping()) {
-    lock.unlock();
     holds_.Refresh(true);
     const OperatorHold* h = holds_.target_hold();
     if (h != nullptr && counters_.health.Set(HealthState::kPaused, apply::HoldWatch::Describe(*h)))
       LogInfo("apply", "target {}: {}; nothing from seq {} on is applied until `handoff resume`", name,
               apply::HoldWatch::Describe(*h), committed_seq_ + 1);
-    lock.lock();
     if (h == nullptr) break;
-    cv_.wait_for(lock, apply::kHoldRefresh, [this] { return stopping(); });
+    stop_.WaitFor(apply::kHoldRefresh);
   }
   if (!stopping()) LogInfo("apply", "target {}: operator hold lifted; applying from seq {}", name, committed_seq_ + 1);
-}
-
-std::chrono::milliseconds PgApplierImpl::NextBackoff() {
-  const int64_t lo = std::max<int64_t>(1, opts_.min_backoff.count());
-  const int64_t hi = std::max<int64_t>(lo, opts_.max_backoff.count());
-  int64_t d = lo;
-  for (int i = 0; i < attempt_ && d < hi; ++i) d *= 2;
-  d = std::min(d, hi);
-  ++attempt_;
-  std::uniform_int_distribution<int64_t> jitter(std::max(lo, d / 2), d);  // "equal jitter"
-  return std::chrono::milliseconds(jitter(rng_));
 }
 
 Status PgApplierImpl::Connect() {
@@ -222,7 +206,7 @@ Status PgApplierImpl::Connect() {
     LogDebug("apply", "target {}: connected (backend {}), retrying from seq {}", name, conn_->backend_pid(), next_seq_);
   } else {
     LogInfo("apply", "target {}: connected (backend {}), applying from seq {}", name, conn_->backend_pid(), next_seq_);
-    if (auto line = retry_log_.Succeeded()) LogInfo("apply", "target {}: {}", name, *line);
+    loop_.Succeeded();
     counters_.health.Set(HealthState::kApplying);
   }
   return Status::OK();
@@ -434,7 +418,7 @@ Status PgApplierImpl::Commit() {
   counters_.transactions.fetch_add(1);
   counters_.applied_seq.store(AppliedFloor());
   txn_rows_ = txn_exceptions_ = 0;
-  attempt_ = 0;
+  loop_.backoff().Reset();
   catalog_.ForgetMissing();
   Status st = opts_.journal->SetTargetApplied(opts_.target.name, AppliedFloor());
   if (!st.ok()) LogWarn("apply", "target {}: cannot record applied seq in the journal: {}", opts_.target.name,

@@ -30,7 +30,7 @@
 #include "handoff/apply/target_pause.h"
 #include "handoff/engine/clock.h"
 #include "handoff/engine/log.h"
-#include "handoff/engine/retry_log.h"
+#include "handoff/engine/retry_loop.h"
 #include "handoff/engine/schema_change.h"
 #include "handoff/engine/text_codec.h"
 #include "hold_watch.h"
@@ -71,7 +71,17 @@ class PgApplierImpl final : public PgApplier {
  public:
   explicit PgApplierImpl(PgApplierOptions o)
       : opts_(std::move(o)),
-        rng_(std::random_device{}()),
+        loop_([&] {
+          RetryLoopOptions o;
+          o.component = "apply";
+          o.subject = "target " + opts_.target.name;
+          o.min_backoff = opts_.min_backoff;
+          o.max_backoff = opts_.max_backoff;
+          o.health = &counters_.health;
+          o.with_code = false;
+          o.fatal_note = "apply stopped";
+          return o;
+        }(), &stop_),
         pauses_(opts_.journal, opts_.target.name, &counters_,
                 [this](const ChangeEvent& ev) { return routes_.count({ev.source, ev.schema, ev.table}) > 0; }),
         holds_(opts_.journal, opts_.target.name) {
@@ -82,11 +92,7 @@ class PgApplierImpl final : public PgApplier {
   }
 
   Status Run() override;
-  void Stop() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
+  void Stop() override { stop_.RequestStop(); }
   const ApplyCounters& counters() const override { return counters_; }
 
  private:
@@ -121,7 +127,8 @@ class PgApplierImpl final : public PgApplier {
   void CommitBeforeHold();
   // Waits out one pause delay; returns early on Stop() or `handoff resume`.
   void WaitPaused();
-  std::chrono::milliseconds NextBackoff();
+  // Runs one session for loop_ and classifies how it ended.
+  SessionEnd Session();
   // Schema changes (pg_applier_schema.cc).
   Status FollowSchema(uint64_t seq, bool boundary, const RouteConfig& route, const ChangeEvent& ev);
   // Re-reads the definition of the route's target table unless that was done
@@ -167,17 +174,16 @@ class PgApplierImpl final : public PgApplier {
   // position, or a lagging route's catch-up point (what retention must keep).
   uint64_t AppliedFloor() const;
   bool pausing() const { return !opts_.replay_from_seq.has_value(); }
-  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+  bool stopping() const { return stop_.stop_requested(); }
 
   PgApplierOptions opts_;
   ApplyCounters counters_;
   std::map<std::tuple<std::string, std::string, std::string>, RouteConfig> routes_;
 
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;  // with cv_: interruptible backoff sleeps
-  std::condition_variable cv_;
-  std::mt19937_64 rng_;
-  int attempt_ = 0;  // consecutive transient failures
+  StopToken stop_;
+  // Reconnects with backoff (reset by each commit); the first failure of a
+  // cause and a summary per doubling of the tries are logged (RetryLog).
+  RetryLoop loop_;
   std::set<uint64_t> only_;  // retry of parked entries: only these seqs (empty: all)
 
   // Pause state (apply thread only).
@@ -220,7 +226,6 @@ class PgApplierImpl final : public PgApplier {
   std::map<std::string, uint64_t> behind_;
   std::map<std::string, uint64_t> behind_committed_;
   bool catching_up_ = false;  // a route's catch-up has the open transaction
-  RetryLog retry_log_;  // summarises repeated connection and apply failures
 
   // Schema changes: per route (source.schema.table), per column, the source
   // type from each schema event that added or retyped it ("" once dropped).

@@ -10,8 +10,8 @@
 
 namespace handoff {
 
-Result<BackfillReceipt> RequestBackfill(const SourceConfig& source, const BackfillRequest& request) {
-  if (source.kind != "postgres")
+Result<BackfillReceipt> RequestBackfill(const PostgresSourceConfig& source, const BackfillRequest& request) {
+  if (source.kind != SourceKindName(SourceKind::kPostgres))  // a view of a source of another kind
     return Status::InvalidArgument("source " + source.name + " is of kind " + source.kind +
                                    ": only postgres sources can read a table again");
   auto name = ParseTableName(request.table);

@@ -159,7 +159,7 @@ class CaptureSession {
   bool Idle() const;
 
   CaptureSessionContext ctx_;
-  const SourceConfig& source_;
+  const PostgresSourceConfig& source_;
   SourcePosition resume_;  // durable position from Hello()
   PgOutputDecoder decoder_;
   FlushTracker tracker_;

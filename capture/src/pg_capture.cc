@@ -1,7 +1,7 @@
 // PgCaptureAgentImpl: the agent's outer loop. Each iteration is one
 // CaptureSession (Hello, snapshot if needed, stream); any failure ends it,
 // resets the engine connection and starts over after a jittered, doubling
-// backoff. The slot resends from its confirmed position and the journal's
+// backoff (RetryLoop). The slot resends from its confirmed position and the journal's
 // dedup drops what was already durable, so starting over is always safe.
 #include "handoff/capture/pg_capture.h"
 #include "handoff/capture/slot_watch.h"
@@ -9,13 +9,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <mutex>
-#include <random>
 
 #include "capture_session.h"
 #include "handoff/engine/log.h"
-#include "handoff/engine/retry_log.h"
+#include "handoff/engine/retry_loop.h"
 
 namespace handoff {
 namespace {
@@ -31,43 +29,48 @@ bool ValidSlotName(const std::string& s) {
 class PgCaptureAgentImpl final : public PgCaptureAgent {
  public:
   PgCaptureAgentImpl(PgCaptureOptions options, std::vector<TableName> tables)
-      : options_(std::move(options)), tables_(std::move(tables)), rng_(std::random_device{}()) {
-    const SourceConfig& src = options_.source;
+      : options_(std::move(options)),
+        loop_([&] {
+          RetryLoopOptions o;
+          o.component = "capture";
+          o.subject = "source " + options_.source.name;
+          o.min_backoff = options_.min_backoff;
+          o.max_backoff = options_.max_backoff;
+          o.health = &counters_.health;
+          o.needs_fix_note = "the source is failed until this is fixed (retried every few seconds)";
+          return o;
+        }(), &stop_),
+        tables_(std::move(tables)) {
+    const PostgresSourceConfig& src = options_.source;
     slot_ = SlotNameOf(src);
     publication_ = src.publication.empty() ? "handoff_" + src.name : src.publication;
   }
 
   const std::string& slot() const { return slot_; }
 
+  // A misconfiguration is failed, anything else retrying; both are retried,
+  // so fixing a misconfiguration needs no restart. The log holds the first
+  // failure of a cause and a summary per doubling of the tries (RetryLog).
   Status Run() override {
-    milliseconds backoff = options_.min_backoff;
     bool first = true;
-    while (!stop_.load()) {
+    Status st = loop_.Run([&] {
       if (!first) counters_.reconnects.fetch_add(1, std::memory_order_relaxed);
       first = false;
-      bool progress = false;
+      SessionEnd end;
       bool refused = false;
-      Status st = RunSession(&progress, &refused);
-      if (stop_.load()) break;
-      if (progress) backoff = options_.min_backoff;
-      milliseconds delay = Jitter(backoff);
+      end.status = RunSession(&end.progress, &refused);
       // The source's tables cannot be captured as configured (table_checks.h):
       // the publication was left alone, and the source is failed until a
       // person fixes the tables (it is retried, so no restart is needed).
-      ReportFailure(st, delay, refused);
-      WaitForStop(delay);
-      backoff = std::min(options_.max_backoff, backoff * 2);
-    }
+      end.failure = refused || IsSourceMisconfiguration(end.status) ? FailureClass::kNeedsFix : FailureClass::kTransient;
+      return end;
+    });
     counters_.health.Set(HealthState::kStopped);
     LogInfo("capture", "source {}: stopped", options_.source.name);
-    return Status::OK();
+    return st;  // OK: none of its failures is fatal
   }
 
-  void Stop() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_.store(true);
-    cv_.notify_all();
-  }
+  void Stop() override { stop_.RequestStop(); }
 
   const CaptureCounters& counters() const override { return counters_; }
 
@@ -86,9 +89,9 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
     ctx.publication = publication_;
     ctx.tables = tables_;
     ctx.counters = &counters_;
-    ctx.stop = &stop_;
+    ctx.stop = &stop_.flag();
     ctx.client = client_.get();
-    ctx.retry_log = &retry_log_;
+    ctx.retry_log = &loop_.retry_log();
     CaptureSession session(std::move(ctx));
     Status st = session.Run();
     *progress = session.made_progress();
@@ -100,46 +103,14 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
     return st;
   }
 
-  // A misconfiguration is failed, anything else retrying; both are retried,
-  // so fixing a misconfiguration needs no restart. The log holds the first
-  // failure of a cause and a summary per doubling of the tries (RetryLog).
-  void ReportFailure(const Status& st, milliseconds delay, bool refused) {
-    const std::string& name = options_.source.name;
-    const bool misconfigured = refused || IsSourceMisconfiguration(st);
-    counters_.health.Set(misconfigured ? HealthState::kFailed : HealthState::kRetrying, st.message());
-    auto line = retry_log_.Failed(st.ToString());
-    if (!line) {
-      LogDebug("capture", "source {}: still failing: {}", name, st.ToString());
-    } else if (misconfigured) {
-      LogError("capture", "source {}: {}; the source is failed until this is fixed (retried every few seconds)", name,
-               *line);
-    } else {
-      LogWarn("capture", "source {}: {}; retrying in {} ms", name, *line, delay.count());
-    }
-  }
-
-  // Uniform in [d/2, d].
-  milliseconds Jitter(milliseconds d) {
-    std::uniform_int_distribution<int64_t> dist(d.count() / 2, std::max<int64_t>(d.count(), 1));
-    return milliseconds(dist(rng_));
-  }
-
-  void WaitForStop(milliseconds d) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, d, [this] { return stop_.load(); });
-  }
-
   PgCaptureOptions options_;
-  RetryLog retry_log_;
+  StopToken stop_;
+  RetryLoop loop_;
   std::vector<TableName> tables_;
   std::string slot_;
   std::string publication_;
   std::unique_ptr<AgentClient> client_;
   CaptureCounters counters_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::minstd_rand rng_;
 };
 
 }  // namespace
@@ -185,7 +156,7 @@ std::vector<CaptureCounters::TableProgress> CaptureCounters::Progress() const {
 }
 
 Result<std::unique_ptr<PgCaptureAgent>> PgCaptureAgent::Create(PgCaptureOptions options) {
-  const SourceConfig& src = options.source;
+  const PostgresSourceConfig& src = options.source;
   if (src.name.empty()) return Status::InvalidArgument("capture: source name is empty");
   if (src.dsn.empty()) return Status::InvalidArgument("capture: source " + src.name + ": dsn is empty");
   if (src.tables.empty()) return Status::InvalidArgument("capture: source " + src.name + ": no tables configured");

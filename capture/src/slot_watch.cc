@@ -11,7 +11,7 @@
 
 namespace handoff {
 
-std::string SlotNameOf(const SourceConfig& source) {
+std::string SlotNameOf(const PostgresSourceConfig& source) {
   return source.slot.empty() ? "handoff_" + source.name : source.slot;
 }
 
@@ -37,7 +37,6 @@ class PgSlotWatch final : public SlotWatch {
  public:
   explicit PgSlotWatch(SlotWatchOptions options) : options_(std::move(options)) {
     for (const auto& s : options_.sources) {
-      if (s.kind != "postgres") continue;
       Watched w;
       w.source = &s;
       w.reading.source = s.name;
@@ -90,7 +89,7 @@ class PgSlotWatch final : public SlotWatch {
     std::string seen_by;  // the source whose server showed it
   };
   struct Watched {
-    const SourceConfig* source = nullptr;
+    const PostgresSourceConfig* source = nullptr;
     PgConnection conn;
     SlotReading reading;
     bool failing = false;  // the last attempt failed (logged once until it works again)

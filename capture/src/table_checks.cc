@@ -128,7 +128,7 @@ Result<std::vector<Rel>> Leaves(PgConnection* conn, const Rel& root) {
 }
 
 // Checks one configured table, adding what capture reads to *report.
-Status CheckTable(PgConnection* conn, const SourceConfig& source, const TableName& name, SourceTableReport* report) {
+Status CheckTable(PgConnection* conn, const PostgresSourceConfig& source, const TableName& name, SourceTableReport* report) {
   const std::string configured = name.schema + "." + name.table;
   auto res = conn->Fetch("SELECT c.oid::int8, c.relkind::text, c.relreplident::text FROM pg_class c"
                         " WHERE c.oid = to_regclass($1)",
@@ -190,7 +190,7 @@ std::string SourceTableReport::Summary() const {
   return out;
 }
 
-Result<SourceTableReport> CheckSourceTables(PgConnection* conn, const SourceConfig& source) {
+Result<SourceTableReport> CheckSourceTables(PgConnection* conn, const PostgresSourceConfig& source) {
   SourceTableReport report;
   for (const auto& t : source.tables) {
     auto name = ParseTableName(t);
@@ -208,7 +208,7 @@ Result<SourceTableReport> CheckSourceTables(PgConnection* conn, const SourceConf
   return report;
 }
 
-Result<SourceTableReport> CheckSourceTables(const SourceConfig& source, std::chrono::seconds connect_timeout) {
+Result<SourceTableReport> CheckSourceTables(const PostgresSourceConfig& source, std::chrono::seconds connect_timeout) {
   auto conn = OpenSource(source.dsn, /*replication=*/false, static_cast<int>(connect_timeout.count()));
   if (!conn.ok()) return Status::Unavailable(conn.status().message());
   return CheckSourceTables(&*conn, source);

@@ -12,6 +12,6 @@ namespace handoff {
 
 // Checks the tables of `source` over `conn` (a normal, not a replication,
 // connection). kUnavailable when the catalog cannot be read.
-Result<SourceTableReport> CheckSourceTables(PgConnection* conn, const SourceConfig& source);
+Result<SourceTableReport> CheckSourceTables(PgConnection* conn, const PostgresSourceConfig& source);
 
 }  // namespace handoff

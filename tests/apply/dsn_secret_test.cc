@@ -39,7 +39,7 @@ class DsnSecretTest : public ::testing::Test {
     auto c = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"" + dsn + "\" }\n",
                          "x.yaml");
     EXPECT_TRUE(c.ok()) << c.status().ToString();
-    return c.ok() ? c->targets[0].dsn : ConnParams{};
+    return c.ok() && c->targets[0].postgres() ? c->targets[0].postgres()->dsn : ConnParams{};
   }
 
   static std::string Base() {

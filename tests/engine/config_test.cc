@@ -27,9 +27,9 @@ TEST(ConfigTest, ParsesTheDocumentedKeys) {
   EXPECT_EQ(c->journal_retention_us, 2ll * 86400 * 1000000);
   EXPECT_EQ(c->journal_max_map_size, 8ull << 30);
   ASSERT_EQ(c->sources.size(), 1u);
-  EXPECT_EQ(c->sources[0].dsn.Get("password"), "s3cret");
-  EXPECT_EQ(c->sources[0].dsn.Redacted(), "host=db dbname=psa password=***");
-  EXPECT_EQ(c->sources[0].slot, "handoff_psa");
+  EXPECT_EQ(c->sources[0].postgres()->dsn.Get("password"), "s3cret");
+  EXPECT_EQ(c->sources[0].postgres()->dsn.Redacted(), "host=db dbname=psa password=***");
+  EXPECT_EQ(c->sources[0].postgres()->slot, "handoff_psa");
   ASSERT_EQ(c->routes.size(), 1u);
   EXPECT_EQ(c->routes[0].to_table, "time_entries");
   EXPECT_EQ(c->admin_listen, "127.0.0.1:9187");
@@ -71,11 +71,12 @@ sources:
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   const SourceConfig& psa = c->sources[0];
   EXPECT_EQ(psa.tables, (std::vector<std::string>{"public.a", "public.notes"}));
-  EXPECT_EQ(psa.partitions, "each");
-  ASSERT_NE(ConfiguredKey(psa, "public.notes"), nullptr);
-  EXPECT_EQ(*ConfiguredKey(psa, "public.notes"), (std::vector<std::string>{"id", "region"}));
-  EXPECT_EQ(ConfiguredKey(psa, "public.a"), nullptr);
-  EXPECT_EQ(c->sources[1].partitions, "root");
+  ASSERT_NE(psa.postgres(), nullptr);
+  EXPECT_EQ(psa.postgres()->partitions, "each");
+  ASSERT_NE(ConfiguredKey(*psa.postgres(), "public.notes"), nullptr);
+  EXPECT_EQ(*ConfiguredKey(*psa.postgres(), "public.notes"), (std::vector<std::string>{"id", "region"}));
+  EXPECT_EQ(ConfiguredKey(*psa.postgres(), "public.a"), nullptr);
+  EXPECT_EQ(c->sources[1].postgres()->partitions, "root");
 }
 
 TEST(ConfigTest, SnapshotRatePacesChunkedReads) {
@@ -87,10 +88,10 @@ sources:
   - { name: erp, kind: postgres, dsn: "x", tables: [public.c] }
 )", "h.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->sources[0].chunk_rows, 500u);
-  EXPECT_EQ(c->sources[0].snapshot_rate, 20000u);
-  EXPECT_EQ(c->sources[1].snapshot_rate, 0u);  // 0: unpaced, as when absent
-  EXPECT_EQ(c->sources[2].snapshot_rate, 0u);
+  EXPECT_EQ(c->sources[0].postgres()->chunk_rows, 500u);
+  EXPECT_EQ(c->sources[0].postgres()->snapshot_rate, 20000u);
+  EXPECT_EQ(c->sources[1].postgres()->snapshot_rate, 0u);  // 0: unpaced, as when absent
+  EXPECT_EQ(c->sources[2].postgres()->snapshot_rate, 0u);
 
   const std::string pg = "journal: { path: /j }\nsources:\n  - { name: p, kind: postgres, dsn: x, tables: [a.b], ";
   for (const char* bad : {"-1", "1.5", "fast", "100000001", "99999999999999999999999"}) {
@@ -107,7 +108,7 @@ sources:
       << list.status().message();
   auto top = ParseConfig(pg + "snapshot_rate: 100000000 }\n", "x.yaml");
   ASSERT_TRUE(top.ok()) << top.status().ToString();
-  EXPECT_EQ(top->sources[0].snapshot_rate, 100000000u);
+  EXPECT_EQ(top->sources[0].postgres()->snapshot_rate, 100000000u);
   auto dbz = ParseConfig(
       "journal: { path: /j }\nsources:\n  - { name: d, kind: debezium, file: /x, snapshot_rate: 10 }\n", "x.yaml");
   ASSERT_FALSE(dbz.ok());
@@ -197,8 +198,9 @@ routes:
 feed: { publish: "tcp://127.0.0.1:5560" }
 )", "h.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->sources[0].file, "/spool/x.ndjson");
-  const SourceConfig& w = c->sources[1];
+  EXPECT_EQ(c->sources[0].debezium()->file, "/spool/x.ndjson");
+  ASSERT_NE(c->sources[1].webhook(), nullptr);
+  const WebhookSourceSettings& w = *c->sources[1].webhook();
   EXPECT_EQ(w.listen, "127.0.0.1:8088");
   EXPECT_EQ(w.path, "/hooks/toggl");
   EXPECT_EQ(w.signature, "hmac-sha256");
@@ -211,10 +213,10 @@ feed: { publish: "tcp://127.0.0.1:5560" }
   EXPECT_EQ(w.http.max_headers, 100u) << "defaults";
   EXPECT_EQ(w.http.head_timeout_us, 10ll * 1000000);
   EXPECT_EQ(c->admin_http.threads, 4u);
-  EXPECT_EQ(c->targets[0].url, "https://crm.example/api");
-  ASSERT_EQ(c->targets[0].headers.size(), 1u);
-  EXPECT_EQ(c->targets[0].headers[0].second, "Bearer t");
-  EXPECT_EQ(c->targets[0].timeout_us, 5ll * 1000000);
+  EXPECT_EQ(c->targets[0].http()->url, "https://crm.example/api");
+  ASSERT_EQ(c->targets[0].http()->headers.size(), 1u);
+  EXPECT_EQ(c->targets[0].http()->headers[0].second, "Bearer t");
+  EXPECT_EQ(c->targets[0].http()->timeout_us, 5ll * 1000000);
   EXPECT_EQ(c->routes[0].to_target, "crm");
   EXPECT_EQ(c->routes[0].to_schema, "");
   EXPECT_EQ(c->routes[0].to_table, "time_entries");
@@ -337,7 +339,7 @@ TEST(ConfigTest, LargestValuesThatFitAreTaken) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->journal_max_map_size, 16777215ull << 40);
   EXPECT_EQ(c->journal_retention_us, 106751991ll * 86400000000ll);
-  EXPECT_EQ(c->targets[0].batch_rows, 100000000u);
+  EXPECT_EQ(c->targets[0].postgres()->batch_rows, 100000000u);
 }
 
 TEST(ConfigTest, UnsignedWebhookOnlyOnLoopbackUnlessAllowed) {
@@ -353,7 +355,7 @@ TEST(ConfigTest, UnsignedWebhookOnlyOnLoopbackUnlessAllowed) {
   }
   auto allowed = ParseConfig(head + "listen: \"0.0.0.0:8443\", allow_unsigned: true }\n", "x.yaml");
   ASSERT_TRUE(allowed.ok()) << allowed.status().ToString();
-  EXPECT_TRUE(allowed->sources[0].allow_unsigned);
+  EXPECT_TRUE(allowed->sources[0].webhook()->allow_unsigned);
   auto misplaced = ParseConfig("journal: { path: /j }\nsources:\n  - { name: w, kind: webhook, format: debezium, "
                                "signature: stripe, secrets: [s], listen: \"0.0.0.0:1\", allow_unsigned: true }\n",
                                "x.yaml");
@@ -371,8 +373,8 @@ TEST(ConfigTest, EnvironmentValuesStayInsideOneDsnValue) {
                        "  - { name: u, kind: postgres, dsn: erp }\n",
                        "x.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  const auto& pairs = c->sources[0].dsn.pairs;
-  ASSERT_EQ(pairs.size(), 4u) << c->sources[0].dsn.Redacted();
+  const auto& pairs = c->sources[0].postgres()->dsn.pairs;
+  ASSERT_EQ(pairs.size(), 4u) << c->sources[0].postgres()->dsn.Redacted();
   EXPECT_EQ(pairs[0].key, "host");
   EXPECT_EQ(pairs[0].value, "db1");
   EXPECT_EQ(pairs[1].key, "dbname");
@@ -382,18 +384,18 @@ TEST(ConfigTest, EnvironmentValuesStayInsideOneDsnValue) {
   EXPECT_EQ(pairs[3].value, "x y");
   // A URI is split into pairs before substitution: no '@', '/', '?', '&' or
   // space in a value can end it.
-  const auto& uri = c->targets[0].dsn;
+  const auto& uri = c->targets[0].postgres()->dsn;
   ASSERT_EQ(uri.pairs.size(), 5u) << uri.Redacted();
   EXPECT_EQ(uri.Get("user"), "u");
   EXPECT_EQ(uri.Get("password"), "S3cr3t Leak=1 dbname=other 'q' \\x");
   EXPECT_EQ(uri.Get("host"), "db2");
   EXPECT_EQ(uri.Get("dbname"), "erp");
   EXPECT_EQ(uri.Get("sslmode"), "psa host=evil");
-  EXPECT_EQ(c->targets[1].dsn.Redacted(), "dbname=erp");
+  EXPECT_EQ(c->targets[1].postgres()->dsn.Redacted(), "dbname=erp");
   // The display form never holds the password; Redact cuts it out of a message.
-  EXPECT_EQ(c->sources[0].dsn.Redacted(), "host=db1 dbname='psa host=evil' password=*** application_name='x y'");
+  EXPECT_EQ(c->sources[0].postgres()->dsn.Redacted(), "host=db1 dbname='psa host=evil' password=*** application_name='x y'");
   EXPECT_EQ(uri.Redacted(), "user=u password=*** host=db2 dbname=erp sslmode='psa host=evil'");
-  EXPECT_EQ(c->sources[0].dsn.Redact("failed for S3cr3t Leak=1 dbname=other 'q' \\x here"), "failed for *** here");
+  EXPECT_EQ(c->sources[0].postgres()->dsn.Redact("failed for S3cr3t Leak=1 dbname=other 'q' \\x here"), "failed for *** here");
   EXPECT_EQ(uri.Redact("x S3cr3t Leak=1 dbname=other 'q' \\x"), "x ***");
   unsetenv("HANDOFF_TEST_PW");
   unsetenv("HANDOFF_TEST_DB");
@@ -409,7 +411,7 @@ TEST(ConfigTest, PasswordFileAndBadDsnsAreNamedWithoutTheirValues) {
   auto c = ParseConfig("journal: { path: /j }\ntargets:\n  - { name: t, kind: postgres, dsn: \"host=h password=old\", "
                        "password_file: " + pw + " }\n", "x.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  const auto& pairs = c->targets[0].dsn.pairs;
+  const auto& pairs = c->targets[0].postgres()->dsn.pairs;
   ASSERT_EQ(pairs.size(), 2u);
   EXPECT_EQ(pairs[1].key, "password");
   EXPECT_EQ(pairs[1].value, "pass word=x");
@@ -484,6 +486,122 @@ routes:
   EXPECT_NE(m.find("h.yaml:10: routes[0].on_new_column: must be add, ignore or park, not 'drop'"), std::string::npos)
       << m;
   EXPECT_NE(m.find("routes[1].on_new_column: applies to PostgreSQL targets"), std::string::npos) << m;
+}
+
+TEST(ConfigKindsTest, EachKindHasItsOwnSettingsAndDefaults) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: psa, kind: postgres, dsn: "dbname=psa", tables: [public.a] }
+  - { name: dbz, kind: debezium, pull: "tcp://127.0.0.1:5570" }
+  - { name: hooks, kind: webhook, listen: "127.0.0.1:0", format: debezium, signature: none }
+targets:
+  - { name: erp, kind: postgres, dsn: "dbname=erp" }
+  - { name: crm, kind: http, url: "https://crm.example" }
+)", "k.yaml");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const PostgresSourceSettings* pg = c->sources[0].postgres();
+  ASSERT_NE(pg, nullptr);
+  EXPECT_EQ(c->sources[0].source_kind(), SourceKind::kPostgres);
+  EXPECT_EQ(c->sources[0].debezium(), nullptr);
+  EXPECT_EQ(c->sources[0].webhook(), nullptr);
+  EXPECT_EQ(pg->slot, "handoff_psa");
+  EXPECT_EQ(pg->publication, "handoff_psa");
+  EXPECT_TRUE(pg->snapshot);
+  EXPECT_EQ(pg->partitions, "root");
+  EXPECT_EQ(pg->chunk_rows, 1024u);
+  EXPECT_EQ(pg->snapshot_rate, 0u);
+  EXPECT_EQ(pg->skip_origins, (std::vector<std::string>{"handoff"}));
+  EXPECT_TRUE(pg->table_keys.empty());
+
+  const DebeziumSourceSettings* dbz = c->sources[1].debezium();
+  ASSERT_NE(dbz, nullptr);
+  EXPECT_EQ(c->sources[1].source_kind(), SourceKind::kDebezium);
+  EXPECT_EQ(dbz->pull, "tcp://127.0.0.1:5570");
+  EXPECT_EQ(dbz->file, "");
+  EXPECT_TRUE(c->sources[1].tables.empty()) << "every table the feed carries";
+
+  const WebhookSourceSettings* hook = c->sources[2].webhook();
+  ASSERT_NE(hook, nullptr);
+  EXPECT_EQ(c->sources[2].source_kind(), SourceKind::kWebhook);
+  EXPECT_EQ(hook->path, "/");
+  EXPECT_EQ(hook->tolerance_us, 300ll * 1000000);
+  EXPECT_EQ(hook->max_body, 1u << 20);
+  EXPECT_FALSE(hook->allow_unsigned);
+  EXPECT_EQ(hook->http.threads, 16u);
+  EXPECT_EQ(hook->http.max_connections, 256u);
+
+  const PostgresTargetSettings* erp = c->targets[0].postgres();
+  ASSERT_NE(erp, nullptr);
+  EXPECT_EQ(c->targets[0].target_kind(), TargetKind::kPostgres);
+  EXPECT_EQ(erp->batch_rows, 20000u);
+  EXPECT_EQ(erp->dsn.Get("dbname"), "erp");
+  const HttpTargetSettings* crm = c->targets[1].http();
+  ASSERT_NE(crm, nullptr);
+  EXPECT_EQ(c->targets[1].target_kind(), TargetKind::kHttp);
+  EXPECT_EQ(crm->timeout_us, 10ll * 1000000);
+  EXPECT_TRUE(crm->headers.empty());
+
+  // An agent's view: the common fields with its kind's settings.
+  const PostgresSourceConfig view(c->sources[0]);
+  EXPECT_EQ(view.name, "psa");
+  EXPECT_EQ(view.kind, "postgres");
+  EXPECT_EQ(view.tables, (std::vector<std::string>{"public.a"}));
+  EXPECT_EQ(view.slot, "handoff_psa");
+  const HttpTargetConfig http_view(c->targets[1]);
+  EXPECT_EQ(http_view.url, "https://crm.example");
+}
+
+TEST(ConfigKindsTest, AKeyOfAnotherKindNamesTheKindItBelongsTo) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: psa, kind: postgres, dsn: "dbname=psa", tables: [public.a], listen: "127.0.0.1:0" }
+  - { name: hooks, kind: webhook, listen: "127.0.0.1:0", format: debezium, signature: none, slot: s1 }
+  - { name: dbz, kind: debezium, file: /x.ndjson, max_body: 1MiB, dsn: "dbname=x" }
+  - { name: other, kind: postgres, dsn: "dbname=o", tables: [public.a], colour: blue }
+targets:
+  - { name: crm, kind: http, url: "https://crm.example", batch_rows: 10 }
+  - { name: erp, kind: postgres, dsn: "dbname=erp", timeout: 5s }
+)", "x.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string m = c.status().message();
+  EXPECT_NE(m.find("x.yaml:4: sources[0].listen: is only for sources of kind webhook (source 'psa' is of kind "
+                   "postgres)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("sources[1].slot: is only for sources of kind postgres (source 'hooks' is of kind webhook)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("sources[2].max_body: is only for sources of kind webhook (source 'dbz' is of kind debezium)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("sources[2].dsn: is only for sources of kind postgres (source 'dbz' is of kind debezium)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("sources[3].colour: is not a known key"), std::string::npos) << "unknown keys as before: " << m;
+  EXPECT_NE(m.find("targets[0].batch_rows: is only for targets of kind postgres (target 'crm' is of kind http)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("targets[1].timeout: is only for targets of kind http (target 'erp' is of kind postgres)"),
+            std::string::npos)
+      << m;
+}
+
+TEST(ConfigKindsTest, AnUnknownKindListsTheKnownOnes) {
+  auto c = ParseConfig(R"(
+journal: { path: /j }
+sources:
+  - { name: m, kind: mysql, dsn: "dbname=m", tables: [public.a] }
+targets:
+  - { name: f, kind: ftp, url: "ftp://x" }
+)", "u.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string m = c.status().message();
+  EXPECT_NE(m.find("sources[0].kind: unknown source kind 'mysql' (known: postgres, debezium, webhook)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("targets[0].kind: unknown target kind 'ftp' (known: postgres, http)"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -56,8 +56,10 @@ void CheckConfig(const Config& c) {
     if (s.kind != "postgres" && s.kind != "debezium" && s.kind != "webhook") Broken(kTarget, "unknown source kind");
     if (s.kind == "postgres") {
       if (s.tables.empty()) Broken(kTarget, "postgres source without tables");
-      CheckDsn(s.dsn, "source");
+      if (s.postgres() == nullptr) Broken(kTarget, "postgres source without postgres settings");
+      else CheckDsn(s.postgres()->dsn, "source");
     }
+    if (SourceKindName(s.source_kind()) != s.kind) Broken(kTarget, "settings of another kind than " + s.kind);
     for (const std::string& t : s.tables)
       if (t.find('.') == std::string::npos) Broken(kTarget, "table not schema.table: " + t);
     if (s.external && c.intake_endpoint.empty()) Broken(kTarget, "external source without engine.intake");
@@ -65,9 +67,12 @@ void CheckConfig(const Config& c) {
   names.clear();
   for (const TargetConfig& t : c.targets) {
     if (t.name.empty() || !names.insert(t.name).second) Broken(kTarget, "target name empty or used twice");
-    if (t.kind == "postgres") CheckDsn(t.dsn, "target");
-    else if (t.kind != "http") Broken(kTarget, "unknown target kind");
-    if (t.batch_rows < 1 || t.batch_rows > 100000000) Broken(kTarget, "batch_rows out of range");
+    if (t.kind != "postgres" && t.kind != "http") Broken(kTarget, "unknown target kind");
+    if (TargetKindName(t.target_kind()) != t.kind) Broken(kTarget, "settings of another kind than " + t.kind);
+    if (const PostgresTargetSettings* pg = t.postgres()) {
+      CheckDsn(pg->dsn, "target");
+      if (pg->batch_rows < 1 || pg->batch_rows > 100000000) Broken(kTarget, "batch_rows out of range");
+    }
   }
   for (const RouteConfig& r : c.routes) {
     if (c.FindSource(r.from_source) == nullptr) Broken(kTarget, "route from an unknown source");

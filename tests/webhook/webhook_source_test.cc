@@ -73,9 +73,9 @@ class WebhookSourceTest : public ::testing::Test {
     intake_.reset();
   }
 
-  static SourceConfig Config(const std::string& format, const std::string& signature,
-                             std::vector<std::string> secrets) {
-    SourceConfig s;
+  static WebhookSourceConfig Config(const std::string& format, const std::string& signature,
+                                    std::vector<std::string> secrets) {
+    WebhookSourceConfig s;
     s.name = "wh";
     s.kind = "webhook";
     s.listen = "127.0.0.1:0";
@@ -85,7 +85,7 @@ class WebhookSourceTest : public ::testing::Test {
     s.secrets = std::move(secrets);
     return s;
   }
-  void StartAgent(SourceConfig cfg, std::chrono::milliseconds ack_timeout = std::chrono::milliseconds(5000)) {
+  void StartAgent(WebhookSourceConfig cfg, std::chrono::milliseconds ack_timeout = std::chrono::milliseconds(5000)) {
     WebhookSourceOptions o;
     o.source = std::move(cfg);
     o.context = ctx_;
@@ -270,7 +270,7 @@ TEST_F(WebhookSourceTest, MalformedBodyGets400WithReasonAndJournalsNothing) {
 
 TEST_F(WebhookSourceTest, OversizedBodyGets413) {
   StartIntake();
-  SourceConfig cfg = Config("debezium", "standard", {kStdSecret});
+  WebhookSourceConfig cfg = Config("debezium", "standard", {kStdSecret});
   cfg.max_body = 512;
   StartAgent(cfg);
   std::string body = ReadFile(kDbzUpdate);
@@ -387,7 +387,7 @@ TEST_F(WebhookSourceTest, SalesforceMultiRecordAndGapEvents) {
 
 TEST_F(WebhookSourceTest, TogglPingHandshakeAndTimeEntries) {
   StartIntake();
-  SourceConfig cfg = Config("toggl", "hmac-sha256", {"toggl-secret"});
+  WebhookSourceConfig cfg = Config("toggl", "hmac-sha256", {"toggl-secret"});
   StartAgent(cfg);  // header defaults to X-Webhook-Signature-256 for toggl
   std::string ping = ReadFile("webhooks/toggl-ping.json");
   auto r = Post(ping, HmacHeaders("X-Webhook-Signature-256", "toggl-secret", ping));

@@ -9,16 +9,14 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <set>
 #include <vector>
 
 #include "handoff/capture/debezium.h"
 #include "handoff/engine/change_feed.h"
 #include "handoff/engine/log.h"
-#include "handoff/engine/retry_log.h"
+#include "handoff/engine/retry_loop.h"
 
 namespace handoff {
 namespace {
@@ -46,33 +44,41 @@ class Fd {
 class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
  public:
   explicit DebeziumSourceAgentImpl(DebeziumSourceOptions o)
-      : opts_(std::move(o)), decoder_(DebeziumDecoderOptions{opts_.source.name, SourceKind::kDebezium}) {
+      : opts_(std::move(o)),
+        decoder_(DebeziumDecoderOptions{opts_.source.name, SourceKind::kDebezium}),
+        loop_([&] {
+          RetryLoopOptions o;
+          o.component = "capture";
+          o.subject = "source " + opts_.source.name;
+          o.min_backoff = opts_.min_backoff;
+          o.max_backoff = opts_.max_backoff;
+          o.health = &counters_.health;
+          return o;
+        }(), &stop_) {
     for (const auto& t : opts_.source.tables) tables_.insert(t);
   }
 
   // The backoff doubles on every failed session and starts over only after
   // real progress (the engine made an event of this session durable), so one
-  // bad line is retried ever more slowly, not every min_backoff forever.
+  // bad line is retried ever more slowly, not every min_backoff forever. A
+  // bad line or file needs a person (failed); anything else is transient
+  // (retrying).
   Status Run() override {
-    milliseconds backoff = opts_.min_backoff;
-    while (!stop_.load()) {
-      Status st = RunSession();
-      if (stop_.load()) break;
-      if (progressed_) backoff = opts_.min_backoff;
-      ReportFailure(st, backoff);
-      WaitForStop(backoff);
-      backoff = std::min(opts_.max_backoff, backoff * 2);
-    }
+    Status st = loop_.Run([&] {
+      SessionEnd end;
+      end.status = RunSession();
+      end.progress = progressed_;
+      const StatusCode code = end.status.code();
+      end.failure = code == StatusCode::kInvalidArgument || code == StatusCode::kPermanent ? FailureClass::kNeedsFix
+                                                                                             : FailureClass::kTransient;
+      return end;
+    });
     counters_.health.Set(HealthState::kStopped);
     LogInfo("capture", "source {}: stopped", opts_.source.name);
-    return Status::OK();
+    return st;  // OK: none of its failures is fatal
   }
 
-  void Stop() override {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_.store(true);
-    cv_.notify_all();
-  }
+  void Stop() override { stop_.RequestStop(); }
 
   const DebeziumSourceCounters& counters() const override { return counters_; }
 
@@ -115,18 +121,7 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
     if (progressed_ || !client_ || client_->Durable().lsn <= session_durable_.lsn) return;
     progressed_ = true;
     counters_.health.Set(HealthState::kStreaming);
-    if (auto line = retry_log_.Succeeded()) LogInfo("capture", "source {}: {}", opts_.source.name, *line);
-  }
-
-  // A bad line or file needs a person (failed); anything else is transient
-  // (retrying). Repeats of one cause are summarised (RetryLog).
-  void ReportFailure(const Status& st, milliseconds delay) {
-    const bool must_fix = st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kPermanent;
-    counters_.health.Set(must_fix ? HealthState::kFailed : HealthState::kRetrying, st.message());
-    auto line = retry_log_.Failed(st.ToString());
-    if (!line) return;
-    if (must_fix) LogError("capture", "source {}: {}; retrying in {} ms", opts_.source.name, *line, delay.count());
-    else LogWarn("capture", "source {}: {}; retrying in {} ms", opts_.source.name, *line, delay.count());
+    loop_.Succeeded();
   }
 
   // ---- file ----
@@ -325,7 +320,7 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
 
   // Takes acknowledgements; ends the session on stop or a silent engine.
   Status Pump(milliseconds wait) {
-    if (stop_.load(std::memory_order_relaxed)) return Status::Cancelled("stop requested");
+    if (stop_.stop_requested()) return Status::Cancelled("stop requested");
     HANDOFF_RETURN_IF_ERROR(client_->Poll(wait));
     counters_.durable_lsn.store(client_->Durable().lsn, std::memory_order_relaxed);
     NoteProgress();
@@ -334,11 +329,6 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
                                  std::to_string(client_->OldestInFlightAge().count()) + " ms");
     }
     return Status::OK();
-  }
-
-  void WaitForStop(milliseconds d) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, d, [this] { return stop_.load(); });
   }
 
   DebeziumSourceOptions opts_;
@@ -354,17 +344,15 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
   uint64_t line_lsn_ = 0, line_changes_ = 0;
   SourcePosition session_durable_;  // the engine's durable position when the session began
   bool progressed_ = false;         // the engine made more durable in this session
-  RetryLog retry_log_;
   DebeziumSourceCounters counters_;
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
+  StopToken stop_;
+  RetryLoop loop_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<DebeziumSourceAgent>> DebeziumSourceAgent::Create(DebeziumSourceOptions o) {
-  const SourceConfig& s = o.source;
+  const DebeziumSourceConfig& s = o.source;
   if (s.name.empty()) return Status::InvalidArgument("debezium source: name is empty");
   if (s.file.empty() == s.pull.empty())
     return Status::InvalidArgument("debezium source " + s.name + ": needs exactly one of file or pull");

@@ -24,13 +24,22 @@ void DeliveryTicket::Settle(State s) {
   cv_.notify_all();
 }
 
-DeliverySender::DeliverySender(DeliverySenderOptions options) : opts_(std::move(options)) {}
+DeliverySender::DeliverySender(DeliverySenderOptions options)
+    : opts_(std::move(options)),
+      loop_([&] {
+        RetryLoopOptions o;
+        o.component = "capture";
+        o.subject = "webhook source " + opts_.source;
+        o.min_backoff = opts_.min_backoff;
+        o.max_backoff = opts_.max_backoff;
+        return o;
+      }(), &stop_) {}
 
 std::shared_ptr<DeliveryTicket> DeliverySender::Submit(std::string delivery_id, std::vector<ChangeEvent> events,
                                                        bool* duplicate) {
   *duplicate = false;
   std::lock_guard<std::mutex> lk(mu_);
-  if (stop_ || !session_up_) return nullptr;
+  if (stop_.stop_requested() || !session_up_) return nullptr;
   if (auto it = open_.find(delivery_id); it != open_.end()) {
     *duplicate = true;
     return it->second;
@@ -53,31 +62,26 @@ std::shared_ptr<DeliveryTicket> DeliverySender::Submit(std::string delivery_id, 
 }
 
 void DeliverySender::Run() {
-  milliseconds backoff(50);
-  while (true) {
-    Status st = RunSession();
+  (void)loop_.Run([&] {  // every failure is transient: it ends only on stop
+    SessionEnd end;
+    end.status = RunSession(&end.progress);
     {
       std::lock_guard<std::mutex> lk(mu_);
       session_up_ = false;
     }
-    FailAll(st.ToString());
-    std::unique_lock<std::mutex> lk(mu_);
-    if (stop_) break;
-    LogWarn("capture", "webhook source {}: {}; retrying in {} ms", opts_.source, st.ToString(), backoff.count());
-    cv_.wait_for(lk, backoff, [this] { return stop_; });
-    if (stop_) break;
-    backoff = std::min(milliseconds(2000), backoff * 2);
-  }
+    FailAll(end.status.ToString());
+    return end;
+  });
   client_.reset();
 }
 
 void DeliverySender::Stop() {
-  std::lock_guard<std::mutex> lk(mu_);
-  stop_ = true;
+  stop_.RequestStop();
+  { std::lock_guard<std::mutex> lk(mu_); }  // a waiter on cv_ has checked the flag or is waiting
   cv_.notify_all();
 }
 
-Status DeliverySender::RunSession() {
+Status DeliverySender::RunSession(bool* up) {
   if (!client_) {
     auto c = AgentClient::Connect(opts_.context, {opts_.endpoint, opts_.source, opts_.credit, milliseconds(1000)});
     if (!c.ok()) return c.status();
@@ -93,11 +97,13 @@ Status DeliverySender::RunSession() {
   if (!hello.ok()) return hello.status();
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (stop_) return Status::Cancelled("stop requested");
+    if (stop_.stop_requested()) return Status::Cancelled("stop requested");
     lsn_ = std::max(lsn_, hello->lsn);  // never reuse a position, even after a failed session
     session_up_ = true;
     credit_ok_ = true;
   }
+  *up = true;
+  loop_.Succeeded();
   LogInfo("capture", "webhook source {}: engine session up, durable {}", opts_.source, FormatPosition(*hello));
   return Pump();
 }
@@ -107,9 +113,9 @@ Status DeliverySender::Pump() {
   while (true) {
     {
       std::unique_lock<std::mutex> lk(mu_);
-      if (stop_) return Status::Cancelled("stop requested");
+      if (stop_.stop_requested()) return Status::Cancelled("stop requested");
       if (queue_.empty() && pending.events.empty() && client_->InFlight() == 0)
-        cv_.wait_for(lk, milliseconds(20), [this] { return stop_ || !queue_.empty(); });
+        cv_.wait_for(lk, milliseconds(20), [this] { return stop_.stop_requested() || !queue_.empty(); });
       // Whole deliveries only: a batch may pass max_batch_events by one delivery.
       while (!queue_.empty() && (pending.events.empty() ||
                                  pending.events.size() + queue_.front()->events.size() <= opts_.max_batch_events)) {

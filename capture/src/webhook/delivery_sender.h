@@ -13,7 +13,8 @@
 //    waits on the first one's ticket; ids made durable recently (bounded
 //    memory) are answered at once. The journal's dedup covers the rest.
 //  - a session that fails (no Hello, no ack within ack_timeout) fails every
-//    open ticket (the HTTP side answers 503); the sender retries with backoff.
+//    open ticket (the HTTP side answers 503); the sender retries with backoff
+//    (RetryLoop), which starts over once a session is up again.
 //
 // Thread-safety: Submit/Stop from any thread; Run on one thread.
 #pragma once
@@ -29,6 +30,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "handoff/engine/retry_loop.h"
 #include "handoff/engine/status.h"
 #include "handoff/engine/transport.h"
 
@@ -60,6 +62,8 @@ struct DeliverySenderOptions {
   size_t max_batch_events = 5000;
   std::chrono::milliseconds ack_timeout{10000};
   size_t remember_durable = 65536;  // recent durable delivery ids kept in memory
+  std::chrono::milliseconds min_backoff{50};   // between failed engine sessions, doubling
+  std::chrono::milliseconds max_backoff{2000};
 };
 
 class DeliverySender {
@@ -78,7 +82,8 @@ class DeliverySender {
   void Stop();
 
  private:
-  Status RunSession();
+  // One engine session; *up once its Hello was answered.
+  Status RunSession(bool* up);
   Status Pump();
   void SettleDurable(SourcePosition durable);
   void FailAll(const std::string& why);
@@ -88,9 +93,10 @@ class DeliverySender {
   std::unique_ptr<AgentClient> client_;  // sender thread only
   uint64_t lsn_ = 0;                     // last lsn assigned (sender thread only)
 
-  std::mutex mu_;
+  StopToken stop_;
+  RetryLoop loop_;  // sender thread only
+  std::mutex mu_;   // with cv_: the queue and the session state
   std::condition_variable cv_;
-  bool stop_ = false;
   bool session_up_ = false;
   bool credit_ok_ = true;                                  // last seen HasCredit
   std::deque<std::shared_ptr<DeliveryTicket>> queue_;       // submitted, not yet positioned

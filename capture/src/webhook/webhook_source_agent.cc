@@ -296,7 +296,7 @@ class WebhookSourceAgentImpl final : public WebhookSourceAgent {
 }  // namespace
 
 Result<std::unique_ptr<WebhookSourceAgent>> WebhookSourceAgent::Create(WebhookSourceOptions o) {
-  const SourceConfig& s = o.source;
+  const WebhookSourceConfig& s = o.source;
   if (s.name.empty()) return Status::InvalidArgument("webhook source: name is empty");
   if (s.listen.empty()) return Status::InvalidArgument("webhook source " + s.name + ": listen is empty");
   if (s.path.empty() || s.path[0] != '/')

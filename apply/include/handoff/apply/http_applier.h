@@ -26,9 +26,10 @@
 namespace handoff {
 
 struct HttpApplierOptions {
-  TargetConfig target;              // kind "http": url, headers, timeout_us
+  HttpTargetConfig target;  // url, headers, timeout_us
   std::vector<RouteConfig> routes;  // the routes whose to_target is this target; to_table = resource
   Journal* journal = nullptr;
+  // Retry delays (Backoff): the shortest and the longest wait; doubling, each half fixed, half random.
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
   // Replay: start from this seq instead of the target's applied position, and

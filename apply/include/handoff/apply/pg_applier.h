@@ -26,12 +26,13 @@
 namespace handoff {
 
 struct PgApplierOptions {
-  TargetConfig target;
+  PostgresTargetConfig target;
   std::vector<RouteConfig> routes;  // the routes whose to_target is this target
   Journal* journal = nullptr;
   // Prefix of the replication origin the target is written under
   // (`engine.origin`); empty: "handoff_" + the first 16 digits of the journal id.
   std::string origin;
+  // Retry delays (Backoff): the shortest and the longest wait; doubling, each half fixed, half random.
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
   // Replay: start from this seq instead of the target's applied position, and

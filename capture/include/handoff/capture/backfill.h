@@ -30,6 +30,6 @@ struct BackfillReceipt {
 // Checks the request against the source (kind postgres, the table is one of
 // its tables and exists, the range has one value per key column) and writes
 // it. Errors name what is wrong.
-Result<BackfillReceipt> RequestBackfill(const SourceConfig& source, const BackfillRequest& request);
+Result<BackfillReceipt> RequestBackfill(const PostgresSourceConfig& source, const BackfillRequest& request);
 
 }  // namespace handoff

@@ -21,8 +21,8 @@
 //
 // Bad input. A malformed line stops the file source at that line: the lines
 // before it are journaled, the error (file, byte offset, reason) is logged and
-// retried with a backoff that doubles up to max_backoff (it starts over only
-// once an event is journaled), so fixing or removing the line lets it go on
+// retried with a jittered backoff that doubles up to max_backoff (RetryLoop; it
+// starts over only once an event is journaled), so fixing or removing the line lets it go on
 // and nothing after it is skipped; health is failed with the reason meanwhile,
 // and the log holds the first failure and a summary per doubling. A malformed PULL message is logged and counted.
 //
@@ -43,7 +43,7 @@
 namespace handoff {
 
 struct DebeziumSourceOptions {
-  SourceConfig source;  // kind "debezium": file or pull, tables (empty = all)
+  DebeziumSourceConfig source;  // kind "debezium": file or pull, tables (empty = all)
   std::shared_ptr<TransportContext> context;
   std::string intake_endpoint;
   size_t max_batch_events = 5000;

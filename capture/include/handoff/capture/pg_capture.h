@@ -24,12 +24,13 @@
 namespace handoff {
 
 struct PgCaptureOptions {
-  SourceConfig source;
+  PostgresSourceConfig source;
   std::shared_ptr<TransportContext> context;
   std::string intake_endpoint;
   size_t max_batch_events = 5000;
   std::chrono::milliseconds max_batch_delay{10};
   std::chrono::milliseconds status_interval{1000};  // standby status update period
+  // Retry delays (Backoff): the shortest and the longest wait; doubling, each half fixed, half random.
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
   size_t credit = 8;

@@ -20,7 +20,7 @@
 namespace handoff {
 
 struct SlotWatchOptions {
-  std::vector<SourceConfig> sources;  // kind postgres; others are ignored
+  std::vector<PostgresSourceConfig> sources;  // the PostgreSQL sources
   std::chrono::milliseconds interval{15000};
   uint64_t warn_bytes = 1ull << 30;
 };
@@ -61,6 +61,6 @@ class SlotWatch {
 };
 
 // The slot a source uses: its `slot`, or handoff_<name>.
-std::string SlotNameOf(const SourceConfig& source);
+std::string SlotNameOf(const PostgresSourceConfig& source);
 
 }  // namespace handoff

@@ -51,6 +51,6 @@ struct SourceTableReport {
 // Connects to `source` (a postgres source) with `connect_timeout` and checks
 // its tables. kUnavailable when the server cannot be reached or the catalog
 // not read; otherwise the report (problems are not an error Status).
-Result<SourceTableReport> CheckSourceTables(const SourceConfig& source, std::chrono::seconds connect_timeout);
+Result<SourceTableReport> CheckSourceTables(const PostgresSourceConfig& source, std::chrono::seconds connect_timeout);
 
 }  // namespace handoff

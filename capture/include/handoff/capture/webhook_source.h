@@ -40,7 +40,7 @@
 namespace handoff {
 
 struct WebhookSourceOptions {
-  SourceConfig source;  // kind "webhook": listen, path, format, signature, secrets, ...
+  WebhookSourceConfig source;  // kind "webhook": listen, path, format, signature, secrets, ...
   std::shared_ptr<TransportContext> context;
   std::string intake_endpoint;
   size_t credit = 8;

@@ -5,8 +5,11 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
+#include "handoff/engine/change_event.h"
 #include "handoff/engine/conn_params.h"
 #include "handoff/engine/status.h"
 
@@ -25,24 +28,50 @@ struct HttpServerLimits {
   uint64_t threads = 16;                      // workers serving complete requests
 };
 
-struct SourceConfig {
-  std::string name;
-  std::string kind;  // "postgres", "debezium" or "webhook"
-  // postgres. `${NAME}` is substituted inside one value only: the configured
-  // text (keywords or a URI) is split into keyword/value pairs first, and the
-  // pairs go to libpq as they are (see conn_params.h), so an environment value
+// The settings of each source kind. A source holds the common fields and the
+// settings of its kind (SourceConfig::settings); a key of another kind in its
+// `sources:` entry is a configuration error naming the kind it belongs to.
+
+// `kind: postgres`: logical replication from a PostgreSQL database.
+struct PostgresSourceSettings {
+  static constexpr SourceKind kKind = SourceKind::kPostgres;
+  // `${NAME}` is substituted inside one value only: the configured text
+  // (keywords or a URI) is split into keyword/value pairs first, and the pairs
+  // go to libpq as they are (see conn_params.h), so an environment value
   // cannot add keywords. `password_file:` adds the password from a file.
   ConnParams dsn;
-  std::vector<std::string> tables;  // "schema.table"; for debezium optional (empty = every table)
-  // postgres: per-table key columns (a `{table: s.t, key: [...]}` entry of `tables`), for a table
+  // Per-table key columns (a `{table: s.t, key: [...]}` entry of `tables`), for a table
   // whose REPLICA IDENTITY FULL sends whole rows; "schema.table" -> column names.
   std::vector<std::pair<std::string, std::vector<std::string>>> table_keys;
-  // postgres: how a partitioned table is captured. "root": published through its root, its
+  // How a partitioned table is captured. "root": published through its root, its
   // changes carry the configured name. "each": every leaf partition is its own table.
   std::string partitions = "root";
-  std::string file;                 // debezium: NDJSON file, followed like `tail -f`
-  std::string pull;                 // debezium: ZeroMQ PULL endpoint to bind
-  // webhook: an embedded HTTP server taking signed deliveries.
+  std::string slot;         // default: handoff_<name>
+  std::string publication;  // default: handoff_<name>
+  bool snapshot = true;     // copy existing rows on first start
+  // Rows per chunk when a table's rows are read while streaming (a table added
+  // to `tables`, `handoff snapshot`); one chunk is held in memory.
+  uint64_t chunk_rows = 1024;
+  // At most this many rows per second for those chunked reads (0: unpaced), so
+  // a backfill leaves the applier room for the stream. The initial snapshot
+  // (COPY, before streaming) is not paced.
+  uint64_t snapshot_rate = 0;
+  // Transactions whose replication origin starts with one of these are not
+  // captured (the writes of handoff engines: echo suppression).
+  // `engine.origin` of this configuration is always added.
+  std::vector<std::string> skip_origins = {"handoff"};
+};
+
+// `kind: debezium`: Debezium JSON from exactly one of a file or a PULL socket.
+struct DebeziumSourceSettings {
+  static constexpr SourceKind kKind = SourceKind::kDebezium;
+  std::string file;  // NDJSON file, followed like `tail -f`
+  std::string pull;  // ZeroMQ PULL endpoint to bind
+};
+
+// `kind: webhook`: an embedded HTTP server taking signed deliveries.
+struct WebhookSourceSettings {
+  static constexpr SourceKind kKind = SourceKind::kWebhook;
   std::string listen;                 // host:port
   std::string path = "/";             // request path deliveries are POSTed to
   std::string format;                 // debezium | salesforce | toggl
@@ -52,37 +81,101 @@ struct SourceConfig {
   bool allow_unsigned = false;        // signature none on a non-loopback listen address
   int64_t tolerance_us = 300000000;   // standard/stripe: max age of a signed timestamp
   uint64_t max_body = 1u << 20;       // bytes; larger bodies get 413
-  HttpServerLimits http;              // webhook: connection and request-head limits
-  std::string slot;         // default: handoff_<name>
-  std::string publication;  // default: handoff_<name>
-  bool snapshot = true;     // copy existing rows on first start
-  // postgres: rows per chunk when a table's rows are read while streaming (a
-  // table added to `tables`, `handoff snapshot`); one chunk is held in memory.
-  uint64_t chunk_rows = 1024;
-  // postgres: at most this many rows per second for those chunked reads (0:
-  // unpaced), so a backfill leaves the applier room for the stream. The
-  // initial snapshot (COPY, before streaming) is not paced.
-  uint64_t snapshot_rate = 0;
-  bool external = false;    // runs as a separate `handoff agent` process, not as a thread of `handoff run`
-  // postgres: transactions whose replication origin starts with one of these
-  // are not captured (the writes of handoff engines: echo suppression).
-  // `engine.origin` of this configuration is always added.
-  std::vector<std::string> skip_origins = {"handoff"};
+  HttpServerLimits http;              // connection and request-head limits
 };
 
-// The configured key of `table` ("schema.table") of `source`, or nullptr.
-const std::vector<std::string>* ConfiguredKey(const SourceConfig& source, const std::string& table);
+using SourceSettings = std::variant<PostgresSourceSettings, DebeziumSourceSettings, WebhookSourceSettings>;
 
-struct TargetConfig {
+struct SourceConfig {
   std::string name;
-  std::string kind;  // "postgres" or "http"
-  ConnParams dsn;    // postgres; built like SourceConfig::dsn
+  std::string kind;  // as configured: "postgres", "debezium" or "webhook" (settings holds that kind's)
+  std::vector<std::string> tables;  // "schema.table"; for debezium and webhook optional (empty = every table)
+  bool external = false;  // runs as a separate `handoff agent` process, not as a thread of `handoff run`
+  SourceSettings settings;
+
+  SourceKind source_kind() const;
+  // The settings of the source's kind, or nullptr when it is of another kind.
+  const PostgresSourceSettings* postgres() const { return std::get_if<PostgresSourceSettings>(&settings); }
+  const DebeziumSourceSettings* debezium() const { return std::get_if<DebeziumSourceSettings>(&settings); }
+  const WebhookSourceSettings* webhook() const { return std::get_if<WebhookSourceSettings>(&settings); }
+  PostgresSourceSettings* postgres() { return std::get_if<PostgresSourceSettings>(&settings); }
+  DebeziumSourceSettings* debezium() { return std::get_if<DebeziumSourceSettings>(&settings); }
+  WebhookSourceSettings* webhook() { return std::get_if<WebhookSourceSettings>(&settings); }
+};
+
+// A source of one kind as that kind's capture agent takes it: the common
+// fields with the kind's settings beside them (`source.dsn`, `source.listen`).
+template <typename Settings>
+struct SourceOfKind : Settings {
+  std::string name;
+  std::string kind = SourceKindName(Settings::kKind);
+  std::vector<std::string> tables;
+  bool external = false;
+
+  SourceOfKind() = default;
+  // The common fields of `s` and its settings; REQUIRES: `s` is of this kind
+  // (otherwise the settings are the defaults).
+  explicit SourceOfKind(const SourceConfig& s)
+      : Settings(std::holds_alternative<Settings>(s.settings) ? std::get<Settings>(s.settings) : Settings()),
+        name(s.name),
+        kind(s.kind),
+        tables(s.tables),
+        external(s.external) {}
+};
+using PostgresSourceConfig = SourceOfKind<PostgresSourceSettings>;
+using DebeziumSourceConfig = SourceOfKind<DebeziumSourceSettings>;
+using WebhookSourceConfig = SourceOfKind<WebhookSourceSettings>;
+
+// The configured key of `table` ("schema.table") of `source`, or nullptr.
+const std::vector<std::string>* ConfiguredKey(const PostgresSourceSettings& source, const std::string& table);
+
+enum class TargetKind : uint8_t { kPostgres = 1, kHttp = 2 };
+const char* TargetKindName(TargetKind kind);
+
+// `kind: postgres`: a PostgreSQL database written with set-based statements.
+struct PostgresTargetSettings {
+  static constexpr TargetKind kKind = TargetKind::kPostgres;
+  ConnParams dsn;             // built like PostgresSourceSettings::dsn
   size_t batch_rows = 20000;  // rows per target transaction (whole source transactions)
-  // http: a REST endpoint taking one request per change.
+};
+
+// `kind: http`: a REST endpoint taking one request per change.
+struct HttpTargetSettings {
+  static constexpr TargetKind kKind = TargetKind::kHttp;
   std::string url;                                           // base URL; a route adds "/<resource>"
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers (e.g. Authorization)
   int64_t timeout_us = 10000000;                             // per request
 };
+
+using TargetSettings = std::variant<PostgresTargetSettings, HttpTargetSettings>;
+
+struct TargetConfig {
+  std::string name;
+  std::string kind;  // as configured: "postgres" or "http" (settings holds that kind's)
+  TargetSettings settings;
+
+  TargetKind target_kind() const;
+  const PostgresTargetSettings* postgres() const { return std::get_if<PostgresTargetSettings>(&settings); }
+  const HttpTargetSettings* http() const { return std::get_if<HttpTargetSettings>(&settings); }
+  PostgresTargetSettings* postgres() { return std::get_if<PostgresTargetSettings>(&settings); }
+  HttpTargetSettings* http() { return std::get_if<HttpTargetSettings>(&settings); }
+};
+
+// A target of one kind as that kind's apply worker takes it (see SourceOfKind).
+template <typename Settings>
+struct TargetOfKind : Settings {
+  std::string name;
+  std::string kind = TargetKindName(Settings::kKind);
+
+  TargetOfKind() = default;
+  // REQUIRES: `t` is of this kind (otherwise the settings are the defaults).
+  explicit TargetOfKind(const TargetConfig& t)
+      : Settings(std::holds_alternative<Settings>(t.settings) ? std::get<Settings>(t.settings) : Settings()),
+        name(t.name),
+        kind(t.kind) {}
+};
+using PostgresTargetConfig = TargetOfKind<PostgresTargetSettings>;
+using HttpTargetConfig = TargetOfKind<HttpTargetSettings>;
 
 // For an http target, `to` is target.resource: to_schema is empty and
 // to_table holds the resource path segment.
