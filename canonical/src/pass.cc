@@ -175,31 +175,38 @@ Result<std::optional<conflict::EntityState>> CanonicalPass::Load(const std::stri
   return std::optional<conflict::EntityState>(**p);
 }
 
-void CanonicalPass::Store(const conflict::EntityState& s) {
-  auto [at, fresh] = states_.try_emplace(s.key, s);
-  if (!fresh) {
+void CanonicalPass::Store(const conflict::EntityState& s) { Store(conflict::EntityState(s)); }
+
+const conflict::EntityState& CanonicalPass::Store(conflict::EntityState&& s) {
+  auto at = states_.find(s.key);
+  if (at == states_.end()) {
+    std::string key = s.key;
+    at = states_.emplace(std::move(key), std::move(s)).first;
+  } else {
     // A copy taken before a MarkHeld of this pass must not forget who holds the row.
     std::vector<std::string> held = std::move(at->second.held_by);
-    at->second = s;
+    at->second = std::move(s);
     for (std::string& h : held)
       if (std::find(at->second.held_by.begin(), at->second.held_by.end(), h) == at->second.held_by.end())
         at->second.held_by.push_back(std::move(h));
-  }  // encoded once, when the pass is sealed
-  for (const Xref& x : s.xrefs) {
-    if (s.key == canonical_key::ImpliedKey(s.entity, x)) continue;  // found without an index
-    std::string index = canonical_key::XrefIndex(s.entity, x);
-    if (Meta(index) != s.key) meta_[std::move(index)] = s.key;
+  }  // encoded once, when the pass commits
+  const conflict::EntityState& stored = at->second;
+  for (const Xref& x : stored.xrefs) {
+    if (stored.key == canonical_key::ImpliedKey(stored.entity, x)) continue;  // found without an index
+    std::string index = canonical_key::XrefIndex(stored.entity, x);
+    if (Meta(index) != stored.key) meta_[std::move(index)] = stored.key;
   }
-  Status st = Wake(s.key);
+  Status st = Wake(stored.key);
   // Entries waiting for a value the flows look up (flows.yaml): a rate card's code.
   if (opts_.flows != nullptr)
     for (const schemas::FlowLookup& l : opts_.flows->lookups) {
-      if (!st.ok() || l.entity != s.entity) continue;
-      auto v = s.fields.find(l.field);
-      if (v != s.fields.end() && v->second.value)
+      if (!st.ok() || l.entity != stored.entity) continue;
+      auto v = stored.fields.find(l.field);
+      if (v != stored.fields.end() && v->second.value)
         st = Wake(canonical_key::LookupValue(l.entity, l.field, *v->second.value));
     }
-  if (!st.ok()) LogWarn("canonical", "cannot wake what waits on {}: {}", s.key, st.ToString());
+  if (!st.ok()) LogWarn("canonical", "cannot wake what waits on {}: {}", stored.key, st.ToString());
+  return stored;
 }
 
 Status CanonicalPass::Wake(const std::string& what) {
@@ -606,14 +613,15 @@ Status CanonicalPass::Route(const JournalEntry& e, Premapped* premapped) {
   }
   std::set<std::string> suppress;
   HANDOFF_RETURN_IF_ERROR(FlowsBeforeEmit(change, &d, &suppress));
-  Store(d.state);
+  // The decided state, moved into the pass; read from there from now on.
+  const conflict::EntityState& state = Store(std::move(d.state));
   {
     TraceStep t;
     t.step = "decided";
-    t.entity = d.state.entity;
-    t.key = d.state.key;
+    t.entity = state.entity;
+    t.key = state.key;
     t.system = change.system;
-    t.root = RootOf(d.state);
+    t.root = RootOf(state);
     t.op = ev.op;
     t.position = ev.position;
     t.applied = static_cast<uint32_t>(d.Count(conflict::FieldOutcome::kApplied));
@@ -628,7 +636,7 @@ Status CanonicalPass::Route(const JournalEntry& e, Premapped* premapped) {
     if (a.outcome == conflict::FieldOutcome::kApplied || a.outcome == conflict::FieldOutcome::kUnchanged) continue;
     meta_[canonical_key::Audit(e.seq, a.field)] = AuditJson(a);
     auto shown = [](const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : std::string("NULL"); };
-    Trace("audit", d.state, change.system,
+    Trace("audit", state, change.system,
           fmt::format("{}: {} sent {} (it had {}), canonical {} -> {}; {} / {}{}{}",
                       a.field.empty() ? "(entity)" : a.field, a.system, shown(a.incoming), shown(a.before),
                       shown(a.current), shown(a.result), conflict::PolicyName(a.policy),
@@ -644,7 +652,7 @@ Status CanonicalPass::Route(const JournalEntry& e, Premapped* premapped) {
     for (const std::string& system : opts_.model->TargetSystems(change.entity)) {
       if (system == change.system || suppress.count(system)) continue;
       if (d.action == conflict::EntityAction::kDelete) {
-        Emit(d.state, {}, system, Op::kDelete, change.system);
+        Emit(state, {}, system, Op::kDelete, change.system);
         continue;
       }
       FieldMap fields;
@@ -652,18 +660,20 @@ Status CanonicalPass::Route(const JournalEntry& e, Premapped* premapped) {
         auto it = d.propagate.find(f);
         if (it != d.propagate.end()) fields[f] = it->second;
       }
-      if (!fields.empty()) Emit(d.state, fields, system, Op::kUpdate, change.system);
+      if (!fields.empty()) Emit(state, fields, system, Op::kUpdate, change.system);
     }
   }
-  if (!d.corrections.empty() && d.state.live()) {
+  if (!d.corrections.empty() && state.live()) {
     FieldMap fields;
     for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, change.system)) {
       auto it = d.corrections.find(f);
       if (it != d.corrections.end()) fields[f] = it->second;
     }
-    if (!fields.empty()) Emit(d.state, fields, change.system, Op::kUpdate, change.system);
+    if (!fields.empty()) Emit(state, fields, change.system, Op::kUpdate, change.system);
   }
-  return FlowsAfterStore(change, d);
+  if (flows() == nullptr) return Status::OK();
+  const conflict::EntityState decided = state;  // the flows read it as decided, whatever they store
+  return FlowsAfterStore(change, decided);
 }
 
 void CanonicalPass::Seal(uint64_t last) {

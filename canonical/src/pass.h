@@ -63,6 +63,9 @@ class CanonicalPass {
   // Valid until this pass stores `key` again.
   Result<const conflict::EntityState*> Peek(const std::string& key);
   void Store(const conflict::EntityState& s);
+  // Store without a copy; returns the stored state (valid until this pass
+  // stores that key again).
+  const conflict::EntityState& Store(conflict::EntityState&& s);
   std::optional<std::string> Meta(const std::string& key);
   void PutMeta(const std::string& key, const std::string& value);
   // Every record under `prefix` (journal, the prior pass and this one staged), in key order.
@@ -107,7 +110,7 @@ class CanonicalPass {
   // Flows (flows/). Return false to keep the generic emission
   // of the change to `system` from happening (the flow decided otherwise).
   Status FlowsBeforeEmit(const EntityChange& change, conflict::Decision* d, std::set<std::string>* suppress);
-  Status FlowsAfterStore(const EntityChange& change, const conflict::Decision& d);
+  Status FlowsAfterStore(const EntityChange& change, const conflict::EntityState& state);
   Status ClosedWon(const conflict::EntityState& engagement);
   Status PostTime(const EntityChange& change, conflict::Decision* d, std::set<std::string>* suppress);
   Status BillingStatus(const conflict::EntityState& s);

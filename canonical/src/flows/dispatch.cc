@@ -20,18 +20,18 @@ Status CanonicalPass::FlowsBeforeEmit(const EntityChange& change, conflict::Deci
   return Status::OK();
 }
 
-Status CanonicalPass::FlowsAfterStore(const EntityChange& change, const conflict::Decision& d) {
-  if (flows() == nullptr || !d.state.live()) return Status::OK();
+Status CanonicalPass::FlowsAfterStore(const EntityChange& change, const conflict::EntityState& state) {
+  if (flows() == nullptr || !state.live()) return Status::OK();
   const auto& cw = flows()->closed_won;
-  if (cw && change.entity == cw->deal.entity && F(d.state, cw->deal.stage) == cw->stage) return ClosedWon(d.state);
+  if (cw && change.entity == cw->deal.entity && F(state, cw->deal.stage) == cw->stage) return ClosedWon(state);
   const auto& bs = flows()->billing_status;
   if (bs && (change.entity == bs->invoices.entity || change.entity == bs->payments.entity))
-    return BillingStatus(d.state);
+    return BillingStatus(state);
   const auto& b = flows()->billing;
   if (b && change.entity == b->run.entity) {
-    const std::string status = F(d.state, b->run.status);
+    const std::string status = F(state, b->run.status);
     if (status.empty() || std::find(b->run.starts.begin(), b->run.starts.end(), status) != b->run.starts.end())
-      return BillingClose(F(d.state, b->run.period));
+      return BillingClose(F(state, b->run.period));
   }
   return Status::OK();
 }
