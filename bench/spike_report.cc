@@ -154,7 +154,8 @@ void PrintReport(const SpikeReport& r, std::FILE* out) {
     const double cpu = r.canonical.cpu_s / r.plain.cpu_s * r.plain.changes / r.canonical.changes;
     const double bytes = PerChange(static_cast<double>(r.canonical.journal_bytes), r.canonical) /
                          PerChange(static_cast<double>(r.plain.journal_bytes), r.plain);
-    fmt::print(out, "| canonical CPU per change within {:.0f}x of plain | {:.2f}x ({:.1f} against {:.1f} us) | {} |\n",
+    fmt::print(out,
+               "| canonical CPU per change within {:.0f}x of plain | {:.2f}x ({:.1f} against {:.1f} us) | {} |\n",
                kCanonicalCpuGoal, cpu, PerChange(r.canonical.cpu_s * 1e6, r.canonical),
                PerChange(r.plain.cpu_s * 1e6, r.plain), Verdict(true, cpu <= kCanonicalCpuGoal));
     fmt::print(out, "| canonical journal bytes per change within {:.0f}x of plain | {:.2f}x | {} |\n",
@@ -164,14 +165,19 @@ void PrintReport(const SpikeReport& r, std::FILE* out) {
     const CatchUpResult& l = r.limited;
     const double slow = Ratio(l, r.canonical);
     const bool measured = Ran(l) && l.note.rfind("not measured", 0) != 0;
-    std::string what = !measured ? (Ran(l) ? l.note : std::string("-"))
-                       : !l.finished ? l.note + (r.limited_oom_kills > 0 ? " (killed by the OOM killer)" : "")
-                                     : fmt::format("{:.2f}x the unconstrained rate, {} OOM kills, anonymous peak {:.0f} MiB",
-                                                   slow, r.limited_oom_kills, MiB(l.peak_anon_kb));
+    std::string what;
+    if (!measured) {
+      what = Ran(l) ? l.note : std::string("-");
+    } else if (!l.finished) {
+      what = l.note + (r.limited_oom_kills > 0 ? " (killed by the OOM killer)" : "");
+    } else {
+      what = fmt::format("{:.2f}x the unconstrained rate, {} OOM kills, anonymous peak {:.0f} MiB", slow,
+                         r.limited_oom_kills, MiB(l.peak_anon_kb));
+    }
+    const bool met = l.finished && l.verified && r.limited_oom_kills <= 0 && slow >= 1 - kLimitedSlowdownGoal &&
+                     MiB(l.peak_anon_kb) < kLimitedAnonGoalMiB;
     fmt::print(out, "| canonical in a {} MiB cgroup: not killed, >= {:.0f}% of its rate, anonymous < {:.0f} MiB | {} | {} |\n",
-               r.limit_mib, (1 - kLimitedSlowdownGoal) * 100, kLimitedAnonGoalMiB, what,
-               Verdict(measured, l.finished && l.verified && r.limited_oom_kills <= 0 && slow >= 1 - kLimitedSlowdownGoal &&
-                                     MiB(l.peak_anon_kb) < kLimitedAnonGoalMiB));
+               r.limit_mib, (1 - kLimitedSlowdownGoal) * 100, kLimitedAnonGoalMiB, what, Verdict(measured, met));
   }
   std::fflush(out);
 }

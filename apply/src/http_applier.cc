@@ -29,6 +29,7 @@
 #include <string>
 #include <tuple>
 
+#include "applier_loop.h"
 #include "change_request.h"
 #include "hold_watch.h"
 #include "handoff/engine/clock.h"
@@ -75,17 +76,8 @@ class HttpApplierImpl final : public HttpApplier {
         client_(std::move(client)),
         base_url_(std::move(base_url)),
         headers_(std::move(headers)),
-        loop_([&] {
-          RetryLoopOptions o;
-          o.component = "apply";
-          o.subject = "target " + opts_.target.name;
-          o.min_backoff = opts_.min_backoff;
-          o.max_backoff = opts_.max_backoff;
-          o.health = &counters_.health;
-          o.with_code = false;
-          o.fatal_note = "apply stopped";
-          return o;
-        }(), &stop_),
+        loop_(apply::ApplierLoopOptions(opts_.target.name, opts_.min_backoff, opts_.max_backoff, &counters_.health),
+              &stop_),
         holds_(opts_.journal, opts_.target.name) {
     for (const RouteConfig& r : opts_.routes)
       if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;

@@ -25,6 +25,7 @@
 #include <tuple>
 #include <vector>
 
+#include "applier_loop.h"
 #include "chunk_writer.h"
 #include "handoff/apply/pg_applier.h"
 #include "handoff/apply/target_pause.h"
@@ -71,17 +72,7 @@ class PgApplierImpl final : public PgApplier {
  public:
   explicit PgApplierImpl(PgApplierOptions o)
       : opts_(std::move(o)),
-        loop_([&] {
-          RetryLoopOptions o;
-          o.component = "apply";
-          o.subject = "target " + opts_.target.name;
-          o.min_backoff = opts_.min_backoff;
-          o.max_backoff = opts_.max_backoff;
-          o.health = &counters_.health;
-          o.with_code = false;
-          o.fatal_note = "apply stopped";
-          return o;
-        }(), &stop_),
+        loop_(ApplierLoopOptions(opts_.target.name, opts_.min_backoff, opts_.max_backoff, &counters_.health), &stop_),
         pauses_(opts_.journal, opts_.target.name, &counters_,
                 [this](const ChangeEvent& ev) { return routes_.count({ev.source, ev.schema, ev.table}) > 0; }),
         holds_(opts_.journal, opts_.target.name) {

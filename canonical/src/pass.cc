@@ -692,7 +692,8 @@ Status CanonicalPass::Commit() {
     else side.meta_deletes.push_back(k);
   }
   // Encoded here, on the commit thread: the next pass only reads states_.
-  for (const auto& [key, state] : states_) side.meta_puts.emplace_back(canonical_key::Entity(key), EncodeEntityState(state));
+  for (const auto& [key, state] : states_)
+    side.meta_puts.emplace_back(canonical_key::Entity(key), EncodeEntityState(state));
   std::vector<AppendBatch> list;
   std::map<std::string, int> batch_index;
   for (auto& [name, b] : batches_) {

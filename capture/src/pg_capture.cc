@@ -31,12 +31,8 @@ class PgCaptureAgentImpl final : public PgCaptureAgent {
   PgCaptureAgentImpl(PgCaptureOptions options, std::vector<TableName> tables)
       : options_(std::move(options)),
         loop_([&] {
-          RetryLoopOptions o;
-          o.component = "capture";
-          o.subject = "source " + options_.source.name;
-          o.min_backoff = options_.min_backoff;
-          o.max_backoff = options_.max_backoff;
-          o.health = &counters_.health;
+          RetryLoopOptions o = RetryLoopOptions::For("capture", "source " + options_.source.name,
+                                                     options_.min_backoff, options_.max_backoff, &counters_.health);
           o.needs_fix_note = "the source is failed until this is fixed (retried every few seconds)";
           return o;
         }(), &stop_),

@@ -46,15 +46,9 @@ class DebeziumSourceAgentImpl final : public DebeziumSourceAgent {
   explicit DebeziumSourceAgentImpl(DebeziumSourceOptions o)
       : opts_(std::move(o)),
         decoder_(DebeziumDecoderOptions{opts_.source.name, SourceKind::kDebezium}),
-        loop_([&] {
-          RetryLoopOptions o;
-          o.component = "capture";
-          o.subject = "source " + opts_.source.name;
-          o.min_backoff = opts_.min_backoff;
-          o.max_backoff = opts_.max_backoff;
-          o.health = &counters_.health;
-          return o;
-        }(), &stop_) {
+        loop_(RetryLoopOptions::For("capture", "source " + opts_.source.name, opts_.min_backoff, opts_.max_backoff,
+                                    &counters_.health),
+              &stop_) {
     for (const auto& t : opts_.source.tables) tables_.insert(t);
   }
 

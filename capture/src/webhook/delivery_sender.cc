@@ -26,14 +26,9 @@ void DeliveryTicket::Settle(State s) {
 
 DeliverySender::DeliverySender(DeliverySenderOptions options)
     : opts_(std::move(options)),
-      loop_([&] {
-        RetryLoopOptions o;
-        o.component = "capture";
-        o.subject = "webhook source " + opts_.source;
-        o.min_backoff = opts_.min_backoff;
-        o.max_backoff = opts_.max_backoff;
-        return o;
-      }(), &stop_) {}
+      loop_(RetryLoopOptions::For("capture", "webhook source " + opts_.source, opts_.min_backoff, opts_.max_backoff,
+                                  nullptr),
+            &stop_) {}
 
 std::shared_ptr<DeliveryTicket> DeliverySender::Submit(std::string delivery_id, std::vector<ChangeEvent> events,
                                                        bool* duplicate) {

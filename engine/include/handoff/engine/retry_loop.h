@@ -92,6 +92,19 @@ struct RetryLoopOptions {
   std::string needs_fix_note;
   // After a fatal error (empty: "stopped").
   std::string fatal_note;
+
+  // The options every worker starts from: who it is, its backoff bounds and
+  // its health cell.
+  static RetryLoopOptions For(std::string component, std::string subject, std::chrono::milliseconds min_backoff,
+                              std::chrono::milliseconds max_backoff, HealthCell* health) {
+    RetryLoopOptions o;
+    o.component = std::move(component);
+    o.subject = std::move(subject);
+    o.min_backoff = min_backoff;
+    o.max_backoff = max_backoff;
+    o.health = health;
+    return o;
+  }
 };
 
 class RetryLoop {
