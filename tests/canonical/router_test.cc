@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace handoff {
 namespace {
@@ -154,6 +155,66 @@ TEST_F(CanonicalRouterTest, CrmInsertDerivesAnErpUpsertOnce) {
   EXPECT_EQ(EncodeEntityState(s), **state);
   EXPECT_TRUE(s.live());
   EXPECT_EQ(s.fields["name"].value, "Acme");
+}
+
+// Run() maps the next batch ahead on another thread. A mapping that asks for
+// a lookup (a project names its customer by ERP id) must wait for its turn:
+// the customers it names are stored by the batch routed meanwhile.
+TEST_F(CanonicalRouterTest, ReadAheadLeavesLookupsToBeMappedInOrder) {
+  constexpr int kRows = 300;  // 2 entries each (row and commit): 1,200 entries, three passes
+  auto append_erp = [&](const std::string& table, std::vector<Column> after) {
+    ChangeEvent ev;
+    ev.source = "erp";
+    ev.position = SourcePosition{++lsn_, 1};
+    ev.xid = 1;
+    ev.commit_time_us = 1000000 * static_cast<int64_t>(lsn_);
+    ev.schema = "public";
+    ev.table = table;
+    ev.op = Op::kInsert;
+    ev.key_columns = {"id"};
+    ev.after = std::move(after);
+    ChangeEvent commit;
+    commit.source = "erp";
+    commit.position = SourcePosition{lsn_, 2};
+    commit.op = Op::kCommit;
+    std::vector<AppendBatch> b{{"erp", commit.position, {ev, commit}}};
+    ASSERT_TRUE(journal_->Append(b, nullptr).ok());
+  };
+  for (int i = 0; i < kRows; ++i)
+    append_erp("customers", {Text("id", std::to_string(i)), Text("crm_account_id", std::to_string(1000 + i)),
+                             Text("name", fmt::format("C{}", i)),
+                             Null("legal_entity"), Null("tax_region"), Null("payment_terms"), Null("credit_limit"),
+                             Null("currency"), Null("billing_status")});
+  for (int i = 0; i < kRows; ++i)
+    append_erp("projects", {Text("id", std::to_string(i)), Text("code", fmt::format("P{}", i)),
+                            Text("customer_id", std::to_string(i)), Null("crm_opportunity_id"),
+                            Null("contract_type"), Text("status", "open"), Null("budget_amount"), Null("currency"),
+                            Null("cost_center")});
+  const uint64_t last = journal_->LastSeq();
+  Status run = Status::OK();
+  std::thread routing([&] { run = router_->Run(); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  uint64_t routed = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto applied = journal_->TargetApplied("canonical");
+    if (applied.ok()) routed = *applied;
+    if (routed >= last) break;
+    journal_->WaitFor(journal_->LastSeq() + 1, std::chrono::milliseconds(20));
+  }
+  router_->Stop();
+  routing.join();
+  ASSERT_TRUE(run.ok()) << run.ToString();
+  ASSERT_GE(routed, last) << "the router did not route the whole journal in time";
+  auto open = journal_->Exceptions(ExceptionState::kOpen);
+  ASSERT_TRUE(open.ok());
+  EXPECT_TRUE(open->empty()) << (*open)[0].reason;
+  for (int i : {0, 200, kRows - 1}) {
+    auto v = journal_->GetMeta(fmt::format("entity:project:P{}", i));
+    ASSERT_TRUE(v.ok() && v->has_value()) << "project P" << i;
+    conflict::EntityState p;
+    ASSERT_TRUE(DecodeEntityState(**v, &p));
+    EXPECT_EQ(p.fields["customer"].value, fmt::format("customer:crm:{}", 1000 + i));
+  }
 }
 
 TEST_F(CanonicalRouterTest, ReprocessingAfterLostPositionDerivesNothingTwice) {

@@ -461,5 +461,49 @@ TEST_F(JournalTest, FullFileSystemAtOpenIsAnError) {
   std::system(("umount " + mnt).c_str());
 }
 
+// A meta reader answers from the snapshot it opened: later writes are not seen
+// through it, and a new reader sees them.
+TEST_F(JournalTest, MetaReaderReadsOneSnapshot) {
+  auto j = OpenJournal();
+  ASSERT_TRUE(j->PutMeta("k:1", "one").ok());
+  ASSERT_TRUE(j->PutMeta("k:2", "two").ok());
+  auto r = j->ReadMeta();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(j->PutMeta("k:1", "changed").ok());
+  ASSERT_TRUE(j->PutMeta("k:3", "three").ok());
+  auto v = (*r)->Get("k:1");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ(**v, "one");
+  EXPECT_FALSE((*r)->Get("k:3")->has_value());
+  std::vector<std::string> seen;
+  ASSERT_TRUE((*r)->Scan("k:", [&](std::string_view k, std::string_view val) {
+    seen.push_back(std::string(k) + "=" + std::string(val));
+    return true;
+  }).ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"k:1=one", "k:2=two"}));
+  r->reset();
+  auto fresh = j->ReadMeta();
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(**(*fresh)->Get("k:1"), "changed");
+  EXPECT_EQ(**(*fresh)->Get("k:3"), "three");
+}
+
+// A reader's position recorded beside a batch is written in its transaction.
+TEST_F(JournalTest, AppendWithMetaRecordsTargetPositions) {
+  auto j = OpenJournal();
+  std::vector<AppendBatch> batches{{"src", {1, 1}, {Row("src", 1, 1)}}};
+  SideWrites side;
+  side.meta_puts.emplace_back("router.seq", "1");
+  side.targets_applied.emplace_back("router", 1);
+  ASSERT_TRUE(j->AppendWithMeta(batches, side, nullptr).ok());
+  auto applied = j->TargetApplied("router");
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(*applied, 1u);
+  auto targets = j->Targets();
+  ASSERT_TRUE(targets.ok());
+  ASSERT_EQ(targets->size(), 1u);
+  EXPECT_EQ((*targets)[0].first, "router");
+}
+
 }  // namespace
 }  // namespace handoff
