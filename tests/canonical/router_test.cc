@@ -82,23 +82,28 @@ class CanonicalRouterTest : public ::testing::Test {
   }
 
   void AppendCrm(Op op, std::vector<Column> before, std::vector<Column> after) {
+    Append("crm", "accounts", op, std::move(before), std::move(after));
+  }
+  // One row change of public.<table> and its commit, as capture journals them.
+  void Append(const std::string& source, const std::string& table, Op op, std::vector<Column> before,
+              std::vector<Column> after) {
     ChangeEvent ev;
-    ev.source = "crm";
+    ev.source = source;
     ev.position = SourcePosition{++lsn_, 1};
     ev.xid = 1;
     ev.commit_time_us = 1000000 * static_cast<int64_t>(lsn_);
     ev.schema = "public";
-    ev.table = "accounts";
+    ev.table = table;
     ev.op = op;
     ev.key_columns = {"id"};
     ev.has_before = !before.empty();
     ev.before = std::move(before);
     ev.after = std::move(after);
     ChangeEvent commit;
-    commit.source = "crm";
+    commit.source = source;
     commit.position = SourcePosition{lsn_, 2};
     commit.op = Op::kCommit;
-    std::vector<AppendBatch> b{{"crm", commit.position, {ev, commit}}};
+    std::vector<AppendBatch> b{{source, commit.position, {ev, commit}}};
     ASSERT_TRUE(journal_->Append(b, nullptr).ok());
   }
 
@@ -163,22 +168,7 @@ TEST_F(CanonicalRouterTest, CrmInsertDerivesAnErpUpsertOnce) {
 TEST_F(CanonicalRouterTest, ReadAheadLeavesLookupsToBeMappedInOrder) {
   constexpr int kRows = 300;  // 2 entries each (row and commit): 1,200 entries, three passes
   auto append_erp = [&](const std::string& table, std::vector<Column> after) {
-    ChangeEvent ev;
-    ev.source = "erp";
-    ev.position = SourcePosition{++lsn_, 1};
-    ev.xid = 1;
-    ev.commit_time_us = 1000000 * static_cast<int64_t>(lsn_);
-    ev.schema = "public";
-    ev.table = table;
-    ev.op = Op::kInsert;
-    ev.key_columns = {"id"};
-    ev.after = std::move(after);
-    ChangeEvent commit;
-    commit.source = "erp";
-    commit.position = SourcePosition{lsn_, 2};
-    commit.op = Op::kCommit;
-    std::vector<AppendBatch> b{{"erp", commit.position, {ev, commit}}};
-    ASSERT_TRUE(journal_->Append(b, nullptr).ok());
+    Append("erp", table, Op::kInsert, {}, std::move(after));
   };
   for (int i = 0; i < kRows; ++i)
     append_erp("customers", {Text("id", std::to_string(i)), Text("crm_account_id", std::to_string(1000 + i)),
