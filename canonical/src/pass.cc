@@ -658,7 +658,7 @@ Status CanonicalPass::Route(const JournalEntry& e, Premapped* premapped) {
       FieldMap fields;
       for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, system)) {
         auto it = d.propagate.find(f);
-        if (it != d.propagate.end()) fields[f] = it->second;
+        if (it != d.propagate.end()) fields.emplace_hint(fields.end(), f, it->second);  // held fields are sorted
       }
       if (!fields.empty()) Emit(state, fields, system, Op::kUpdate, change.system);
     }
@@ -667,7 +667,7 @@ Status CanonicalPass::Route(const JournalEntry& e, Premapped* premapped) {
     FieldMap fields;
     for (const std::string& f : opts_.model->FieldsHeldBy(change.entity, change.system)) {
       auto it = d.corrections.find(f);
-      if (it != d.corrections.end()) fields[f] = it->second;
+      if (it != d.corrections.end()) fields.emplace_hint(fields.end(), f, it->second);
     }
     if (!fields.empty()) Emit(state, fields, change.system, Op::kUpdate, change.system);
   }

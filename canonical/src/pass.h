@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "handoff/canonical/router.h"
@@ -125,8 +126,9 @@ class CanonicalPass {
   const JournalEntry* entry_ = nullptr;
   uint64_t ordinal_ = 0;
   SourcePosition base_;  // position of derived changes: (base_.lsn, base_.ordinal + ordinal_)
-  std::map<std::string, conflict::EntityState> states_;
-  std::map<std::string, std::optional<conflict::EntityState>> loaded_;  // read from the journal by Peek
+  // By canonical key; hashed, as keys share long prefixes ("time_entry:psa:").
+  std::unordered_map<std::string, conflict::EntityState> states_;
+  std::unordered_map<std::string, std::optional<conflict::EntityState>> loaded_;  // read from the journal by Peek
   std::map<std::string, std::optional<std::string>> meta_;  // staged puts (nullopt = delete)
   std::map<std::string, AppendBatch> batches_;
   std::vector<ExceptionRecord> exceptions_;

@@ -226,6 +226,7 @@ class Decider {
     }
     bool created = !cur_.exists || cur_.deleted;
     d_.state.exists = true;
+    d_.fields.reserve(in_.after.size());
     for (const auto& [field, value] : in_.after) {
       if (!all_fields && in_.has_before) {
         auto b = in_.before.find(field);
@@ -244,8 +245,9 @@ class Decider {
   }
 
   void Apply(const std::string& field, const std::optional<std::string>& value) {
-    d_.state.fields[field] = FieldState{value, IncomingProvenance()};
-    d_.propagate[field] = value;
+    d_.state.fields.insert_or_assign(field, FieldState{value, IncomingProvenance()});
+    // Fields come in name order: each lands at the end of propagate.
+    d_.propagate.insert_or_assign(d_.propagate.end(), field, value);
   }
 
   void DecideField(const std::string& field, const std::optional<std::string>& incoming) {
