@@ -113,6 +113,8 @@ struct Reader {
     std::vector<std::string> missing;
     std::string v = Substitute(n.Scalar(), &missing);
     for (const auto& m : missing) problems->Add(n, path + "." + key, "environment variable " + m + " is not set");
+    // An empty value (`key: ""`, a tag without a value, an empty variable) does not make a required one.
+    if (required && v.empty() && missing.empty()) problems->Add(n, path + "." + key, "must not be empty");
     return v;
   }
 

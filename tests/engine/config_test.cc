@@ -169,6 +169,24 @@ TEST(ConfigTest, InvalidYamlNamesTheLine) {
   EXPECT_NE(c.status().message().find("not valid YAML"), std::string::npos);
 }
 
+// A required value that is present but empty (`""`, a YAML tag with no value)
+// is refused, not taken as absent-but-fine.
+TEST(ConfigTest, EmptyRequiredValuesAreRefused) {
+  const char* bad = R"(journal: { path: "" }
+sources:
+  - { name: psa, kind: postgres, dsn: "host=db", tables: [public.t] }
+targets:
+  - { name: erp, kind: postgres, dsn: "host=db2" }
+routes:
+  - { from: !psa.public.t, to: erp.public.t }
+)";
+  auto c = ParseConfig(bad, "e.yaml");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.status().message();
+  EXPECT_NE(m.find("journal.path: must not be empty"), std::string::npos) << m;
+  EXPECT_NE(m.find("routes[0].from: must not be empty"), std::string::npos) << m;
+}
+
 TEST(ConfigTest, MissingJournalIsReported) {
   auto c = ParseConfig("sources: []\n", "x.yaml");
   ASSERT_FALSE(c.ok());
