@@ -16,7 +16,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "handoff/canonical/router.h"
@@ -126,9 +125,8 @@ class CanonicalPass {
   const JournalEntry* entry_ = nullptr;
   uint64_t ordinal_ = 0;
   SourcePosition base_;  // position of derived changes: (base_.lsn, base_.ordinal + ordinal_)
-  // By canonical key; hashed, as keys share long prefixes ("time_entry:psa:").
-  std::unordered_map<std::string, conflict::EntityState> states_;
-  std::unordered_map<std::string, std::optional<conflict::EntityState>> loaded_;  // read from the journal by Peek
+  std::map<std::string, conflict::EntityState> states_;  // by canonical key
+  std::map<std::string, std::optional<conflict::EntityState>> loaded_;  // read from the journal by Peek
   std::map<std::string, std::optional<std::string>> meta_;  // staged puts (nullopt = delete)
   std::map<std::string, AppendBatch> batches_;
   std::vector<ExceptionRecord> exceptions_;
