@@ -17,6 +17,7 @@
 #include "handoff/canonical/router.h"
 #include "handoff/canonical/store_keys.h"
 #include "handoff/canonical/trace.h"
+#include "canonical_fixture.h"
 #include "test_data.h"
 
 namespace handoff {
@@ -24,40 +25,20 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Column Text(const std::string& name, const std::string& v) {
-  Column c;
-  c.name = name;
-  c.kind = Column::Kind::kText;
-  c.data = v;
-  return c;
-}
+using testing::ReadText;
+using testing::Text;
 
 class AgencyPackTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const fs::path pack = testing::OwnDataDir("packs/agency");
-    char tmpl[] = "/tmp/handoff-agency-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    JournalOptions o;
-    o.path = dir_ + "/journal";
-    o.map_size = 1 << 22;
-    auto j = Journal::Open(o);
-    ASSERT_TRUE(j.ok()) << j.status().ToString();
-    journal_ = std::move(j).value();
+    temp_ = std::make_unique<testing::TempJournal>("handoff-agency");
+    journal_ = temp_->get();
+    ASSERT_NE(journal_, nullptr) << temp_->status().ToString();
     auto m = schemas::LoadModel((pack / "pack").string());
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     model_ = std::move(m).value();
-    std::vector<std::string> entities;
-    for (const auto& [name, def] : model_.entities()) entities.push_back(name);
-    auto r = conflict::ParseOwnershipRules(ReadText(pack / "ownership.yaml"), "ownership.yaml", entities);
+    auto r = testing::OwnershipFor(model_, pack / "ownership.yaml");
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     rules_ = std::move(r).value();
     auto f = schemas::LoadFlows((pack / "flows.yaml").string());
@@ -66,7 +47,7 @@ class AgencyPackTest : public ::testing::Test {
     Status bound = schemas::CheckFlows(flows_, model_);
     ASSERT_TRUE(bound.ok()) << bound.ToString();
     CanonicalRouterOptions ro;
-    ro.journal = journal_.get();
+    ro.journal = journal_;
     ro.model = &model_;
     ro.rules = &rules_;
     ro.systems = {"sales", "studio", "books"};
@@ -77,9 +58,7 @@ class AgencyPackTest : public ::testing::Test {
   }
   void TearDown() override {
     router_.reset();
-    journal_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    temp_.reset();
   }
 
   // Journals one inserted row of `system`.`table`; returns its seq.
@@ -157,9 +136,9 @@ class AgencyPackTest : public ::testing::Test {
     return seq;
   }
 
-  std::string dir_;
+  std::unique_ptr<testing::TempJournal> temp_;
   uint64_t lsn_ = 100;
-  std::unique_ptr<Journal> journal_;
+  Journal* journal_ = nullptr;
   schemas::Model model_;
   conflict::OwnershipRules rules_;
   schemas::Flows flows_;
@@ -186,7 +165,7 @@ TEST_F(AgencyPackTest, WonDealProvisionsItsJob) {
   ASSERT_TRUE(open.ok());
   EXPECT_TRUE(open->empty()) << open->front().reason;
   // The flow's step is filed under the deal.
-  auto t = ReadTrace(journal_.get(), model_, rules_, "sales:deals:9");
+  auto t = ReadTrace(journal_, model_, rules_, "sales:deals:9");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->root, "deal:sales:9");
   bool provisioned = false;
@@ -229,7 +208,7 @@ TEST_F(AgencyPackTest, SignedOffTimesheetIsPostedAtItsPriceListRate) {
   EXPECT_EQ(Col(ledger[0], "price"), "120.00");
   EXPECT_EQ(Col(ledger[0], "amount"), "780.00");
   // The model's parent chain: timesheet -> job -> deal.
-  auto t = ReadTrace(journal_.get(), model_, rules_, "studio:timesheets:77");
+  auto t = ReadTrace(journal_, model_, rules_, "studio:timesheets:77");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->key, "timesheet:studio:77");
   EXPECT_EQ(t->root, "deal:sales:9");

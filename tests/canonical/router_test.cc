@@ -5,6 +5,7 @@
 #include "handoff/canonical/requests.h"
 #include "handoff/canonical/store_keys.h"
 #include "handoff/canonical/trace.h"
+#include "canonical_fixture.h"
 
 #include <gtest/gtest.h>
 
@@ -21,39 +22,18 @@ namespace {
 // The default pack's ownership (docs/DOMAIN.md §1): CRM owns the account's name,
 // industry and owner; ERP its legal and finance fields.
 Result<conflict::OwnershipRules> PackOwnership(const schemas::Model& model) {
-  std::vector<std::string> entities;
-  for (const auto& [name, def] : model.entities()) entities.push_back(name);
-  std::ifstream in(std::string(HANDOFF_SOURCE_DIR) + "/schemas/ownership.yaml");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return conflict::ParseOwnershipRules(ss.str(), "ownership.yaml", entities);
+  return testing::OwnershipFor(model, std::string(HANDOFF_SOURCE_DIR) + "/schemas/ownership.yaml");
 }
 
-Column Text(const std::string& name, const std::string& v) {
-  Column c;
-  c.name = name;
-  c.kind = Column::Kind::kText;
-  c.data = v;
-  return c;
-}
-Column Null(const std::string& name) {
-  Column c;
-  c.name = name;
-  return c;
-}
+using testing::Null;
+using testing::Text;
 
 class CanonicalRouterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/handoff-canon-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    JournalOptions o;
-    o.path = dir_ + "/journal";
-    o.map_size = 1 << 22;
-    auto j = Journal::Open(o);
-    ASSERT_TRUE(j.ok()) << j.status().ToString();
-    journal_ = std::move(j).value();
+    temp_ = std::make_unique<testing::TempJournal>("handoff-canon");
+    journal_ = temp_->get();
+    ASSERT_NE(journal_, nullptr) << temp_->status().ToString();
     auto m = schemas::LoadModel(std::string(HANDOFF_SOURCE_DIR) + "/schemas/pack");
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     model_ = std::move(m).value();
@@ -64,7 +44,7 @@ class CanonicalRouterTest : public ::testing::Test {
   }
   void MakeRouter(int64_t tombstone_retention_us) {
     CanonicalRouterOptions ro;
-    ro.journal = journal_.get();
+    ro.journal = journal_;
     ro.model = &model_;
     ro.rules = &rules_;
     ro.systems = {"crm", "erp"};
@@ -76,9 +56,7 @@ class CanonicalRouterTest : public ::testing::Test {
   }
   void TearDown() override {
     router_.reset();
-    journal_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    temp_.reset();
   }
 
   void AppendCrm(Op op, std::vector<Column> before, std::vector<Column> after) {
@@ -120,9 +98,9 @@ class CanonicalRouterTest : public ::testing::Test {
             Null("legal_entity"), Null("tax_region"), Text("payment_terms", terms), Null("billing_status")};
   }
 
-  std::string dir_;
+  std::unique_ptr<testing::TempJournal> temp_;
   uint64_t lsn_ = 100;
-  std::unique_ptr<Journal> journal_;
+  Journal* journal_ = nullptr;
   schemas::Model model_;
   conflict::OwnershipRules rules_;
   const schemas::Flows* flows_ = nullptr;
@@ -298,9 +276,9 @@ TEST_F(PackRouterTest, ValidationFailureIsParkedAndTheRestFlows) {
   EXPECT_FALSE(HasState("customer:crm:42"));
   EXPECT_TRUE(Derived().empty());
   // A manual retry of the bad name fails again; the record stays open with a note.
-  ASSERT_TRUE(RequestCanonicalRetry(journal_.get(), 2, "ops@firm.example").ok());
+  ASSERT_TRUE(RequestCanonicalRetry(journal_, 2, "ops@firm.example").ok());
   ASSERT_TRUE(router_->RunOnce().ok());
-  EXPECT_FALSE(CanonicalRetryPending(journal_.get(), 2));
+  EXPECT_FALSE(CanonicalRetryPending(journal_, 2));
   x2 = Exception(2);
   ASSERT_TRUE(x2.has_value());
   EXPECT_EQ(x2->state, ExceptionState::kOpen);
@@ -313,7 +291,7 @@ TEST_F(PackRouterTest, ParkedChangeRetriesItselfWhenWhatItWaitsForArrives) {
   ASSERT_TRUE(Exception(1).has_value());
   AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));  // the customer arrives
   ASSERT_TRUE(router_->RunOnce().ok());                    // stores it, queues the retry
-  EXPECT_TRUE(CanonicalRetryPending(journal_.get(), 1));
+  EXPECT_TRUE(CanonicalRetryPending(journal_, 1));
   ASSERT_TRUE(router_->RunOnce().ok());  // runs the retry
   auto x = Exception(1);
   ASSERT_TRUE(x.has_value());
@@ -321,10 +299,10 @@ TEST_F(PackRouterTest, ParkedChangeRetriesItselfWhenWhatItWaitsForArrives) {
   EXPECT_NE(x->actor.find("handoff"), std::string::npos);
   EXPECT_TRUE(HasState("engagement:crm:7"));
   // A second retry of a closed record does nothing.
-  ASSERT_TRUE(RequestCanonicalRetry(journal_.get(), 1, "ops").ok());
+  ASSERT_TRUE(RequestCanonicalRetry(journal_, 1, "ops").ok());
   ASSERT_TRUE(router_->RunOnce().ok());
   EXPECT_EQ(Exception(1)->state, ExceptionState::kRetried);
-  EXPECT_FALSE(CanonicalRetryPending(journal_.get(), 1));
+  EXPECT_FALSE(CanonicalRetryPending(journal_, 1));
 }
 
 TEST_F(PackRouterTest, TombstonesLeaveAfterTheirWindow) {
@@ -354,7 +332,7 @@ TEST_F(PackRouterTest, TraceFollowsARowToItsDerivedChanges) {
   ASSERT_TRUE(router_->RunOnce().ok());
   AppendCrm(Op::kUpdate, Account("Acme", "net_30"), Account("Acme", "net_15"));  // CRM does not own terms
   ASSERT_TRUE(router_->RunOnce().ok());
-  auto t = ReadTrace(journal_.get(), model_, rules_, "crm:accounts:42");
+  auto t = ReadTrace(journal_, model_, rules_, "crm:accounts:42");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->key, "customer:crm:42");
   EXPECT_EQ(t->root, "customer:crm:42");
@@ -374,7 +352,7 @@ TEST_F(PackRouterTest, TraceFollowsARowToItsDerivedChanges) {
   }
   EXPECT_TRUE(derived);
   EXPECT_TRUE(audit);
-  EXPECT_FALSE(ReadTrace(journal_.get(), model_, rules_, "crm:accounts:999").ok());
+  EXPECT_FALSE(ReadTrace(journal_, model_, rules_, "crm:accounts:999").ok());
 }
 
 // The pack's business flows (schemas/flows.yaml) over canonical states put
@@ -420,7 +398,7 @@ TEST_F(FlowRouterTest, BillingCloseParksAnUnparsableAmountInsteadOfBillingZero) 
     PutState("project", std::string("project:") + code, {{"code", code}, {"currency", "EUR"}, {"status", "open"}});
   PutTimeEntry("time_entry:psa:1", "project:PRJ-7", "eight");
   PutTimeEntry("time_entry:psa:2", "project:PRJ-8", "2.50");
-  auto seq = RequestBillingClose(journal_.get(), "2026-10");
+  auto seq = RequestBillingClose(journal_, "2026-10");
   ASSERT_TRUE(seq.ok()) << seq.status().ToString();
   ASSERT_TRUE(router_->RunOnce().ok());
   auto x = Exception(*seq);
