@@ -52,6 +52,12 @@ void CaptureSeries(const EngineComponents& c, MetricsText* m) {
   per_source("handoff_capture_schema_changes_total",
              "Schema changes journaled: a captured table's columns were added, dropped or retyped.",
              [](const SourceAgentStats& s) { return s.schema_changes; });
+  per_source("handoff_capture_streamed_transactions_total",
+             "Transactions the source streamed while they ran (pgoutput protocol 2) that committed with changes.",
+             [](const SourceAgentStats& s) { return s.streamed_transactions; });
+  per_source("handoff_capture_streamed_aborts_total",
+             "Transactions the source streamed while they ran that aborted (their staged changes were dropped).",
+             [](const SourceAgentStats& s) { return s.streamed_aborts; });
   m->Family("handoff_capture_unrouted_total", "counter",
             "Changes the source's stream carried for a relation that is no configured table (not captured).");
   for (const auto& [source, st] : stats)

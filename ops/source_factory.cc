@@ -28,7 +28,7 @@ class PgSource final : public AgentSource<PgCaptureAgent, SourceKind::kPostgres>
   SourceAgentStats Stats() const override {
     const auto& c = a_->counters();
     return {c.changes.load() + c.snapshot_rows.load(), 0, c.reconnects.load(), c.confirmed_lsn.load(), c.Unrouted(),
-            c.Progress(), c.schema_changes.load()};
+            c.Progress(), c.schema_changes.load(), c.streamed_transactions.load(), c.streamed_aborts.load()};
   }
   HealthReport Health() const override { return a_->counters().health.Get(); }
 };

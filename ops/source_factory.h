@@ -31,6 +31,9 @@ struct SourceAgentStats {
   // PostgreSQL: tables being read (initial snapshot, added tables, backfills), with the finished ones.
   std::vector<CaptureCounters::TableProgress> reads;
   uint64_t schema_changes = 0;  // PostgreSQL: schema events journaled (a captured table's columns changed)
+  // PostgreSQL, protocol 2: streamed transactions committed and aborted.
+  uint64_t streamed_transactions = 0;
+  uint64_t streamed_aborts = 0;
 };
 
 class SourceAgent : public Source {

@@ -343,7 +343,22 @@ Status CaptureSession::Snapshot(PgConnection* repl) {
 
 Status CaptureSession::Stream(PgConnection* repl) {
   ReplicationStream stream(repl);
-  HANDOFF_RETURN_IF_ERROR(stream.Start(ctx_.slot, ctx_.publication));
+  streaming_ = source_.streaming && PQserverVersion(repl->get()) >= 140000;
+  if (source_.streaming && !streaming_)
+    LogInfo("capture", "source {}: the server (version {}) cannot stream transactions in progress; each is sent at "
+            "its commit (pgoutput protocol 1)", source_.name, PQserverVersion(repl->get()));
+  HANDOFF_RETURN_IF_ERROR(stream.Start(ctx_.slot, ctx_.publication, streaming_));
+  streams_.clear();
+  segment_.reset();
+  if (streaming_) {
+    // The server streams every transaction not committed at the resume
+    // point again from its first change: what an earlier session staged goes.
+    StreamSegment reset;
+    reset.kind = StreamSegment::Kind::kReset;
+    HANDOFF_RETURN_IF_ERROR(UsePending(reset));
+    pending_dirty_ = true;
+    HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+  }
   stream_ = &stream;
   NoteUp();
   if (ctx_.counters->health.Set(HealthState::kStreaming))
@@ -436,9 +451,118 @@ Status CaptureSession::Finish() {
   return ReportStatus(/*force=*/true);
 }
 
+Status CaptureSession::UsePending(const std::optional<StreamSegment>& seg) {
+  auto same = [](const std::optional<StreamSegment>& a, const std::optional<StreamSegment>& b) {
+    if (!a || !b) return !a && !b;
+    return a->kind == b->kind && a->xid == b->xid && a->subxid == b->subxid && a->commit_lsn == b->commit_lsn;
+  };
+  if (same(pending_.stream, seg)) return Status::OK();
+  if (!pending_.events.empty() || pending_dirty_) HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+  pending_.stream = seg;
+  return Status::OK();
+}
+
+// Protocol 2: the blocks of transactions in progress, their commits and aborts.
+Status CaptureSession::HandleStreamMessage(const PgOutputMessage& m) {
+  using Kind = PgOutputMessage::Kind;
+  switch (m.kind) {
+    case Kind::kStreamStart: {
+      if (txn_open_) return Status::Corruption(fmt::format("Stream Start of xid {} inside xid {}", m.xid, txn_xid_));
+      StreamTxn& t = streams_[m.xid];
+      if (m.first_segment) t = StreamTxn{};
+      txn_open_ = true;
+      txn_skip_ = t.skip;
+      txn_lsn_ = 0;  // the commit LSN is known at Stream Commit
+      txn_xid_ = m.xid;
+      txn_time_us_ = 0;
+      txn_origin_ = t.origin;
+      txn_ordinal_ = t.ordinal;
+      StreamSegment stage;
+      stage.kind = StreamSegment::Kind::kStage;
+      stage.xid = m.xid;
+      segment_ = stage;
+      ctx_.counters->streamed_blocks.fetch_add(1, std::memory_order_relaxed);
+      return Status::OK();
+    }
+    case Kind::kStreamStop: {
+      if (!txn_open_ || !segment_) return Status::Corruption("Stream Stop outside a stream block");
+      StreamTxn& t = streams_[txn_xid_];
+      t.ordinal = txn_ordinal_;
+      t.skip = txn_skip_;
+      t.origin = txn_origin_;
+      txn_open_ = false;
+      segment_.reset();
+      return Status::OK();
+    }
+    case Kind::kStreamCommit: {
+      if (txn_open_) return Status::Corruption(fmt::format("Stream Commit of xid {} inside xid {}", m.xid, txn_xid_));
+      StreamTxn t;
+      if (auto it = streams_.find(m.xid); it != streams_.end()) {
+        t = std::move(it->second);
+        streams_.erase(it);
+      }
+      txn_lsn_ = m.commit_lsn;
+      txn_xid_ = m.xid;
+      txn_time_us_ = m.commit_time_pg_us + kPgEpochOffsetUs;
+      txn_origin_ = t.origin;
+      if (chunks_.open() && t.tables.count(chunks_.table())) {
+        // Changes of it may have come before the chunk began, where the
+        // chunk could not see them: read the chunk again.
+        LogInfo("capture", "source {}: a streamed transaction changed {} while a chunk of it was read; reading that "
+                "chunk again", source_.name, chunks_.table());
+        chunks_.Abandon();
+      }
+      if (!t.skip && t.ordinal > 0) {
+        StreamSegment commit;
+        commit.kind = StreamSegment::Kind::kCommit;
+        commit.xid = m.xid;
+        commit.subxid = m.xid;
+        commit.commit_lsn = m.commit_lsn;
+        commit.commit_time_us = txn_time_us_;
+        commit.origin = t.origin;
+        segment_ = commit;
+        Status st = AddEvent(NewEvent(Op::kCommit, {m.commit_lsn, t.ordinal + 1}));
+        segment_.reset();
+        HANDOFF_RETURN_IF_ERROR(st);
+        ctx_.counters->streamed_transactions.fetch_add(1, std::memory_order_relaxed);
+      }
+      SetUpto({m.commit_lsn, kMaxOrdinal});
+      tracker_.AddCommitted({m.commit_lsn, kMaxOrdinal}, m.end_lsn);
+      ctx_.counters->transactions.fetch_add(1, std::memory_order_relaxed);
+      if (t.skip) ctx_.counters->skipped_origin.fetch_add(1, std::memory_order_relaxed);
+      return Status::OK();
+    }
+    case Kind::kStreamAbort: {
+      if (txn_open_) return Status::Corruption(fmt::format("Stream Abort of xid {} inside xid {}", m.xid, txn_xid_));
+      auto it = streams_.find(m.xid);
+      const bool whole = m.subxid == m.xid || m.subxid == 0;
+      const bool staged = it != streams_.end() && it->second.ordinal > 0 && !it->second.skip;
+      if (whole && it != streams_.end()) streams_.erase(it);
+      if (!staged) return Status::OK();
+      StreamSegment abort;
+      abort.kind = StreamSegment::Kind::kAbort;
+      abort.xid = m.xid;
+      abort.subxid = m.subxid;
+      HANDOFF_RETURN_IF_ERROR(UsePending(abort));
+      if (!pending_dirty_) pending_since_ = SteadyClock::now();
+      pending_dirty_ = true;
+      HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+      if (whole) ctx_.counters->streamed_aborts.fetch_add(1, std::memory_order_relaxed);
+      return Status::OK();
+    }
+    default:
+      return Status::OK();
+  }
+}
+
 Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
   using Kind = PgOutputMessage::Kind;
   switch (m.kind) {
+    case Kind::kStreamStart:
+    case Kind::kStreamStop:
+    case Kind::kStreamCommit:
+    case Kind::kStreamAbort:
+      return HandleStreamMessage(m);
     case Kind::kBegin:
       if (txn_open_) return Status::Corruption(fmt::format("Begin of xid {} inside xid {}", m.xid, txn_xid_));
       txn_open_ = true;
@@ -467,6 +591,7 @@ Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
     case Kind::kUpdate:
     case Kind::kDelete:
     case Kind::kTruncate:
+      change_xid_ = m.streamed ? m.xid : 0;
       return HandleRowChange(m);
     case Kind::kMessage:
       // Watermarks of chunked snapshots (this session's or another's) are
@@ -481,6 +606,7 @@ Status CaptureSession::HandleMessage(const PgOutputMessage& m) {
             HandleSignal(m, txn_open_ ? SourcePosition{txn_lsn_, kMaxOrdinal} : SourcePosition{m.message_lsn, kMaxOrdinal}));
       }
       if (!txn_open_) return HandleStandaloneMessage(m);
+      change_xid_ = m.streamed ? m.xid : 0;
       return HandleRowChange(m);
     case Kind::kCommit: {
       if (!txn_open_) return Status::Corruption(fmt::format("Commit at {} outside a transaction", FormatLsn(m.commit_lsn)));
@@ -640,15 +766,22 @@ void CaptureSession::SetUpto(SourcePosition upto) {
 }
 
 Status CaptureSession::AddEvent(ChangeEvent event) {
-  // Already durable (resent by the slot after a reconnect): dedup here.
-  if (event.position <= resume_) return Status::OK();
+  const bool staged = segment_ && segment_->kind == StreamSegment::Kind::kStage;
+  // Already durable (resent by the slot after a reconnect): dedup here. A
+  // staged event's position is provisional ({0, n}): the journal places it.
+  if (!staged && event.position <= resume_) return Status::OK();
+  HANDOFF_RETURN_IF_ERROR(UsePending(segment_));
   SourcePosition pos = event.position;
   if (event.op != Op::kCommit && event.op != Op::kRead) {
     ctx_.counters->changes.fetch_add(1, std::memory_order_relaxed);
   }
+  if (staged) {
+    event.xid = change_xid_;  // the subtransaction, for an abort of it
+    if (!event.schema.empty()) streams_[segment_->xid].tables.insert(event.schema + "." + event.table);
+  }
   if (pending_.events.empty() && !pending_dirty_) pending_since_ = SteadyClock::now();
   pending_.events.push_back(std::move(event));
-  pending_.upto = std::max(pending_.upto, pos);
+  if (!staged) pending_.upto = std::max(pending_.upto, pos);
   if (pending_.events.size() >= ctx_.options->max_batch_events) return SendPending(/*wait=*/true);
   return Status::OK();
 }
@@ -660,7 +793,9 @@ Status CaptureSession::SendPending(bool wait) {
     HANDOFF_RETURN_IF_ERROR(Pump(milliseconds(20)));
   }
   SourcePosition upto = pending_.upto;
-  if (state_dirty_) {
+  // A staged part moves no position: the state waits for a batch that does.
+  const bool staged = pending_.stream && pending_.stream->kind != StreamSegment::Kind::kCommit;
+  if (state_dirty_ && !staged) {
     pending_.state = state_.Encode();
     state_dirty_ = false;
   }

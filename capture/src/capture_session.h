@@ -196,7 +196,26 @@ class CaptureSession {
   std::chrono::steady_clock::time_point last_status_;
   uint64_t received_lsn_ = 0;
 
-  // The open source transaction.
+  // Streamed transactions (pgoutput protocol 2): the ones begun and not yet
+  // committed or aborted, by top-level xid. Their events are staged in the
+  // journal (StreamSegment); here only what resumes their next block.
+  struct StreamTxn {
+    uint64_t ordinal = 0;  // last position {0, ordinal} staged
+    bool skip = false;     // origin of a handoff engine: nothing staged
+    std::string origin;
+    std::unordered_set<std::string> tables;  // captured tables it changed
+  };
+  std::unordered_map<uint32_t, StreamTxn> streams_;
+  bool streaming_ = false;  // this session asked for protocol 2 with streaming
+  // The part new events belong to: a stream block's stage, a streamed
+  // commit's marker, or none (a plain transaction).
+  std::optional<StreamSegment> segment_;
+  uint32_t change_xid_ = 0;  // the (sub)transaction of the streamed change being handled
+  Status HandleStreamMessage(const PgOutputMessage& m);
+  // Makes the pending batch one of `seg` (sending what is pending of another part first).
+  Status UsePending(const std::optional<StreamSegment>& seg);
+
+  // The open source transaction (or stream block).
   bool txn_open_ = false;
   bool txn_skip_ = false;
   uint64_t txn_lsn_ = 0;

@@ -161,8 +161,40 @@ Status PgOutputDecoder::Decode(std::string_view data, PgOutputMessage* out) {
     return ReadTuple(r, *out->relation, false, &out->new_tuple);
   };
 
+  // Inside a stream block, these messages begin with the xid of the
+  // (sub)transaction that made them.
+  const bool xid_first = in_stream_ && (type == 'R' || type == 'Y' || type == 'I' || type == 'U' || type == 'D' ||
+                                        type == 'T' || type == 'M');
+  out->streamed = in_stream_;
+  if (xid_first && !r.U32(&out->xid)) return r.status();
   bool ok = false;
   switch (type) {
+    case 'S': {
+      uint8_t first = 0;
+      if (in_stream_) return Status::Corruption("pgoutput 'S' message: Stream Start inside an open stream block at offset 0");
+      ok = r.U32(&out->xid) && r.U8(&first);
+      if (ok && first > 1) ok = r.Fail(fmt::format("first-segment flag 0x{:02x} is not 0 or 1", first));
+      out->first_segment = first != 0;
+      if (ok && !r.AtEnd()) ok = r.Fail("trailing bytes");
+      if (ok) in_stream_ = true;
+      out->streamed = ok;
+      break;
+    }
+    case 'E':
+      if (!in_stream_) return Status::Corruption("pgoutput 'E' message: Stream Stop outside a stream block at offset 0");
+      ok = r.AtEnd() || r.Fail("trailing bytes");
+      if (ok) in_stream_ = false;
+      break;
+    case 'c':
+      if (in_stream_) return Status::Corruption("pgoutput 'c' message: Stream Commit inside a stream block at offset 0");
+      ok = r.U32(&out->xid) && r.U8(&out->flags) && r.U64(&out->commit_lsn) && r.U64(&out->end_lsn) &&
+           r.I64(&out->commit_time_pg_us);
+      break;
+    case 'A':
+      if (in_stream_) return Status::Corruption("pgoutput 'A' message: Stream Abort inside a stream block at offset 0");
+      // Protocol 4 (parallel apply) appends the abort LSN and time; handoff asks for 2.
+      ok = r.U32(&out->xid) && r.U32(&out->subxid);
+      break;
     case 'B':
       ok = r.U64(&out->final_lsn) && r.I64(&out->commit_time_pg_us) && r.U32(&out->xid);
       break;

@@ -1,6 +1,9 @@
-// PgOutputDecoder: parses the pgoutput logical replication protocol (v1)
-// messages carried in XLogData, keeping the relation cache that gives tuple
-// data its column names, type OIDs and key flags.
+// PgOutputDecoder: parses the pgoutput logical replication protocol messages
+// (versions 1 and 2) carried in XLogData, keeping the relation cache that
+// gives tuple data its column names, type OIDs and key flags. Version 2 adds
+// the streaming of in-progress transactions: Stream Start / Stop blocks whose
+// messages carry the xid of the (sub)transaction that made them, Stream
+// Commit and Stream Abort.
 //
 // Thread-safety: not thread-safe; one decoder per replication stream.
 #pragma once
@@ -49,6 +52,10 @@ struct PgOutputMessage {
     kDelete = 'D',
     kTruncate = 'T',
     kMessage = 'M',
+    kStreamStart = 'S',
+    kStreamStop = 'E',
+    kStreamCommit = 'c',
+    kStreamAbort = 'A',
   };
   Kind kind = Kind::kBegin;
 
@@ -60,6 +67,12 @@ struct PgOutputMessage {
   int64_t commit_time_pg_us = 0;
   uint32_t xid = 0;
   uint8_t flags = 0;
+  // Stream Start: xid, first_segment. Stream Commit: xid, flags, commit_lsn,
+  // end_lsn, commit_time_pg_us. Stream Abort: xid, subxid. A message inside
+  // a Stream Start / Stop block: xid of the (sub)transaction that made it.
+  bool first_segment = false;
+  uint32_t subxid = 0;
+  bool streamed = false;  // inside a Stream Start / Stop block
 
   // Origin.
   uint64_t origin_lsn = 0;
@@ -98,10 +111,16 @@ class PgOutputDecoder {
   // The cached relation with `id`, or nullptr.
   std::shared_ptr<const PgRelation> FindRelation(uint32_t id) const;
   size_t relation_count() const { return relations_.size(); }
-  void Clear() { relations_.clear(); }
+  void Clear() {
+    relations_.clear();
+    in_stream_ = false;
+  }
+  // Between a Stream Start and its Stream Stop.
+  bool in_stream() const { return in_stream_; }
 
  private:
   std::unordered_map<uint32_t, std::shared_ptr<const PgRelation>> relations_;
+  bool in_stream_ = false;
 };
 
 }  // namespace handoff

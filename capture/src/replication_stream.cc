@@ -26,10 +26,13 @@ void WriteBE64(uint64_t v, char* p) {
 
 }  // namespace
 
-Status ReplicationStream::Start(const std::string& slot, const std::string& publication) {
-  std::string sql = "START_REPLICATION SLOT " + QuoteIdent(slot) +
-                    " LOGICAL 0/0 (proto_version '1', publication_names " + QuoteLiteral(QuoteIdent(publication)) +
-                    ", messages 'true')";
+Status ReplicationStream::Start(const std::string& slot, const std::string& publication, bool streaming) {
+  // Protocol 2 with streaming: the walsender sends a large transaction while
+  // it runs (Stream Start / Stop blocks) instead of spilling it to its disk
+  // and sending it only at commit.
+  std::string sql = "START_REPLICATION SLOT " + QuoteIdent(slot) + " LOGICAL 0/0 (proto_version '" +
+                    (streaming ? "2" : "1") + "', publication_names " + QuoteLiteral(QuoteIdent(publication)) +
+                    ", messages 'true'" + (streaming ? ", streaming 'on'" : "") + ")";
   return conn_->StartCopy(sql, PgConnection::CopyMode::kBoth);
 }
 

@@ -39,7 +39,8 @@ class ReplicationStream {
   // START_REPLICATION SLOT <slot> LOGICAL 0/0 with pgoutput v1 options; the
   // server resumes from the slot's confirmed flush position.
   // Fails with kNotFound when the slot does not exist.
-  Status Start(const std::string& slot, const std::string& publication);
+  // `streaming`: pgoutput protocol 2 with `streaming 'on'` (PostgreSQL 14+), else protocol 1.
+  Status Start(const std::string& slot, const std::string& publication, bool streaming);
 
   // Reads the next message, waiting up to `wait` for one. kind == kNone when
   // none arrived. Connection loss or the end of the stream is kUnavailable; a

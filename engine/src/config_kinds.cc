@@ -17,7 +17,7 @@ const std::map<std::string, std::string>& SourceKeyKinds() {
   static const std::map<std::string, std::string> keys = [] {
     std::map<std::string, std::string> m;
     for (const char* k : {"dsn", "password_file", "slot", "publication", "snapshot", "skip_origins", "partitions",
-                          "chunk_rows", "snapshot_rate"})
+                          "chunk_rows", "snapshot_rate", "streaming"})
       m[k] = "postgres";
     for (const char* k : {"file", "pull"}) m[k] = "debezium";
     for (const char* k : {"listen", "path", "format", "signature", "signature_header", "secrets", "tolerance",
@@ -68,6 +68,7 @@ void ReadPostgres(Reader& r, YAML::Node s, const std::string& path, const std::s
     if (!ok) r.problems->Add(so, path + ".skip_origins", "must be a list of replication origin name prefixes");
   }
   pg->snapshot = r.Bool(s, "snapshot", path, pg->snapshot);
+  pg->streaming = r.Bool(s, "streaming", path, pg->streaming);
   pg->chunk_rows = r.Count(s, "chunk_rows", path, pg->chunk_rows, 1, 1000000);
   pg->snapshot_rate = r.Count(s, "snapshot_rate", path, pg->snapshot_rate, 0, 100000000);
   pg->partitions = r.Str(s, "partitions", path, false, "root");

@@ -58,9 +58,9 @@ Status LmdbJournal::Init() {
   LmdbTxn txn;
   rc = txn.Begin(env_, false);
   if (rc) return LmdbError(rc, "mdb_txn_begin", options_.path);
-  const char* names[] = {"events", "sources", "meta", "targets", "exceptions", "dedup", "dedup_age"};
-  MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_, &dedup_, &dedup_age_};
-  for (int i = 0; i < 7; ++i) {
+  const char* names[] = {"events", "sources", "meta", "targets", "exceptions", "dedup", "dedup_age", "streams"};
+  MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_, &dedup_, &dedup_age_, &streams_};
+  for (int i = 0; i < 8; ++i) {
     rc = mdb_dbi_open(txn.get(), names[i], MDB_CREATE, dbis[i]);
     if (rc) return LmdbError(rc, std::string("open database ") + names[i], options_.path);
   }

@@ -74,6 +74,23 @@ inline std::string DedupKey(const std::string& source, const std::string& delive
 }
 
 // dedup_age key: journaled_at_us (8 BE, so LMDB order is age order) + dedup key.
+// A staged event of a streamed transaction (streams database):
+// source NUL xid(BE32) ordinal(BE64); the value is subxid(BE32) + the event record.
+inline std::string StreamPrefix(const std::string& source, std::optional<uint32_t> xid) {
+  std::string k = source;
+  k.push_back('\0');
+  if (xid) {
+    for (int i = 3; i >= 0; --i) k.push_back(static_cast<char>((*xid >> (8 * i)) & 0xff));
+  }
+  return k;
+}
+
+inline std::string StreamKey(const std::string& source, uint32_t xid, uint64_t ordinal) {
+  std::string k = StreamPrefix(source, xid);
+  PutFixed64BE(&k, ordinal);
+  return k;
+}
+
 inline std::string DedupAgeKey(int64_t at_us, const std::string& dedup_key) {
   std::string k;
   PutFixed64BE(&k, static_cast<uint64_t>(std::max<int64_t>(at_us, 0)));
@@ -167,6 +184,9 @@ class LmdbJournal final : public Journal {
   int CheckDelivery(MDB_txn* txn, const std::string& source, const ChangeEvent& e, uint64_t seq, int64_t now,
                     std::unordered_set<std::string>* fresh, bool* dup);
   int TryAppend(std::vector<AppendBatch>& batches, const SideWrites& side, int64_t now, AppendResult* res);
+  // Streamed transactions whose commit the last TryAppend moved: (source, xid).
+  std::vector<std::pair<std::string, uint32_t>> drop_staged_;
+  void DropStaged();
 
   // lmdb_journal_store.cc
   int TryForget(const std::string& source, SourcePosition* had);
@@ -231,7 +251,8 @@ class LmdbJournal final : public Journal {
   bool legacy_id_ = false;
   int lock_fd_ = -1;
   MDB_env* env_ = nullptr;
-  MDB_dbi events_ = 0, sources_ = 0, meta_ = 0, targets_ = 0, exceptions_ = 0, dedup_ = 0, dedup_age_ = 0;
+  MDB_dbi events_ = 0, sources_ = 0, meta_ = 0, targets_ = 0, exceptions_ = 0, dedup_ = 0, dedup_age_ = 0,
+          streams_ = 0;
   std::mutex writer_mu_;
   std::shared_mutex resize_mu_;
   std::mutex wait_mu_;

@@ -5,8 +5,30 @@
 
 #include "handoff/engine/clock.h"
 #include "handoff/engine/event_codec.h"
+#include "handoff/engine/fault.h"
+#include "handoff/engine/log.h"
 
 namespace handoff {
+
+namespace {
+
+// Staged events moved into the sequence per write transaction at a commit.
+constexpr size_t kMoveChunk = 4096;
+
+uint32_t GetFixed32BE(const void* p) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | uint32_t{b[3]};
+}
+
+}  // namespace
+
+void FinishStreamedEvent(const std::string& source, const StreamSegment& commit, ChangeEvent* e) {
+  e->position.lsn = commit.commit_lsn;
+  e->xid = commit.xid;
+  e->commit_time_us = commit.commit_time_us;
+  e->origin = commit.origin;
+  e->correlation_id = source + ":" + FormatPosition(e->position);
+}
 
 Status LmdbJournal::Append(std::vector<AppendBatch>& batches, AppendResult* result) {
   return AppendWithMeta(batches, SideWrites{}, result);
@@ -26,9 +48,11 @@ Status LmdbJournal::AppendWithMeta(std::vector<AppendBatch>& batches, const Side
   }
   for (int attempt = 0;; ++attempt) {
     AppendResult res;
+    drop_staged_.clear();
     int rc = TryAppend(batches, side, now, &res);
     if (rc == MDB_SUCCESS) {
       full_reported_ = false;
+      DropStaged();
       if (result) *result = res;
       {
         std::lock_guard<std::mutex> lk(wait_mu_);
@@ -86,6 +110,40 @@ int LmdbJournal::CheckDelivery(MDB_txn* txn, const std::string& source, const Ch
   return MDB_SUCCESS;
 }
 
+// The staged records of streamed transactions committed by the last append,
+// in write transactions of kMoveChunk deletes. A failure (or a crash) leaves
+// records nothing reads; the agent's next session drops them (kReset).
+void LmdbJournal::DropStaged() {
+  for (const auto& [source, xid] : drop_staged_) {
+    const std::string prefix = StreamPrefix(source, xid);
+    for (bool more = true; more;) {
+      std::shared_lock<std::shared_mutex> rlock(resize_mu_);
+      LmdbTxn txn;
+      LmdbCursor sc;
+      int rc = txn.Begin(env_, false);
+      if (!rc) rc = sc.Open(txn.get(), streams_);
+      MDB_val k = Val(prefix), v;
+      if (!rc) rc = mdb_cursor_get(sc.get(), &k, &v, MDB_SET_RANGE);
+      size_t n = 0;
+      while (rc == MDB_SUCCESS && View(k).substr(0, prefix.size()) == prefix && n < kMoveChunk) {
+        if ((rc = mdb_cursor_del(sc.get(), 0))) break;
+        ++n;
+        rc = mdb_cursor_get(sc.get(), &k, &v, MDB_NEXT);
+      }
+      more = rc == MDB_SUCCESS && View(k).substr(0, prefix.size()) == prefix;
+      if (rc == MDB_NOTFOUND || more) rc = MDB_SUCCESS;
+      sc.Close();
+      if (!rc) rc = txn.Commit();
+      if (rc) {
+        LogWarn("journal", "cannot drop the staged records of a committed transaction of {}: {} (they are dropped "
+                "when its agent starts a new session)", source, mdb_strerror(rc));
+        more = false;
+      }
+    }
+  }
+  drop_staged_.clear();
+}
+
 // One write transaction for all batches. Returns an LMDB code.
 int LmdbJournal::TryAppend(std::vector<AppendBatch>& batches, const SideWrites& side, int64_t now, AppendResult* res) {
   std::shared_lock<std::shared_mutex> rlock(resize_mu_);
@@ -110,8 +168,95 @@ int LmdbJournal::TryAppend(std::vector<AppendBatch>& batches, const SideWrites& 
       return rc;
     }
     SourcePosition high = durable;
+    if (b.stream && b.stream->kind == StreamSegment::Kind::kStage) {
+      // Staged apart from the sequence; their positions are provisional.
+      for (const ChangeEvent& e : b.events) {
+        buf.clear();
+        for (int i = 3; i >= 0; --i) buf.push_back(static_cast<char>((e.xid >> (8 * i)) & 0xff));
+        EncodeEvent(e, now, &buf);
+        std::string key = StreamKey(b.source, b.stream->xid, e.position.ordinal);
+        MDB_val k = Val(key), v = Val(buf);
+        if ((rc = mdb_put(txn.get(), streams_, &k, &v, 0))) return rc;
+        ++res->staged;
+      }
+    }
+    if (b.stream && (b.stream->kind == StreamSegment::Kind::kAbort || b.stream->kind == StreamSegment::Kind::kReset)) {
+      const StreamSegment& seg = *b.stream;
+      const bool all = seg.kind == StreamSegment::Kind::kReset || seg.subxid == seg.xid || seg.subxid == 0;
+      const std::string prefix =
+          StreamPrefix(b.source, seg.kind == StreamSegment::Kind::kReset ? std::nullopt : std::optional<uint32_t>(seg.xid));
+      LmdbCursor sc;
+      if ((rc = sc.Open(txn.get(), streams_))) return rc;
+      MDB_val k = Val(prefix), v;
+      rc = mdb_cursor_get(sc.get(), &k, &v, MDB_SET_RANGE);
+      while (rc == MDB_SUCCESS && View(k).substr(0, prefix.size()) == prefix) {
+        bool drop = all || (v.mv_size >= 4 && GetFixed32BE(v.mv_data) == seg.subxid);
+        if (drop && (rc = mdb_cursor_del(sc.get(), 0))) return rc;
+        rc = mdb_cursor_get(sc.get(), &k, &v, MDB_NEXT);  // after a delete: the entry that followed it
+      }
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return rc;
+    }
+    if (b.stream && b.stream->kind == StreamSegment::Kind::kCommit) {
+      // The staged events enter the sequence in their order, numbered
+      // {commit_lsn, 1..n} as protocol 1 would number the same changes (an
+      // aborted subtransaction leaves no gap), in write transactions of
+      // kMoveChunk events, so a transaction of any size needs one chunk of
+      // dirty pages. Each chunk moves the source's durable position with it.
+      // Staged records are only read here and dropped once the commit is
+      // durable (DropStaged), so a retry numbers them the same and skips what
+      // a chunk already moved; after a crash the agent resends the
+      // transaction, which is staged and numbered again the same way.
+      const std::string prefix = StreamPrefix(b.source, b.stream->xid);
+      LmdbCursor sc;
+      if ((rc = sc.Open(txn.get(), streams_))) return rc;
+      uint64_t n = 0;
+      std::string last;  // the last staged key read (a chunk commit closes the cursor)
+      MDB_val k = Val(prefix), v;
+      rc = mdb_cursor_get(sc.get(), &k, &v, MDB_SET_RANGE);
+      while (rc == MDB_SUCCESS && View(k).substr(0, prefix.size()) == prefix) {
+        ChangeEvent e;
+        if (v.mv_size < 4 || !DecodeEvent(View(v).substr(4), &e, nullptr).ok()) return MDB_CORRUPTED;
+        e.position.ordinal = ++n;
+        FinishStreamedEvent(b.source, *b.stream, &e);
+        if (e.position > high) {
+          high = e.position;
+          buf.clear();
+          EncodeEvent(e, now, &buf);
+          std::string key = SeqKey(++seq);
+          MDB_val ek = Val(key), ev = Val(buf);
+          if ((rc = mdb_cursor_put(cur.get(), &ek, &ev, MDB_APPEND))) return rc;
+          ++res->appended;
+        } else {
+          ++res->duplicates;
+        }
+        if (n % kMoveChunk == 0) {
+          last.assign(View(k));
+          std::string pv = EncodePosition(high), lv = SeqKey(seq);
+          MDB_val pk = Val(b.source), pvv = Val(pv), lk = Val("last_seq"), lvv = Val(lv);
+          if ((rc = mdb_put(txn.get(), sources_, &pk, &pvv, 0)) || (rc = mdb_put(txn.get(), meta_, &lk, &lvv, 0)))
+            return rc;
+          sc.Close();
+          cur.Close();
+          if ((rc = txn.Commit())) return rc;
+          CrashPoint("journal.stream_chunk_moved");
+          if ((rc = txn.Begin(env_, false))) return rc;
+          if ((rc = cur.Open(txn.get(), events_)) || (rc = sc.Open(txn.get(), streams_))) return rc;
+          durable = high;
+          k = Val(last);
+          rc = mdb_cursor_get(sc.get(), &k, &v, MDB_SET_KEY);
+          if (rc) return rc;
+        }
+        rc = mdb_cursor_get(sc.get(), &k, &v, MDB_NEXT);
+      }
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) return rc;
+      // The transaction's own events (its commit marker) follow.
+      for (ChangeEvent& e : b.events) e.position = {b.stream->commit_lsn, ++n};
+      drop_staged_.emplace_back(b.source, b.stream->xid);
+    }
     std::unordered_set<std::string> fresh;
-    for (size_t ei = 0; ei < b.events.size(); ++ei) {
+    // A staged part's events are not in the sequence (yet); an abort or a reset has none.
+    const bool staged = b.stream && b.stream->kind != StreamSegment::Kind::kCommit;
+    for (size_t ei = 0; !staged && ei < b.events.size(); ++ei) {
       ChangeEvent& e = b.events[ei];
       if (e.position <= high) {
         ++res->duplicates;
@@ -137,7 +282,7 @@ int LmdbJournal::TryAppend(std::vector<AppendBatch>& batches, const SideWrites& 
       std::string pv = EncodePosition(high);
       MDB_val v = Val(pv);
       if ((rc = mdb_put(txn.get(), sources_, &sk, &v, 0))) return rc;
-      if (b.state) {
+      if (b.state && !staged) {
         std::string key = SourceStateKey(b.source);
         MDB_val k = Val(key), sv2 = Val(*b.state);
         if ((rc = mdb_put(txn.get(), meta_, &k, &sv2, 0))) return rc;

@@ -81,6 +81,17 @@ int LmdbJournal::TryForget(const std::string& source, SourcePosition* had) {
   }
   if (rc && rc != MDB_NOTFOUND) return rc;
   cur.Close();
+  // And what it staged of transactions it never committed.
+  const std::string staged = StreamPrefix(source, std::nullopt);
+  if ((rc = cur.Open(txn.get(), streams_))) return rc;
+  k = Val(staged);
+  rc = mdb_cursor_get(cur.get(), &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS && View(k).substr(0, staged.size()) == staged) {
+    if ((rc = mdb_cursor_del(cur.get(), 0))) return rc;
+    rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);
+  }
+  if (rc && rc != MDB_NOTFOUND) return rc;
+  cur.Close();
   return txn.Commit();
 }
 

@@ -208,7 +208,8 @@ class ZmqIntakeServer final : public IntakeServer {
         }
         st = state.status();
       }
-    } else if (st.ok() && (type == wire::MsgType::kBatch || type == wire::MsgType::kStateBatch)) {
+    } else if (st.ok() && (type == wire::MsgType::kBatch || type == wire::MsgType::kStateBatch ||
+                              type == wire::MsgType::kStreamBatch)) {
       uint64_t id = 0;
       AppendBatch batch;
       st = wire::DecodeBatch(parts[2].to_string_view(), type, &id, &batch);

@@ -30,7 +30,7 @@ Status ParseHeader(std::string_view frame, MsgType* type) {
   if (static_cast<uint8_t>(frame[0]) != kVersion)
     return Status::InvalidArgument("unsupported wire version " + std::to_string(static_cast<uint8_t>(frame[0])));
   uint8_t t = static_cast<uint8_t>(frame[1]);
-  if (t < 1 || t > 7) return Status::InvalidArgument("unknown message type " + std::to_string(t));
+  if (t < 1 || t > 8) return Status::InvalidArgument("unknown message type " + std::to_string(t));
   *type = static_cast<MsgType>(t);
   return Status::OK();
 }
@@ -46,7 +46,10 @@ Status DecodeHello(std::string_view in, std::string* source) {
   return Status::OK();
 }
 
-MsgType BatchType(const AppendBatch& batch) { return batch.state ? MsgType::kStateBatch : MsgType::kBatch; }
+MsgType BatchType(const AppendBatch& batch) {
+  if (batch.stream) return MsgType::kStreamBatch;
+  return batch.state ? MsgType::kStateBatch : MsgType::kBatch;
+}
 
 std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch) {
   std::string out;
@@ -59,6 +62,16 @@ std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch) {
     rec.clear();
     EncodeEvent(e, 0, &rec);
     PutString(&out, rec);
+  }
+  if (batch.stream) {
+    const StreamSegment& seg = *batch.stream;
+    out.push_back(static_cast<char>(seg.kind));
+    PutVarint(&out, seg.xid);
+    PutVarint(&out, seg.subxid);
+    PutVarint(&out, seg.commit_lsn);
+    PutVarint(&out, ZigZag(seg.commit_time_us));
+    PutString(&out, seg.origin);
+    out.push_back(batch.state ? 1 : 0);
   }
   if (batch.state) PutString(&out, *batch.state);
   return out;
@@ -90,7 +103,26 @@ Status DecodeBatch(std::string_view in, MsgType type, uint64_t* batch_id, Append
                                      batch->events[i].source);
   }
   batch->state.reset();
-  if (type == MsgType::kStateBatch) {
+  batch->stream.reset();
+  bool has_state = type == MsgType::kStateBatch;
+  if (type == MsgType::kStreamBatch) {
+    StreamSegment seg;
+    uint8_t kind = 0, state_flag = 0;
+    uint64_t xid = 0, subxid = 0, t = 0;
+    if (!r.Byte(&kind) || kind < 1 || kind > 4 || !r.Varint(&xid) || xid > UINT32_MAX || !r.Varint(&subxid) ||
+        subxid > UINT32_MAX || !r.Varint(&seg.commit_lsn) || !r.Varint(&t) || !r.String(&seg.origin) ||
+        !r.Byte(&state_flag) || state_flag > 1)
+      return Malformed("stream batch");
+    seg.kind = static_cast<StreamSegment::Kind>(kind);
+    seg.xid = static_cast<uint32_t>(xid);
+    seg.subxid = static_cast<uint32_t>(subxid);
+    seg.commit_time_us = UnZigZag(t);
+    if (seg.kind != StreamSegment::Kind::kStage && !batch->events.empty() && seg.kind != StreamSegment::Kind::kCommit)
+      return Status::InvalidArgument("malformed stream batch frame: an abort or reset carries no events");
+    batch->stream = std::move(seg);
+    has_state = state_flag == 1;
+  }
+  if (has_state) {
     std::string state;
     if (!r.String(&state)) return Malformed("batch");
     batch->state = std::move(state);

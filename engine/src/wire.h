@@ -26,6 +26,9 @@ enum class MsgType : uint8_t {
   kError = 5,
   kStateBatch = 6,
   kStateWelcome = 7,
+  // A batch of a streamed transaction (AppendBatch::stream): the kBatch
+  // payload, then the segment and an optional state.
+  kStreamBatch = 8,
 };
 
 std::string Header(MsgType type);
@@ -38,7 +41,7 @@ Status DecodeHello(std::string_view in, std::string* source);
 // The type to send `batch` with: kStateBatch when it carries a state.
 MsgType BatchType(const AppendBatch& batch);
 std::string EncodeBatch(uint64_t batch_id, const AppendBatch& batch);
-// `type` is kBatch or kStateBatch (then batch->state is set).
+// `type` is kBatch, kStateBatch (then batch->state is set) or kStreamBatch.
 Status DecodeBatch(std::string_view in, MsgType type, uint64_t* batch_id, AppendBatch* batch);
 
 // Welcome and Ack both carry (source or batch id, durable position).

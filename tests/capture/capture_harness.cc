@@ -148,8 +148,13 @@ uint64_t ParseLsn(const std::string& text) {
 void CaptureTest::SetUp() {
   std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
   source_.clear();
-  for (char c : name) source_ += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  source_ = source_.substr(0, 40);
+  // A parameterized test ("Name/Param") keeps its parameter in the name.
+  const size_t slash = name.find('/');
+  const std::string param = slash == std::string::npos ? "" : "_" + name.substr(slash + 1);
+  if (slash != std::string::npos) name = name.substr(0, std::min<size_t>(slash, 40 - std::min<size_t>(param.size(), 20)));
+  name = (name + param).substr(0, 40);
+  for (char c : name)
+    source_ += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c))) : '_';
   db_ = "db_" + source_;
   ASSERT_TRUE(pg().CreateDatabase(db_).ok()) << db_;
   engine_ = std::make_unique<EngineHarness>("inproc://intake-" + source_);

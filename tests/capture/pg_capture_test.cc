@@ -2,6 +2,7 @@
 // types, snapshot/stream boundary, row images, TOAST, truncate, messages and
 // schema changes.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <atomic>
 #include <limits>
@@ -255,6 +256,108 @@ TEST_F(CaptureTest, SchemaChangeBeforeTheFirstStreamedChange) {
   ASSERT_EQ(schema.size(), 1u);
   EXPECT_EQ(DescribeSchemaChange(schema[0]), "added w (integer); dropped v");
 }
+
+// Protocol 2 with streaming: with logical_decoding_work_mem at its minimum
+// the walsender streams the large transactions while they run. The journal
+// holds each committed one whole and in commit order (after a small one that
+// committed while it ran), without the rows of a rolled-back savepoint, and
+// nothing of a streamed transaction that aborted.
+// With `streaming: false` (protocol 1) the journal holds the same.
+class StreamingTest : public CaptureTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(StreamingTest, LargeTransactionsAreJournaledWholeAtCommit) {
+  const bool streaming = GetParam();
+  Sql("CREATE TABLE big(id int PRIMARY KEY, v text)");
+  Sql("ALTER DATABASE " + db_ + " SET logical_decoding_work_mem = '64kB'");
+  auto o = Options({"public.big"});
+  o.source.streaming = streaming;
+  StartAgent(o);
+  ASSERT_TRUE(WaitSnapshotDone());
+
+  PGconn* open = PQconnectdb(pg().Dsn(db_).c_str());
+  ASSERT_EQ(PQstatus(open), CONNECTION_OK) << PQerrorMessage(open);
+  auto run = [&](const std::string& sql) {
+    PGresult* r = PQexec(open, sql.c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    EXPECT_TRUE(ok) << sql << ": " << PQerrorMessage(open);
+    PQclear(r);
+  };
+  const std::string pad = "repeat('x', 200)";
+  run("BEGIN");
+  run("INSERT INTO big SELECT g, " + pad + " FROM generate_series(1, 5000) g");
+  run("SAVEPOINT s");
+  run("INSERT INTO big SELECT g, " + pad + " FROM generate_series(5001, 6000) g");
+  run("ROLLBACK TO SAVEPOINT s");
+  run("INSERT INTO big SELECT g, " + pad + " FROM generate_series(6001, 7000) g");
+  // Streamed before this commits: wait until the server has sent some of it.
+  if (streaming) {
+    ASSERT_TRUE(WaitUntil([&] { return agent_->agent().counters().streamed_blocks.load() > 0; }, seconds(30)))
+        << "the open transaction was not streamed";
+  }
+  Sql("INSERT INTO big VALUES (100000, 'small, committed first')");
+  run("COMMIT");
+  run("BEGIN");
+  run("INSERT INTO big SELECT g, " + pad + " FROM generate_series(20000, 25000) g");
+  run("UPDATE big SET v = 'never' WHERE id <= 10");
+  run("ROLLBACK");
+  PQfinish(open);
+  Sql("INSERT INTO big VALUES (200000, 'after')");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const auto& e : Events(Op::kInsert))
+          if (IdOf(e) == 200000) return true;
+        return false;
+      },
+      seconds(60)));
+
+  std::vector<int64_t> ids;
+  std::vector<ChangeEvent> all = Events();
+  std::vector<SourcePosition> positions;
+  for (const auto& e : all) {
+    EXPECT_NE(e.op, Op::kUpdate) << "an update of the aborted transaction was journaled";
+    if (e.op != Op::kInsert) continue;
+    ids.push_back(IdOf(e));
+    positions.push_back(e.position);
+  }
+  std::vector<int64_t> want{100000};
+  for (int64_t i = 1; i <= 5000; ++i) want.push_back(i);
+  for (int64_t i = 6001; i <= 7000; ++i) want.push_back(i);
+  want.push_back(200000);
+  ASSERT_EQ(ids.size(), want.size());
+  EXPECT_EQ(ids, want);
+  // The large transaction: one commit LSN, ordinals rising, then its commit marker.
+  for (size_t i = 2; i < 6001; ++i) {
+    ASSERT_EQ(positions[i].lsn, positions[1].lsn);
+    ASSERT_LT(positions[i - 1].ordinal, positions[i].ordinal);
+  }
+  EXPECT_LT(positions[0], positions[1]);
+  size_t commits_after = 0;
+  for (const auto& e : all)
+    if (e.op == Op::kCommit && e.position.lsn == positions[1].lsn) {
+      ++commits_after;
+      EXPECT_GT(e.position.ordinal, positions[6000].ordinal);
+    }
+  EXPECT_EQ(commits_after, 1u);
+  for (const auto& e : all)
+    if (e.op == Op::kInsert && e.position.lsn == positions[1].lsn) {
+      EXPECT_EQ(e.correlation_id, source_ + ":" + FormatPosition(e.position));
+      EXPECT_GT(e.commit_time_us, 0);
+      EXPECT_NE(e.xid, 0u);
+      break;
+    }
+  const auto& c = agent_->agent().counters();
+  EXPECT_EQ(c.streamed_transactions.load() >= 1, streaming);
+  EXPECT_EQ(c.streamed_aborts.load() >= 1, streaming);
+  if (!streaming) {
+    EXPECT_EQ(c.streamed_blocks.load(), 0u);
+  }
+  // Confirmed upstream past the last commit: nothing is held back.
+  EXPECT_TRUE(WaitUntil([&] { return ConfirmedFlush() >= positions.back().lsn; }, seconds(20)));
+  StopAgent();
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocol, StreamingTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Streamed" : "AtCommit"; });
 
 }  // namespace
 }  // namespace handoff::testing

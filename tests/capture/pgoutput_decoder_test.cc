@@ -1,4 +1,5 @@
-// Unit tests of PgOutputDecoder on hand-built pgoutput v1 messages.
+// Unit tests of PgOutputDecoder on hand-built pgoutput messages (protocol 1,
+// and the streamed transactions of protocol 2).
 #include "pgoutput_decoder.h"
 
 #include <gtest/gtest.h>
@@ -234,6 +235,61 @@ TEST_F(PgOutputDecoderTest, RandomMutationsNeverCrash) {
     else EXPECT_EQ(st.code(), StatusCode::kCorruption);
   }
   EXPECT_LT(ok, 20000);
+}
+
+// Protocol 2: a stream block's messages begin with the (sub)transaction's
+// xid; Stream Commit and Abort name the top-level transaction.
+TEST_F(PgOutputDecoderTest, StreamBlockCarriesXidsAndEnds) {
+  PgOutputMessage m;
+  ASSERT_TRUE(dec_.Decode(Msg('S').U32(900).U8(1).str(), &m).ok());
+  EXPECT_EQ(m.kind, PgOutputMessage::Kind::kStreamStart);
+  EXPECT_EQ(m.xid, 900u);
+  EXPECT_TRUE(m.first_segment);
+  EXPECT_TRUE(dec_.in_stream());
+  // A relation announced inside the block, then an insert of subtransaction 901.
+  std::string rel = Msg('R').U32(900).str() + ItemsRelation(16385).substr(1);
+  ASSERT_TRUE(dec_.Decode(rel, &m).ok()) << dec_.Decode(rel, &m).ToString();
+  EXPECT_EQ(m.xid, 900u);
+  ASSERT_NE(dec_.FindRelation(16385), nullptr);
+  std::string ins = Msg('I').U32(901).U32(16385).U8('N').U16(3).Text("7").Text("a").Null().str();
+  ASSERT_TRUE(dec_.Decode(ins, &m).ok());
+  EXPECT_EQ(m.kind, PgOutputMessage::Kind::kInsert);
+  EXPECT_TRUE(m.streamed);
+  EXPECT_EQ(m.xid, 901u);
+  ASSERT_EQ(m.new_tuple.size(), 3u);
+  EXPECT_EQ(m.new_tuple[0].data, "7");
+  ASSERT_TRUE(dec_.Decode(Msg('E').str(), &m).ok());
+  EXPECT_FALSE(dec_.in_stream());
+  // Outside the block the same insert has no xid: read as protocol 1.
+  ASSERT_TRUE(dec_.Decode(Msg('I').U32(16385).U8('N').U16(3).Text("8").Text("b").Null().str(), &m).ok());
+  EXPECT_FALSE(m.streamed);
+  EXPECT_EQ(m.new_tuple[0].data, "8");
+
+  ASSERT_TRUE(dec_.Decode(Msg('c').U32(900).U8(0).U64(0x3000).U64(0x3050).U64(777).str(), &m).ok());
+  EXPECT_EQ(m.kind, PgOutputMessage::Kind::kStreamCommit);
+  EXPECT_EQ(m.xid, 900u);
+  EXPECT_EQ(m.commit_lsn, 0x3000u);
+  EXPECT_EQ(m.end_lsn, 0x3050u);
+  EXPECT_EQ(m.commit_time_pg_us, 777);
+  ASSERT_TRUE(dec_.Decode(Msg('A').U32(900).U32(901).str(), &m).ok());
+  EXPECT_EQ(m.kind, PgOutputMessage::Kind::kStreamAbort);
+  EXPECT_EQ(m.xid, 900u);
+  EXPECT_EQ(m.subxid, 901u);
+}
+
+TEST_F(PgOutputDecoderTest, StreamMessagesOutOfPlaceAreRefused) {
+  PgOutputMessage m;
+  EXPECT_EQ(dec_.Decode(Msg('E').str(), &m).code(), StatusCode::kCorruption);
+  ASSERT_TRUE(dec_.Decode(Msg('S').U32(5).U8(0).str(), &m).ok());
+  EXPECT_EQ(dec_.Decode(Msg('S').U32(6).U8(0).str(), &m).code(), StatusCode::kCorruption);
+  EXPECT_EQ(dec_.Decode(Msg('c').U32(5).U8(0).U64(1).U64(2).U64(3).str(), &m).code(), StatusCode::kCorruption);
+  // A truncated xid prefix inside the block names the message.
+  Status st = dec_.Decode(Msg('I').U8(0).str(), &m);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("'I'"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(dec_.in_stream());
+  ASSERT_TRUE(dec_.Decode(Msg('E').str(), &m).ok());
+  EXPECT_EQ(dec_.Decode(Msg('A').U32(5).str(), &m).code(), StatusCode::kCorruption);
 }
 
 }  // namespace

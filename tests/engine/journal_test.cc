@@ -131,6 +131,143 @@ TEST_F(JournalTest, SurvivesReopen) {
   EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{5, 1}));
 }
 
+// Streamed transactions (StreamSegment): staged events are out of the
+// sequence until their commit, which places them in order at the commit LSN;
+// an aborted subtransaction's events and an aborted transaction vanish.
+class JournalStreamTest : public JournalTest {
+ protected:
+  static StreamSegment Seg(StreamSegment::Kind kind, uint32_t xid, uint32_t subxid = 0, uint64_t lsn = 0) {
+    StreamSegment s;
+    s.kind = kind;
+    s.xid = xid;
+    s.subxid = subxid == 0 ? xid : subxid;
+    s.commit_lsn = lsn;
+    s.commit_time_us = 1700000000000000;
+    s.origin = "";
+    return s;
+  }
+  // Stages rows {0, from..to} of transaction `xid` made by subtransaction `subxid`.
+  static Status Stage(Journal* j, uint32_t xid, uint32_t subxid, uint64_t from, uint64_t to) {
+    AppendBatch b{"psa", {}, {}};
+    b.stream = Seg(StreamSegment::Kind::kStage, xid);
+    for (uint64_t i = from; i <= to; ++i) {
+      b.events.push_back(Row("psa", 0, i, "v" + std::to_string(i)));
+      b.events.back().xid = subxid;
+    }
+    std::vector<AppendBatch> v{std::move(b)};
+    return j->Append(v, nullptr);
+  }
+  static Status Commit(Journal* j, uint32_t xid, uint64_t lsn, uint64_t marker, AppendResult* r = nullptr) {
+    AppendBatch b{"psa", {lsn, UINT64_MAX}, {}};
+    b.stream = Seg(StreamSegment::Kind::kCommit, xid, xid, lsn);
+    ChangeEvent c;
+    c.source = "psa";
+    c.op = Op::kCommit;
+    c.position = {lsn, marker};
+    b.events.push_back(c);
+    std::vector<AppendBatch> v{std::move(b)};
+    return j->Append(v, r);
+  }
+  static Status Drop(Journal* j, StreamSegment seg) {
+    std::vector<AppendBatch> v{{"psa", {}, {}}};
+    v[0].stream = seg;
+    return j->Append(v, nullptr);
+  }
+};
+
+TEST_F(JournalStreamTest, StagedEventsEnterTheSequenceAtTheirCommit) {
+  auto j = OpenJournal();
+  ASSERT_TRUE(Stage(j.get(), 700, 700, 1, 3).ok());
+  EXPECT_EQ(j->LastSeq(), 0u) << "staged events are not readable before the commit";
+  // A plain transaction commits while 700 is in progress: it comes first.
+  std::vector<AppendBatch> plain{{"psa", {0x100, UINT64_MAX}, {Row("psa", 0x100, 1)}}};
+  ASSERT_TRUE(j->Append(plain, nullptr).ok());
+  ASSERT_TRUE(Stage(j.get(), 700, 700, 4, 5).ok());
+  EXPECT_EQ(j->LastSeq(), 1u);
+  EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{0x100, UINT64_MAX}));
+  AppendResult r;
+  ASSERT_TRUE(Commit(j.get(), 700, 0x200, 6, &r).ok());
+  EXPECT_EQ(r.appended, 6u);
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(1, 100, &out).ok());
+  ASSERT_EQ(out.size(), 7u);
+  EXPECT_EQ(out[0].event.position, (SourcePosition{0x100, 1}));
+  for (int i = 1; i <= 5; ++i) {
+    const ChangeEvent& e = out[i].event;
+    EXPECT_EQ(e.position, (SourcePosition{0x200, static_cast<uint64_t>(i)}));
+    EXPECT_EQ(e.xid, 700u);
+    EXPECT_EQ(e.commit_time_us, 1700000000000000);
+    EXPECT_EQ(e.correlation_id, "psa:" + FormatPosition(e.position));
+    ASSERT_EQ(e.after.size(), 2u);
+    EXPECT_EQ(e.after[1].data, "v" + std::to_string(i));
+  }
+  EXPECT_EQ(out[6].event.op, Op::kCommit);
+  EXPECT_EQ(*j->SourceDurable("psa"), (SourcePosition{0x200, UINT64_MAX}));
+  // Committing again (a resent transaction) adds nothing.
+  ASSERT_TRUE(Commit(j.get(), 700, 0x200, 6, &r).ok());
+  EXPECT_EQ(j->LastSeq(), 7u);
+}
+
+TEST_F(JournalStreamTest, AbortsDropASubtransactionOrTheWholeTransaction) {
+  auto j = OpenJournal();
+  ASSERT_TRUE(Stage(j.get(), 800, 800, 1, 2).ok());
+  ASSERT_TRUE(Stage(j.get(), 800, 801, 3, 4).ok());  // ROLLBACK TO SAVEPOINT drops these
+  ASSERT_TRUE(Stage(j.get(), 800, 800, 5, 5).ok());
+  ASSERT_TRUE(Stage(j.get(), 900, 900, 1, 3).ok());  // aborted as a whole
+  ASSERT_TRUE(Drop(j.get(), Seg(StreamSegment::Kind::kAbort, 800, 801)).ok());
+  ASSERT_TRUE(Drop(j.get(), Seg(StreamSegment::Kind::kAbort, 900, 900)).ok());
+  ASSERT_TRUE(Commit(j.get(), 900, 0x280, 4).ok());  // nothing staged is left of 900
+  ASSERT_TRUE(Commit(j.get(), 800, 0x300, 6).ok());
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(1, 100, &out).ok());
+  std::vector<uint64_t> ords;
+  for (const auto& e : out)
+    if (e.event.op == Op::kInsert) ords.push_back(e.event.position.ordinal);
+  // Numbered as protocol 1 numbers the changes that survive: no gap.
+  EXPECT_EQ(ords, (std::vector<uint64_t>{1, 2, 3}));
+  EXPECT_EQ(out.back().event.op, Op::kCommit);
+  EXPECT_EQ(out.back().event.position, (SourcePosition{0x300, 4}));
+  for (const auto& e : out)
+    if (e.event.op == Op::kInsert) {
+      EXPECT_EQ(e.event.position.lsn, 0x300u);
+    }
+}
+
+TEST_F(JournalStreamTest, ResetAndForgetDropWhatASourceStaged) {
+  auto j = OpenJournal();
+  ASSERT_TRUE(Stage(j.get(), 10, 10, 1, 2).ok());
+  ASSERT_TRUE(Drop(j.get(), Seg(StreamSegment::Kind::kReset, 0)).ok());
+  ASSERT_TRUE(Commit(j.get(), 10, 0x50, 3).ok());
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(1, 100, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].event.op, Op::kCommit);
+  ASSERT_TRUE(Stage(j.get(), 11, 11, 1, 2).ok());
+  ASSERT_TRUE(j->ForgetSource("psa").ok());
+  ASSERT_TRUE(Commit(j.get(), 11, 0x60, 3).ok());
+  ASSERT_TRUE(j->Read(2, 100, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].event.op, Op::kCommit);
+}
+
+// A transaction larger than one move chunk: every event arrives, in order,
+// and the journal survives reopening in between.
+TEST_F(JournalStreamTest, LargeTransactionMovesInChunks) {
+  constexpr uint64_t kRows = 10000;
+  {
+    auto j = OpenJournal(1 << 20, 1ull << 30);
+    for (uint64_t from = 1; from <= kRows; from += 1000) ASSERT_TRUE(Stage(j.get(), 42, 42, from, from + 999).ok());
+  }
+  auto j = OpenJournal(1 << 20, 1ull << 30);
+  AppendResult r;
+  ASSERT_TRUE(Commit(j.get(), 42, 0x9000, kRows + 1, &r).ok());
+  EXPECT_EQ(r.appended, kRows + 1);
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(1, kRows + 10, &out).ok());
+  ASSERT_EQ(out.size(), kRows + 1);
+  for (uint64_t i = 0; i < kRows; ++i) ASSERT_EQ(out[i].event.position, (SourcePosition{0x9000, i + 1}));
+}
+
 // A forgotten source starts from nothing: its position and delivery ids go
 // (in one transaction), its events stay, and other sources keep theirs.
 TEST_F(JournalTest, ForgetSourceRemovesPositionAndDeliveryIdsOnly) {

@@ -179,6 +179,41 @@ TEST_F(TransportTest, BatchesAreJournaledAndAcknowledgedInproc) {
   EXPECT_EQ(server_->counters().events.load(), 5u);
 }
 
+// The parts of a streamed transaction travel as their own frame type and
+// reach the journal whole: staged, then committed behind a plain transaction.
+TEST_F(TransportTest, StreamedTransactionPartsAreJournaledAtTheirCommit) {
+  StartServer("inproc://t-stream");
+  auto c = std::move(AgentClient::Connect(ctx_, {"inproc://t-stream", "psa", 4})).value();
+  ASSERT_TRUE(c->Hello().ok());
+  AppendBatch stage = Batch(0, 2);
+  stage.upto = {};
+  stage.stream = StreamSegment{StreamSegment::Kind::kStage, 77, 77, 0, 0, ""};
+  for (auto& e : stage.events) e.xid = 78;
+  ASSERT_TRUE(c->Send(stage).ok());
+  ASSERT_TRUE(c->Send(Batch(10, 1)).ok());
+  ASSERT_TRUE(Drain(c.get()));
+  EXPECT_EQ(journal_->LastSeq(), 1u);
+  AppendBatch commit{"psa", {20, UINT64_MAX}, {}};
+  ChangeEvent marker;
+  marker.source = "psa";
+  marker.op = Op::kCommit;
+  marker.position = {20, 3};
+  commit.events.push_back(marker);
+  commit.stream = StreamSegment{StreamSegment::Kind::kCommit, 77, 77, 20, 1234, "o"};
+  ASSERT_TRUE(c->Send(commit).ok());
+  ASSERT_TRUE(Drain(c.get()));
+  EXPECT_EQ(c->Durable(), (SourcePosition{20, UINT64_MAX}));
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(journal_->Read(1, 10, &out).ok());
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[1].event.position, (SourcePosition{20, 1}));
+  EXPECT_EQ(out[2].event.position, (SourcePosition{20, 2}));
+  EXPECT_EQ(out[2].event.xid, 77u);
+  EXPECT_EQ(out[2].event.origin, "o");
+  EXPECT_EQ(out[2].event.commit_time_us, 1234);
+  EXPECT_EQ(out[3].event.op, Op::kCommit);
+}
+
 TEST_F(TransportTest, ResendAfterEngineRestartIsDeduplicatedOverIpc) {
   std::string ep = "ipc://" + dir_ + "/intake.sock";
   StartServer(ep);

@@ -104,6 +104,62 @@ TEST_F(FaultTest, SourceServerRestartedMidCapture) {
   EXPECT_EQ(StopEngine(SIGTERM), 0);
 }
 
+// Streamed transactions (pgoutput protocol 2; the source's decoding memory
+// at its minimum, so every large transaction is streamed while it runs):
+// the engine is SIGKILLed while a transaction streams, while another that
+// streamed aborts, and between two chunks of a commit moving into the
+// sequence. The target ends equal to the source, each row applied once.
+TEST_F(FaultTest, StreamedTransactionsSurviveSigkill) {
+  CreateDatabases();
+  ASSERT_TRUE(src_->Exec(src_db_, "ALTER DATABASE " + src_db_ + " SET logical_decoding_work_mem = '64kB'").ok());
+  WriteConfig();
+  auto streamed = [&](uint64_t above) -> uint64_t {
+    // The walsender's own count of streamed blocks (pg_stat_replication_slots).
+    auto deadline = std::chrono::steady_clock::now() + seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string n = src_->Dump(src_db_, "SELECT coalesce(sum(stream_count), 0) FROM pg_stat_replication_slots");
+      if (std::strtoull(n.c_str(), nullptr, 10) > above) return std::strtoull(n.c_str(), nullptr, 10);
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    return uint64_t{0};
+  };
+  auto insert = [](long from, long to) {
+    return "INSERT INTO time_entries (id, consultant_id, notes) SELECT g, 2, repeat('n', 150) FROM generate_series(" +
+           std::to_string(from) + ", " + std::to_string(to) + ") g";
+  };
+  StartEngine();
+  ASSERT_TRUE(WaitForMetric("handoff_changes_journaled_total{source=\"" + name_ + "\"}", 200, seconds(60)));
+  PgSession big(*src_, src_db_), aborted(*src_, src_db_);
+  ASSERT_TRUE(big.Exec("BEGIN").ok());
+  ASSERT_TRUE(big.Exec(insert(1000, 9000)).ok());
+  const uint64_t seen = streamed(0);
+  ASSERT_GT(seen, 0u) << "the open transaction was not streamed";
+  EXPECT_EQ(StopEngine(SIGKILL), 128 + SIGKILL);
+  Fault("SIGKILL while a transaction streams");
+  ASSERT_TRUE(aborted.Exec("BEGIN").ok());
+  ASSERT_TRUE(aborted.Exec(insert(50000, 58000)).ok());
+  ASSERT_TRUE(big.Exec("UPDATE time_entries SET version = version + 1 WHERE id BETWEEN 1 AND 150").ok());
+  ASSERT_TRUE(big.Exec(insert(9001, 20000)).ok());
+  StartEngine();
+  ASSERT_GT(streamed(seen), seen) << "the restarted session streamed nothing";
+  ASSERT_TRUE(aborted.Exec("ROLLBACK").ok());
+  EXPECT_EQ(StopEngine(SIGKILL), 128 + SIGKILL);
+  Fault("SIGKILL after a streamed transaction aborted");
+  // The commit moves 19,001 staged rows in chunks: killed after the first.
+  StartEngine({"HANDOFF_CRASH_AT=journal.stream_chunk_moved:1"});
+  ASSERT_TRUE(big.Exec("COMMIT").ok());
+  EXPECT_EQ(engine_.Wait(seconds(90)), 128 + SIGKILL) << "journal.stream_chunk_moved did not fire\n" << LogTail();
+  Fault("SIGKILL between two chunks of a streamed commit");
+  StartEngine();
+  ASSERT_TRUE(WaitConverged(kCatchUp)) << LogTail();
+  ExpectConsistent(/*expect_refused=*/false);
+  EXPECT_EQ(src_->Dump(src_db_, "SELECT count(*) FROM time_entries WHERE id >= 50000"), "0\n");
+  EXPECT_EQ(dst_->Dump(dst_db_, "SELECT count(*) FROM time_entries WHERE id BETWEEN 1000 AND 20000"), "19001\n");
+  EXPECT_EQ(dst_->Dump(dst_db_, "SELECT count(*) FROM time_entries WHERE id >= 50000"), "0\n");
+  EXPECT_GE(Metric("handoff_capture_streamed_transactions_total{source=\"" + name_ + "\"}"), 1);
+  EXPECT_EQ(StopEngine(SIGTERM), 0);
+}
+
 TEST_F(FaultTest, AgentLinkCutAndRestored) {
   CreateDatabases();
   const int intake_port = FreeTcpPort();

@@ -128,6 +128,25 @@ Status PgServer::Exec(const std::string& db, const std::string& sql) const {
   return Status::OK();
 }
 
+struct PgSession::Conn {
+  PGconn* c = nullptr;
+};
+
+PgSession::PgSession(const PgServer& server, const std::string& db) : conn_(std::make_unique<Conn>()) {
+  conn_->c = PQconnectdb(server.Dsn(db).c_str());
+  PQsetNoticeProcessor(conn_->c, [](void*, const char*) {}, nullptr);
+}
+
+PgSession::~PgSession() { PQfinish(conn_->c); }
+
+Status PgSession::Exec(const std::string& sql) {
+  if (PQstatus(conn_->c) != CONNECTION_OK) return Status::Unavailable(PQerrorMessage(conn_->c));
+  ResPtr res(PQexec(conn_->c, sql.c_str()), &PQclear);
+  auto st = PQresultStatus(res.get());
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return Status::InvalidArgument(PQerrorMessage(conn_->c));
+  return Status::OK();
+}
+
 Result<std::vector<std::vector<std::string>>> PgServer::Query(const std::string& db, const std::string& sql) const {
   ConnPtr conn(PQconnectdb(Dsn(db).c_str()), &PQfinish);
   if (PQstatus(conn.get()) != CONNECTION_OK) return Status::Unavailable(PQerrorMessage(conn.get()));

@@ -46,4 +46,19 @@ class PgServer {
   bool as_postgres_ = false;
 };
 
+// One connection kept open, for a transaction that spans other work (an
+// engine killed while it runs, say).
+class PgSession {
+ public:
+  PgSession(const PgServer& server, const std::string& db);
+  ~PgSession();
+  PgSession(const PgSession&) = delete;
+  PgSession& operator=(const PgSession&) = delete;
+  Status Exec(const std::string& sql);
+
+ private:
+  struct Conn;
+  std::unique_ptr<Conn> conn_;
+};
+
 }  // namespace handoff::testing

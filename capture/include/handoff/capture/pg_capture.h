@@ -52,6 +52,11 @@ struct CaptureCounters {
   std::atomic<uint64_t> confirmed_lsn{0};  // last flush LSN sent upstream
   std::atomic<uint64_t> received_lsn{0};
   std::atomic<uint64_t> schema_changes{0};  // schema events journaled (a table's columns changed)
+  // Protocol 2: blocks of transactions in progress received, streamed
+  // transactions committed (with changes) and aborted after being streamed.
+  std::atomic<uint64_t> streamed_blocks{0};
+  std::atomic<uint64_t> streamed_transactions{0};
+  std::atomic<uint64_t> streamed_aborts{0};
   HealthCell health;  // snapshotting, streaming, retrying or failed, with the reason
 
   // Changes of relations the stream carried that are no configured table (a

@@ -60,6 +60,10 @@ struct PostgresSourceSettings {
   // captured (the writes of handoff engines: echo suppression).
   // `engine.origin` of this configuration is always added.
   std::vector<std::string> skip_origins = {"handoff"};
+  // Large transactions streamed while they run (pgoutput protocol 2,
+  // `streaming 'on'`, PostgreSQL 14 and later; older servers get protocol 1):
+  // staged in the journal, visible at their commit (docs/streaming.md).
+  bool streaming = true;
 };
 
 // `kind: debezium`: Debezium JSON from exactly one of a file or a PULL socket.

@@ -35,6 +35,31 @@ struct JournalOptions {
   int64_t retention_us = 7ll * 24 * 3600 * 1000000;  // replay window
 };
 
+// A part of a PostgreSQL transaction sent before its commit (pgoutput
+// protocol 2 with `streaming`): the journal stages its events apart from the
+// sequence, where nothing reads them, and moves them into the sequence at the
+// commit, in order and with their final positions; an abort drops them. So
+// the sequence holds only committed transactions, each in one piece, as
+// without streaming. See docs/streaming.md.
+struct StreamSegment {
+  enum class Kind : uint8_t {
+    kStage = 1,   // `events` (positions {0, n}, xid = the subtransaction) are staged under `xid`
+    kCommit = 2,  // the staged events of `xid` enter the sequence at {commit_lsn, n}, then `events`
+    kAbort = 3,   // the staged events of subtransaction `subxid` (all of `xid` when equal) are dropped
+    kReset = 4,   // every staged event of the source is dropped (a new replication session)
+  };
+  Kind kind = Kind::kStage;
+  uint32_t xid = 0;  // top-level transaction
+  uint32_t subxid = 0;
+  uint64_t commit_lsn = 0;
+  int64_t commit_time_us = 0;
+  std::string origin;
+};
+
+// A staged event takes its final place: position {commit_lsn, n}, the
+// transaction's xid, commit time and origin, and the correlation id of that position.
+void FinishStreamedEvent(const std::string& source, const StreamSegment& commit, ChangeEvent* e);
+
 // One agent batch: the events of one source and the position up to which the
 // source has been read (it may lie past the last event when changes were
 // filtered out, so the flush position still advances).
@@ -47,6 +72,9 @@ struct AppendBatch {
   // the batch moves the source's durable position, so after a crash the state
   // and the position agree; an agent gets it back with its position.
   std::optional<std::string> state = std::nullopt;
+  // Set for the parts of a streamed transaction (StreamSegment); a staged or
+  // dropped part moves no position and carries no state.
+  std::optional<StreamSegment> stream = std::nullopt;
 };
 
 // The meta key holding a source's state (AppendBatch::state).
@@ -55,6 +83,7 @@ inline std::string SourceStateKey(const std::string& source) { return "source_st
 struct AppendResult {
   uint64_t appended = 0;    // events written
   uint64_t duplicates = 0;  // events skipped: position already durable, or delivery id already journaled
+  uint64_t staged = 0;      // events of streamed transactions staged (not in the sequence yet)
   uint64_t last_seq = 0;    // last sequence number in the journal after the append
   // seqs[b][i]: the seq given to batches[b].events[i]; 0 when it was skipped.
   std::vector<std::vector<uint64_t>> seqs;
