@@ -437,7 +437,7 @@ void CanonicalPass::Emit(const conflict::EntityState& state, FieldMap fields, co
   b.upto = derived.position;
   t.root = RootOf(state);
   t.index = static_cast<int>(b.events.size());
-  t.target_system = source;  // batch name until Commit()
+  t.batch = source;  // the target system is named at Commit()
   b.events.push_back(std::move(derived));
   Trace(std::move(t));
 }
@@ -701,15 +701,17 @@ Status CanonicalPass::Commit() {
     list.push_back(std::move(b));
   }
   side.exceptions = exceptions_;
+  // Called once per attempt of the journal's write transaction (a retry after
+  // the map grew calls it again), so it derives everything from `batch` anew.
   side.after_append = [&](const AppendResult& res, std::vector<std::pair<std::string, std::string>>* puts) {
     // Derived seqs are known now; then one record per (root, seq) holds its steps.
     for (TraceStep& t : traces_) {
       if (t.step != "derived") continue;
-      auto bi = batch_index.find(t.target_system);
+      auto bi = batch_index.find(t.batch);
       if (bi != batch_index.end() && static_cast<size_t>(bi->second) < res.seqs.size() &&
           static_cast<size_t>(t.index) < res.seqs[bi->second].size())
         t.derived_seq = res.seqs[bi->second][t.index];
-      t.target_system = t.target_system.substr(std::string(kCanonicalSourcePrefix).size());
+      t.target_system = t.batch.substr(std::string(kCanonicalSourcePrefix).size());
     }
     std::map<std::pair<std::string, uint64_t>, std::vector<const TraceStep*>> records;
     for (const TraceStep& t : traces_) records[{t.root, t.seq}].push_back(&t);

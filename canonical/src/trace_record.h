@@ -32,6 +32,7 @@ struct TraceStep {
   // derived: target system, table and key columns, and where it sits in the
   // staged batches (its seq is known once appended).
   std::string target_system, target_table, target_key;
+  std::string batch;  // the staged batch holding it ("canonical:<system>")
   int index = -1;
   uint64_t derived_seq = 0;
 };

@@ -58,13 +58,14 @@ Status LmdbJournal::Init() {
   LmdbTxn txn;
   rc = txn.Begin(env_, false);
   if (rc) return LmdbError(rc, "mdb_txn_begin", options_.path);
-  const char* names[] = {"events", "sources", "meta", "targets", "exceptions", "dedup", "dedup_age", "streams"};
-  MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_, &dedup_, &dedup_age_, &streams_};
-  for (int i = 0; i < 8; ++i) {
+  const char* names[] = {"events", "sources", "meta", "targets", "exceptions", "dedup", "dedup_age", "streams", "shapes"};
+  MDB_dbi* dbis[] = {&events_, &sources_, &meta_, &targets_, &exceptions_, &dedup_, &dedup_age_, &streams_, &shapes_};
+  for (int i = 0; i < 9; ++i) {
     rc = mdb_dbi_open(txn.get(), names[i], MDB_CREATE, dbis[i]);
     if (rc) return LmdbError(rc, std::string("open database ") + names[i], options_.path);
   }
   if ((rc = InitIdentity(txn.get()))) return LmdbError(rc, "journal identity", options_.path);
+  if ((rc = LoadShapes(txn.get()))) return LmdbError(rc, "journal event shapes", options_.path);
   rc = txn.Commit();
   if (rc) return LmdbError(rc, "commit journal open", options_.path);
   return Status::OK();

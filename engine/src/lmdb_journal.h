@@ -26,14 +26,17 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "handoff/engine/event_codec.h"
 #include "handoff/engine/journal.h"
 #include "journal_space.h"
 #include "lmdb_env.h"
@@ -252,9 +255,25 @@ class LmdbJournal final : public Journal {
   int lock_fd_ = -1;
   MDB_env* env_ = nullptr;
   MDB_dbi events_ = 0, sources_ = 0, meta_ = 0, targets_ = 0, exceptions_ = 0, dedup_ = 0, dedup_age_ = 0,
-          streams_ = 0;
+          streams_ = 0, shapes_ = 0;
   std::mutex writer_mu_;
   std::shared_mutex resize_mu_;
+
+  // Event shapes (event_codec.h, database `shapes`: id BE32 -> encoding):
+  // compact records name them by id. Loaded at open; a shape another process
+  // wrote since is read when a record names it. Guarded by shapes_mu_.
+  mutable std::shared_mutex shapes_mu_;
+  std::unordered_map<uint32_t, std::unique_ptr<EventShape>> shapes_by_id_;
+  std::unordered_map<std::string, uint32_t> shape_ids_;
+  uint32_t next_shape_ = 1;
+  std::vector<uint32_t> shapes_pending_;  // created in the write transaction in progress (writer only)
+  // The compact record of `e` in *out, adding its shape in `txn` when new. Returns an LMDB code.
+  int EncodeForJournal(MDB_txn* txn, const ChangeEvent& e, int64_t now, std::string* out);
+  // The shape `id`, read in `txn` when this process has not seen it; nullptr when absent.
+  const EventShape* FindShape(MDB_txn* txn, uint32_t id);
+  // After the write transaction: keeps (committed) or forgets the shapes it created.
+  void SettleShapes(bool committed);
+  int LoadShapes(MDB_txn* txn);
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
   uint64_t last_seq_ = 0;  // guarded by wait_mu_

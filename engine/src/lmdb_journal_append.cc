@@ -50,6 +50,7 @@ Status LmdbJournal::AppendWithMeta(std::vector<AppendBatch>& batches, const Side
     AppendResult res;
     drop_staged_.clear();
     int rc = TryAppend(batches, side, now, &res);
+    SettleShapes(rc == MDB_SUCCESS);
     if (rc == MDB_SUCCESS) {
       full_reported_ = false;
       DropStaged();
@@ -221,7 +222,7 @@ int LmdbJournal::TryAppend(std::vector<AppendBatch>& batches, const SideWrites& 
         if (e.position > high) {
           high = e.position;
           buf.clear();
-          EncodeEvent(e, now, &buf);
+          if ((rc = EncodeForJournal(txn.get(), e, now, &buf))) return rc;
           std::string key = SeqKey(++seq);
           MDB_val ek = Val(key), ev = Val(buf);
           if ((rc = mdb_cursor_put(cur.get(), &ek, &ev, MDB_APPEND))) return rc;
@@ -238,6 +239,7 @@ int LmdbJournal::TryAppend(std::vector<AppendBatch>& batches, const SideWrites& 
           sc.Close();
           cur.Close();
           if ((rc = txn.Commit())) return rc;
+          SettleShapes(true);
           CrashPoint("journal.stream_chunk_moved");
           if ((rc = txn.Begin(env_, false))) return rc;
           if ((rc = cur.Open(txn.get(), events_)) || (rc = sc.Open(txn.get(), streams_))) return rc;
@@ -270,7 +272,7 @@ int LmdbJournal::TryAppend(std::vector<AppendBatch>& batches, const SideWrites& 
         continue;
       }
       buf.clear();
-      EncodeEvent(e, now, &buf);
+      if ((rc = EncodeForJournal(txn.get(), e, now, &buf))) return rc;
       std::string key = SeqKey(++seq);
       MDB_val k = Val(key), v = Val(buf);
       if ((rc = mdb_cursor_put(cur.get(), &k, &v, MDB_APPEND))) return rc;
@@ -348,7 +350,8 @@ Status LmdbJournal::Read(uint64_t from_seq, size_t max_events, std::vector<Journ
     while (rc == MDB_SUCCESS && out->size() < max_events) {
       JournalEntry entry;
       entry.seq = GetFixed64BE(k.mv_data);
-      Status st = DecodeEvent(View(v), &entry.event, &entry.journaled_at_us);
+      Status st = DecodeEvent(View(v), &entry.event, &entry.journaled_at_us,
+                              [&](uint32_t id) { return FindShape(txn, id); });
       if (!st.ok()) return Status::Corruption("journal entry " + std::to_string(entry.seq) + ": " + st.message());
       out->push_back(std::move(entry));
       rc = mdb_cursor_get(cur.get(), &k, &v, MDB_NEXT);

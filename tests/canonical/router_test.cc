@@ -185,6 +185,46 @@ TEST_F(CanonicalRouterTest, ReadAheadLeavesLookupsToBeMappedInOrder) {
   }
 }
 
+// A pass whose commit does not fit the journal's map: the journal grows it
+// and writes the pass again. What the pass wrote (derived changes, states,
+// the trace naming each derived seq) is written once, whole.
+TEST_F(CanonicalRouterTest, PassCommitThatGrowsTheJournalKeepsItsTrace) {
+  constexpr int kAccounts = 150;
+  for (int i = 1; i <= kAccounts; ++i) {
+    std::vector<Column> a = Account(fmt::format("Account {}", i), "net_30");
+    a[0] = Text("id", std::to_string(i));
+    AppendCrm(Op::kInsert, {}, a);
+  }
+  // Unrouted rows until the map is nearly full, so the pass's commit is not.
+  const std::string pad(2000, 'p');
+  for (int i = 0; i < 100000; ++i) {
+    JournalStats st = journal_->Stats();
+    if (st.map_size - st.used_bytes < 40 * 1024) break;
+    Append("crm", "padding", Op::kInsert, {}, {Text("id", std::to_string(i)), Text("v", pad)});
+  }
+  const uint64_t map_before = journal_->Stats().map_size;
+  size_t n = 0;
+  ASSERT_TRUE(router_->RunOnce(&n).ok());
+  ASSERT_GT(journal_->Stats().map_size, map_before) << "the pass's commit did not grow the map";
+  std::vector<JournalEntry> all;
+  ASSERT_TRUE(journal_->Read(1, 1000000, &all).ok());
+  size_t derived_events = 0;
+  for (const auto& e : all) derived_events += e.event.source == "canonical.erp";
+  EXPECT_EQ(derived_events, static_cast<size_t>(kAccounts));
+  for (int i : {1, 77, kAccounts}) {
+    auto t = ReadTrace(journal_, model_, rules_, fmt::format("crm:accounts:{}", i));
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    int derived = 0;
+    for (const TraceLine& l : t->lines) {
+      if (l.step != "derived") continue;
+      ++derived;
+      EXPECT_EQ(l.target, "erp");
+      EXPECT_GT(l.derived_seq, 0u);
+    }
+    EXPECT_EQ(derived, 1) << "account " << i;
+  }
+}
+
 TEST_F(CanonicalRouterTest, ReprocessingAfterLostPositionDerivesNothingTwice) {
   AppendCrm(Op::kInsert, {}, Account("Acme", "net_30"));
   ASSERT_TRUE(router_->RunOnce().ok());

@@ -169,5 +169,91 @@ TEST(PositionTest, OrderAndFormat) {
   EXPECT_EQ(FormatPosition({0, UINT64_MAX}), "0/0#end");
 }
 
+// Version 3, the journal's compact record: the shape (source, schema, table,
+// key, column names and types) is named by id, the correlation id is left
+// out when it is the default one, and every field comes back.
+class CompactEventTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string key;
+    ASSERT_TRUE(ShapeKeyOf(Sample(), &key));
+    ASSERT_TRUE(EventShape::Decode(key, &shape_));
+    lookup_ = [this](uint32_t id) -> const EventShape* { return id == 7 ? &shape_ : nullptr; };
+  }
+  ChangeEvent RoundTrip(const ChangeEvent& e, size_t* bytes = nullptr) {
+    std::string buf;
+    EXPECT_TRUE(EncodeCompactEvent(e, 42, 7, &shape_, &buf));
+    EXPECT_EQ(static_cast<uint8_t>(buf[0]), kCompactEventFormatVersion);
+    if (bytes) *bytes = buf.size();
+    ChangeEvent d;
+    int64_t at = 0;
+    Status st = DecodeEvent(buf, &d, &at, lookup_);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    EXPECT_EQ(at, 42);
+    return d;
+  }
+  EventShape shape_;
+  ShapeLookup lookup_;
+};
+
+TEST_F(CompactEventTest, RoundTripsWithTheShapeNamedById) {
+  const ChangeEvent e = Sample();
+  EXPECT_EQ(shape_.table, "time_entries");
+  EXPECT_EQ(shape_.names.size(), 6u);
+  size_t compact = 0;
+  EXPECT_EQ(RoundTrip(e, &compact), e);
+  std::string v2;
+  EncodeEvent(e, 42, &v2);
+  EXPECT_LT(compact + 40, v2.size()) << "names, types, table and correlation id are not repeated";
+}
+
+TEST_F(CompactEventTest, PartialImagesAndOwnCorrelationIdsRoundTrip) {
+  ChangeEvent e = Sample();
+  e.correlation_id = "req-81f3";  // not the default: kept
+  e.after = {e.after[4], e.after[0]};  // a subset, out of order
+  e.origin = "handoff_erp";
+  e.delivery_id = "d-1";
+  EXPECT_EQ(RoundTrip(e), e);
+  e.has_before = false;
+  e.before.clear();
+  e.correlation_id.clear();
+  EXPECT_EQ(RoundTrip(e), e);
+}
+
+TEST_F(CompactEventTest, ColumnsOutsideTheShapeAreRefusedAndAnUnknownShapeIsCorruption) {
+  ChangeEvent e = Sample();
+  e.after.push_back({"added_later", 23, Column::Kind::kText, "1"});
+  std::string buf = "x";
+  EXPECT_FALSE(EncodeCompactEvent(e, 1, 7, &shape_, &buf));
+  EXPECT_EQ(buf, "x") << "nothing appended";
+  e = Sample();
+  e.after[1].type_oid = 23;  // same name, another type
+  EXPECT_FALSE(EncodeCompactEvent(e, 1, 7, &shape_, &buf));
+  // Without a shape a version 3 record carries its names itself.
+  e.after.push_back({"added_later", 23, Column::Kind::kText, "1"});
+  buf.clear();
+  ASSERT_TRUE(EncodeCompactEvent(e, 1, 0, nullptr, &buf));
+  ChangeEvent d;
+  ASSERT_TRUE(DecodeEvent(buf, &d, nullptr, nullptr).ok());
+  EXPECT_EQ(d, e);
+  buf.clear();
+  ASSERT_TRUE(EncodeCompactEvent(Sample(), 1, 9, &shape_, &buf));
+  Status st = DecodeEvent(buf, &d, nullptr, lookup_);
+  EXPECT_EQ(st.code(), StatusCode::kCorruption);
+  EXPECT_NE(st.message().find("shape 9"), std::string::npos) << st.ToString();
+  // Every prefix of a record is refused, never read past its end.
+  buf.clear();
+  ASSERT_TRUE(EncodeCompactEvent(Sample(), 1, 7, &shape_, &buf));
+  for (size_t n = 0; n < buf.size(); ++n) EXPECT_FALSE(DecodeEvent(buf.substr(0, n), &d, nullptr, lookup_).ok()) << n;
+}
+
+TEST_F(CompactEventTest, OlderVersionsStillDecodeWithALookup) {
+  std::string v2;
+  EncodeEvent(Sample(), 5, &v2);
+  ChangeEvent d;
+  ASSERT_TRUE(DecodeEvent(v2, &d, nullptr, lookup_).ok());
+  EXPECT_EQ(d, Sample());
+}
+
 }  // namespace
 }  // namespace handoff

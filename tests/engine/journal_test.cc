@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "handoff/engine/clock.h"
+#include "handoff/engine/event_codec.h"
 
 // Only to stand in for another process reading the journal.
 #include <lmdb.h>
@@ -266,6 +267,111 @@ TEST_F(JournalStreamTest, LargeTransactionMovesInChunks) {
   ASSERT_TRUE(j->Read(1, kRows + 10, &out).ok());
   ASSERT_EQ(out.size(), kRows + 1);
   for (uint64_t i = 0; i < kRows; ++i) ASSERT_EQ(out[i].event.position, (SourcePosition{0x9000, i + 1}));
+}
+
+// Compact records: each table's shape is written once; the records read
+// back whole after a reopen, and a reader in another process that opened the
+// journal before a new table's first record reads that record too.
+TEST_F(JournalTest, CompactRecordsReadBackAcrossReopenAndProcesses) {
+  {
+    auto j = OpenJournal();
+    ASSERT_TRUE(AppendOne(j.get(), 1, 50, "first").ok());
+  }
+  auto j = OpenJournal();
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(1, 100, &out).ok());
+  ASSERT_EQ(out.size(), 50u);
+  EXPECT_EQ(out[49].event, Row("psa", 1, 50, "first"));
+  int to_child[2], from_child[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(from_child), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Opened before the new table's shape exists.
+    JournalOptions o;
+    o.path = dir_;
+    o.create_if_missing = false;
+    auto reader = Journal::Open(o);
+    char go = 0;
+    if (write(from_child[1], "r", 1) != 1 || read(to_child[0], &go, 1) != 1 || !reader.ok()) _exit(2);
+    std::vector<JournalEntry> got;
+    if (!(*reader)->Read(51, 10, &got).ok() || got.size() != 1) _exit(3);
+    ChangeEvent want = Row("crm", 9, 1);
+    want.table = "accounts";
+    _exit(got[0].event == want ? 0 : 4);
+  }
+  char ready = 0;
+  ASSERT_EQ(read(from_child[0], &ready, 1), 1);
+  ChangeEvent other = Row("crm", 9, 1);
+  other.table = "accounts";
+  std::vector<AppendBatch> b{{"crm", {9, 1}, {other}}};
+  ASSERT_TRUE(j->Append(b, nullptr).ok());
+  ASSERT_EQ(write(to_child[1], "g", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+}
+
+// A journal written before compact records (version 2 events) reads as it
+// did, and new records are appended after its events.
+TEST_F(JournalTest, VersionTwoRecordsOfAnOlderJournalStillRead) {
+  {
+    auto j = OpenJournal();
+  }
+  {
+    // Two version 2 records, put as an older build wrote them.
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 16), 0);
+    ASSERT_EQ(mdb_env_open(env, dir_.c_str(), 0, 0644), 0);
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "events", 0, &dbi), 0);
+    for (uint64_t seq = 1; seq <= 2; ++seq) {
+      std::string rec, key(8, '\0');
+      EncodeEvent(Row("psa", 3, seq, "old"), 1700000000000000, &rec);
+      for (int i = 0; i < 8; ++i) key[i] = static_cast<char>((seq >> (8 * (7 - i))) & 0xff);
+      MDB_val k{key.size(), key.data()}, v{rec.size(), rec.data()};
+      ASSERT_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+    }
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  auto j = OpenJournal();
+  ASSERT_TRUE(AppendOne(j.get(), 4, 1, "new").ok());
+  std::vector<JournalEntry> out;
+  ASSERT_TRUE(j->Read(1, 10, &out).ok());
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].event, Row("psa", 3, 1, "old"));
+  EXPECT_EQ(out[1].event, Row("psa", 3, 2, "old"));
+  EXPECT_EQ(out[0].journaled_at_us, 1700000000000000);
+  EXPECT_EQ(out[2].seq, 3u);
+  EXPECT_EQ(out[2].event, Row("psa", 4, 1, "new"));
+}
+
+// The puts after_append gives can be what does not fit: the journal grows
+// the map and writes the whole transaction again, calling it again with the
+// same seqs; what it wrote the first time is not there twice.
+TEST_F(JournalTest, AfterAppendRunsAgainWhenItsPutsGrowTheMap) {
+  auto j = OpenJournal(1 << 20, 64 << 20);
+  std::vector<AppendBatch> b{{"psa", {8, 1}, {Row("psa", 8, 1)}}};
+  SideWrites side;
+  int calls = 0;
+  std::vector<uint64_t> seen;
+  side.after_append = [&](const AppendResult& r, std::vector<std::pair<std::string, std::string>>* puts) {
+    ++calls;
+    seen.push_back(r.seqs.at(0).at(0));
+    puts->emplace_back("big", std::string(3 << 20, 'x'));  // more than the 1 MiB map holds
+  };
+  ASSERT_TRUE(j->AppendWithMeta(b, side, nullptr).ok());
+  EXPECT_GE(calls, 2);
+  for (uint64_t s : seen) EXPECT_EQ(s, 1u);
+  EXPECT_EQ(j->LastSeq(), 1u);
+  auto v = j->GetMeta("big");
+  ASSERT_TRUE(v.ok() && v->has_value());
+  EXPECT_EQ((*v)->size(), size_t{3} << 20);
 }
 
 // A forgotten source starts from nothing: its position and delivery ids go

@@ -194,7 +194,11 @@ TEST_F(FaultTest, AgentLinkCutAndRestored) {
 TEST_F(FaultTest, JournalMapFillsThenGrowsOnRestart) {
   CreateDatabases();
   WriteConfig("map_size: 2MiB, max_map_size: 2MiB");
-  SourceWriter writer(WriterOptions(15000));
+  // Many more changes than a 2 MiB map holds of compact records.
+  SourceWriterOptions o = WriterOptions(60000);
+  o.max_rows_per_txn = 200;
+  o.pause = milliseconds(2);
+  SourceWriter writer(o);
   writer.Start();
   StartEngine();
   ASSERT_TRUE(WaitForMetric("handoff_journal_holding", 1, seconds(90))) << "the journal never filled";
@@ -285,13 +289,13 @@ TEST_F(FaultTest, JournalMapFullFreedByRetention) {
   // A map that may not grow, and no replay window: what every target applied
   // may go. A target transaction ends only between source transactions, and
   // the one cut off at the full map's end waits for the held rest: the
-  // target must commit well inside one map's worth (about 8,000 changes), or
-  // retention never gets what it applied.
+  // target must commit well inside one map's worth of changes, or retention
+  // never gets what it applied.
   WriteConfig("map_size: 2MiB, max_map_size: 2MiB, retention: 0s", "", "batch_rows: 1000");
   StartEngine();
   ASSERT_TRUE(WaitConverged(seconds(60)));  // the seed rows
   dst_->Stop();
-  SourceWriterOptions o = WriterOptions(15000);
+  SourceWriterOptions o = WriterOptions(60000);
   o.max_rows_per_txn = 200;
   o.pause = milliseconds(0);
   SourceWriter writer(o);

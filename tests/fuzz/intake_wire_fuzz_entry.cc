@@ -39,6 +39,13 @@ void JournalRecord(std::string_view in) {
   // A decoder given a record with bytes added must refuse it (trailing bytes).
   enc.push_back('\0');
   if (DecodeEvent(enc, &again, nullptr).ok()) Broken(kTarget, "journal record with a trailing byte decodes");
+  // The compact record without a shape holds the same.
+  std::string compact;
+  EncodeCompactEvent(e, at, 0, nullptr, &compact);
+  ChangeEvent c;
+  int64_t at3 = 0;
+  Status st3 = DecodeEvent(compact, &c, &at3, nullptr);
+  if (!st3.ok() || !(c == e) || at3 != at) Broken(kTarget, "compact journal record does not round-trip");
 }
 
 void Batch(wire::MsgType type, std::string_view payload) {
@@ -56,8 +63,14 @@ void Batch(wire::MsgType type, std::string_view payload) {
   Status st2 = wire::DecodeBatch(enc, wire::BatchType(b), &id2, &again);
   if (!st2.ok()) Broken(kTarget, "re-encoded batch does not decode: " + st2.ToString());
   if (id2 != id || again.source != b.source || again.upto != b.upto || again.events != b.events ||
-      again.state != b.state)
+      again.state != b.state || again.stream.has_value() != b.stream.has_value())
     Broken(kTarget, "re-encoded batch decodes differently");
+  if (b.stream) {
+    const StreamSegment &x = *b.stream, &y = *again.stream;
+    if (x.kind != y.kind || x.xid != y.xid || x.subxid != y.subxid || x.commit_lsn != y.commit_lsn ||
+        x.commit_time_us != y.commit_time_us || x.origin != y.origin)
+      Broken(kTarget, "re-encoded stream part decodes differently");
+  }
   if (wire::EncodeBatch(id2, again) != enc) Broken(kTarget, "batch encoding is not stable");
 }
 
@@ -76,6 +89,7 @@ void Frame(wire::MsgType type, std::string_view payload) {
     }
     case wire::MsgType::kBatch:
     case wire::MsgType::kStateBatch:
+    case wire::MsgType::kStreamBatch:
       Batch(type, payload);
       break;
     case wire::MsgType::kWelcome:

@@ -123,7 +123,9 @@ struct SideWrites {
   // SetTargetApplied(target, seq) of each, in the same transaction.
   std::vector<std::pair<std::string, uint64_t>> targets_applied;
   // Called inside the transaction once the events have their seqs; may add
-  // meta puts that name them (the trace of a derived change).
+  // meta puts that name them (the trace of a derived change). Called again
+  // when the transaction is written again (the map grew after its puts ran
+  // out of room): it must give the same puts from the same AppendResult.
   std::function<void(const AppendResult&, std::vector<std::pair<std::string, std::string>>*)> after_append;
 };
 
