@@ -41,11 +41,11 @@ bool GetColumns(ByteReader* r, std::vector<Column>* cols) {
   return true;
 }
 
-}  // namespace
-
-void EncodeEvent(const ChangeEvent& e, int64_t journaled_at_us, std::string* out) {
-  out->push_back(static_cast<char>(kEventFormatVersion));
-  out->push_back(static_cast<char>(e.has_before ? 1 : 0));
+// The fields every version has first, in this order (retention reads
+// journaled_at at its place without decoding the rest).
+void PutHeader(std::string* out, uint8_t version, uint8_t flags, const ChangeEvent& e, int64_t journaled_at_us) {
+  out->push_back(static_cast<char>(version));
+  out->push_back(static_cast<char>(flags));
   out->push_back(static_cast<char>(e.op));
   out->push_back(static_cast<char>(e.source_kind));
   PutVarint(out, ZigZag(journaled_at_us));
@@ -53,14 +53,24 @@ void EncodeEvent(const ChangeEvent& e, int64_t journaled_at_us, std::string* out
   PutVarint(out, e.position.ordinal);
   PutVarint(out, e.xid);
   PutVarint(out, ZigZag(e.commit_time_us));
+}
+
+void PutKeys(std::string* out, const std::vector<std::string>& keys) {
+  PutVarint(out, keys.size());
+  for (const auto& k : keys) PutString(out, k);
+}
+
+}  // namespace
+
+void EncodeEvent(const ChangeEvent& e, int64_t journaled_at_us, std::string* out) {
+  PutHeader(out, kEventFormatVersion, e.has_before ? 1 : 0, e, journaled_at_us);
   PutString(out, e.source);
   PutString(out, e.delivery_id);
   PutString(out, e.origin);
   PutString(out, e.schema);
   PutString(out, e.table);
   PutString(out, e.correlation_id);
-  PutVarint(out, e.key_columns.size());
-  for (const auto& k : e.key_columns) PutString(out, k);
+  PutKeys(out, e.key_columns);
   PutColumns(out, e.before);
   PutColumns(out, e.after);
   out->push_back(static_cast<char>(e.truncate_options));
@@ -154,8 +164,7 @@ std::string EventShape::Encode() const {
   PutString(&out, source);
   PutString(&out, schema);
   PutString(&out, table);
-  PutVarint(&out, key_columns.size());
-  for (const auto& k : key_columns) PutString(&out, k);
+  PutKeys(&out, key_columns);
   PutVarint(&out, names.size());
   for (size_t i = 0; i < names.size(); ++i) {
     PutString(&out, names[i]);
@@ -193,8 +202,7 @@ bool ShapeKeyOf(const ChangeEvent& e, std::string* key) {
   PutString(key, e.source);
   PutString(key, e.schema);
   PutString(key, e.table);
-  PutVarint(key, e.key_columns.size());
-  for (const auto& k : e.key_columns) PutString(key, k);
+  PutKeys(key, e.key_columns);
   PutShapeColumns(key, cols);
   return true;
 }
@@ -203,24 +211,16 @@ bool EncodeCompactEvent(const ChangeEvent& e, int64_t journaled_at_us, uint32_t 
                         std::string* out) {
   const size_t start = out->size();
   const bool derived = e.correlation_id == DerivedCorrelation(e);
-  out->push_back(static_cast<char>(kCompactEventFormatVersion));
-  out->push_back(static_cast<char>((e.has_before ? kHasBefore : 0) | (shape ? kHasShape : 0) |
-                                   (derived ? kDerivedCorrelation : 0)));
-  out->push_back(static_cast<char>(e.op));
-  out->push_back(static_cast<char>(e.source_kind));
-  PutVarint(out, ZigZag(journaled_at_us));  // at the place version 2 has it (retention reads it there)
-  PutVarint(out, e.position.lsn);
-  PutVarint(out, e.position.ordinal);
-  PutVarint(out, e.xid);
-  PutVarint(out, ZigZag(e.commit_time_us));
+  PutHeader(out, kCompactEventFormatVersion,
+            (e.has_before ? kHasBefore : 0) | (shape ? kHasShape : 0) | (derived ? kDerivedCorrelation : 0), e,
+            journaled_at_us);
   if (shape) {
     PutVarint(out, shape_id);
   } else {
     PutString(out, e.source);
     PutString(out, e.schema);
     PutString(out, e.table);
-    PutVarint(out, e.key_columns.size());
-    for (const auto& k : e.key_columns) PutString(out, k);
+    PutKeys(out, e.key_columns);
   }
   PutString(out, e.delivery_id);
   PutString(out, e.origin);
