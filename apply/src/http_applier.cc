@@ -1,32 +1,37 @@
 // HttpApplier: the apply loop of one HTTP target.
 //
-// Order and position. Changes are sent one at a time, in journal order; the
-// next change is not sent before the previous one's outcome is final: a 2xx,
-// or parked in the exception queue after a permanent refusal. Only then is the
-// journal's applied position of the target (SetTargetApplied) moved past it.
-// A transient failure retries the very same request (same body, same
-// Idempotency-Key) with backoff and never moves past it. A crash or Stop()
-// between sending and recording the position therefore re-sends that one
-// change on restart, with the same key: the API's idempotency handling turns
-// the repeat into a no-op. An API holds no transactions, so a source
+// Order and position. Changes are sent in journal order, one at a time per
+// connection; with `max_in_flight` above 1 the routed changes of one journal
+// read are spread over that many connections by row key (the changes of a
+// row always on the same one, in order), and the next read waits until every
+// change of this one is final: a 2xx, or parked in the exception queue after
+// a permanent refusal. Then the journal's applied position of the target
+// (SetTargetApplied) moves past the read's final prefix, once per read, not
+// per change. A transient failure retries the very same request (same body,
+// same Idempotency-Key) with backoff and never moves past it. A crash or
+// Stop() before the position is recorded therefore re-sends the changes of
+// that read on restart, with the same keys: the API's idempotency handling
+// turns each repeat into a no-op. An API holds no transactions, so a source
 // transaction is applied change by change; a restart may continue in the
 // middle of one, which is harmless for the same reason.
 //
 // Entries not routed to this target (other tables, commit markers, messages)
-// only advance the position; it is written at the end of each journal read,
-// not per entry, to spare LMDB commits.
+// only advance the position.
 //
 // Operator holds (`handoff pause`, HoldWatch). Before each entry the running
 // sender checks its holds: a whole-target hold, or a hold of the route of the
-// entry, stops it there with the position at the entry before, and it waits
-// until the hold is gone. Every entry before was final, so order across
+// entry, ends the read there: what came before is sent and recorded, and it
+// waits until the hold is gone. Every entry before was final, so order across
 // routes and the single delivery per change are as without the hold.
 #include "handoff/apply/http_applier.h"
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #include "applier_loop.h"
@@ -68,17 +73,38 @@ std::string Truncated(const std::string& s, size_t max) {
   return s.substr(0, cut) + "... (" + std::to_string(s.size()) + " bytes)";
 }
 
+// One connection and its retries; with max_in_flight > 1 each runs on a thread of its own.
+struct Sender {
+  std::unique_ptr<HttpClient> client;
+  // The retries of one change: backoff from min_backoff for each change; the
+  // log summarises repeated delivery failures across changes (RetryLog).
+  std::unique_ptr<RetryLoop> loop;
+};
+
+// A routed entry of one read and, once sent, its outcome.
+struct Item {
+  const JournalEntry* entry;
+  const RouteConfig* route;
+  Status outcome = Status::Cancelled("not sent");  // until sent
+  bool final = false;
+};
+
 class HttpApplierImpl final : public HttpApplier {
  public:
-  HttpApplierImpl(HttpApplierOptions o, std::unique_ptr<HttpClient> client, std::string base_url,
+  HttpApplierImpl(HttpApplierOptions o, std::vector<std::unique_ptr<HttpClient>> clients, std::string base_url,
                   std::vector<std::string> headers)
       : opts_(std::move(o)),
-        client_(std::move(client)),
         base_url_(std::move(base_url)),
         headers_(std::move(headers)),
-        loop_(apply::ApplierLoopOptions(opts_.target.name, opts_.min_backoff, opts_.max_backoff, &counters_.health),
-              &stop_),
         holds_(opts_.journal, opts_.target.name) {
+    for (auto& c : clients) {
+      Sender s;
+      s.client = std::move(c);
+      s.loop = std::make_unique<RetryLoop>(
+          apply::ApplierLoopOptions(opts_.target.name, opts_.min_backoff, opts_.max_backoff, &counters_.health),
+          &stop_);
+      senders_.push_back(std::move(s));
+    }
     for (const RouteConfig& r : opts_.routes)
       if (r.to_target == opts_.target.name) routes_[{r.from_source, r.from_schema, r.from_table}] = r;
   }
@@ -86,14 +112,17 @@ class HttpApplierImpl final : public HttpApplier {
   Status Run() override;
   void Stop() override {
     stop_.RequestStop();
-    client_->Interrupt();
+    for (Sender& s : senders_) s.client->Interrupt();
   }
   const ApplyCounters& counters() const override { return counters_; }
 
  private:
   // Sends one routed change until its outcome is final. OK when delivered or
   // parked; kCancelled when stopped first; another error ends Run().
-  Status Deliver(const JournalEntry& entry, const RouteConfig& route);
+  Status Deliver(Sender& sender, const JournalEntry& entry, const RouteConfig& route);
+  // Sends the items of one read, over every sender by row key; each item's
+  // outcome is set. Returns when every sender is done with its share.
+  void Send(std::vector<Item>& items);
   // Parks the change; retries the journal write until it holds or Stop().
   Status Park(const JournalEntry& entry, const std::string& code, const std::string& reason,
               const std::string& request_body);
@@ -109,16 +138,14 @@ class HttpApplierImpl final : public HttpApplier {
   Backoff NewBackoff() const { return Backoff(opts_.min_backoff, opts_.max_backoff); }
 
   HttpApplierOptions opts_;
-  std::unique_ptr<HttpClient> client_;
+  std::vector<Sender> senders_;             // max_in_flight of them
   const std::string base_url_;              // without a trailing '/'
   const std::vector<std::string> headers_;  // configured + Content-Type + X-Handoff-Origin
   ApplyCounters counters_;
   std::map<std::tuple<std::string, std::string, std::string>, RouteConfig> routes_;
 
   StopToken stop_;
-  // The retries of one change: backoff from min_backoff for each change; the
-  // log summarises repeated delivery failures across changes (RetryLog).
-  RetryLoop loop_;
+  std::mutex park_mu_;     // on_parked is called from one sender at a time
   uint64_t recorded_ = 0;  // applied seq as last written to the journal
   apply::HoldWatch holds_;
 };
@@ -167,41 +194,89 @@ Status HttpApplierImpl::Run() {
       opts_.journal->WaitFor(next, kPoll);
       continue;
     }
+    // The read's entries up to a hold (or the end): the routed ones are sent
+    // together, then the position moves past what became final.
+    std::vector<Item> items;
+    std::vector<JournalEntry> replaced;  // an operator's image of the one entry retried
+    replaced.reserve(1);
+    uint64_t upto = next - 1;             // last entry of the read taken
+    std::optional<OperatorHold> hold;
     for (const JournalEntry& e : entries) {
       if (stopping() || (replay && e.seq > replay_end)) break;
       if (e.seq < next) continue;  // defensive: never send twice in a run
       if (!replay) {
         if (const OperatorHold* h = HoldBefore(e)) {
-          RecordApplied(next - 1);
-          WaitHeld(*h, e.seq);
-          break;  // read again from `next`: this entry first
+          hold = *h;
+          break;  // sent after the hold is gone: this entry first
         }
       }
-      if (!only.empty() && only.count(e.seq) == 0) {
-        next = e.seq + 1;
-        continue;
-      }
-      JournalEntry replaced;
+      upto = e.seq;
+      if (!only.empty() && only.count(e.seq) == 0) continue;
+      const JournalEntry* entry = &e;
       if (opts_.only_seq && opts_.replacement) {
-        replaced = JournalEntry{e.seq, e.journaled_at_us, *opts_.replacement};
+        replaced.push_back(JournalEntry{e.seq, e.journaled_at_us, *opts_.replacement});
+        entry = &replaced.back();
       }
-      const JournalEntry& entry = (opts_.only_seq && opts_.replacement) ? replaced : e;
-      const ChangeEvent& ev = entry.event;
+      const ChangeEvent& ev = entry->event;
       auto it = routes_.find({ev.source, ev.schema, ev.table});
-      if (it != routes_.end() && ev.op != Op::kCommit && ev.op != Op::kMessage && ev.op != Op::kSchema) {
-        Status delivered = Deliver(entry, it->second);
-        if (delivered.code() == StatusCode::kCancelled) break;  // not final: resent on the next run
-        if (!delivered.ok()) return delivered;
-        next = e.seq + 1;
-        RecordApplied(e.seq);  // final: written before the next change is sent
-      } else {
-        next = e.seq + 1;
-      }
+      if (it != routes_.end() && ev.op != Op::kCommit && ev.op != Op::kMessage && ev.op != Op::kSchema)
+        items.push_back(Item{entry, &it->second});
     }
-    RecordApplied(next - 1);  // unrouted entries at the end of the read
+    Send(items);
+    // The final prefix: up to the first routed entry that is not final.
+    uint64_t done = upto;
+    Status failed = Status::OK();
+    for (const Item& item : items) {
+      if (item.final) continue;
+      done = std::min(done, item.entry->seq - 1);
+      if (failed.ok() && item.outcome.code() != StatusCode::kCancelled) failed = item.outcome;
+    }
+    next = done + 1;
+    RecordApplied(done);
+    if (!failed.ok()) return failed;
+    if (done < upto) break;  // stopped before everything was final: resent on the next run
+    if (hold) WaitHeld(*hold, next);
   }
   return Status::OK();
 }
+
+void HttpApplierImpl::Send(std::vector<Item>& items) {
+  if (items.empty()) return;
+  auto run = [&](Sender& sender, const std::vector<size_t>& mine) {
+    for (size_t i : mine) {
+      Item& item = items[i];
+      item.outcome = Deliver(sender, *item.entry, *item.route);
+      item.final = item.outcome.ok();
+      if (!item.final) break;  // not final: nothing after it on this connection either
+    }
+  };
+  const size_t lanes = std::min(senders_.size(), items.size());
+  std::vector<std::vector<size_t>> share(lanes);
+  if (lanes == 1) {
+    share[0].resize(items.size());
+    for (size_t i = 0; i < items.size(); ++i) share[0][i] = i;
+    run(senders_[0], share[0]);
+    return;
+  }
+  // By row: the resource and the key's values.
+  for (size_t i = 0; i < items.size(); ++i) {
+    const ChangeEvent& ev = items[i].entry->event;
+    std::string row = items[i].route->to_table;
+    for (const std::string& k : ev.key_columns) {
+      const Column* c = ev.FindAfter(k);
+      if (c == nullptr) c = ev.FindBefore(k);
+      row += '\0';
+      if (c != nullptr) row += c->data;
+    }
+    share[std::hash<std::string>()(row) % lanes].push_back(i);
+  }
+  std::vector<std::thread> threads;
+  for (size_t l = 1; l < lanes; ++l)
+    if (!share[l].empty()) threads.emplace_back(run, std::ref(senders_[l]), std::cref(share[l]));
+  run(senders_[0], share[0]);
+  for (std::thread& t : threads) t.join();
+}
+
 
 const OperatorHold* HttpApplierImpl::HoldBefore(const JournalEntry& entry) {
   holds_.Refresh();
@@ -231,7 +306,7 @@ void HttpApplierImpl::WaitHeld(OperatorHold hold, uint64_t seq) {
   LogInfo("apply", "target {}: operator hold lifted; sending from seq {}", name, seq);
 }
 
-Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& route) {
+Status HttpApplierImpl::Deliver(Sender& sender, const JournalEntry& entry, const RouteConfig& route) {
   const ChangeEvent& ev = entry.event;
   if (ev.op == Op::kTruncate)
     return Park(
@@ -258,11 +333,12 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
   HttpRequest req{cr.method, base_url_ + "/" + cr.resource, headers_, std::move(cr.body)};
   req.headers.push_back("Idempotency-Key: " + cr.idempotency_key);
 
-  loop_.backoff().Reset();
+  RetryLoop& loop = *sender.loop;
+  loop.backoff().Reset();
   while (true) {
     if (stopping()) return Status::Cancelled("stopped");
     HttpResponse resp;
-    Status st = client_->Send(req, &resp);
+    Status st = sender.client->Send(req, &resp);
     if (st.code() == StatusCode::kCancelled) return st;
     SessionEnd failed;
     failed.detail = fmt::format("seq {} {} {}", entry.seq, req.method, req.url);
@@ -274,7 +350,7 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
           LogDebug("apply", "target {}: seq {} {} {} -> {}", opts_.target.name, entry.seq, req.method, req.url,
                    resp.status);
           counters_.health.Set(HealthState::kApplying);
-          loop_.Succeeded();
+          loop.Succeeded();
           return Status::OK();
         case HttpOutcome::kPermanent:
           return Park(entry, fmt::format("http_{}", resp.status),
@@ -298,12 +374,12 @@ Status HttpApplierImpl::Deliver(const JournalEntry& entry, const RouteConfig& ro
       failed.status = st;
       failed.failure = FailureClass::kFatal;
       failed.detail.clear();
-      loop_.Failed(failed);
+      loop.Failed(failed);
       return st;
     }
     counters_.retries.fetch_add(1);
     // Retrying: the first failure of a cause and a summary per doubling of the tries.
-    if (!loop_.Failed(failed)) return Status::Cancelled("stopped");
+    if (!loop.Failed(failed)) return Status::Cancelled("stopped");
   }
 }
 
@@ -327,7 +403,10 @@ Status HttpApplierImpl::Park(const JournalEntry& entry, const std::string& code,
     if (!Sleep(backoff.Next())) return Status::Cancelled("stopped");
   }
   counters_.exceptions.fetch_add(1);
-  if (opts_.on_parked) opts_.on_parked(entry.seq, code);
+  if (opts_.on_parked) {
+    std::lock_guard<std::mutex> lock(park_mu_);
+    opts_.on_parked(entry.seq, code);
+  }
   LogWarn("apply", "target {}: parked seq {} [{}]: {}", opts_.target.name, entry.seq, code, reason);
   return Status::OK();
 }
@@ -379,10 +458,16 @@ Result<std::unique_ptr<HttpApplier>> HttpApplier::Create(HttpApplierOptions opti
   headers.push_back("X-Handoff-Origin: handoff");
 
   const auto timeout = std::chrono::milliseconds(std::max<int64_t>(1, t.timeout_us / 1000));
-  auto client = apply::HttpClient::Create(timeout);
-  if (!client.ok()) return client.status();
+  if (t.max_in_flight < 1 || t.max_in_flight > 256)
+    return Status::InvalidArgument("target " + t.name + ": max_in_flight must be between 1 and 256");
+  std::vector<std::unique_ptr<HttpClient>> clients;
+  for (uint64_t i = 0; i < t.max_in_flight; ++i) {
+    auto client = apply::HttpClient::Create(timeout);
+    if (!client.ok()) return client.status();
+    clients.push_back(std::move(client).value());
+  }
   return std::unique_ptr<HttpApplier>(
-      new HttpApplierImpl(std::move(options), std::move(client).value(), std::move(url), std::move(headers)));
+      new HttpApplierImpl(std::move(options), std::move(clients), std::move(url), std::move(headers)));
 }
 
 }  // namespace handoff

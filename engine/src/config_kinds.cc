@@ -32,7 +32,8 @@ const std::map<std::string, std::string>& SourceKeyKinds() {
 const std::map<std::string, std::string>& TargetKeyKinds() {
   static const std::map<std::string, std::string> keys = {
       {"dsn", "postgres"}, {"password_file", "postgres"}, {"batch_rows", "postgres"},
-      {"url", "http"},     {"headers", "http"},           {"timeout", "http"}};
+      {"url", "http"},     {"headers", "http"},           {"timeout", "http"},
+      {"max_in_flight", "http"}};
   return keys;
 }
 
@@ -162,6 +163,7 @@ void ReadHttpTarget(Reader& r, YAML::Node t, const std::string& path, HttpTarget
       h->headers.emplace_back(k, r.Str(hs, k, path + ".headers", true));
     }
   h->timeout_us = r.Duration(t, "timeout", path, h->timeout_us);
+  h->max_in_flight = r.Count(t, "max_in_flight", path, h->max_in_flight, 1, 256);
 }
 
 }  // namespace

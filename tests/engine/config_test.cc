@@ -209,7 +209,8 @@ sources:
       signature: hmac-sha256, signature_header: X-Webhook-Signature-256, secrets: ["${HANDOFF_TEST_HOOK}", old],
       tolerance: 5m, max_body: 2MiB, max_header_bytes: 8KiB, connection_timeout: 2m, max_connections: 50 }
 targets:
-  - { name: crm, kind: http, url: "https://crm.example/api/", headers: { Authorization: "Bearer t" }, timeout: 5s }
+  - { name: crm, kind: http, url: "https://crm.example/api/", headers: { Authorization: "Bearer t" }, timeout: 5s,
+      max_in_flight: 8 }
 routes:
   - { from: toggl.public.time_entries, to: crm.time_entries }
   - { from: dbz.public.accounts, to: crm.accounts }
@@ -232,6 +233,7 @@ feed: { publish: "tcp://127.0.0.1:5560" }
   EXPECT_EQ(w.http.head_timeout_us, 10ll * 1000000);
   EXPECT_EQ(c->admin_http.threads, 4u);
   EXPECT_EQ(c->targets[0].http()->url, "https://crm.example/api");
+  EXPECT_EQ(c->targets[0].http()->max_in_flight, 8u);
   ASSERT_EQ(c->targets[0].http()->headers.size(), 1u);
   EXPECT_EQ(c->targets[0].http()->headers[0].second, "Bearer t");
   EXPECT_EQ(c->targets[0].http()->timeout_us, 5ll * 1000000);
@@ -311,6 +313,10 @@ TEST(ConfigTest, HostileNumbersAndKeysAreNamedProblems) {
        "x.yaml:3: targets[0].batch_rows: must be a whole number"},
       {"journal: { path: /j }\n" + tgt + "batch_rows: [1] }\n", "x.yaml:3: targets[0].batch_rows: must be a single value"},
       {"journal: { path: /j }\ntargets:\n  - { name: h, kind: http, url: http://x, timeout: 99999999999999999999s }\n", "x.yaml:3: targets[0].timeout: is too long"},
+      {"journal: { path: /j }\ntargets:\n  - { name: h, kind: http, url: http://x, max_in_flight: 0 }\n",
+       "x.yaml:3: targets[0].max_in_flight: must be a whole number from 1 to 256"},
+      {"journal: { path: /j }\n" + tgt + "max_in_flight: 2 }\n",
+       "x.yaml:3: targets[0].max_in_flight: is only for targets of kind http"},
       {"journal: { path: /j }\ntargets:\n  - { name: h, kind: http, url: http://x, headers: { ? [a] : b } }\n",
        "x.yaml:3: targets[0].headers.(key): a header name must be a plain name"},
       {"journal: { path: /j }\n" + canon + "tombstone_days: -3 }\n", "x.yaml:2: canonical.tombstone_days: must be a whole number"},

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -275,6 +276,58 @@ TEST_F(HttpApplierTest, PermanentRefusalIsParkedAndTheRestFlows) {
   ASSERT_TRUE(ext.ok() && ext->has_value());
   EXPECT_EQ((*ext)->code, "unsupported");
   EXPECT_NE((*ext)->reason.find("truncate"), std::string::npos);
+}
+
+// max_in_flight: the changes of a read go out over several connections at
+// once, each row's changes on one connection in journal order; every change
+// is sent once and the position reaches the last entry.
+TEST_F(HttpApplierTest, SeveralRequestsInFlightKeepEachRowsOrder) {
+  constexpr int kRows = 8, kVersions = 6;
+  std::vector<ChangeEvent> events;
+  uint64_t ord = 0;
+  for (int v = 1; v <= kVersions; ++v)
+    for (int r = 1; r <= kRows; ++r) events.push_back(Insert("psa", 0x30, ++ord, std::to_string(r), std::to_string(v)));
+  events.push_back(Commit("psa", 0x30, ++ord));
+  const uint64_t last = Append(std::move(events));
+  constexpr milliseconds kDelay{30};
+  api_.SetScript([&](const Received&) {
+    Reply reply;
+    reply.delay = kDelay;  // a slow API: sequential requests arrive at least this far apart
+    return reply;
+  });
+  HttpApplierOptions o = Options();
+  o.target.max_in_flight = 4;
+  auto a = Make(std::move(o));
+  RunUntilApplied(a.get(), last, milliseconds(30000));
+
+  const std::vector<Received> got = api_.requests();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kRows * kVersions));
+  std::set<std::string> keys;
+  std::set<int> ports;
+  std::map<std::string, std::vector<std::string>> bodies;  // per row, in arrival order
+  for (const Received& r : got) {
+    keys.insert(r.idempotency_key);
+    ports.insert(r.remote_port);
+    const size_t at = r.body.find("\"key\":{\"id\":\"");
+    bodies[at == std::string::npos ? r.body : r.body.substr(at, r.body.find('}', at) - at)].push_back(r.body);
+  }
+  EXPECT_EQ(keys.size(), got.size()) << "a change was sent twice";
+  EXPECT_GE(ports.size(), 2u) << "one connection only";
+  ASSERT_EQ(bodies.size(), static_cast<size_t>(kRows));
+  for (const auto& [path, list] : bodies) {
+    ASSERT_EQ(list.size(), static_cast<size_t>(kVersions)) << path;
+    for (int v = 1; v <= kVersions; ++v)
+      EXPECT_NE(list[v - 1].find("\"hours\":\"" + std::to_string(v) + "\""), std::string::npos)
+          << path << " version " << v << " arrived out of order: " << list[v - 1];
+  }
+  // In flight at once: two requests from different connections arrived
+  // closer together than the API's delay, which one connection cannot do.
+  bool overlapped = false;
+  for (size_t i = 0; i < got.size() && !overlapped; ++i)
+    for (size_t j = i + 1; j < got.size() && !overlapped; ++j)
+      overlapped = got[i].remote_port != got[j].remote_port &&
+                   (got[j].at > got[i].at ? got[j].at - got[i].at : got[i].at - got[j].at) < kDelay / 2;
+  EXPECT_TRUE(overlapped) << "no two requests were in flight at once";
 }
 
 TEST_F(HttpApplierTest, RestartContinuesFromTheAppliedSeqWithoutResending) {

@@ -3,7 +3,9 @@
 // an Idempotency-Key derived from the change, so a retry or a replay is
 // recognised by the API. The remote API cannot hold a position, so the
 // journal's own copy (Journal::SetTargetApplied) is the position of an http
-// target; it is written once each change's outcome is final (2xx or parked).
+// target; it is written once per journal read, past the changes whose
+// outcome is final (2xx or parked). `max_in_flight` connections send the
+// changes of a read at once, those of one row on one connection, in order.
 // The request format and the retry/park rules are in README.md, "HTTP targets".
 //
 // Thread-safety: Run() on one thread; Stop() and counters() from any.

@@ -149,6 +149,10 @@ struct HttpTargetSettings {
   std::string url;                                           // base URL; a route adds "/<resource>"
   std::vector<std::pair<std::string, std::string>> headers;  // extra request headers (e.g. Authorization)
   int64_t timeout_us = 10000000;                             // per request
+  // Requests in flight at once (1..256). Above 1, changes are spread over that
+  // many connections by key: the changes of one row keep their order, rows
+  // may reach the API in another order than the journal's.
+  uint64_t max_in_flight = 1;
 };
 
 using TargetSettings = std::variant<PostgresTargetSettings, HttpTargetSettings>;
