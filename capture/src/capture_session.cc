@@ -350,15 +350,7 @@ Status CaptureSession::Stream(PgConnection* repl) {
   HANDOFF_RETURN_IF_ERROR(stream.Start(ctx_.slot, ctx_.publication, streaming_));
   streams_.clear();
   segment_.reset();
-  if (streaming_) {
-    // The server streams every transaction not committed at the resume
-    // point again from its first change: what an earlier session staged goes.
-    StreamSegment reset;
-    reset.kind = StreamSegment::Kind::kReset;
-    HANDOFF_RETURN_IF_ERROR(UsePending(reset));
-    pending_dirty_ = true;
-    HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
-  }
+  staged_reset_ = false;
   stream_ = &stream;
   NoteUp();
   if (ctx_.counters->health.Set(HealthState::kStreaming))
@@ -468,6 +460,17 @@ Status CaptureSession::HandleStreamMessage(const PgOutputMessage& m) {
   switch (m.kind) {
     case Kind::kStreamStart: {
       if (txn_open_) return Status::Corruption(fmt::format("Stream Start of xid {} inside xid {}", m.xid, txn_xid_));
+      if (!staged_reset_) {
+        // The server streams every transaction not committed at the resume
+        // point again from its first change: before this session stages
+        // anything, what an earlier one staged goes.
+        StreamSegment reset;
+        reset.kind = StreamSegment::Kind::kReset;
+        HANDOFF_RETURN_IF_ERROR(UsePending(reset));
+        pending_dirty_ = true;
+        HANDOFF_RETURN_IF_ERROR(SendPending(/*wait=*/true));
+        staged_reset_ = true;
+      }
       StreamTxn& t = streams_[m.xid];
       if (m.first_segment) t = StreamTxn{};
       txn_open_ = true;

@@ -207,6 +207,7 @@ class CaptureSession {
   };
   std::unordered_map<uint32_t, StreamTxn> streams_;
   bool streaming_ = false;  // this session asked for protocol 2 with streaming
+  bool staged_reset_ = false;  // this session dropped what earlier ones staged (before its first block)
   // The part new events belong to: a stream block's stage, a streamed
   // commit's marker, or none (a plain transaction).
   std::optional<StreamSegment> segment_;

@@ -113,7 +113,8 @@ int LmdbJournal::CheckDelivery(MDB_txn* txn, const std::string& source, const Ch
 
 // The staged records of streamed transactions committed by the last append,
 // in write transactions of kMoveChunk deletes. A failure (or a crash) leaves
-// records nothing reads; the agent's next session drops them (kReset).
+// records nothing reads; the agent's next reset drops them (kReset, sent before a
+// session stages its first block).
 void LmdbJournal::DropStaged() {
   for (const auto& [source, xid] : drop_staged_) {
     const std::string prefix = StreamPrefix(source, xid);
@@ -137,7 +138,7 @@ void LmdbJournal::DropStaged() {
       if (!rc) rc = txn.Commit();
       if (rc) {
         LogWarn("journal", "cannot drop the staged records of a committed transaction of {}: {} (they are dropped "
-                "when its agent starts a new session)", source, mdb_strerror(rc));
+                "when its agent next resets what it staged)", source, mdb_strerror(rc));
         more = false;
       }
     }
