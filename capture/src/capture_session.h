@@ -54,6 +54,9 @@
 
 namespace handoff {
 
+// The ordinal of a position that covers a whole transaction (or snapshot).
+inline constexpr uint64_t kMaxOrdinal = UINT64_MAX;
+
 // The columns of `table` in the catalog (in the connection's snapshot).
 Result<std::vector<ColumnShape>> ReadColumnShapes(PgConnection* conn, const TableName& table);
 
