@@ -11,6 +11,9 @@ namespace handoff {
 namespace {
 
 constexpr std::string_view kStateV2 = "ES2";
+// Version 3: version 2 followed by the routine trace steps (a string). Written
+// only when there are some, so a state without them stays version 2.
+constexpr std::string_view kStateV3 = "ES3";
 
 void PutProvenance(std::string* out, const conflict::FieldProvenance& p) {
   PutString(out, p.system);
@@ -81,8 +84,8 @@ std::string EncodeEntityState(const conflict::EntityState& s) {
     }
     PutVarint(&fields, index_of(f.provenance));
   }
-  std::string out(kStateV2);
-  out.reserve(64 + fields.size() + s.key.size());
+  std::string out(s.trace_tail.empty() ? kStateV2 : kStateV3);
+  out.reserve(64 + fields.size() + s.key.size() + s.trace_tail.size());
   PutVarint(&out, (s.exists ? 1u : 0u) | (s.deleted ? 2u : 0u) | (s.locked ? 4u : 0u));
   PutString(&out, s.entity);
   PutString(&out, s.key);
@@ -101,12 +104,14 @@ std::string EncodeEntityState(const conflict::EntityState& s) {
   }
   PutVarint(&out, s.held_by.size());
   for (const std::string& h : s.held_by) PutString(&out, h);
+  if (!s.trace_tail.empty()) PutString(&out, s.trace_tail);
   return out;
 }
 
 bool DecodeEntityState(const std::string& data, conflict::EntityState* s) {
   if (data.rfind("ES1;", 0) == 0) return DecodeStateV1(data, s);
-  if (data.rfind(kStateV2, 0) != 0) return false;
+  const bool v3 = data.rfind(kStateV3, 0) == 0;
+  if (!v3 && data.rfind(kStateV2, 0) != 0) return false;
   ByteReader r(std::string_view(data).substr(kStateV2.size()));
   conflict::EntityState st;
   uint64_t flags = 0, n = 0;
@@ -152,6 +157,7 @@ bool DecodeEntityState(const std::string& data, conflict::EntityState* s) {
     if (!r.String(&h)) return false;
     st.held_by.push_back(std::move(h));
   }
+  if (v3 && (!r.String(&st.trace_tail) || st.trace_tail.empty())) return false;
   if (r.remaining() != 0) return false;
   *s = std::move(st);
   return true;

@@ -74,7 +74,7 @@ std::string JoinProblems(const std::vector<schemas::ValidationProblem>& problems
 }  // namespace
 
 CanonicalPass::CanonicalPass(const CanonicalRouterOptions& opts, uint64_t done, const CanonicalPass* prior)
-    : opts_(opts), j_(opts.journal), done_(done), prior_(prior) {
+    : opts_(opts), j_(opts.journal), done_(done), prior_(prior), pass_id_(done + 1) {
   lookup_ = [this](const std::string& entity, const Xref& ref) -> std::optional<schemas::EntityRecord> {
     std::string key;
     if (ref.system.empty()) {
@@ -484,7 +484,45 @@ Status CanonicalPass::Process(const JournalEntry& e, Premapped* premapped) {
   ordinal_ = 0;
   parked_ = 0;
   base_ = SourcePosition{e.seq, 0};
-  return Route(e, premapped);
+  const size_t first = traces_.size();
+  HANDOFF_RETURN_IF_ERROR(Route(e, premapped));
+  FoldRoutine(first);
+  return Status::OK();
+}
+
+void CanonicalPass::FoldRoutine(size_t first) {
+  if (trace_n_base_ != 0 || first >= traces_.size()) return;  // a retry's steps are filed as records
+  std::vector<const TraceStep*> steps;
+  std::vector<size_t> at;
+  bool any = false;
+  for (size_t i = first; i < traces_.size(); ++i) {
+    const std::string& root = traces_[i].root;
+    if (root.empty()) continue;
+    bool seen = false;  // a root handled at an earlier step of this entry
+    for (size_t k = first; k < i && !seen; ++k) seen = traces_[k].root == root;
+    if (seen) continue;
+    steps.clear();
+    at.clear();
+    for (size_t k = i; k < traces_.size(); ++k)
+      if (traces_[k].root == root) {
+        steps.push_back(&traces_[k]);
+        at.push_back(k);
+      }
+    if (!Foldable(root, steps)) continue;
+    auto st = states_.find(root);
+    if (st == states_.end()) continue;
+    std::string& tail = st->second.trace_tail;
+    if (AppendFolded(&tail, entry_->seq, pass_id_, steps) >= kFoldedMax) {
+      meta_[canonical_key::TraceStep(root, FirstFoldedSeq(tail), 0)] = FoldedRecord(tail);
+      tail.clear();
+    }
+    folded_ = any = true;
+    for (size_t k : at) traces_[k].step.clear();  // folded: dropped below
+  }
+  if (!any) return;
+  traces_.erase(std::remove_if(traces_.begin() + static_cast<std::ptrdiff_t>(first), traces_.end(),
+                               [](const TraceStep& t) { return t.step.empty(); }),
+                traces_.end());
 }
 
 bool CanonicalPass::Routed(const CanonicalRouterOptions& opts, const ChangeEvent& ev) {
@@ -716,6 +754,12 @@ Status CanonicalPass::Commit() {
     std::map<std::pair<std::string, uint64_t>, std::vector<const TraceStep*>> records;
     for (const TraceStep& t : traces_) records[{t.root, t.seq}].push_back(&t);
     const int64_t now = NowMicros();
+    if (folded_) {  // where the derived changes of the steps kept in trace tails went
+      std::vector<std::pair<std::string, const std::vector<uint64_t>*>> seqs;
+      for (const auto& [name, bi] : batch_index)
+        if (static_cast<size_t>(bi) < res.seqs.size()) seqs.emplace_back(name, &res.seqs[bi]);
+      puts->emplace_back(canonical_key::TracePass(pass_id_), EncodeTracePass(now, seqs));
+    }
     for (const auto& [at, steps] : records)
       puts->emplace_back(canonical_key::TraceStep(at.first, at.second, trace_n_base_),
                          EncodeTraceRecord(now, steps));

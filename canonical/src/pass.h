@@ -107,6 +107,9 @@ class CanonicalPass {
   Status Wake(const std::string& what);
   void MarkHeld(const std::string& system, const std::string& key);
   Status Route(const JournalEntry& e, Premapped* premapped = nullptr);
+  // Moves the routine steps the current entry staged from traces_ into the
+  // trace tails of their root states (trace_record.h), from traces_[first] on.
+  void FoldRoutine(size_t first);
   // Flows (flows/). Return false to keep the generic emission
   // of the change to `system` from happening (the flow decided otherwise).
   Status FlowsBeforeEmit(const EntityChange& change, conflict::Decision* d, std::set<std::string>* suppress);
@@ -139,6 +142,9 @@ class CanonicalPass {
   std::string parked_reason_;
   std::map<std::string, uint64_t> conflict_counts_;
   bool waits_checked_ = false, waits_exist_ = false;  // any "wait:" key in the journal or staged
+  // Id of this pass in the trace ("trace_pass:<id>"): the first seq it reads.
+  uint64_t pass_id_;
+  bool folded_ = false;  // some steps were kept in trace tails: the pass record is written
 };
 
 // "time_entry" -> "time entry".

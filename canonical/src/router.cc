@@ -14,6 +14,7 @@
 #include "handoff/engine/clock.h"
 #include "handoff/engine/log.h"
 #include "pass.h"
+#include "trace_record.h"
 
 namespace handoff {
 namespace {
@@ -63,6 +64,10 @@ Result<size_t> CanonicalRouter::SweepTombstones(int64_t now_us) {
     }
     if (!s.deleted || s.deleted_at_us >= cutoff) return true;
     side.meta_deletes.push_back(std::string(k));
+    // Its routine trace steps outlive it, filed as a record of their own.
+    if (!s.trace_tail.empty())
+      side.meta_puts.emplace_back(canonical_key::TraceStep(s.key, FirstFoldedSeq(s.trace_tail), 0),
+                                  FoldedRecord(s.trace_tail));
     for (const Xref& x : s.xrefs) side.meta_deletes.push_back(canonical_key::XrefIndex(s.entity, x));
     for (const std::string& sys : systems) side.meta_deletes.push_back(canonical_key::Held(sys, s.key));
     ++removed;

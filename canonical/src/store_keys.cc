@@ -42,6 +42,8 @@ std::string TraceStep(std::string_view root, uint64_t seq, int n) {
 
 std::string TraceOf(std::string_view root) { return fmt::format("{}{}:", kTrace, root); }
 
+std::string TracePass(uint64_t pass_id) { return fmt::format("{}{:020}", kTracePass, pass_id); }
+
 std::string Audit(uint64_t seq, std::string_view field) {
   return fmt::format("{}{:020}:{}", kAudit, seq, field.empty() ? std::string_view("*") : field);
 }

@@ -365,6 +365,14 @@ TEST_F(PackRouterTest, TombstonesLeaveAfterTheirWindow) {
   auto x = journal_->GetMeta("xref:customer:crm/accounts/42");
   ASSERT_TRUE(x.ok());
   EXPECT_FALSE(x->has_value());
+  // The routine steps its state still held (insert, delete) are filed before it goes.
+  EXPECT_FALSE(s.trace_tail.empty());
+  size_t filed = 0;
+  ASSERT_TRUE(journal_->ScanMeta("trace:customer:crm:42:", [&](std::string_view, std::string_view v) {
+    filed += v.substr(0, 3) == "TR1";
+    return true;
+  }).ok());
+  EXPECT_EQ(filed, 1u);
 }
 
 TEST_F(PackRouterTest, TraceFollowsARowToItsDerivedChanges) {
@@ -393,6 +401,79 @@ TEST_F(PackRouterTest, TraceFollowsARowToItsDerivedChanges) {
   EXPECT_TRUE(derived);
   EXPECT_TRUE(audit);
   EXPECT_FALSE(ReadTrace(journal_, model_, rules_, "crm:accounts:999").ok());
+}
+
+// Routine steps (a decision and its derived writes, nothing else) are kept in
+// the entity's state and filed as one record every few changes; the trace
+// reads them back in journal order, with the seqs of the derived changes,
+// beside the records of changes that were not routine.
+TEST_F(PackRouterTest, RoutineStepsKeptInTheStateComeBackInOrder) {
+  AppendCrm(Op::kInsert, {}, Account("Acme 0", "net_30"));
+  ASSERT_TRUE(router_->RunOnce().ok());
+  std::vector<Column> last = Account("Acme 0", "net_30");
+  for (int i = 1; i <= 20; ++i) {
+    // The seventh changes a field CRM does not own too (an audit step: filed as a record).
+    std::vector<Column> next = Account(fmt::format("Acme {}", i), i == 7 ? "net_15" : "net_30");
+    AppendCrm(Op::kUpdate, last, next);
+    last = next;
+    if (i % 3 == 0) ASSERT_TRUE(router_->RunOnce().ok());  // several changes in some passes
+  }
+  size_t n = 1;
+  while (n > 0) ASSERT_TRUE(router_->RunOnce(&n).ok());
+  // Where each source change's derived write went (derived position = source seq).
+  std::map<uint64_t, uint64_t> derived_of;
+  for (const JournalEntry& d : Derived()) derived_of[d.event.position.lsn] = d.seq;
+  ASSERT_EQ(derived_of.size(), 21u);
+
+  size_t folded_records = 0;
+  ASSERT_TRUE(journal_->ScanMeta("trace:customer:crm:42:", [&](std::string_view, std::string_view v) {
+    folded_records += v.substr(0, 3) == "TR1";
+    return true;
+  }).ok());
+  EXPECT_GE(folded_records, 1u) << "no routine steps were filed as a record";
+  auto state = journal_->GetMeta("entity:customer:crm:42");
+  ASSERT_TRUE(state.ok() && state->has_value());
+  conflict::EntityState s;
+  ASSERT_TRUE(DecodeEntityState(**state, &s));
+  EXPECT_EQ(EncodeEntityState(s), **state);
+
+  auto t = ReadTrace(journal_, model_, rules_, "crm:accounts:42");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  std::vector<uint64_t> decided, derived;
+  uint64_t prev = 0;
+  bool audit = false;
+  for (const TraceLine& l : t->lines) {
+    EXPECT_GE(l.seq, prev) << "trace out of journal order at " << l.step << " " << l.detail;
+    prev = l.seq;
+    EXPECT_GT(l.at_us, 0) << l.step;
+    if (l.step == "decided") {
+      decided.push_back(l.seq);
+      EXPECT_EQ(l.entity, "customer");
+      EXPECT_EQ(l.key, "customer:crm:42");
+      EXPECT_EQ(l.system, "crm");
+      EXPECT_EQ(l.detail.rfind(decided.size() == 1 ? "insert customer:crm:42 at " : "update customer:crm:42 at ", 0), 0u)
+          << l.detail;
+      EXPECT_NE(l.detail.find("field(s) applied"), std::string::npos) << l.detail;
+    }
+    if (l.step == "derived") {
+      derived.push_back(l.seq);
+      EXPECT_EQ(l.target, "erp");
+      EXPECT_EQ(l.table, "public.customers");
+      EXPECT_EQ(l.row, "crm_account_id=42");
+      EXPECT_EQ(l.detail, "write to erp public.customers");
+      ASSERT_TRUE(derived_of.count(l.seq)) << l.seq;
+      EXPECT_EQ(l.derived_seq, derived_of[l.seq]) << "derived seq of the change at " << l.seq;
+      EXPECT_EQ(l.state, "pending");
+    }
+    audit |= l.step == "audit";
+  }
+  EXPECT_EQ(decided.size(), 21u);
+  EXPECT_EQ(derived.size(), 21u);
+  EXPECT_TRUE(audit);
+  std::vector<uint64_t> sources;
+  for (const auto& [seq, d] : derived_of) sources.push_back(seq);
+  EXPECT_EQ(decided, sources);
+  EXPECT_EQ(derived, sources);
 }
 
 // The pack's business flows (schemas/flows.yaml) over canonical states put

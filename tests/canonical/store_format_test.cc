@@ -146,5 +146,79 @@ TEST(StoreFormatTest, ImpliedKeysAndSeqs) {
   EXPECT_EQ(canonical_key::SeqAfter("retry:canonical:12x", canonical_key::kRetry.size()), 0u);
 }
 
+
+TEST(StoreFormatTest, StateWithRoutineStepsIsVersionThree) {
+  conflict::EntityState s = Sample();
+  s.trace_tail = std::string("\x01\x05\x00", 3);
+  std::string rec = EncodeEntityState(s);
+  EXPECT_EQ(rec.substr(0, 3), "ES3");
+  conflict::EntityState back;
+  ASSERT_TRUE(DecodeEntityState(rec, &back));
+  EXPECT_EQ(back, s);
+  EXPECT_EQ(EncodeEntityState(back), rec);
+  for (size_t cut = 0; cut < rec.size(); ++cut) EXPECT_FALSE(DecodeEntityState(rec.substr(0, cut), &back)) << cut;
+}
+
+TEST(StoreFormatTest, RoutineStepsReadBackWithTheirPassRecord) {
+  TraceStep decided;
+  decided.step = "decided";
+  decided.root = decided.key = "time_entry:psa:7";
+  decided.entity = "time_entry";
+  decided.system = "psa";
+  decided.op = Op::kUpdate;
+  decided.position = SourcePosition{0x16B3A28, 2};
+  decided.applied = 3;
+  TraceStep derived = decided;
+  derived.step = "derived";
+  derived.system = "erp";
+  derived.batch = "canonical.erp";
+  derived.index = 1;
+  derived.target_table = "public.time_entries";
+  derived.target_key = "id=7";
+  TraceStep flow = decided;
+  flow.step = "flow";
+  EXPECT_TRUE(Foldable("time_entry:psa:7", {&decided, &derived}));
+  EXPECT_FALSE(Foldable("time_entry:psa:7", {&decided, &derived, &flow}));
+  EXPECT_FALSE(Foldable("engagement:crm:1", {&decided, &derived}));
+
+  std::string tail;
+  EXPECT_EQ(AppendFolded(&tail, 120, 100, {&decided, &derived}), 1u);
+  EXPECT_EQ(AppendFolded(&tail, 130, 100, {&decided, &derived}), 2u);
+  EXPECT_EQ(FirstFoldedSeq(tail), 120u);
+  const std::vector<uint64_t> erp = {500, 0, 502, 503};  // the second was a duplicate (skipped)
+  const std::string pass = EncodeTracePass(1700000000000000, {{"canonical.erp", &erp}});
+  TracePassRecord rec;
+  ASSERT_TRUE(DecodeTracePass(pass, &rec).ok());
+  EXPECT_EQ(rec.at_us, 1700000000000000);
+  EXPECT_EQ(rec.seqs["canonical.erp"], erp);
+  TracePassLookup lookup = [&](uint64_t id) -> Result<const TracePassRecord*> {
+    EXPECT_EQ(id, 100u);
+    return &rec;
+  };
+  for (const std::string& data : {tail, FoldedRecord(tail)}) {
+    std::vector<TraceLine> lines;
+    ASSERT_TRUE(DecodeFolded(data, "time_entry", "time_entry:psa:7", lookup, &lines).ok());
+    ASSERT_EQ(lines.size(), 4u);
+    EXPECT_EQ(lines[0].seq, 120u);
+    EXPECT_EQ(lines[0].step, "decided");
+    EXPECT_EQ(lines[0].detail, "update time_entry:psa:7 at " + FormatPosition(decided.position) +
+                                   ": 3 field(s) applied, 0 kept, 0 ignored, 0 parked");
+    EXPECT_EQ(lines[1].step, "derived");
+    EXPECT_EQ(lines[1].derived_seq, 0u) << "index 1 of the pass's erp changes was skipped";
+    EXPECT_EQ(lines[1].target, "erp");
+    EXPECT_EQ(lines[1].row, "id=7");
+    EXPECT_EQ(lines[1].at_us, 1700000000000000);
+    EXPECT_EQ(lines[3].seq, 130u);
+  }
+  for (size_t cut = 1; cut < tail.size(); ++cut) {
+    std::vector<TraceLine> partial;
+    EXPECT_FALSE(DecodeFolded(tail.substr(0, cut), "time_entry", "k", lookup, &partial).ok()) << cut;
+  }
+  for (size_t cut = 0; cut < pass.size(); ++cut) {
+    TracePassRecord r;
+    EXPECT_FALSE(DecodeTracePass(pass.substr(0, cut), &r).ok()) << cut;
+  }
+}
+
 }  // namespace
 }  // namespace handoff

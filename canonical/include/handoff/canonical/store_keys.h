@@ -34,6 +34,7 @@ inline constexpr std::string_view kRetry = "retry:canonical:";
 inline constexpr std::string_view kTrace = "trace:";
 inline constexpr std::string_view kAudit = "audit:";
 inline constexpr std::string_view kFlow = "flow:";
+inline constexpr std::string_view kTracePass = "trace_pass:";
 
 // "entity:<key>": the canonical state of one entity.
 std::string Entity(std::string_view key);
@@ -58,6 +59,10 @@ uint64_t SeqAfter(std::string_view key, size_t prefix_size);
 // "trace:<root>:<seq, 20 digits>:<n, 5 digits>": one step of an engagement.
 std::string TraceStep(std::string_view root, uint64_t seq, int n);
 std::string TraceOf(std::string_view root);  // prefix of the above
+// "trace_pass:<first seq of a router pass, 20 digits>": when the pass was
+// written and the seqs its derived changes got, for the routine steps that
+// are kept in entity states instead of trace records (canonical_format.md).
+std::string TracePass(uint64_t pass_id);
 // "audit:<seq, 20 digits>:<field or *>": a field decision that did not apply.
 std::string Audit(uint64_t seq, std::string_view field);
 // "flow:<what>:<subject>": a business flow's memory (project provisioned,

@@ -43,6 +43,10 @@ struct EntityState {
   // Systems known to hold a row of the entity (it was read there, or derived
   // to them): a later change to them updates that row instead of creating one.
   std::vector<std::string> held_by;
+  // The canonical store's routine trace steps of this entity not yet filed
+  // as a trace record (opaque here; canonical/canonical_format.md). Copied
+  // with the state, so every next state carries them on.
+  std::string trace_tail;
   bool operator==(const EntityState&) const = default;
 
   // True when the entity exists and is not tombstoned.
