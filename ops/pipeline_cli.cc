@@ -8,10 +8,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
+#include <memory>
 
+#include "configured_journal.h"
 #include "handoff/capture/backfill.h"
 #include "handoff/engine/config.h"
+#include "verify.h"
 
 namespace handoff {
 namespace {
@@ -112,6 +116,36 @@ int CmdReload(const PipelineCliArgs& a) {
   return kOk;
 }
 
+int CmdVerify(const PipelineCliArgs& a) {
+  auto cfg = LoadConfig(*a.config);
+  if (!cfg.ok()) {
+    std::fprintf(stderr, "handoff: invalid configuration:\n%s\n", cfg.status().message().c_str());
+    return kUsage;
+  }
+  std::unique_ptr<Journal> journal = OpenJournalOrReport(*cfg);
+  if (!journal) return kFailure;
+  VerifyOptions o;
+  o.config = &*cfg;
+  o.journal = journal.get();
+  o.source = a.source;
+  o.table = a.table;
+  o.chunk_rows = a.chunk_rows;
+  o.segment_rows = std::max<uint64_t>(o.segment_rows, a.chunk_rows);
+  o.rate = a.rate;
+  o.timeout_s = a.verify_timeout;
+  o.repair = a.repair;
+  auto result = VerifyRoutes(o);
+  if (!result.ok()) {
+    std::fprintf(stderr, "handoff verify: %s\n", result.status().message().c_str());
+    return result.status().code() == StatusCode::kInvalidArgument ? kUsage : kFailure;
+  }
+  const std::string text = a.json ? VerificationJson(*result) : VerificationText(*result);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  bool equal = true;
+  for (const TableVerification& t : *result) equal = equal && (t.equal() || (a.repair && t.repair_verified));
+  return equal ? kOk : kFailure;
+}
+
 }  // namespace
 
 void AddPipelineCommands(CLI::App& app, std::string* config, PipelineCliArgs* a) {
@@ -124,6 +158,19 @@ void AddPipelineCommands(CLI::App& app, std::string* config, PipelineCliArgs* a)
   a->snapshot->add_option("--from", a->from, "first key to read (comma-separated per key column)");
   a->snapshot->add_option("--to", a->to, "last key to read (comma-separated per key column)");
   a->snapshot->add_flag("--cancel", a->cancel, "cancel the running backfill of the table");
+  a->verify = app.add_subcommand(
+      "verify", "compare a source's tables with the target tables its routes write, while both change");
+  a->verify->add_option("--config", *config, "configuration file")->required();
+  a->verify->add_option("--route", a->source, "the PostgreSQL source whose routes are verified")->required();
+  a->verify->add_option("--table", a->table, "schema.table of the source: only its route");
+  a->verify->add_option("--chunk-rows", a->chunk_rows, "rows per compared key range (default 1000)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1000000}));
+  a->verify->add_option("--rate", a->rate, "at most this many source rows read per second (default: unpaced)");
+  a->verify->add_option("--timeout", a->verify_timeout, "seconds to wait for the target to reach a watermark (default 120)")
+      ->check(CLI::PositiveNumber);
+  a->verify->add_flag("--json", a->json, "print JSON");
+  a->verify->add_flag("--repair", a->repair,
+                      "re-read the missing and different rows through the source's chunked snapshot, then check them");
   a->reload = app.add_subcommand("reload", "make the running engine read its configuration again (SIGHUP)");
   a->reload->add_option("--config", *config, "configuration file")->required();
 }
@@ -131,6 +178,10 @@ void AddPipelineCommands(CLI::App& app, std::string* config, PipelineCliArgs* a)
 bool RunPipelineCommand(const PipelineCliArgs& a, int* rc) {
   if (a.snapshot && a.snapshot->parsed()) {
     *rc = CmdSnapshot(a);
+    return true;
+  }
+  if (a.verify && a.verify->parsed()) {
+    *rc = CmdVerify(a);
     return true;
   }
   if (a.reload && a.reload->parsed()) {

@@ -1,6 +1,7 @@
 // `handoff snapshot` (read one table of a running PostgreSQL source again, in
-// chunks beside the stream) and `handoff reload` (SIGHUP to the engine that
-// holds the journal).
+// chunks beside the stream), `handoff verify` (compare a route's source and
+// target tables while both change; verify.h) and `handoff reload` (SIGHUP to
+// the engine that holds the journal).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -14,11 +15,16 @@ struct PipelineCliArgs {
   std::string source, table, from, to;
   bool cancel = false;
   int wait_seconds = 30;
+  // verify
+  uint64_t chunk_rows = 1000, rate = 0;
+  double verify_timeout = 120;
+  bool json = false, repair = false;
+  CLI::App* verify = nullptr;
   CLI::App* snapshot = nullptr;
   CLI::App* reload = nullptr;
 };
 
-// Adds both verbs to `app`; `config` is the shared --config value.
+// Adds the verbs to `app`; `config` is the shared --config value.
 void AddPipelineCommands(CLI::App& app, std::string* config, PipelineCliArgs* args);
 // Runs the parsed verb: true (and *rc set) when one of them was given.
 bool RunPipelineCommand(const PipelineCliArgs& args, int* rc);
