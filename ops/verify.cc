@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "handoff/capture/backfill.h"
@@ -388,15 +389,14 @@ class TableVerifier {
     HANDOFF_RETURN_IF_ERROR(Watermark());
     HANDOFF_RETURN_IF_ERROR(RowsOf(tgt_, c, &t));
     HANDOFF_RETURN_IF_ERROR(RowsOf(src_, c, &s2));
-    std::map<Key, int> keys;
+    std::set<Key> keys;
     for (const Rows* m : {&s1, &t, &s2})
-      for (const auto& [k, h] : *m) keys[k] = 0;
+      for (const auto& [k, h] : *m) keys.insert(k);
     auto get = [](const Rows& m, const Key& k) -> std::optional<std::string> {
       auto it = m.find(k);
       return it == m.end() ? std::nullopt : std::optional<std::string>(it->second);
     };
-    for (const auto& [k, unused] : keys) {
-      (void)unused;
+    for (const Key& k : keys) {
       auto a = get(s1, k), b = get(t, k), z = get(s2, k);
       out_->rows_checked += 1;
       if (b == a || b == z) continue;
@@ -489,8 +489,6 @@ class TableVerifier {
       values += std::string(i ? ", " : "") + ParamTuple(src_, params.size() + 1);
       params.insert(params.end(), rows[i].begin(), rows[i].end());
     }
-    std::string cols;
-    for (size_t i = 0; i < out_->key_columns.size(); ++i) cols += (i ? ", " : "") + QuoteIdent(out_->key_columns[i]);
     const std::string order = OrderBy(src_);
     auto r = src_.conn.Fetch(fmt::format("SELECT {} FROM {} WHERE {} IN ({}) ORDER BY {}", KeyText(), src_.table,
                                          KeyTuple(src_), values, order),
