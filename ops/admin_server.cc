@@ -38,6 +38,9 @@ class HttplibAdminServer final : public AdminServer {
       else
         res.set_content(status(false) + "\n", "application/json");
     });
+    server_.Get("/checks", [checks = h.checks](const httplib::Request&, httplib::Response& res) {
+      res.set_content(checks ? checks() : std::string("{\"checks\":[]}\n"), "application/json");
+    });
     if (!server_.bind_to_port(host.c_str(), port))
       return Status::Unavailable("admin server cannot listen on " + listen);
     thread_ = std::thread([this] { server_.listen_after_bind(); });

@@ -26,6 +26,7 @@ struct AdminHandlers {
   std::function<std::string()> metrics;
   std::function<Readiness()> ready;
   std::function<std::string(bool text)> status;  // JSON, or the text of `handoff status`
+  std::function<std::string()> checks;           // JSON of the scheduled checks' latest results
 };
 
 class AdminServer {

@@ -237,6 +237,33 @@ wait_for erp "SELECT count(*) FROM labor_ledger WHERE time_entry_ref LIKE 'time_
 [ "$(q erp "SELECT count(*) - count(DISTINCT time_entry_ref) FROM labor_ledger")" = 0 ] || fail "a ledger row twice"
 echo "after SIGKILL and restart: all 300 new entries posted once (ledger: $(q erp 'SELECT count(*) FROM labor_ledger') rows)"
 
+say "9. Finance reconciles October from the systems themselves"
+# Every approved entry posted at its rate or parked with its reason, each posted
+# billable entry on one invoice line, invoice totals, won deals provisioned.
+"$HANDOFF" reconcile --config "$CFG" --period 2026-10 >"$WORK/reconcile.txt" ||
+  { cat "$WORK/reconcile.txt"; fail "reconciliation of 2026-10 found unexplained breaks"; }
+sed -n '1,6p' "$WORK/reconcile.txt"
+echo "parked, each with the reason from the exception queue, e.g.:"
+grep -m 2 -A1 '^  parked' "$WORK/reconcile.txt" | grep -v '^--' || true
+tail -1 "$WORK/reconcile.txt"
+
+say "10. Someone edits ERP behind handoff's back: a ledger row deleted, an invoice line changed"
+GONE=$(q erp "SELECT time_entry_ref FROM labor_ledger l WHERE EXISTS (SELECT 1 FROM invoice_lines i
+              WHERE i.time_entry_ref = l.time_entry_ref AND i.invoice_number LIKE 'INV-2026-10-%') ORDER BY 1 LIMIT 1")
+psql_in erp -c "DELETE FROM labor_ledger WHERE time_entry_ref = '$GONE'"
+psql_in erp -c "UPDATE invoice_lines SET amount = amount + 100 WHERE id = (SELECT id FROM invoice_lines
+                WHERE kind = 'labor' AND invoice_number LIKE 'INV-2026-10-%' AND time_entry_ref <> '$GONE'
+                ORDER BY invoice_number, line_no DESC LIMIT 1)"
+settle
+RC=0
+"$HANDOFF" reconcile --config "$CFG" --period 2026-10 --format csv --output "$WORK/reconcile-2026-10.csv" || RC=$?
+[ "$RC" = 1 ] || fail "reconcile did not report the edits (exit $RC)"
+BREAKS=$(grep -c ',break,' "$WORK/reconcile-2026-10.csv")
+[ "$BREAKS" = 4 ] || { cat "$WORK/reconcile-2026-10.csv"; fail "expected 4 breaks, found $BREAKS"; }
+grep -q "^2026-10,time_posting,break,$GONE," "$WORK/reconcile-2026-10.csv" || fail "the deleted ledger row was not reported"
+echo "the CSV for finance ($WORK/reconcile-2026-10.csv) lists exactly those, with amounts:"
+grep ',break,' "$WORK/reconcile-2026-10.csv" | cut -d, -f2-8 | sed 's/^/  /'
+
 say "Summary"
 echo "What flowed:"
 echo "  CRM -> ERP customers kept in sync: $(q erp 'SELECT count(*) FROM customers'); ERP -> CRM legal entities: $(q crm 'SELECT count(*) FROM accounts WHERE legal_entity IS NOT NULL')"

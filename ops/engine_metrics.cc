@@ -198,6 +198,7 @@ std::string RenderEngineMetrics(const EngineComponents& c) {
   ApplySeries(c, js, &m);
   ExceptionAndConflictSeries(c, &m);
   RetrySeries(c, &m);
+  if (c.checks != nullptr) c.checks->RenderMetrics(&m);
   if (c.feed != nullptr)
     m.Single("handoff_feed_published_total", "counter", "Changes published on the change feed.",
              c.feed->counters().published.load());

@@ -14,6 +14,7 @@
 #include "handoff/engine/change_feed.h"
 #include "handoff/engine/journal.h"
 #include "handoff/engine/transport.h"
+#include "scheduled_checks.h"
 #include "source_factory.h"
 #include "target_factory.h"
 
@@ -29,6 +30,7 @@ struct EngineComponents {
   const CanonicalRouter* router = nullptr;
   const SlotWatch* slots = nullptr;
   std::vector<std::string> configured_sources;  // every configured source, in-process or not
+  const ScheduledChecks* checks = nullptr;      // scheduled verify / reconcile
 };
 
 std::string RenderEngineMetrics(const EngineComponents& c);

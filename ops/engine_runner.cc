@@ -171,12 +171,14 @@ int RunEngine(const Config& base_config, const std::string& config_path) {
     if (!st.ok()) on_fatal("intake", st);
   });
   (*pipeline)->Start(on_fatal);
+  std::unique_ptr<ScheduledChecks> checks = ScheduledChecks::Start(config, journal->get());
 
   LiveComponents live;
   live.c.journal = journal->get();
   live.c.intake = intake->get();
   (*pipeline)->Fill(&live.c);
   for (const auto& s : config.sources) live.c.configured_sources.push_back(s.name);
+  live.c.checks = checks.get();
   std::atomic<bool> draining{false}, reloading{false};
   std::unique_ptr<AdminServer> admin;
   if (!config.admin_listen.empty()) {
@@ -195,6 +197,10 @@ int RunEngine(const Config& base_config, const std::string& config_path) {
     h.status = [&live, flags](bool text) {
       std::shared_lock<std::shared_mutex> lock(live.mu);
       return text ? EngineStatusText(live.c, flags) : EngineStatusJson(live.c, flags);
+    };
+    h.checks = [&live] {
+      std::shared_lock<std::shared_mutex> lock(live.mu);
+      return live.c.checks ? live.c.checks->Json() : std::string("{\"checks\":[]}\n");
     };
     auto a = AdminServer::Start(config.admin_listen, std::move(h), config.admin_http);
     if (!a.ok()) {
@@ -239,6 +245,8 @@ int RunEngine(const Config& base_config, const std::string& config_path) {
       none.intake = live.c.intake;
       live.c = none;
     }
+    if (checks) checks->Stop();
+    checks.reset();
     running->Stop();
     running.reset();
     auto built = EnginePipeline::Build(*next, journal->get(), ctx, kInprocIntake);
@@ -256,9 +264,11 @@ int RunEngine(const Config& base_config, const std::string& config_path) {
     }
     running = std::move(built).value();
     running->Start(on_fatal);
+    checks = ScheduledChecks::Start(config, journal->get());
     {
       std::unique_lock<std::shared_mutex> lock(live.mu);
       running->Fill(&live.c);
+      live.c.checks = checks.get();
       live.c.configured_sources.clear();
       for (const auto& s : config.sources) live.c.configured_sources.push_back(s.name);
     }
@@ -300,6 +310,11 @@ int RunEngine(const Config& base_config, const std::string& config_path) {
   // Drain: stop capture first (nothing new arrives), then intake, then apply.
   draining.store(true);
   NotifyServiceManager("STOPPING=1");
+  if (checks) {
+    std::unique_lock<std::shared_mutex> lock(live.mu);
+    live.c.checks = nullptr;
+  }
+  if (checks) checks->Stop();  // a verification in progress is cancelled
   running->StopSources();
   (*intake)->Stop();
   intake_thread.join();

@@ -22,15 +22,7 @@ namespace {
 
 constexpr int kOk = 0, kFailure = 1, kUsage = 2;
 
-std::string Time(int64_t us) {
-  if (us <= 0) return "-";
-  time_t s = static_cast<time_t>(us / 1000000);
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Time(int64_t us) { return UtcSeconds(us); }
 
 std::string RecordJson(const ExceptionRecord& r) {
   std::string out = "{\"target\":";

@@ -21,15 +21,7 @@ namespace {
 
 constexpr int kOk = 0, kFailure = 1, kUsage = 2;
 
-std::string Utc(int64_t us) {
-  if (us <= 0) return "-";
-  std::time_t s = static_cast<std::time_t>(us / 1000000);
-  std::tm tm{};
-  gmtime_r(&s, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+std::string Utc(int64_t us) { return UtcSeconds(us); }
 
 std::optional<TargetPause> PauseOf(Journal* journal, const std::string& target) {
   auto p = ReadTargetPause(journal, target);

@@ -11,10 +11,14 @@
 #include <algorithm>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "configured_journal.h"
 #include "handoff/capture/backfill.h"
 #include "handoff/engine/config.h"
+#include "engine_runner.h"
+#include "reconcile.h"
+#include "scheduled_checks.h"
 #include "verify.h"
 
 namespace handoff {
@@ -37,12 +41,19 @@ std::vector<std::string> SplitKey(const std::string& text) {
   return out;
 }
 
-int CmdSnapshot(const PipelineCliArgs& a) {
-  auto cfg = LoadConfig(*a.config);
+// The configuration, or nullopt after saying what is wrong with it.
+std::optional<Config> ConfigOrReport(const std::string& path) {
+  auto cfg = LoadConfig(path);
   if (!cfg.ok()) {
     std::fprintf(stderr, "handoff: invalid configuration:\n%s\n", cfg.status().message().c_str());
-    return kUsage;
+    return std::nullopt;
   }
+  return std::move(*cfg);
+}
+
+int CmdSnapshot(const PipelineCliArgs& a) {
+  auto cfg = ConfigOrReport(*a.config);
+  if (!cfg) return kUsage;
   const SourceConfig* source = nullptr;
   for (const auto& s : cfg->sources)
     if (s.name == a.source) source = &s;
@@ -117,11 +128,8 @@ int CmdReload(const PipelineCliArgs& a) {
 }
 
 int CmdVerify(const PipelineCliArgs& a) {
-  auto cfg = LoadConfig(*a.config);
-  if (!cfg.ok()) {
-    std::fprintf(stderr, "handoff: invalid configuration:\n%s\n", cfg.status().message().c_str());
-    return kUsage;
-  }
+  auto cfg = ConfigOrReport(*a.config);
+  if (!cfg) return kUsage;
   std::unique_ptr<Journal> journal = OpenJournalOrReport(*cfg);
   if (!journal) return kFailure;
   VerifyOptions o;
@@ -144,6 +152,67 @@ int CmdVerify(const PipelineCliArgs& a) {
   bool equal = true;
   for (const TableVerification& t : *result) equal = equal && (t.equal() || (a.repair && t.repair_verified));
   return equal ? kOk : kFailure;
+}
+
+int CmdReconcile(const PipelineCliArgs& a) {
+  auto cfg = ConfigOrReport(*a.config);
+  if (!cfg) return kUsage;
+  if (!cfg->canonical()) {
+    std::fprintf(stderr, "handoff reconcile: needs canonical mode (a `canonical:` section in %s)\n", a.config->c_str());
+    return kUsage;
+  }
+  auto setup = LoadCanonical(*cfg);
+  if (!setup.ok()) {
+    std::fprintf(stderr, "handoff reconcile: %s\n", setup.status().message().c_str());
+    return kUsage;
+  }
+  std::unique_ptr<Journal> journal = OpenJournalOrReport(*cfg);
+  if (!journal) return kFailure;
+  ReconcileOptions o;
+  o.config = &*cfg;
+  o.model = &(*setup)->model;
+  o.flows = (*setup)->flows ? &*(*setup)->flows : nullptr;
+  o.journal = journal.get();
+  o.period = a.period;
+  auto report = Reconcile(o);
+  if (!report.ok()) {
+    std::fprintf(stderr, "handoff reconcile: %s\n", report.status().message().c_str());
+    return report.status().code() == StatusCode::kInvalidArgument ? kUsage : kFailure;
+  }
+  const std::string text = a.format == "json"  ? ReconcileJson(*report)
+                           : a.format == "csv" ? ReconcileCsv(*report)
+                                               : ReconcileText(*report);
+  if (a.output.empty()) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  } else {
+    std::ofstream out(a.output, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) {
+      std::fprintf(stderr, "handoff reconcile: cannot write %s: %s\n", a.output.c_str(), std::strerror(errno));
+      return kFailure;
+    }
+    std::printf("%s: %llu break(s) in %s; %s report written to %s\n", a.period.c_str(),
+                static_cast<unsigned long long>(report->Breaks()), a.period.c_str(), a.format.c_str(), a.output.c_str());
+  }
+  return report->Breaks() == 0 ? kOk : kFailure;
+}
+
+int CmdChecks(const PipelineCliArgs& a) {
+  auto cfg = ConfigOrReport(*a.config);
+  if (!cfg) return kUsage;
+  std::unique_ptr<Journal> journal = OpenJournalOrReport(*cfg);
+  if (!journal) return kFailure;
+  auto kept = ScheduledChecks::ReadKept(journal.get(), a.json);
+  if (!kept.ok()) {
+    std::fprintf(stderr, "handoff checks: %s\n", kept.status().ToString().c_str());
+    return kFailure;
+  }
+  if (kept->empty() && !a.json)
+    std::printf("no scheduled check has run yet (the `verify:` and `reconcile:` sections of %s schedule them)\n",
+                a.config->c_str());
+  for (const std::string& line : *kept) std::printf("%s\n", line.c_str());
+  return kOk;
 }
 
 }  // namespace
@@ -171,6 +240,17 @@ void AddPipelineCommands(CLI::App& app, std::string* config, PipelineCliArgs* a)
   a->verify->add_flag("--json", a->json, "print JSON");
   a->verify->add_flag("--repair", a->repair,
                       "re-read the missing and different rows through the source's chunked snapshot, then check them");
+  a->reconcile = app.add_subcommand(
+      "reconcile", "finance's checks of one period, read from the systems: time posted at its rate, billed once, "
+                   "invoice totals, won deals provisioned");
+  a->reconcile->add_option("--config", *config, "configuration file")->required();
+  a->reconcile->add_option("--period", a->period, "the billing period, YYYY-MM")->required();
+  a->reconcile->add_option("--format", a->format, "table (default), json or csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}));
+  a->reconcile->add_option("--output", a->output, "write the report to this file instead of standard output");
+  a->checks = app.add_subcommand("checks", "the latest results of the scheduled verify and reconcile checks");
+  a->checks->add_option("--config", *config, "configuration file")->required();
+  a->checks->add_flag("--json", a->json, "one JSON object a line, with each check's full report");
   a->reload = app.add_subcommand("reload", "make the running engine read its configuration again (SIGHUP)");
   a->reload->add_option("--config", *config, "configuration file")->required();
 }
@@ -182,6 +262,14 @@ bool RunPipelineCommand(const PipelineCliArgs& a, int* rc) {
   }
   if (a.verify && a.verify->parsed()) {
     *rc = CmdVerify(a);
+    return true;
+  }
+  if (a.reconcile && a.reconcile->parsed()) {
+    *rc = CmdReconcile(a);
+    return true;
+  }
+  if (a.checks && a.checks->parsed()) {
+    *rc = CmdChecks(a);
     return true;
   }
   if (a.reload && a.reload->parsed()) {

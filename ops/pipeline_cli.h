@@ -1,7 +1,8 @@
 // `handoff snapshot` (read one table of a running PostgreSQL source again, in
 // chunks beside the stream), `handoff verify` (compare a route's source and
 // target tables while both change; verify.h) and `handoff reload` (SIGHUP to
-// the engine that holds the journal).
+// the engine that holds the journal) and `handoff reconcile` (finance's checks
+// of one billing period, read from the systems; reconcile.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,10 @@ struct PipelineCliArgs {
   CLI::App* verify = nullptr;
   CLI::App* snapshot = nullptr;
   CLI::App* reload = nullptr;
+  // reconcile
+  std::string period, format = "table", output;
+  CLI::App* reconcile = nullptr;
+  CLI::App* checks = nullptr;
 };
 
 // Adds the verbs to `app`; `config` is the shared --config value.

@@ -110,7 +110,7 @@ class TableVerifier {
       if (!more) chunks.back().upto.reset();  // the last range is open: rows beyond the source's last key count
       HANDOFF_RETURN_IF_ERROR(Compare(&chunks));
       after = chunks.back().upto;
-      Pace();
+      HANDOFF_RETURN_IF_ERROR(Pace());
     }
     HANDOFF_RETURN_IF_ERROR(Settle());
     out_->seconds = Since(start);
@@ -338,6 +338,7 @@ class TableVerifier {
         return Status::Unavailable(fmt::format(
             "the watermark written to source {} has not reached the journal within {:.0f} s (is the engine running?)",
             source_.name, o_.timeout_s));
+      HANDOFF_RETURN_IF_ERROR(Stopped());
       if (entries.empty()) o_.journal->WaitFor(next, std::chrono::milliseconds(50));
     }
     scan_from_ = seq + 1;
@@ -350,8 +351,13 @@ class TableVerifier {
             "target {} has applied the journal up to seq {}, not yet the watermark at seq {}, after {:.0f} s (is it "
             "paused or failing? see handoff status)",
             route_.to_target, *applied, seq, o_.timeout_s));
+      HANDOFF_RETURN_IF_ERROR(Stopped());
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+  }
+
+  Status Stopped() const {
+    return o_.cancelled && o_.cancelled() ? Status::Cancelled("verify of " + source_.name + " stopped") : Status::OK();
   }
 
   // Compares the chunks of one segment (their source aggregates read already).
@@ -464,11 +470,14 @@ class TableVerifier {
     return Status::OK();
   }
 
-  void Pace() {
-    if (o_.rate == 0) return;
+  Status Pace() {
+    if (o_.rate == 0) return Stopped();
     const double due = static_cast<double>(source_rows_) / static_cast<double>(o_.rate);
-    const double ahead = due - Since(paced_from_);
-    if (ahead > 0) std::this_thread::sleep_for(std::chrono::duration<double>(ahead));
+    for (double ahead = due - Since(paced_from_); ahead > 0; ahead = due - Since(paced_from_)) {
+      HANDOFF_RETURN_IF_ERROR(Stopped());
+      std::this_thread::sleep_for(std::chrono::duration<double>(std::min(ahead, 0.2)));
+    }
+    return Stopped();
   }
 
   // Missing and different rows: one backfill of the key span holding them,
@@ -534,6 +543,7 @@ class TableVerifier {
                                          o_.timeout_s);
         return Status::OK();
       }
+      HANDOFF_RETURN_IF_ERROR(Stopped());
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }

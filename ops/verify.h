@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,8 @@ struct VerifyOptions {
   int rounds = 5;                  // checks of a row that keeps changing before it is called unsettled
   double timeout_s = 120;          // for the target to reach one watermark
   bool repair = false;
+  // Asked between reads and while waiting; true stops the check (Cancelled).
+  std::function<bool()> cancelled;
 };
 
 struct VerifiedRow {

@@ -1,6 +1,7 @@
 #include "handoff/engine/clock.h"
 
 #include <chrono>
+#include <ctime>
 
 namespace handoff {
 namespace {
@@ -13,6 +14,16 @@ class SystemClock final : public Clock {
   }
 };
 }  // namespace
+
+std::string UtcSeconds(int64_t us, const char* none) {
+  if (us <= 0) return none;
+  const std::time_t s = static_cast<std::time_t>(us / 1000000);
+  std::tm tm{};
+  gmtime_r(&s, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 Clock* Clock::Default() {
   static SystemClock clock;

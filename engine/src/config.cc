@@ -74,7 +74,7 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
   cfg.file = file;
   if (!root.IsMap()) return Status::InvalidArgument(file + ": the configuration must be a YAML mapping");
   r.CheckKeys(root, "", {"journal", "sources", "targets", "routes", "admin", "engine", "schemas", "ownership",
-                         "conflicts", "feed", "canonical", "log"});
+                         "conflicts", "feed", "canonical", "log", "verify", "reconcile"});
 
   YAML::Node journal = root["journal"];
   if (!journal.IsMap()) {
@@ -369,6 +369,73 @@ static Result<Config> ParseConfigUnguarded(const std::string& text, const std::s
           r.Count(canonical, "tombstone_days", "canonical", static_cast<uint64_t>(cfg.canonical_tombstone_days), 0, 36500));
     }
   }
+  constexpr int64_t kSecond = 1000000, kYear = 366ll * 86400 * kSecond;
+  YAML::Node verify = root["verify"];
+  if (verify.IsDefined() && !verify.IsSequence()) problems.Add(verify, "verify", "must be a list of scheduled checks");
+  if (verify.IsSequence()) {
+    for (size_t i = 0; i < verify.size(); ++i) {
+      YAML::Node v = verify[i];
+      const std::string path = "verify[" + std::to_string(i) + "]";
+      if (!v.IsMap()) {
+        problems.Add(v, path, "must be a mapping with 'route' and 'every'");
+        continue;
+      }
+      r.CheckKeys(v, path, {"route", "table", "every", "first_after", "rate", "chunk_rows", "timeout", "repair"});
+      Config::VerifySchedule vs;
+      vs.source = r.Str(v, "route", path, true);
+      vs.table = r.Str(v, "table", path, false);
+      if (!v["every"].IsDefined()) problems.Add(v, path + ".every", "is required (a duration such as 6h)");
+      vs.every_us = r.DurationIn(v, "every", path, 3600 * kSecond, kSecond, kYear, "1s to 366d");
+      if (v["first_after"].IsDefined())
+        vs.first_after_us = r.DurationIn(v, "first_after", path, 0, 0, kYear, "0s to 366d");
+      vs.rate = r.Count(v, "rate", path, 0, 0, 100000000);
+      vs.chunk_rows = r.Count(v, "chunk_rows", path, vs.chunk_rows, 1, 1000000);
+      vs.timeout_us = r.DurationIn(v, "timeout", path, vs.timeout_us, kSecond, 86400 * kSecond, "1s to 1d");
+      vs.repair = r.Bool(v, "repair", path, false);
+      const SourceConfig* src = nullptr;
+      for (const SourceConfig& sc : cfg.sources)
+        if (sc.name == vs.source) src = &sc;
+      if (!vs.source.empty() && src == nullptr)
+        problems.Add(v["route"], path + ".route", "names no configured source: '" + vs.source + "'");
+      else if (src != nullptr && src->postgres() == nullptr)
+        problems.Add(v["route"], path + ".route",
+                     "'" + vs.source + "' is not a PostgreSQL source: verify reads the source's tables");
+      cfg.verify_schedule.push_back(std::move(vs));
+    }
+  }
+  YAML::Node reconcile = root["reconcile"];
+  if (reconcile.IsDefined()) {
+    if (!reconcile.IsMap()) {
+      problems.Add(reconcile, "reconcile", "must be a mapping with 'every' and 'periods'");
+    } else {
+      r.CheckKeys(reconcile, "reconcile", {"every", "first_after", "periods"});
+      Config::ReconcileSchedule rs;
+      if (!reconcile["every"].IsDefined()) problems.Add(reconcile, "reconcile.every", "is required (a duration such as 24h)");
+      rs.every_us = r.DurationIn(reconcile, "every", "reconcile", 86400 * kSecond, kSecond, kYear, "1s to 366d");
+      if (reconcile["first_after"].IsDefined())
+        rs.first_after_us = r.DurationIn(reconcile, "first_after", "reconcile", 0, 0, kYear, "0s to 366d");
+      YAML::Node periods = reconcile["periods"];
+      static const std::regex month(R"(^\d{4}-(0[1-9]|1[0-2])$)");
+      if (!periods.IsDefined()) {
+        rs.periods = {"previous", "current"};
+      } else if (!periods.IsSequence() || periods.size() == 0) {
+        problems.Add(periods, "reconcile.periods", "must be a non-empty list of current, previous or YYYY-MM");
+      } else {
+        for (size_t i = 0; i < periods.size(); ++i) {
+          const std::string p = periods[i].IsScalar() ? periods[i].Scalar() : "";
+          if (p != "current" && p != "previous" && !std::regex_match(p, month))
+            problems.Add(periods[i], "reconcile.periods[" + std::to_string(i) + "]",
+                         "must be current, previous or a month YYYY-MM, not '" + p + "'");
+          else
+            rs.periods.push_back(p);
+        }
+      }
+      cfg.reconcile_schedule = std::move(rs);
+    }
+  }
+  if (cfg.reconcile_schedule && !canonical.IsDefined())
+    problems.Add(reconcile, "reconcile", "needs canonical mode (a `canonical:` section with flows)");
+
   for (SourceConfig& sc : cfg.sources) {
     PostgresSourceSettings* pg = sc.postgres();
     if (pg == nullptr) continue;

@@ -59,6 +59,8 @@ int PgResult::columns() const { return res_ ? PQnfields(res_.get()) : 0; }
 bool PgResult::is_null(int row, int column) const { return PQgetisnull(res_.get(), row, column) != 0; }
 const char* PgResult::value(int row, int column) const { return PQgetvalue(res_.get(), row, column); }
 size_t PgResult::length(int row, int column) const { return static_cast<size_t>(PQgetlength(res_.get(), row, column)); }
+const char* PgResult::column_name(int column) const { return PQfname(res_.get(), column); }
+uint32_t PgResult::column_type(int column) const { return PQftype(res_.get(), column); }
 
 void PgConnection::ConnDeleter::operator()(PGconn* c) const { PQfinish(c); }
 

@@ -291,6 +291,87 @@ TEST_F(FlowsTest, OpportunityToInvoiceAndBack) {
   EXPECT_EQ(json.rfind("{\"ref\":\"crm:opportunities:100\",\"key\":\"engagement:crm:100\"", 0), 0u) << json;
   EXPECT_NE(json.find("\"state\":\"applied\""), std::string::npos);
   Run({"trace", "--config", config_, "crm:opportunities:999"}, 1);
+
+  // 8. Reconciliation of October, read from the systems: every approved entry
+  // is posted at its rate or parked with its reason, each posted billable entry
+  // is on one invoice line, the invoice adds up, both won deals are provisioned.
+  // Entries 1 (locked edit), 4 (no architect rate) and 7 (budget) are parked.
+  out = Run({"reconcile", "--config", config_, "--period", "2026-10", "--format", "json"});
+  auto count_of = [](const std::string& json, const std::string& check, const std::string& what) {
+    std::smatch m;
+    std::regex re("\\{\"check\":\"" + check + "\"[^\\[]*?\"" + what + "\":([0-9]+)");
+    return std::regex_search(json, m, re) ? std::stoi(m[1]) : -1;
+  };
+  EXPECT_NE(out.find("\"breaks\":0,"), std::string::npos) << out;
+  EXPECT_EQ(count_of(out, "time_posting", "checked"), 6) << out;
+  EXPECT_EQ(count_of(out, "time_posting", "ok"), 3) << out;
+  EXPECT_EQ(count_of(out, "time_posting", "parked"), 3) << out;
+  EXPECT_EQ(count_of(out, "billing", "ok"), 4) << out;
+  EXPECT_EQ(count_of(out, "invoice_totals", "ok"), 1) << out;
+  EXPECT_EQ(count_of(out, "closed_won", "ok"), 2) << out;
+  for (const char* want : {"\"key\":\"time_entry:psa:1\"", "\"key\":\"time_entry:psa:4\"",
+                           "\"key\":\"time_entry:psa:7\"", "has no rate for role 'architect'",
+                           "would exceed its budget", "\"checked_amount\":{\"EUR\":\"58000.00\"}"})
+    EXPECT_NE(out.find(want), std::string::npos) << "missing " << want << " in\n" << out;
+
+  // Behind handoff's back: a ledger row deleted, an invoice line edited. Exactly
+  // those are reported, with their amounts; the engine's own reaction to the
+  // edits (captured from erp) does not hide them.
+  Exec(erp, "DELETE FROM labor_ledger WHERE time_entry_ref = 'time_entry:psa:5'");
+  Exec(erp, "UPDATE invoice_lines SET amount = 500.00 WHERE invoice_number = 'INV-2026-10-PRJ-100' AND line_no = 5");
+  ASSERT_TRUE(Eventually(erp, "SELECT count(*) FROM labor_ledger", "4\n"));
+  const std::string csv = dir_ + "/2026-10.csv";
+  std::string text;
+  EXPECT_EQ(Handoff({"reconcile", "--config", config_, "--period", "2026-10"}, &text), 1) << text;
+  EXPECT_EQ(Handoff({"reconcile", "--config", config_, "--period", "2026-10", "--format", "csv", "--output", csv}, &out),
+            1)
+      << out;
+  std::vector<std::string> breaks;
+  {
+    std::istringstream lines(ReadFile(csv));
+    std::string line;
+    std::getline(lines, line);
+    EXPECT_EQ(line, "period,check,state,key,row,currency,amount,difference,what,reason\r");
+    while (std::getline(lines, line))
+      if (line.find(",break,") != std::string::npos) breaks.push_back(line);
+  }
+  std::sort(breaks.begin(), breaks.end());
+  ASSERT_EQ(breaks.size(), 4u) << text;
+  // Lines are named by the ERP's own line id (the row) and by invoice and number (the text).
+  EXPECT_EQ(breaks[0].rfind("2026-10,billing,break,time_entry:psa:5,erp:invoice_lines:", 0), 0u) << breaks[0];
+  EXPECT_NE(breaks[0].find(",EUR,315.00,,\"line 4 of invoice INV-2026-10-PRJ-100 bills time_entry:psa:5 (1.50 h x "
+                           "210.00 = 315.00), but it is not posted in erp\""),
+            std::string::npos)
+      << breaks[0];
+  EXPECT_EQ(breaks[1].rfind("2026-10,billing,break,time_entry:psa:6,erp:invoice_lines:", 0), 0u) << breaks[1];
+  EXPECT_NE(breaks[1].find(",EUR,480.00,20.00,\"line 5 of invoice INV-2026-10-PRJ-100: amount 500.00, posted "
+                           "amount 480.00\""),
+            std::string::npos)
+      << breaks[1];
+  EXPECT_EQ(breaks[2].rfind("2026-10,invoice_totals,break,invoice:INV-2026-10-PRJ-100,erp:invoices:", 0), 0u)
+      << breaks[2];
+  EXPECT_NE(breaks[2].find(",EUR,20307.35,-20.00,"), std::string::npos) << breaks[2];
+  EXPECT_NE(breaks[2].find("subtotal 17065.00, its 5 line(s) sum to 17085.00"), std::string::npos) << breaks[2];
+  EXPECT_EQ(breaks[3].rfind("2026-10,time_posting,break,time_entry:psa:5,psa:time_entries:5,EUR,315.00,,", 0), 0u)
+      << breaks[3];
+  EXPECT_NE(breaks[3].find("not posted in erp (expected 1.50 x 210.00 = 315.00)"), std::string::npos) << breaks[3];
+  EXPECT_NE(text.find("4 break(s)"), std::string::npos) << text;
+  // A period that is no month is refused.
+  EXPECT_EQ(Handoff({"reconcile", "--config", config_, "--period", "2026-13"}, &out, &out), 2) << out;
+
+  // Scheduled inside the engine (`reconcile:`, taken by a reload): the result
+  // is kept and `handoff checks` shows it, with the breaks and their money.
+  std::ofstream(config_, std::ios::app) << "reconcile: { every: 1h, first_after: 0s, periods: [2026-10] }\n";
+  Run({"reload", "--config", config_});
+  ASSERT_TRUE(WaitUntil([&] {
+    Handoff({"checks", "--config", config_}, &out);
+    return out.find("reconcile 2026-10: finished") != std::string::npos;
+  })) << out << LogTail();
+  EXPECT_NE(out.find(", 4 break(s); billing 4 checked, 2 ok, 2 break(s) 795.00 EUR, 0 parked, 0 waiting; closed_won 2 "
+                     "checked, 2 ok, 0 break(s), 0 parked, 0 waiting; invoice_totals 1 checked, 0 ok, 1 break(s) "
+                     "20307.35 EUR"),
+            std::string::npos)
+      << out;
 }
 
 }  // namespace

@@ -7,9 +7,11 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
 #include <random>
 #include <thread>
 
+#include "admin_client.h"
 #include "spine_fixture.h"
 
 namespace handoff::testing {
@@ -150,6 +152,62 @@ TEST_F(VerifyE2ETest, FindsExactlyWhatChangedBehindItsBackWhileTheSourceIsWritte
   ASSERT_TRUE(server_->Exec(dst_db_, "DELETE FROM time_entries WHERE id = 50000").ok());
   ASSERT_TRUE(WaitForEqual(std::chrono::seconds(60)));
   ASSERT_EQ(Verify({}, &out), 0) << out;
+}
+
+// `verify:` in the configuration: the engine verifies on its schedule, keeps
+// the latest result in the journal (`handoff checks`), serves it at /checks and
+// exports it as metrics; a drain cancels a verification in progress.
+TEST_F(VerifyE2ETest, RunsOnItsScheduleKeepsTheResultAndExportsIt) {
+  std::string out;
+  EXPECT_EQ(Handoff({"checks", "--config", config_}, &out), 0);
+  EXPECT_NE(out.find("no scheduled check has run yet"), std::string::npos) << out;
+  ASSERT_EQ(StopEngine(SIGTERM), 0);
+  const int admin = FreeTcpPort();
+  WriteConfig("verify:\n  - { route: " + name_ +
+              ", table: public.consultants, every: 1s, first_after: 0s, chunk_rows: 500 }\n"
+              "  - { route: " + name_ + ", table: public.time_entries, every: 1h, first_after: 0s, rate: 200 }\n"
+              "admin: { listen: \"127.0.0.1:" + std::to_string(admin) + "\" }\n");
+  StartEngine();
+  const std::string labels = "{source=\"" + name_ + "\",table=\"public.consultants\"";
+  auto metric = [&](const std::string& series) {
+    return MetricValue(HttpGet(admin, "/metrics").body, series).value_or(-1);
+  };
+  ASSERT_TRUE(WaitUntil([&] { return metric("handoff_verify_rows_checked" + labels + "}") == 3000; })) << LogTail();
+  EXPECT_EQ(metric("handoff_verify_drift_rows" + labels + ",kind=\"missing\"}"), 0);
+
+  // Behind handoff's back: the next scheduled run finds it.
+  ASSERT_TRUE(server_->Exec(dst_db_, "UPDATE consultants SET name = 'by hand' WHERE email = 'c7@x';"
+                                     "DELETE FROM consultants WHERE email = 'c8@x'").ok());
+  ASSERT_TRUE(WaitUntil([&] {
+    return metric("handoff_verify_drift_rows" + labels + ",kind=\"missing\"}") == 1 &&
+           metric("handoff_verify_drift_rows" + labels + ",kind=\"different\"}") == 1;
+  })) << LogTail();
+  EXPECT_GE(metric("handoff_verify_runs_total" + labels + ",result=\"finished\"}"), 2);
+  const std::string checks = HttpGet(admin, "/checks").body;
+  EXPECT_NE(checks.find("\"name\":\"" + name_ + ":public.consultants\""), std::string::npos) << checks;
+  EXPECT_NE(checks.find("\"missing\":[{\"key\":{\"email\":\"c8@x\"}}]"), std::string::npos) << checks;
+
+  // The paced verification of time_entries (200 rows/s of 20,000) is still
+  // running: the drain cancels it and the engine stops cleanly.
+  ASSERT_EQ(StopEngine(SIGTERM), 0) << LogTail();
+  ASSERT_EQ(Handoff({"checks", "--config", config_}, &out), 0);
+  EXPECT_NE(out.find("verify " + name_ + ":public.consultants: finished "), std::string::npos) << out;
+  EXPECT_NE(out.find("3000 rows checked, 1 missing, 0 extra, 1 different, 0 unsettled"), std::string::npos) << out;
+  EXPECT_EQ(out.find("public.time_entries"), std::string::npos) << out;
+  ASSERT_EQ(Handoff({"checks", "--config", config_, "--json"}, &out), 0);
+  EXPECT_NE(out.find("\"kind\":\"verify\""), std::string::npos) << out;
+
+  // Schedules are checked with the rest of the configuration.
+  const std::string bad = dir_ + "/bad.yaml";
+  std::ofstream(bad) << "journal: { path: " << dir_ << "/j2 }\n"
+                     << "verify:\n  - { route: nosuch, every: 1s }\n  - { route: " << name_ << " }\n"
+                     << "reconcile: { every: 24h, periods: [previous, 2026-13] }\n";
+  std::string err;
+  EXPECT_EQ(Handoff({"config", "validate", "--config", bad}, &out, &err), 2);
+  for (const char* want : {"verify[0].route: names no configured source: 'nosuch'", "verify[1].every: is required",
+                           "reconcile.periods[1]: must be current, previous or a month YYYY-MM, not '2026-13'",
+                           "reconcile: needs canonical mode"})
+    EXPECT_NE((out + err).find(want), std::string::npos) << "missing '" << want << "' in\n" << out << err;
 }
 
 TEST_F(VerifyE2ETest, RefusesWhatItCannotCompare) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace handoff {
 
@@ -14,5 +15,9 @@ class Clock {
 };
 
 inline int64_t NowMicros() { return Clock::Default()->NowMicros(); }
+
+// "2026-10-31T23:59:59Z": microseconds since the Unix epoch as a UTC time to
+// the second; `none` for 0 and before.
+std::string UtcSeconds(int64_t us, const char* none = "-");
 
 }  // namespace handoff

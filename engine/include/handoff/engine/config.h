@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -252,6 +253,26 @@ struct Config {
   std::string canonical_flows;      // optional YAML file with a `flows:` section
   int64_t canonical_tombstone_days = 30;  // how long deleted entities are remembered
   bool canonical() const { return !canonical_schemas.empty(); }
+
+  // Checks the engine runs on a schedule (`verify:` and `reconcile:`): the
+  // same as `handoff verify` and `handoff reconcile`, their results kept in
+  // the journal's meta store and exported as metrics.
+  struct VerifySchedule {
+    std::string source;  // `route`: the PostgreSQL source whose routes are verified
+    std::string table;   // "" = all of its routes
+    int64_t every_us = 0;
+    int64_t first_after_us = -1;  // delay of the first run; -1 = one `every`
+    uint64_t rate = 0, chunk_rows = 1000;
+    int64_t timeout_us = 120ll * 1000000;
+    bool repair = false;
+  };
+  struct ReconcileSchedule {
+    int64_t every_us = 0;
+    int64_t first_after_us = -1;
+    std::vector<std::string> periods;  // "current", "previous" or YYYY-MM
+  };
+  std::vector<VerifySchedule> verify_schedule;
+  std::optional<ReconcileSchedule> reconcile_schedule;
 
   const SourceConfig* FindSource(const std::string& name) const;
   const TargetConfig* FindTarget(const std::string& name) const;

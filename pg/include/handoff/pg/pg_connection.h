@@ -74,6 +74,9 @@ class PgResult {
   // The field's text ("" for NULL), valid while the result lives.
   const char* value(int row, int column) const;
   size_t length(int row, int column) const;
+  // The column's name and its type OID.
+  const char* column_name(int column) const;
+  uint32_t column_type(int column) const;
 
   PGresult* get() const { return res_.get(); }
   explicit operator bool() const { return res_ != nullptr; }

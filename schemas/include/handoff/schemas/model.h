@@ -136,6 +136,8 @@ class Model {
   // for a root or an unknown entity. The loader refuses chains that loop.
   const FieldDef* ParentRef(const std::string& entity) const;
   const std::map<std::string, EntityDef>& entities() const { return entities_; }
+  // Every source mapping, keyed "system/schema.table".
+  const std::map<std::string, SourceMapping>& sources() const { return sources_; }
   // NULL when absent. `table` is "schema.table" or "table" (schema public).
   const SourceMapping* FindSource(const std::string& system, const std::string& table) const;
   const TargetMapping* FindTarget(const std::string& entity, const std::string& system) const;
