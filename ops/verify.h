@@ -32,7 +32,7 @@ struct VerifyOptions {
   std::string source;              // the routes from this PostgreSQL source
   std::string table;               // "schema.table" of the source, or "" for all of its routes
   uint64_t chunk_rows = 1000;      // rows per compared range
-  uint64_t segment_rows = 50000;   // source rows read per watermark
+  uint64_t segment_rows = 200000;  // source rows read per watermark
   uint64_t rate = 0;               // at most this many source rows read per second (0: unpaced)
   int rounds = 5;                  // checks of a row that keeps changing before it is called unsettled
   double timeout_s = 120;          // for the target to reach one watermark

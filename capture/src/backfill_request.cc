@@ -41,7 +41,13 @@ Result<BackfillReceipt> RequestBackfill(const PostgresSourceConfig& source, cons
                                                  receipt.table, shape->key_columns.size(),
                                                  fmt::join(shape->key_columns, ", "), range->size()));
   }
+  for (const auto& k : request.prune_keys)
+    if (k.size() != shape->key_columns.size())
+      return Status::InvalidArgument(fmt::format("the key of {} has {} column(s), a key to prune {}", receipt.table,
+                                                 shape->key_columns.size(), k.size()));
   BackfillSignal signal;
+  signal.prune_keys = request.prune_keys;
+  if (!request.prune_keys.empty()) signal.prune_columns = shape->key_columns;
   signal.source = source.name;
   signal.table = receipt.table;
   signal.cancel = request.cancel;

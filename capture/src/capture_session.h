@@ -120,6 +120,7 @@ class CaptureSession {
   // At the commit of the high watermark's transaction: emits the chunk.
   Status EmitChunk();
   Status HandleSignal(const PgOutputMessage& m, SourcePosition at);
+  Status Prune(const BackfillSignal& signal, const std::string& table, SourcePosition at);
   void FinishTask(size_t i, const char* outcome);
   void PublishProgress(const BackfillTask& t, int64_t finished_us = 0, const char* outcome = "");
   void MaybeLogProgress(bool force = false);

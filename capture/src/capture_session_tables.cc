@@ -182,6 +182,7 @@ Status CaptureSession::HandleSignal(const PgOutputMessage& m, SourcePosition at)
             source_.name, table);
     return Status::OK();
   }
+  if (signal->prune()) return Prune(*signal, table, at);  // beside a running backfill too
   for (size_t i = 0; i < state_.tasks.size(); ++i) {
     if (state_.tasks[i].table != table) continue;
     if (!signal->cancel) {
@@ -207,6 +208,47 @@ Status CaptureSession::HandleSignal(const PgOutputMessage& m, SourcePosition at)
   state_dirty_ = true;
   LogInfo("capture", "source {}: backfill {} of {} requested: reading about {} rows in chunks of {}{}", source_.name,
           signal->id, table, state_.tasks.back().estimated, source_.chunk_rows, Pace(source_.snapshot_rate));
+  return Status::OK();
+}
+
+// Rows the target holds and the source did not when `handoff verify` compared
+// them: each that the source still does not hold is journaled as a delete at
+// the request's place in the stream (a later insert of the key comes after it,
+// so the target ends as the source does).
+Status CaptureSession::Prune(const BackfillSignal& signal, const std::string& table, SourcePosition at) {
+  if (!txn_open_) {
+    LogWarn("capture", "source {}: prune request {} was not written in a transaction; ignored", source_.name, signal.id);
+    return Status::OK();
+  }
+  auto name = ParseTableName(table);
+  if (!name.ok()) return Status::OK();
+  if (!aux_.valid()) {
+    auto conn = OpenSource(source_.dsn, /*replication=*/false);
+    if (!conn.ok()) return conn.status();
+    aux_ = std::move(conn).value();
+  }
+  std::string where;
+  for (size_t i = 0; i < signal.prune_columns.size(); ++i)
+    where += fmt::format("{}{}::text = ${}", i ? " AND " : "", QuoteIdent(signal.prune_columns[i]), i + 1);
+  const std::string sql = "SELECT 1 FROM " + QuoteQualified(name->schema, name->table) + " WHERE " + where;
+  size_t deleted = 0;
+  for (const auto& key : signal.prune_keys) {
+    auto found = aux_.Fetch(sql, key);
+    if (!found.ok()) return Status(found.status().code(), "prune request " + signal.id + ": " + found.status().message());
+    if (found->rows() > 0) continue;  // the source holds it now: its insert is in the stream
+    ChangeEvent ev = NewEvent(Op::kDelete, {txn_lsn_, ++txn_ordinal_});
+    ev.schema = name->schema;
+    ev.table = name->table;
+    ev.key_columns = signal.prune_columns;
+    ev.has_before = true;
+    for (size_t i = 0; i < key.size(); ++i)
+      ev.before.push_back(Column{signal.prune_columns[i], 0, Column::Kind::kText, key[i]});
+    HANDOFF_RETURN_IF_ERROR(AddEvent(std::move(ev)));
+    ++deleted;
+  }
+  (void)at;
+  LogInfo("capture", "source {}: prune request {} for {}: {} of {} key(s) absent in the source, journaled as deletes",
+          source_.name, signal.id, table, deleted, signal.prune_keys.size());
   return Status::OK();
 }
 

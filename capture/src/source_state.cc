@@ -183,7 +183,21 @@ std::string BackfillSignal::Encode() const {
   PutStr(&out, "source", source, /*first=*/true);
   PutStr(&out, "table", table);
   PutStr(&out, "id", id);
-  out += cancel ? ",\"action\":\"cancel\"" : ",\"action\":\"snapshot\"";
+  out += cancel ? ",\"action\":\"cancel\"" : prune() ? ",\"action\":\"prune\"" : ",\"action\":\"snapshot\"";
+  if (prune()) {
+    out += ",\"keys\":[";
+    for (size_t i = 0; i < prune_keys.size(); ++i) {
+      std::string one;
+      PutKey(&one, "k", prune_keys[i]);
+      out += (i ? "," : "") + one.substr(5);  // the array after ,"k":
+    }
+    out += "],\"columns\":[";
+    for (size_t i = 0; i < prune_columns.size(); ++i) {
+      if (i) out += ",";
+      AppendJsonString(&out, prune_columns[i]);
+    }
+    out += "]";
+  }
   if (!from_key.empty()) PutKey(&out, "from", from_key);
   if (!to_key.empty()) PutKey(&out, "to", to_key);
   out += "}";
@@ -199,8 +213,37 @@ Result<BackfillSignal> BackfillSignal::Decode(std::string_view text) {
   if (!GetStr(*root, "source", &s.source) || !GetStr(*root, "table", &s.table) || !GetStr(*root, "id", &s.id, false) ||
       !GetStr(*root, "action", &action) || !GetKey(*root, "from", &s.from_key) || !GetKey(*root, "to", &s.to_key))
     return Status::InvalidArgument("signal: source, table and action are required; from/to are hex key arrays");
-  if (action != "snapshot" && action != "cancel") return Status::InvalidArgument("signal: unknown action " + action);
+  if (action != "snapshot" && action != "cancel" && action != "prune")
+    return Status::InvalidArgument("signal: unknown action " + action);
   s.cancel = action == "cancel";
+  if (action == "prune") {
+    simdjson::dom::array keys;
+    if ((*root)["keys"].get_array().get(keys)) return Status::InvalidArgument("signal: prune needs keys, hex key arrays");
+    for (element k : keys) {
+      simdjson::dom::array parts;
+      if (k.get_array().get(parts)) return Status::InvalidArgument("signal: a prune key is not an array");
+      std::vector<std::string> key;
+      for (element v : parts) {
+        std::string_view hex;
+        std::string raw;
+        if (v.get_string().get(hex) || !HexDecode(hex, &raw))
+          return Status::InvalidArgument("signal: a prune key part is not hex");
+        key.push_back(std::move(raw));
+      }
+      s.prune_keys.push_back(std::move(key));
+    }
+    simdjson::dom::array columns;
+    if ((*root)["columns"].get_array().get(columns)) return Status::InvalidArgument("signal: prune needs columns");
+    for (element c : columns) {
+      std::string_view name;
+      if (c.get_string().get(name)) return Status::InvalidArgument("signal: a prune column is not a string");
+      s.prune_columns.emplace_back(name);
+    }
+    if (s.prune_keys.empty() || s.prune_columns.empty()) return Status::InvalidArgument("signal: prune names no key");
+    for (const auto& k : s.prune_keys)
+      if (k.size() != s.prune_columns.size())
+        return Status::InvalidArgument("signal: a prune key has another number of parts than columns");
+  }
   return s;
 }
 

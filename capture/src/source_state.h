@@ -74,6 +74,12 @@ struct BackfillSignal {
   std::string id;
   bool cancel = false;
   std::vector<std::string> from_key, to_key;
+  // action "prune": keys the target holds and the source did not when they
+  // were compared; capture journals a delete of each that the source still
+  // does not hold (`handoff verify --repair`).
+  std::vector<std::vector<std::string>> prune_keys;
+  std::vector<std::string> prune_columns;  // the key columns the keys are of
+  bool prune() const { return !prune_keys.empty(); }
   std::string Encode() const;
   static Result<BackfillSignal> Decode(std::string_view text);
 };

@@ -18,6 +18,10 @@ struct BackfillRequest {
   // Optional inclusive key range, one text value per key column.
   std::vector<std::string> from_key, to_key;
   bool cancel = false;
+  // Instead of a read: keys (one text value per key column) the target holds
+  // and the source did not; capture journals a delete of each that the source
+  // still does not hold when the request reaches it (`handoff verify --repair`).
+  std::vector<std::vector<std::string>> prune_keys;
 };
 
 struct BackfillReceipt {
